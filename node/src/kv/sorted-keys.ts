@@ -87,6 +87,21 @@ export class SortedKeys {
     return chunk !== undefined && chunk[lowerBound(chunk, key)] === key;
   }
 
+  /**
+   * Calls `visit` with keys >= `start` in order until it returns false.
+   * Faster than the generator; do not modify the set while visiting.
+   */
+  scan(start: string, visit: (key: string) => boolean): void {
+    const chunks = this.chunks;
+    let ci = lowerBound(this.maxes, start);
+    if (ci >= chunks.length) return;
+    let pos = lowerBound(chunks[ci]!, start);
+    for (; ci < chunks.length; ci++, pos = 0) {
+      const chunk = chunks[ci]!;
+      for (; pos < chunk.length; pos++) if (!visit(chunk[pos]!)) return;
+    }
+  }
+
   /** Keys >= `start`, in order. Do not modify the set while iterating. */
   *from(start: string): Generator<string, void, undefined> {
     let ci = lowerBound(this.maxes, start);

@@ -128,10 +128,7 @@ export class KvStateMachine {
     }
     if (cmd.recurse === true) {
       const doomed: KeyValue[] = [];
-      for (const k of this.sorted.from(cmd.key)) {
-        if (!k.startsWith(cmd.key)) break;
-        doomed.push(this.data.get(k)!);
-      }
+      this.sorted.scan(cmd.key, (k) => k.startsWith(cmd.key) && doomed.push(this.data.get(k)!) > 0);
       let deleted = 0;
       for (const kv of doomed) {
         this.remove(kv);
@@ -205,14 +202,19 @@ export class KvStateMachine {
   /** Live keys starting with `prefix`, in key order, at most `limit` (Infinity for all). */
   list(prefix: string, limit: number, nowMs: number): ListResult<KeyValue> {
     const items: KeyValue[] = [];
-    for (const k of this.sorted.from(prefix)) {
-      if (!k.startsWith(prefix)) break;
+    let more = false;
+    this.sorted.scan(prefix, (k) => {
+      if (!k.startsWith(prefix)) return false;
       const kv = this.data.get(k)!;
-      if (expired(kv, nowMs)) continue;
-      if (items.length >= limit) return { items, more: true };
+      if (expired(kv, nowMs)) return true;
+      if (items.length >= limit) {
+        more = true;
+        return false;
+      }
       items.push(kv);
-    }
-    return { items, more: false };
+      return true;
+    });
+    return { items, more };
   }
 
   /**
@@ -223,28 +225,31 @@ export class KvStateMachine {
   keys(prefix: string, separator: string | undefined, limit: number, nowMs: number): ListResult<string> {
     const sep = separator === '' ? undefined : separator;
     const items: string[] = [];
+    let more = false;
     let start: string | undefined = prefix;
     while (start !== undefined) {
       let skipTo: string | undefined;
-      for (const k of this.sorted.from(start)) {
-        if (!k.startsWith(prefix)) return { items, more: false };
-        if (expired(this.data.get(k)!, nowMs)) continue;
+      this.sorted.scan(start, (k) => {
+        if (!k.startsWith(prefix)) return false;
+        if (expired(this.data.get(k)!, nowMs)) return true;
+        if (items.length >= limit) {
+          more = true;
+          return false;
+        }
         const at = sep === undefined ? -1 : k.indexOf(sep, prefix.length);
-        if (items.length >= limit) return { items, more: true };
         if (at < 0) {
           items.push(k);
-          continue;
+          return true;
         }
         const rolled = k.slice(0, at + sep!.length);
         items.push(rolled);
         // Everything else under `rolled` folds into the same name: jump past it.
         skipTo = prefixSuccessor(rolled);
-        if (skipTo === undefined) return { items, more: false };
-        break;
-      }
+        return false;
+      });
       start = skipTo;
     }
-    return { items, more: false };
+    return { items, more };
   }
 
   /** Up to `max` keys whose TTL elapsed at `nowMs`, with the modifyIndex to put in an `expire` command. */
@@ -283,12 +288,13 @@ export class KvStateMachine {
   // ---- snapshots ----
 
   snapshot(): Uint8Array {
-    const data = this.data;
-    const sorted = this.sorted;
-    function* inOrder(): Generator<KeyValue> {
-      for (const k of sorted.from('')) yield data.get(k)!;
-    }
-    return encodeSnapshot(this.applied, this.members(), data.size, inOrder());
+    const inOrder: KeyValue[] = new Array<KeyValue>(this.data.size);
+    let n = 0;
+    this.sorted.scan('', (k) => {
+      inOrder[n++] = this.data.get(k)!;
+      return true;
+    });
+    return encodeSnapshot(this.applied, this.members(), inOrder);
   }
 
   /** Replaces the whole state; throws CorruptionError (and changes nothing) if the bytes are damaged. */
