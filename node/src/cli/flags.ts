@@ -84,6 +84,10 @@ const FLAGS: Record<string, FlagKind> = {
 /** DNS-label-like ids: they appear in URLs, metric labels, file names and Kubernetes pod names. */
 const ID_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$/;
 
+export function isValidMemberId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
 class FlagError extends Error {}
 
 export function parseHostPort(raw: string, flag: string): HostPort {
