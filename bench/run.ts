@@ -107,9 +107,10 @@ async function main(): Promise<number> {
 
   log(`\n${renderReport(results, comparison)}\n`);
   log(`bench: results written to ${path.relative(process.cwd(), resultsFile)}`);
-  if (options.keepData) log(`bench: data kept under ${tmpRoot}`);
-  else rmSync(tmpRoot, { recursive: true, force: true });
   const failed = Object.values(results).some((r) => r.error !== undefined);
+  // on failure the member logs are the evidence: keep them
+  if (options.keepData || failed) log(`bench: data and member logs kept under ${tmpRoot}`);
+  else rmSync(tmpRoot, { recursive: true, force: true });
   return failed ? 1 : 0;
 }
 
