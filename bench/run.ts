@@ -61,6 +61,10 @@ async function benchSystem(system: SystemName, options: BenchOptions, tmpRoot: s
 }
 
 async function main(): Promise<number> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    log(USAGE);
+    return 0;
+  }
   let options: BenchOptions;
   try {
     options = parseArgs(process.argv.slice(2));

@@ -20,7 +20,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only etcd|kvstore] [--skip-1m]
-  [--duration <s>] [--reps <n>] [--connections 1,16,64] [--bulk-keys <n>] [--keep-data]
+  [--duration <s>] [--reps <n>] [--connections 1,16,64] [--bulk-keys <n>] [--keep-data] [--help]
   --quick       smoke run: one repetition, fewer points, smaller keyspace, short runs
   --only        benchmark one system only
   --skip-1m     skip the 1M-key memory / restart / disk measurements`;
