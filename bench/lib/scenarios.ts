@@ -18,10 +18,23 @@ export function bulkKey(i: number): string {
   return `bulk/${String(i).padStart(7, '0')}`;
 }
 
+/**
+ * Pseudo-random printable value, different for every seed: a repetitive value would flatter a
+ * store that compresses (LevelDB's snappy) in the disk-bytes-per-key figure.
+ */
 export function valueOfSize(size: number, seed: number): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let state = (seed * 2654435761 + 1) >>> 0 || 1;
   let text = '';
-  for (let i = 0; i < size; i++) text += alphabet[(seed * 31 + i * 7) % alphabet.length];
+  for (let i = 0; i < size; i++) {
+    // xorshift32
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    text += alphabet[state % alphabet.length];
+  }
   return text;
 }
 
