@@ -42,7 +42,9 @@ async function benchSystem(system: SystemName, options: BenchOptions, tmpRoot: s
       const preload = await loadKeys(cluster, options.keyspace, benchKey, log);
       results.preload = { keys: preload.keys, seconds: preload.seconds, failed: preload.failed };
       log(`  ${system}: preloaded ${preload.keys} keys in ${preload.seconds.toFixed(1)} s (${preload.failed} failed)`);
-      if (preload.failed > 0) results.notes.push(`${preload.failed} preload writes failed; GETs of those keys count as errors`);
+      if (preload.failed > 0) {
+        results.notes.push(`${preload.failed} preload writes failed (GETs of those keys count as errors); first failures: ${preload.failureSamples.join(' | ')}`);
+      }
       results.throughput = await measureThroughput(cluster, options, log);
       results.failover = await measureFailover(cluster, options.failoverRepetitions, log);
     });
@@ -51,7 +53,8 @@ async function benchSystem(system: SystemName, options: BenchOptions, tmpRoot: s
       const bulkCluster = makeCluster(system, path.join(tmpRoot, `${system}-bulk`));
       results.bulk = await withCluster(bulkCluster, (cluster) =>
         measureBulk(cluster, options.bulkKeys, options.quick ? 1 : 3, log));
-      if (results.bulk.load.failed > 0) results.notes.push(`${results.bulk.load.failed} bulk writes failed`);
+      const { failed, failureSamples } = results.bulk.load;
+      if (failed > 0) results.notes.push(`${failed} bulk writes failed after 5 attempts; first failures: ${failureSamples.join(' | ')}`);
     }
   } catch (error) {
     results.error = error instanceof Error ? error.message : String(error);

@@ -43,6 +43,8 @@ export interface LoadReport {
   seconds: number;
   keysPerSec: number;
   failed: number;
+  /** status and body of up to 5 failed attempts, to tell overload from bugs */
+  failureSamples: string[];
 }
 
 /**
@@ -60,6 +62,7 @@ export async function loadKeys(
   let target = cluster.members[await cluster.waitForLeader()]!.clientHostPort;
   let next = 1;
   let failed = 0;
+  const failureSamples: string[] = [];
   let done = 0;
   const startedAt = performance.now();
   const progressStep = Math.max(1, Math.floor(count / 10));
@@ -74,6 +77,7 @@ export async function loadKeys(
         });
         ok = response.status >= 200 && response.status < 300;
         if (!ok) {
+          if (failureSamples.length < 5) failureSamples.push(`${response.status} ${response.body.slice(0, 200)}`);
           await sleep(100);
           const leader = await cluster.leaderIndex();
           if (leader !== null) target = cluster.members[leader]!.clientHostPort;
@@ -88,7 +92,7 @@ export async function loadKeys(
   await Promise.all(Array.from({ length: concurrency }, worker));
   agent.destroy();
   const seconds = (performance.now() - startedAt) / 1000;
-  return { keys: count, seconds, keysPerSec: count / seconds, failed };
+  return { keys: count, seconds, keysPerSec: count / seconds, failed, failureSamples };
 }
 
 export interface ThroughputPoint {
