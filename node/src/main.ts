@@ -10,6 +10,7 @@ import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
 import { DataDirError } from './storage/errors.ts';
 
 const SHUTDOWN_DEADLINE_MS = 8000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 function nodeOptions(o: NodeOptions): KvNodeOptions {
   return {
@@ -82,9 +83,12 @@ function installShutdown(node: KvNode, servers: RunningServer[], log: Logger): v
     }, SHUTDOWN_DEADLINE_MS);
     hardStop.unref();
     void (async () => {
-      // Stop accepting, let in-flight requests finish, then hand over leadership and close storage.
-      await Promise.all(servers.map((s) => s.close(SHUTDOWN_DEADLINE_MS / 2)));
+      // Stop accepting and let in-flight client requests finish; peer streams stay up so the
+      // leader can hand over, then the node closes them and its storage.
+      const closing = Promise.all(servers.map((s) => s.close(SHUTDOWN_DEADLINE_MS / 4)));
+      await Promise.race([closing, sleep(SHUTDOWN_DEADLINE_MS / 4)]);
       await node.stop();
+      await closing;
       log.info('stopped cleanly');
       process.exit(0);
     })().catch((e: unknown) => {

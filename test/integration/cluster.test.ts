@@ -118,7 +118,7 @@ describe('failover and durability', () => {
     }
     const old = await c.waitForLeader();
     await c.kill9(old);
-    const next = await c.waitForLeader();
+    const next = await c.waitForLeader(20_000, old);
     assert.notEqual(next, old);
     const survivor = [...c.nodes.keys()].find((id) => id !== old)!;
     await waitFor('a write after failover', async () => (await c.put(survivor, 'after', 'failover')).status === 200);
