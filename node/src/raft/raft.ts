@@ -3,7 +3,7 @@
 // snapshots. Pure: it reacts to tick() and step() and queues messages; the
 // RawNode turns its state into Ready batches for the node to carry out.
 import { validateConfig, type RaftConfig } from './config.ts';
-import { decodeConfChange } from './conf-change.ts';
+import { decodeConfChange, encodeConfChange, type LoggedConfChange } from './conf-change.ts';
 import { RaftLog } from './log.ts';
 import { Progress, ProgressState } from './progress.ts';
 import { ReadOnly } from './read-only.ts';
@@ -725,6 +725,14 @@ export class Raft {
       if (err) return err;
     }
     const copy = entries.map((e) => ({ ...e }));
+    // Record the full resulting membership in each conf change (see LoggedConfChange).
+    let conf = this.confState();
+    for (const e of copy) {
+      if (e.type !== EntryType.ConfChange) continue;
+      const cc = decodeConfChange(e.data);
+      conf = confAfter(conf, cc);
+      e.data = encodeConfChange({ ...cc, after: conf });
+    }
     if (!this.appendEntry(copy)) {
       return {
         ok: false,
@@ -897,21 +905,11 @@ export class Raft {
   }
 
   /** Applies a committed membership change (one node at a time). */
-  applyConfChange(cc: ConfChange): void {
-    switch (cc.type) {
-      case ConfChangeType.AddLearner:
-        if (this.voters.has(cc.nodeId)) return;
-        this.learners.add(cc.nodeId);
-        break;
-      case ConfChangeType.AddVoter:
-        this.learners.delete(cc.nodeId);
-        this.voters.add(cc.nodeId);
-        break;
-      case ConfChangeType.RemoveNode:
-        this.voters.delete(cc.nodeId);
-        this.learners.delete(cc.nodeId);
-        break;
-    }
+  applyConfChange(cc: LoggedConfChange): void {
+    // Entries logged without `after` (none are, since the leader always records it) fall back to the delta.
+    const after = cc.after ?? confAfter(this.confState(), cc);
+    this.voters = new Set(after.voters);
+    this.learners = new Set(after.learners);
     if (this.role !== StateRole.Leader) return;
     if (!this.voters.has(this.id)) {
       // Removed (or demoted): stop leading; the remaining voters elect a leader among themselves.
@@ -940,6 +938,26 @@ export class Raft {
       }
     }
   }
+}
+
+/** The membership after applying `cc` to `cs` (one change at a time). */
+function confAfter(cs: ConfState, cc: ConfChange): ConfState {
+  const voters = new Set(cs.voters);
+  const learners = new Set(cs.learners);
+  switch (cc.type) {
+    case ConfChangeType.AddLearner:
+      if (!voters.has(cc.nodeId)) learners.add(cc.nodeId);
+      break;
+    case ConfChangeType.AddVoter:
+      learners.delete(cc.nodeId);
+      voters.add(cc.nodeId);
+      break;
+    case ConfChangeType.RemoveNode:
+      voters.delete(cc.nodeId);
+      learners.delete(cc.nodeId);
+      break;
+  }
+  return { voters: [...voters].sort(), learners: [...learners].sort() };
 }
 
 function invalid(message: string): ProposeResult {
