@@ -619,8 +619,11 @@ export class Raft {
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.probeSent = false;
-    if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeLE(pr.match);
-    if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from);
+    if (pr.match < this.raftLog.lastIndex()) {
+      // The appends filling a full window may all have been lost: send one more beyond the window.
+      // It is either accepted or rejected, and a rejection makes us probe from the match point.
+      this.maybeSendAppend(m.from, true, true);
+    }
     if (m.context === '') return;
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (!acks) return;
@@ -800,9 +803,10 @@ export class Raft {
   }
 
   /** Sends what `to` needs next; false if nothing was sent (paused, or nothing new and !sendIfEmpty). */
-  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean, ignoreFullWindow = false): boolean {
     const pr = this.prs.get(to);
-    if (!pr || to === this.id || pr.isPaused()) return false;
+    if (!pr || to === this.id) return false;
+    if (pr.isPaused() && !(ignoreFullWindow && pr.state === ProgressState.Replicate)) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.raftLog.term(prevIndex);
     const ents = this.raftLog.entries(pr.next, this.cfg.maxSizePerMsg);

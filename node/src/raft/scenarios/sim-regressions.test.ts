@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { TestCluster } from '../testing/cluster.ts';
-import { ConfChangeType } from '../types.ts';
+import { ConfChangeType, MessageType } from '../types.ts';
 
 describe('found by the simulation', () => {
   test('a member added with empty storage learns the whole membership, not just the changes it replays', () => {
@@ -23,5 +23,22 @@ describe('found by the simulation', () => {
     c.node('d').restart();
     c.stabilize();
     assert.deepEqual(c.node('d').rn.status().confState.voters, ['a', 'b', 'c', 'd']);
+  });
+
+  test('a follower whose full window of appends was lost is caught up after the next heartbeat', () => {
+    // All appends in flight to c vanish while the window is full; heartbeats kept flowing but
+    // the leader never sent c anything again (seed 19: liveness lost after healing).
+    const c = new TestCluster(['a', 'b', 'c'], { maxInflightMsgs: 2 });
+    c.campaign('a');
+    c.propose('a', 'first'); // c is now in replicate state
+    c.filter = (m) => !(m.type === MessageType.App && m.to === 'c');
+    for (const v of ['p1', 'p2', 'p3', 'p4']) c.propose('a', v);
+    assert.equal(c.node('c').applied.length, 1);
+    c.heal();
+    c.tickAll(3);
+    assert.deepEqual(
+      c.node('c').applied.map((e) => e.data),
+      ['first', 'p1', 'p2', 'p3', 'p4'],
+    );
   });
 });
