@@ -729,11 +729,11 @@ export class Raft {
     }
     const copy = entries.map((e) => ({ ...e }));
     // Record the full resulting membership in each conf change (see LoggedConfChange).
-    let conf = this.confState();
+    let conf: ConfState | null = null;
     for (const e of copy) {
       if (e.type !== EntryType.ConfChange) continue;
       const cc = decodeConfChange(e.data);
-      conf = confAfter(conf, cc);
+      conf = confAfter(conf ?? this.confState(), cc);
       e.data = encodeConfChange({ ...cc, after: conf });
     }
     if (!this.appendEntry(copy)) {
