@@ -59,6 +59,7 @@ export class Raft {
   private pendingReadIndexMessages: Message[] = [];
 
   private readonly cfg: RaftConfig;
+  private readonly matchScratch: number[] = [];
 
   constructor(cfg: RaftConfig) {
     validateConfig(cfg);
@@ -673,10 +674,12 @@ export class Raft {
 
   /** Leader: commit what a quorum of voters has persisted (only entries of this term count, §5.4.2). */
   private maybeCommit(): boolean {
-    const matches: number[] = [];
+    // Runs on every append response: reuse one array and a static comparator.
+    const matches = this.matchScratch;
+    matches.length = 0;
     for (const id of this.voters) matches.push(this.prs.get(id)?.match ?? 0);
     if (matches.length === 0) return false;
-    matches.sort((a, b) => b - a);
+    matches.sort(descending);
     const mci = matches[this.quorum() - 1]!;
     return this.raftLog.maybeCommit(mci, this.term);
   }
@@ -942,6 +945,10 @@ export class Raft {
       }
     }
   }
+}
+
+function descending(a: number, b: number): number {
+  return b - a;
 }
 
 /** The membership after applying `cc` to `cs` (one change at a time). */
