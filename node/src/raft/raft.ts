@@ -3,7 +3,7 @@
 // snapshots. Pure: it reacts to tick() and step() and queues messages; the
 // RawNode turns its state into Ready batches for the node to carry out.
 import { validateConfig, type RaftConfig } from './config.ts';
-import { decodeConfChange } from './conf-change.ts';
+import { decodeConfChange, encodeConfChange, type LoggedConfChange } from './conf-change.ts';
 import { RaftLog } from './log.ts';
 import { Progress, ProgressState } from './progress.ts';
 import { ReadOnly } from './read-only.ts';
@@ -59,6 +59,7 @@ export class Raft {
   private pendingReadIndexMessages: Message[] = [];
 
   private readonly cfg: RaftConfig;
+  private readonly matchScratch: number[] = [];
 
   constructor(cfg: RaftConfig) {
     validateConfig(cfg);
@@ -619,8 +620,11 @@ export class Raft {
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.probeSent = false;
-    if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeLE(pr.match);
-    if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from);
+    if (pr.match < this.raftLog.lastIndex()) {
+      // The appends filling a full window may all have been lost: send one more beyond the window.
+      // It is either accepted or rejected, and a rejection makes us probe from the match point.
+      this.maybeSendAppend(m.from, true, true);
+    }
     if (m.context === '') return;
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (!acks) return;
@@ -670,10 +674,12 @@ export class Raft {
 
   /** Leader: commit what a quorum of voters has persisted (only entries of this term count, §5.4.2). */
   private maybeCommit(): boolean {
-    const matches: number[] = [];
+    // Runs on every append response: reuse one array and a static comparator.
+    const matches = this.matchScratch;
+    matches.length = 0;
     for (const id of this.voters) matches.push(this.prs.get(id)?.match ?? 0);
     if (matches.length === 0) return false;
-    matches.sort((a, b) => b - a);
+    matches.sort(descending);
     const mci = matches[this.quorum() - 1]!;
     return this.raftLog.maybeCommit(mci, this.term);
   }
@@ -725,6 +731,14 @@ export class Raft {
       if (err) return err;
     }
     const copy = entries.map((e) => ({ ...e }));
+    // Record the full resulting membership in each conf change (see LoggedConfChange).
+    let conf: ConfState | null = null;
+    for (const e of copy) {
+      if (e.type !== EntryType.ConfChange) continue;
+      const cc = decodeConfChange(e.data);
+      conf = confAfter(conf ?? this.confState(), cc);
+      e.data = encodeConfChange({ ...cc, after: conf });
+    }
     if (!this.appendEntry(copy)) {
       return {
         ok: false,
@@ -792,9 +806,10 @@ export class Raft {
   }
 
   /** Sends what `to` needs next; false if nothing was sent (paused, or nothing new and !sendIfEmpty). */
-  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean, ignoreFullWindow = false): boolean {
     const pr = this.prs.get(to);
-    if (!pr || to === this.id || pr.isPaused()) return false;
+    if (!pr || to === this.id) return false;
+    if (pr.isPaused() && !(ignoreFullWindow && pr.state === ProgressState.Replicate)) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.raftLog.term(prevIndex);
     const ents = this.raftLog.entries(pr.next, this.cfg.maxSizePerMsg);
@@ -897,21 +912,11 @@ export class Raft {
   }
 
   /** Applies a committed membership change (one node at a time). */
-  applyConfChange(cc: ConfChange): void {
-    switch (cc.type) {
-      case ConfChangeType.AddLearner:
-        if (this.voters.has(cc.nodeId)) return;
-        this.learners.add(cc.nodeId);
-        break;
-      case ConfChangeType.AddVoter:
-        this.learners.delete(cc.nodeId);
-        this.voters.add(cc.nodeId);
-        break;
-      case ConfChangeType.RemoveNode:
-        this.voters.delete(cc.nodeId);
-        this.learners.delete(cc.nodeId);
-        break;
-    }
+  applyConfChange(cc: LoggedConfChange): void {
+    // Entries logged without `after` (none are, since the leader always records it) fall back to the delta.
+    const after = cc.after ?? confAfter(this.confState(), cc);
+    this.voters = new Set(after.voters);
+    this.learners = new Set(after.learners);
     if (this.role !== StateRole.Leader) return;
     if (!this.voters.has(this.id)) {
       // Removed (or demoted): stop leading; the remaining voters elect a leader among themselves.
@@ -940,6 +945,30 @@ export class Raft {
       }
     }
   }
+}
+
+function descending(a: number, b: number): number {
+  return b - a;
+}
+
+/** The membership after applying `cc` to `cs` (one change at a time). */
+function confAfter(cs: ConfState, cc: ConfChange): ConfState {
+  const voters = new Set(cs.voters);
+  const learners = new Set(cs.learners);
+  switch (cc.type) {
+    case ConfChangeType.AddLearner:
+      if (!voters.has(cc.nodeId)) learners.add(cc.nodeId);
+      break;
+    case ConfChangeType.AddVoter:
+      learners.delete(cc.nodeId);
+      voters.add(cc.nodeId);
+      break;
+    case ConfChangeType.RemoveNode:
+      voters.delete(cc.nodeId);
+      learners.delete(cc.nodeId);
+      break;
+  }
+  return { voters: [...voters].sort(), learners: [...learners].sort() };
 }
 
 function invalid(message: string): ProposeResult {
