@@ -244,9 +244,17 @@ export class TestCluster {
     });
   }
 
-  /** Adds a brand-new empty node (to be added through a conf change). */
-  addEmptyNode(id: NodeId): TestNode {
-    const n = this.makeNode(id, new MemoryStorage());
+  /**
+   * Adds a brand-new node with an empty log (to be added through a conf change).
+   * `bootstrap` gives it the cluster's initial configuration, which lives only
+   * in the founders' index-0 snapshot and is never replicated; without it the
+   * node knows only the conf changes it finds in the log.
+   */
+  addEmptyNode(id: NodeId, bootstrap?: { voters: NodeId[]; learners: NodeId[] }): TestNode {
+    const storage = bootstrap
+      ? MemoryStorage.bootstrap(bootstrap.voters, bootstrap.learners)
+      : new MemoryStorage();
+    const n = this.makeNode(id, storage);
     this.nodes.set(id, n);
     return n;
   }
