@@ -38,6 +38,12 @@ export class Inflights {
     if (n > 0) this.buffer.splice(0, n);
   }
 
+  /** Frees the oldest append in flight (its answer is presumed lost). */
+  freeFirstOne(): void {
+    const first = this.buffer.shift();
+    if (first) this.bytes -= first.bytes;
+  }
+
   full(): boolean {
     return this.buffer.length >= this.maxCount || (this.maxBytes > 0 && this.bytes >= this.maxBytes);
   }

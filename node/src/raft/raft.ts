@@ -620,7 +620,9 @@ export class Raft {
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.probeSent = false;
-    if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeLE(pr.match);
+    // A full window with a live follower means appends (or their answers) were lost: free a slot so
+    // replication resumes (a lost append then draws a rejection, which probes back to the match point).
+    if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from);
     if (m.context === '') return;
     const acks = this.readOnly.recvAck(m.from, m.context);
