@@ -1,4 +1,4 @@
-import { ConfChangeType, type ConfChange } from './types.ts';
+import { ConfChangeType, type ConfChange, type ConfState } from './types.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -18,5 +18,20 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   ) {
     throw new Error('raft: malformed conf change entry');
   }
-  return { type: v.type, nodeId: v.nodeId, ...(typeof v.context === 'string' ? { context: v.context } : {}) };
+  return {
+    type: v.type,
+    nodeId: v.nodeId,
+    ...(typeof v.context === 'string' ? { context: v.context } : {}),
+    ...(isConfState(v.confState) ? { confState: v.confState } : {}),
+  };
+}
+
+function isConfState(cs: unknown): cs is ConfState {
+  const isIds = (a: unknown): boolean => Array.isArray(a) && a.every((id) => typeof id === 'string');
+  return (
+    typeof cs === 'object' &&
+    cs !== null &&
+    isIds((cs as ConfState).voters) &&
+    isIds((cs as ConfState).learners)
+  );
 }

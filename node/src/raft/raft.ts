@@ -3,7 +3,7 @@
 // snapshots. Pure: it reacts to tick() and step() and queues messages; the
 // RawNode turns its state into Ready batches for the node to carry out.
 import { validateConfig, type RaftConfig } from './config.ts';
-import { decodeConfChange } from './conf-change.ts';
+import { decodeConfChange, encodeConfChange } from './conf-change.ts';
 import { RaftLog } from './log.ts';
 import { Progress, ProgressState } from './progress.ts';
 import { ReadOnly } from './read-only.ts';
@@ -722,12 +722,15 @@ export class Raft {
         message: `leadership is being transferred to ${this.leadTransferee}`,
       };
     }
-    for (const e of entries) {
-      if (e.type !== EntryType.ConfChange) continue;
-      const err = this.checkConfChange(decodeConfChange(e.data));
-      if (err) return err;
-    }
     const copy = entries.map((e) => ({ ...e }));
+    for (const e of copy) {
+      if (e.type !== EntryType.ConfChange) continue;
+      const cc = decodeConfChange(e.data);
+      const err = this.checkConfChange(cc);
+      if (err) return err;
+      // Every earlier change is applied here (checkConfChange), so this is the configuration all nodes reach.
+      e.data = encodeConfChange({ ...cc, confState: changedConf(this.voters, this.learners, cc) });
+    }
     if (!this.appendEntry(copy)) {
       return {
         ok: false,
@@ -901,20 +904,9 @@ export class Raft {
 
   /** Applies a committed membership change (one node at a time). */
   applyConfChange(cc: ConfChange): void {
-    switch (cc.type) {
-      case ConfChangeType.AddLearner:
-        if (this.voters.has(cc.nodeId)) return;
-        this.learners.add(cc.nodeId);
-        break;
-      case ConfChangeType.AddVoter:
-        this.learners.delete(cc.nodeId);
-        this.voters.add(cc.nodeId);
-        break;
-      case ConfChangeType.RemoveNode:
-        this.voters.delete(cc.nodeId);
-        this.learners.delete(cc.nodeId);
-        break;
-    }
+    const next = cc.confState ?? changedConf(this.voters, this.learners, cc);
+    this.voters = new Set(next.voters);
+    this.learners = new Set(next.learners);
     if (this.role !== StateRole.Leader) return;
     if (!this.voters.has(this.id)) {
       // Removed (or demoted): stop leading; the remaining voters elect a leader among themselves.
@@ -943,6 +935,26 @@ export class Raft {
       }
     }
   }
+}
+
+/** The configuration after applying one change to (voters, learners). */
+function changedConf(voters: Set<NodeId>, learners: Set<NodeId>, cc: ConfChange): ConfState {
+  const v = new Set(voters);
+  const l = new Set(learners);
+  switch (cc.type) {
+    case ConfChangeType.AddLearner:
+      if (!v.has(cc.nodeId)) l.add(cc.nodeId);
+      break;
+    case ConfChangeType.AddVoter:
+      l.delete(cc.nodeId);
+      v.add(cc.nodeId);
+      break;
+    case ConfChangeType.RemoveNode:
+      v.delete(cc.nodeId);
+      l.delete(cc.nodeId);
+      break;
+  }
+  return { voters: [...v].sort(), learners: [...l].sort() };
 }
 
 function invalid(message: string): ProposeResult {

@@ -46,6 +46,12 @@ export interface ConfChange {
   nodeId: NodeId;
   /** Opaque to Raft: the node layer stores the member's peer address here. */
   context?: string;
+  /**
+   * The whole configuration once this change applies, stamped by the leader as
+   * it appends the entry. The founding members are in no log entry, so a node
+   * that joins with an empty log learns them from here.
+   */
+  confState?: ConfState;
 }
 
 export interface SnapshotMetadata {
