@@ -112,7 +112,8 @@ export class Raft {
   }
 
   private send(m: Message): void {
-    m.from = this.id;
+    // A forwarded TransferLeader names the transferee in `from`; keep it.
+    if (m.type !== MessageType.TransferLeader) m.from = this.id;
     if (
       m.type === MessageType.Vote ||
       m.type === MessageType.VoteResp ||
