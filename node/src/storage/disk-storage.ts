@@ -76,8 +76,9 @@ export interface PersistRequest {
 export class DiskStorage extends MemoryStorage {
   private readonly db: ClassicLevel<Buffer, Buffer>;
   private metaRecord: MetaRecord;
-  /** The last queued disk write; later writes wait for it so they land in call order. */
-  private tail: Promise<void> = Promise.resolve();
+  /** Writes not yet started, in call order; one writer drains them (see drain()). */
+  private queue: QueuedWrite[] = [];
+  private writing = false;
   /** Set when a write fails: memory is then ahead of disk and nothing more may be acknowledged. */
   private failure: Error | null = null;
   private closed = false;
@@ -300,15 +301,14 @@ export class DiskStorage extends MemoryStorage {
   /** Waits for queued writes, then closes the database. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.enqueue([]).catch(() => undefined);
     this.closed = true;
-    await this.tail;
     await this.db.close();
   }
 
-  /** Resolves when every write queued so far has landed (or failed). */
-  async flush(): Promise<void> {
-    await this.tail;
-    if (this.failure !== null) throw this.failure;
+  /** Resolves when every write queued so far has landed; rejects if the storage failed. */
+  flush(): Promise<void> {
+    return this.enqueue([]);
   }
 
   // The MemoryStorage mutators would change memory without touching disk.
@@ -375,27 +375,57 @@ export class DiskStorage extends MemoryStorage {
     if (this.failure !== null) throw this.failure;
   }
 
-  /** Queues batches to be written in order, each synced; resolves when the last has landed. */
+  /**
+   * Queues batches to be written in order, each synced; resolves when the last
+   * has landed. The last batch of a write is its main batch; any before it only
+   * add snapshot chunks nothing refers to yet.
+   */
   private enqueue(batches: BatchOp[][]): Promise<void> {
     try {
       this.assertWritable();
     } catch (err) {
       return Promise.reject(asError(err));
     }
-    const run = async (): Promise<void> => {
-      if (this.failure !== null) throw this.failure;
-      try {
-        for (const batch of batches) if (batch.length > 0) await this.db.batch(batch, { sync: true });
-      } catch (err) {
-        this.failure = asError(err);
-        throw this.failure;
-      }
-    };
-    const done = this.tail.then(run);
-    // The chain itself never rejects; each caller sees its own outcome through `done`.
-    this.tail = done.catch(() => undefined);
-    return done;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ batches, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
   }
+
+  /**
+   * The single writer. Writes queued while a batch was being synced are merged
+   * into the next synced batch (group commit across calls): main batches are
+   * concatenated in call order, so a later write still wins over an earlier one,
+   * and their chunk batches go first, which is safe because chunks only become
+   * reachable through a main batch.
+   */
+  private async drain(): Promise<void> {
+    this.writing = true;
+    while (this.queue.length > 0) {
+      const items = this.queue.splice(0);
+      try {
+        if (this.failure !== null) throw this.failure;
+        const main: BatchOp[] = [];
+        for (const item of items) {
+          for (const pre of item.batches.slice(0, -1)) if (pre.length > 0) await this.db.batch(pre, { sync: true });
+          const last = item.batches[item.batches.length - 1];
+          if (last !== undefined) main.push(...last);
+        }
+        if (main.length > 0) await this.db.batch(main, { sync: true });
+        for (const item of items) item.resolve();
+      } catch (err) {
+        this.failure ??= asError(err);
+        for (const item of items) item.reject(this.failure);
+      }
+    }
+    this.writing = false;
+  }
+}
+
+interface QueuedWrite {
+  batches: BatchOp[][];
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 function putOp(key: Buffer, payload: Uint8Array): BatchOp {
