@@ -1,6 +1,6 @@
 // Measures the KV state machine at scale. Run from the repo root:
 //   node --expose-gc node/src/kv/state-machine.bench.ts [keys=1000000] [valueBytes=100]
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { KvStateMachine } from './state-machine.ts';
 
 const keys = Number(process.argv[2] ?? 1_000_000);
@@ -54,4 +54,21 @@ const copy = new KvStateMachine();
 t0 = performance.now();
 copy.restore(snap);
 console.log(`restore: ${ms(t0)}, ${copy.count()} keys, applied ${copy.appliedIndex}`);
+
+// The async variants: what matters is the longest event-loop stall (heartbeats).
+const stalls = monitorEventLoopDelay({ resolution: 5 });
+stalls.enable();
+t0 = performance.now();
+const asyncSnap = await sm.snapshotAsync();
+stalls.disable();
+console.log(
+  `snapshotAsync: ${ms(t0)}, ${mib(asyncSnap.data.byteLength)}, longest event-loop stall ${(stalls.max / 1e6).toFixed(0)} ms`,
+);
+stalls.reset();
+stalls.enable();
+const copy2 = new KvStateMachine();
+t0 = performance.now();
+await copy2.restoreAsync(asyncSnap.data);
+stalls.disable();
+console.log(`restoreAsync: ${ms(t0)}, longest event-loop stall ${(stalls.max / 1e6).toFixed(0)} ms`);
 console.log(`peak rss: ${mib(process.resourceUsage().maxRSS * 1024)}`);

@@ -264,6 +264,44 @@ void describe('KvStateMachine members and snapshots', () => {
   });
 });
 
+void describe('KvStateMachine async snapshots', () => {
+  void test('snapshotAsync captures the state at call time while applies continue, and yields', async () => {
+    const { sm, run } = machine();
+    for (let i = 0; i < 60_000; i++) run(put(`k/${String(i).padStart(6, '0')}`, `v${i}`));
+    const expected = sm.snapshot();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 0);
+    const pending = sm.snapshotAsync();
+    // Changes after the call must not leak into the snapshot.
+    run(put('k/000001', 'changed'));
+    run(del('k/000002'));
+    run(put('zzz', 'new'));
+    const { appliedIndex, data } = await pending;
+    clearInterval(ticker);
+    assert.equal(appliedIndex, 60_000);
+    assert.ok(Buffer.from(data).equals(Buffer.from(expected)), 'async snapshot equals the sync one taken at the same point');
+    assert.ok(ticks > 0, 'the event loop ran while encoding');
+  });
+
+  void test('restoreAsync refuses applies until it is done, then matches restore()', async () => {
+    const { sm, run } = machine();
+    for (let i = 0; i < 30_000; i++) run(put(`k${i}`, `v${i}`, i % 3 === 0 ? { expiresAt: i, ttl: '1s' } : {}));
+    const bytes = sm.snapshot();
+    const target = new KvStateMachine();
+    const pending = target.restoreAsync(bytes);
+    assert.throws(() => target.apply(1, put('x', 'y')), /restoreAsync/);
+    await pending;
+    assert.equal(target.appliedIndex, 30_000);
+    assert.deepEqual(target.list('k1', 50, 0), sm.list('k1', 50, 0));
+    assert.deepEqual(target.expiredKeys(100, 1000).length, sm.expiredKeys(100, 1000).length);
+    assert.ok(target.apply(30_001, put('x', 'y')).ok);
+    const bad = Uint8Array.from(bytes);
+    bad[bad.length - 100]! ^= 1;
+    await assert.rejects(target.restoreAsync(bad), CorruptionError);
+    assert.equal(target.get('x', 0)?.value, 'y', 'a failed restore changes nothing');
+  });
+});
+
 void describe('KvStateMachine watches', () => {
   void test('resolves at once when a change after the index already happened', async () => {
     const { sm, run } = machine();
