@@ -174,7 +174,11 @@ export function* encodeSnapshotSteps(
   return yield* w.finish();
 }
 
-export function encodeSnapshot(appliedIndex: number, members: Member[], kvs: readonly KeyValue[]): Uint8Array {
+export function encodeSnapshot(
+  appliedIndex: number,
+  members: Member[],
+  kvs: readonly KeyValue[],
+): Uint8Array {
   return runSync(encodeSnapshotSteps(appliedIndex, members, [kvs]));
 }
 
@@ -188,7 +192,13 @@ function decodeHeader(buf: Buffer): { appliedIndex: number; keyCount: number; me
     throw new CorruptionError('kv-snapshot/header', `undecodable (${String(err)})`);
   }
   const h = header as Record<string, unknown> | null;
-  if (typeof h !== 'object' || h === null || !isIndex(h.appliedIndex) || !isIndex(h.keyCount) || !Array.isArray(h.members)) {
+  if (
+    typeof h !== 'object' ||
+    h === null ||
+    !isIndex(h.appliedIndex) ||
+    !isIndex(h.keyCount) ||
+    !Array.isArray(h.members)
+  ) {
     throw new CorruptionError('kv-snapshot/header', 'malformed header');
   }
   const members: Member[] = (h.members as unknown[]).map((m) => {
@@ -220,7 +230,8 @@ export function* decodeSnapshotSteps(bytes: Uint8Array): Steps<SnapshotContent> 
     throw new CorruptionError('kv-snapshot/checksum', 'snapshot checksum mismatch');
   }
   const format = buf.readUInt16BE(MAGIC.byteLength);
-  if (format !== SNAPSHOT_FORMAT) throw new CorruptionError('kv-snapshot/preamble', `unknown snapshot format ${format}`);
+  if (format !== SNAPSHOT_FORMAT)
+    throw new CorruptionError('kv-snapshot/preamble', `unknown snapshot format ${format}`);
   const headerBytes = buf.readUInt32BE(MAGIC.byteLength + 2);
   if (PREAMBLE_BYTES + headerBytes > end) throw new CorruptionError('kv-snapshot/header', 'truncated');
   const { appliedIndex, keyCount, members } = decodeHeader(
@@ -274,7 +285,12 @@ export function* decodeSnapshotSteps(bytes: Uint8Array): Steps<SnapshotContent> 
     const version = varint();
     need(1);
     const flags = buf[pos++]!;
-    if (!isIndex(createIndex) || !isIndex(modifyIndex) || !isIndex(version) || (flags & ~(FLAG_EXPIRES | FLAG_TTL)) !== 0) {
+    if (
+      !isIndex(createIndex) ||
+      !isIndex(modifyIndex) ||
+      !isIndex(version) ||
+      (flags & ~(FLAG_EXPIRES | FLAG_TTL)) !== 0
+    ) {
       fail('malformed record');
     }
     if (prevKey !== undefined && !(prevKey < key)) fail('keys out of order');
@@ -289,6 +305,7 @@ export function* decodeSnapshotSteps(bytes: Uint8Array): Steps<SnapshotContent> 
     prevKey = key;
     if (n % STEP === STEP - 1) yield;
   }
-  if (pos !== end) throw new CorruptionError('kv-snapshot/trailer', `${end - pos} unexpected bytes after ${keyCount} keys`);
+  if (pos !== end)
+    throw new CorruptionError('kv-snapshot/trailer', `${end - pos} unexpected bytes after ${keyCount} keys`);
   return { appliedIndex, members, kvs };
 }

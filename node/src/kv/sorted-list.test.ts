@@ -40,7 +40,11 @@ void describe('SortedList', () => {
     assert.equal(s.size, expected.length);
     assert.deepEqual(keysFrom(s, ''), expected);
     for (const start of ['k1', 'k25', 'k4999/6', 'k5', 'z', '']) {
-      assert.deepEqual(keysFrom(s, start), expected.filter((k) => k >= start), start);
+      assert.deepEqual(
+        keysFrom(s, start),
+        expected.filter((k) => k >= start),
+        start,
+      );
     }
     for (const k of expected.slice(0, 200)) assert.equal(s.get(k)?.v, naive.get(k));
     assert.equal(s.get('nope'), undefined);
@@ -59,7 +63,10 @@ void describe('SortedList', () => {
   void test('fromSorted builds the same order, and view() is a point-in-time copy', () => {
     const items = Array.from({ length: 2000 }, (_, i) => ({ key: `key${String(i).padStart(5, '0')}`, v: i }));
     const s = SortedList.fromSorted(items);
-    assert.deepEqual(keysFrom(s, 'key01'), items.map((i) => i.key).filter((k) => k >= 'key01'));
+    assert.deepEqual(
+      keysFrom(s, 'key01'),
+      items.map((i) => i.key).filter((k) => k >= 'key01'),
+    );
     const view = s.view();
     assert.equal(s.set({ key: 'key00000a', v: -1 }), true);
     assert.equal(s.set({ key: 'key00001', v: -2 }), false);
@@ -68,11 +75,14 @@ void describe('SortedList', () => {
     assert.equal(s.get('key00001')?.v, -2);
     const frozen = view.flat();
     assert.equal(frozen.length, 2000);
-    assert.deepEqual(frozen.slice(0, 3).map((i) => [i.key, i.v]), [
-      ['key00000', 0],
-      ['key00001', 1],
-      ['key00002', 2],
-    ]);
+    assert.deepEqual(
+      frozen.slice(0, 3).map((i) => [i.key, i.v]),
+      [
+        ['key00000', 0],
+        ['key00001', 1],
+        ['key00002', 2],
+      ],
+    );
   });
 
   void test('prefixSuccessor bounds every string with the prefix', () => {
@@ -94,9 +104,15 @@ void describe('ExpiryHeap', () => {
       h.push({ expiresAt: t, key: `k${i}`, modifyIndex: i });
     }
     const due = [...h.due(2500)].map((e) => e.expiresAt).sort((a, b) => a - b);
-    assert.deepEqual(due, times.filter((t) => t <= 2500).sort((a, b) => a - b));
+    assert.deepEqual(
+      due,
+      times.filter((t) => t <= 2500).sort((a, b) => a - b),
+    );
     const popped: number[] = [];
     for (let e = h.pop(); e !== undefined; e = h.pop()) popped.push(e.expiresAt);
-    assert.deepEqual(popped, [...times].sort((a, b) => a - b));
+    assert.deepEqual(
+      popped,
+      [...times].sort((a, b) => a - b),
+    );
   });
 });

@@ -16,7 +16,13 @@ import type { WatchHubOptions } from './watch-hub.ts';
 export type { KeyValue, Member, MemberAddress } from './types.ts';
 
 export type ApplyResult =
-  | { ok: true; kv?: KeyValue; prev?: KeyValue; deleted?: number; /** index was already applied */ skipped?: true }
+  | {
+      ok: true;
+      kv?: KeyValue;
+      prev?: KeyValue;
+      deleted?: number;
+      /** index was already applied */ skipped?: true;
+    }
   | { ok: false; code: 'cas-mismatch'; current?: KeyValue };
 
 export interface ListResult<T> {
@@ -116,7 +122,9 @@ export class KvStateMachine {
     const stored = this.data.get(cmd.key);
     const live = this.liveAt(cmd.key, cmd.proposedAt);
     if (cmd.cas !== undefined && (cmd.cas === 0 ? live !== undefined : live?.modifyIndex !== cmd.cas)) {
-      return live === undefined ? { ok: false, code: 'cas-mismatch' } : { ok: false, code: 'cas-mismatch', current: live };
+      return live === undefined
+        ? { ok: false, code: 'cas-mismatch' }
+        : { ok: false, code: 'cas-mismatch', current: live };
     }
     const kv: KeyValue = {
       key: cmd.key,
@@ -135,7 +143,9 @@ export class KvStateMachine {
   private applyDelete(cmd: DeleteCommand, changes: { key: string; prefix: boolean }[]): ApplyResult {
     const live = this.liveAt(cmd.key, cmd.proposedAt);
     if (cmd.cas !== undefined && (cmd.cas === 0 ? live !== undefined : live?.modifyIndex !== cmd.cas)) {
-      return live === undefined ? { ok: false, code: 'cas-mismatch' } : { ok: false, code: 'cas-mismatch', current: live };
+      return live === undefined
+        ? { ok: false, code: 'cas-mismatch' }
+        : { ok: false, code: 'cas-mismatch', current: live };
     }
     if (cmd.recurse === true) {
       const doomed: KeyValue[] = [];
@@ -266,7 +276,11 @@ export class KvStateMachine {
   /** Up to `max` keys whose TTL elapsed at `nowMs`, with the modifyIndex to put in an `expire` command. */
   expiredKeys(nowMs: number, max: number): { key: string; modifyIndex: number }[] {
     // Drop stale entries from the top so the common "nothing due" case is one comparison.
-    for (let top = this.expiry.peek(); top !== undefined && !this.isLiveExpiry(top); top = this.expiry.peek()) {
+    for (
+      let top = this.expiry.peek();
+      top !== undefined && !this.isLiveExpiry(top);
+      top = this.expiry.peek()
+    ) {
       this.expiry.pop();
       this.staleExpiryEntries--;
     }
@@ -354,7 +368,9 @@ export class KvStateMachine {
     this.staleExpiryEntries = 0;
     this.bytes = memory;
     this.applied = content.appliedIndex;
-    this.memberMap = new Map(content.members.map((m) => [m.id, { peerUrl: m.peerUrl, clientUrl: m.clientUrl }]));
+    this.memberMap = new Map(
+      content.members.map((m) => [m.id, { peerUrl: m.peerUrl, clientUrl: m.clientUrl }]),
+    );
     this.watches.reset(this.applied);
   }
 
@@ -367,7 +383,13 @@ export class KvStateMachine {
    * with the current applied index); with the applied index on timeout.
    * Rejects with the signal's reason on abort, or WatchLimitError when too many wait.
    */
-  waitForChange(key: string, recurse: boolean, afterIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+  waitForChange(
+    key: string,
+    recurse: boolean,
+    afterIndex: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<number> {
     return this.watches.wait(key, recurse, afterIndex, timeoutMs, signal);
   }
 }

@@ -10,12 +10,18 @@ import type { Entry } from '../raft/types.ts';
 const snapshotMiB = Number(process.argv[2] ?? 128);
 const dir = await mkdtemp(join(tmpdir(), 'kv-disk-bench-'));
 const voters = { voters: ['a'], learners: [] };
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)]!.toFixed(2);
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)]!.toFixed(2);
 try {
   const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
   let index = 0;
   const batch = (n: number): Entry[] =>
-    Array.from({ length: n }, () => ({ index: ++index, term: 1, type: 0 as const, data: Buffer.alloc(200, 1) }));
+    Array.from({ length: n }, () => ({
+      index: ++index,
+      term: 1,
+      type: 0 as const,
+      data: Buffer.alloc(200, 1),
+    }));
 
   const lat: number[] = [];
   for (let i = 0; i < 300; i++) {
@@ -23,7 +29,9 @@ try {
     await s.persist({ entries: batch(1), hardState: { term: 1, vote: 'a', commit: index }, snapshot: null });
     lat.push(performance.now() - t0);
   }
-  console.log(`persist 1 entry, sequential (fsync latency): p50 ${pct(lat, 0.5)} ms, p99 ${pct(lat, 0.99)} ms`);
+  console.log(
+    `persist 1 entry, sequential (fsync latency): p50 ${pct(lat, 0.5)} ms, p99 ${pct(lat, 0.99)} ms`,
+  );
 
   let t0 = performance.now();
   for (let i = 0; i < 100; i++) await s.persist({ entries: batch(100), hardState: null, snapshot: null });
@@ -31,7 +39,9 @@ try {
   console.log(`persist 100-entry batches: ${(10_000 / secs).toFixed(0)} entries/s (group commit)`);
 
   t0 = performance.now();
-  const pending = Array.from({ length: 200 }, () => s.persist({ entries: batch(1), hardState: null, snapshot: null }));
+  const pending = Array.from({ length: 200 }, () =>
+    s.persist({ entries: batch(1), hardState: null, snapshot: null }),
+  );
   await Promise.all(pending);
   console.log(`200 pipelined 1-entry persists: ${(performance.now() - t0).toFixed(0)} ms`);
 
