@@ -312,6 +312,49 @@ void describe('DiskStorage', () => {
     });
   });
 
+  void test('close() waits for queued writes', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    const pending = s.persist({
+      entries: ents(1, 20, 1),
+      hardState: { term: 1, vote: 'a', commit: 20 },
+      snapshot: null,
+    });
+    await s.close();
+    await pending;
+    await s.close(); // idempotent
+    await assert.rejects(s.persist({ entries: ents(21, 21, 1), hardState: null, snapshot: null }), /closed/);
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.lastIndex(), 20);
+    await r.close();
+  });
+
+  void test('after a failed write every later write is refused', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 2, 1), hardState: null, snapshot: null });
+    // Pull the database out from under the storage to make the next batch fail.
+    await (s as unknown as { db: { close(): Promise<void> } }).db.close();
+    const first = s.persist({ entries: ents(3, 3, 1), hardState: null, snapshot: null });
+    await assert.rejects(first);
+    await assert.rejects(
+      s.persist({ entries: [], hardState: { term: 1, vote: null, commit: 1 }, snapshot: null }),
+    );
+    await assert.rejects(s.flush());
+  });
+
+  void test('an append that would leave a gap is refused and poisons the storage', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 2, 1), hardState: null, snapshot: null });
+    await assert.rejects(
+      s.persist({ entries: ents(5, 6, 1), hardState: null, snapshot: null }),
+      /missing log entry/,
+    );
+    await assert.rejects(s.persist({ entries: ents(3, 3, 1), hardState: null, snapshot: null }));
+    await s.close();
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.lastIndex(), 2);
+    await r.close();
+  });
+
   void test('the MemoryStorage mutators cannot bypass the disk', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
     assert.throws(() => s.append(ents(1, 1, 1)));
