@@ -17,6 +17,7 @@ import {
   type Snapshot,
 } from '../raft/types.ts';
 import { DiskStorage } from '../storage/disk-storage.ts';
+import { SnapshotOutOfDateError } from '../raft/storage.ts';
 import { decodeCommand, encodeCommand, type Command } from '../kv/commands.ts';
 import { KvStateMachine, type ApplyResult } from '../kv/state-machine.ts';
 import { PeerTransport } from '../transport/peer-transport.ts';
@@ -77,6 +78,7 @@ export class KvNode implements KvService {
   removed = false;
   private fatalError: Error | null = null;
   private lastSnapshotIndex: number;
+  private snapshotting = false;
   private caughtUp = false;
   private caughtUpCheckRunning = false;
   private expireInFlight = false;
@@ -229,7 +231,7 @@ export class KvNode implements KvService {
         await this.handleReady(rd);
         this.rn.advance(rd);
         this.reads.onApplied();
-        await this.maybeSnapshot();
+        this.maybeSnapshot();
       }
     } finally {
       this.loopRunning = false;
@@ -250,7 +252,7 @@ export class KvNode implements KvService {
       await this.storage.persist({ entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot });
       end();
     }
-    if (rd.snapshot) this.installSnapshot(rd.snapshot);
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
     this.transport.send(rd.messages);
     if (rd.committedEntries.length > 0) {
       const end = this.metrics.applyDurationSeconds.startTimer();
@@ -277,8 +279,8 @@ export class KvNode implements KvService {
     this.lastLeader = leader;
   }
 
-  private installSnapshot(snap: Snapshot): void {
-    this.sm.restore(snap.data);
+  private async installSnapshot(snap: Snapshot): Promise<void> {
+    await this.sm.restoreAsync(snap.data);
     this.lastSnapshotIndex = snap.metadata.index;
     for (const m of this.sm.members()) if (m.id !== this.opts.id) this.transport.setPeer(m.id, m.peerUrl);
     this.log.info('installed snapshot from leader', { index: snap.metadata.index, bytes: snap.data.byteLength });
@@ -329,17 +331,32 @@ export class KvNode implements KvService {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    const applied = this.sm.appliedIndex;
-    if (applied - this.lastSnapshotIndex < this.opts.snapshotThreshold) return;
+  /** Snapshots in the background every `snapshotThreshold` applied entries (encoding yields to the event loop). */
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.sm.appliedIndex - this.lastSnapshotIndex < this.opts.snapshotThreshold) return;
+    this.snapshotting = true;
+    // Taken now, it matches the applied index snapshotAsync() captures synchronously.
+    const confState = this.rn.status().confState;
     const end = this.metrics.snapshotDurationSeconds.startTimer();
-    const data = this.sm.snapshot();
     const keep = Math.min(SNAPSHOT_CATCHUP_ENTRIES, this.opts.snapshotThreshold);
-    await this.storage.saveSnapshot(applied, this.rn.status().confState, data, keep);
-    this.lastSnapshotIndex = applied;
-    end();
-    this.metrics.snapshotSizeBytes.set(data.byteLength);
-    this.log.info('snapshot saved', { index: applied, bytes: data.byteLength });
+    void (async () => {
+      const { appliedIndex, data } = await this.sm.snapshotAsync();
+      try {
+        await this.storage.saveSnapshot(appliedIndex, confState, data, keep);
+      } catch (e) {
+        // A snapshot from the leader landed meanwhile and is newer: ours is moot.
+        if (e instanceof SnapshotOutOfDateError) return;
+        throw e;
+      }
+      this.lastSnapshotIndex = appliedIndex;
+      end();
+      this.metrics.snapshotSizeBytes.set(data.byteLength);
+      this.log.info('snapshot saved', { index: appliedIndex, bytes: data.byteLength });
+    })()
+      .catch((e: unknown) => this.fatal(e))
+      .finally(() => {
+        this.snapshotting = false;
+      });
   }
 
   private maybeExpireKeys(): void {
