@@ -280,7 +280,10 @@ void describe('PeerTransport on loopback', () => {
   void test('bounded queue drops the oldest and reports unreachable while the peer hangs', async () => {
     // A TCP server that accepts and never answers keeps the stream in "connecting".
     const sockets: net.Socket[] = [];
-    const tarpit = net.createServer((s) => sockets.push(s));
+    const tarpit = net.createServer((s) => {
+      s.on('error', () => {});
+      sockets.push(s);
+    });
     await new Promise<void>((r) => tarpit.listen(0, '127.0.0.1', r));
     cleanup.push(async () => {
       for (const s of sockets) s.destroy();

@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
+import { isValidMemberId } from '../cli/flags.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Message, NodeId } from '../raft/types.ts';
@@ -221,10 +222,11 @@ export class PeerTransport {
         res.setEncoding('utf8');
         res.on('data', (c: string) => { if (body.length < 1024) body += c; });
         res.once('end', () => reject(new Error(`peer refused stream: ${res.statusCode} ${body.slice(0, 300)}`)));
-        res.once('error', reject);
+        res.on('error', reject);
       });
       req.once('timeout', () => req.destroy(new Error('connect timeout')));
-      req.once('error', reject);
+      // `on`, not `once`: a late second error must not go unhandled.
+      req.on('error', reject);
       req.end();
     });
   }
@@ -271,7 +273,7 @@ export class PeerTransport {
     };
     socket.on('data', onData);
     socket.on('drain', () => this.#flush(peer));
-    socket.once('error', (err) => this.#log.debug('peer stream error', { peer: peer.id, err: String(err) }));
+    socket.on('error', (err) => this.#log.debug('peer stream error', { peer: peer.id, err: String(err) }));
     socket.once('close', () => {
       if (peer.socket !== socket) return;
       peer.socket = null;
@@ -426,7 +428,7 @@ export class PeerTransport {
       };
       socket.on('data', onData);
       socket.once('close', () => finish(new Error('stream closed before the snapshot was acknowledged')));
-      socket.once('error', (err) => finish(err));
+      socket.on('error', (err) => finish(err));
       socket.setTimeout(this.#o.snapshotIdleTimeoutMs, () => finish(new Error('snapshot stream idle')));
       if (head.byteLength > 0) onData(head);
 
@@ -465,6 +467,8 @@ export class PeerTransport {
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const path = (req.url ?? '').split('?')[0];
     if (path !== STREAM_PATH || (req.headers.upgrade ?? '').toLowerCase() !== UPGRADE_PROTOCOL) return false;
+    // Before anything else: a reset during a refusal must not become an uncaught 'error'.
+    socket.on('error', (err) => this.#log.debug('inbound stream error', { err: String(err) }));
     const header = (name: string): string => {
       const v = req.headers[name];
       return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
@@ -486,7 +490,8 @@ export class PeerTransport {
     };
     if (this.#closed) return refuse(409, 'unavailable', 'transport closed');
     if (version !== String(PROTOCOL_VERSION)) return refuse(400, 'invalid-parameter', `unsupported protocol version "${version}"`);
-    if (from === '' || from === this.#o.selfId) return refuse(400, 'invalid-parameter', `bad sender id "${from}"`);
+    // `from` becomes a metric label and a map key: only well-formed member ids.
+    if (!isValidMemberId(from) || from === this.#o.selfId) return refuse(400, 'invalid-parameter', `bad sender id "${from.slice(0, 64)}"`);
     if (to !== this.#o.selfId) return refuse(404, 'member-not-found', `this node is "${this.#o.selfId}", not "${to}"`);
     if (stream !== 'msg' && stream !== 'snap') return refuse(400, 'invalid-parameter', `unknown stream kind "${stream}"`);
     if (remoteCluster !== '' && ownCluster !== '' && remoteCluster !== ownCluster) {
@@ -499,7 +504,6 @@ export class PeerTransport {
     (socket as Socket).setNoDelay?.(true);
     this.#inbound.add(socket);
     socket.once('close', () => this.#inbound.delete(socket));
-    socket.on('error', (err) => this.#log.debug('inbound stream error', { from, err: String(err) }));
     const log = this.#log.child({ from, stream });
     const decoder = new FrameDecoder(Math.max(this.#o.snapshotChunkBytes + 1024, 64 * 1024 * 1024));
     const snap = { header: null as SnapshotHeader | null, data: null as Buffer | null, received: 0 };
