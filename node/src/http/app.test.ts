@@ -422,6 +422,10 @@ void describe('admin and health API', () => {
     const notReady = await req('GET', '/readyz');
     assert.equal(notReady.status, 503);
     assert.deepEqual(notReady.body.checks, [{ name: 'leader', ok: false, message: 'no leader' }]);
+    assert.equal(notReady.body.ready, false);
+    assert.equal(notReady.body.error.code, 'unavailable');
+    assert.match(notReady.body.error.message, /leader: no leader/);
+    assert.equal(notReady.headers.get('retry-after'), '1');
     fake.live = false;
     assert.equal((await req('GET', '/livez')).status, 503);
   });

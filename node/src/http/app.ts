@@ -169,7 +169,10 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
         metrics.watchersActive.dec();
         ctx.res.off('close', onClose);
       }
-      if (clientGone.signal.aborted) return; // nobody to answer
+      if (clientGone.signal.aborted) {
+        ctx.status = 204; // nobody to answer; skip the read
+        return;
+      }
     }
 
     if (listing) {
@@ -298,8 +301,14 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     noQuery(ctx);
     const r = service.readyz();
     ctx.status = r.ready ? 200 : 503;
-    if (!r.ready) ctx.set('Retry-After', '1');
-    ctx.body = r;
+    if (r.ready) {
+      ctx.body = r;
+      return;
+    }
+    ctx.set('Retry-After', '1');
+    // Probes read `ready`/`checks`; generic clients still find the usual error object.
+    const failing = r.checks.filter((c) => !c.ok).map((c) => (c.message === undefined ? c.name : `${c.name}: ${c.message}`));
+    ctx.body = { ...kvError('unavailable', `not ready (${failing.join('; ') || 'no checks passed'})`).toJSON(), ...r };
   });
   router.get('/metrics', async (ctx) => {
     noQuery(ctx);

@@ -126,6 +126,7 @@ export class PeerTransport {
   send(msgs: Message[]): void {
     if (this.#closed) return;
     for (const m of msgs) {
+      if (m.to === this.#o.selfId) continue; // local messages never hit the wire
       let peer = this.#peers.get(m.to);
       if (!peer) {
         const learned = this.#learnedUrls.get(m.to);
