@@ -65,13 +65,16 @@ async function req(method: string, path: string, body?: unknown, headers: Record
 }
 
 /** Raw request, for paths fetch would normalise or reject. */
-function rawReq(method: string, path: string, body?: string): Promise<{ status: number; body: any }> {
+function rawReq(method: string, path: string, body?: string): Promise<{ status: number; body: any; index: string | undefined }> {
   return new Promise((resolve, reject) => {
     const r = http.request(`${base}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      res.on('end', () => {
+        const index = res.headers['x-kv-index'];
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), index: Array.isArray(index) ? index[0] : index });
+      });
     });
     r.on('error', reject);
     r.end(body);
@@ -198,6 +201,7 @@ void describe('KV API', () => {
       fake.store.set('k', { key: 'k', value: 'old', createIndex: 1, modifyIndex: 1, version: 1 });
       const res = await rawReq(method, path, body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
       assertError(res, status, code);
+      assert.equal(res.index, '0', 'even errors carry X-KV-Index');
       assert.deepEqual(fake.calls, [], 'the service was never called');
       assert.equal(fake.store.get('k')!.value, 'old');
     });
@@ -427,7 +431,9 @@ void describe('admin and health API', () => {
     assert.match(notReady.body.error.message, /leader: no leader/);
     assert.equal(notReady.headers.get('retry-after'), '1');
     fake.live = false;
-    assert.equal((await req('GET', '/livez')).status, 503);
+    const dead = await req('GET', '/livez');
+    assertError(dead, 503, 'unavailable');
+    assert.equal(dead.headers.get('retry-after'), '1');
   });
 
   void test('metrics expose HTTP durations by route template', async () => {

@@ -106,6 +106,13 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     } finally {
       metrics.httpRequestsInFlight.dec();
       if (app.closing.signal.aborted) ctx.set('Connection', 'close');
+      if (service.appliedIndex && !ctx.response.get(INDEX_HEADER)) {
+        try {
+          ctx.set(INDEX_HEADER, String(service.appliedIndex()));
+        } catch (err) {
+          log.warn('appliedIndex() threw', { err });
+        }
+      }
       const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
       const route = typeof ctx.state.route === 'string' ? ctx.state.route : typeof matched === 'string' ? matched : 'unmatched';
       metrics.httpRequestDurationSeconds.observe(
@@ -295,6 +302,7 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     noQuery(ctx);
     const live = service.livez();
     ctx.status = live ? 200 : 503;
+    if (!live) ctx.set('Retry-After', '1');
     ctx.body = live ? { status: 'ok' } : kvError('unavailable', 'not live').toJSON();
   });
   router.get('/readyz', (ctx) => {

@@ -506,6 +506,13 @@ export class PeerTransport {
     this.#inbound.add(socket);
     socket.once('close', () => this.#inbound.delete(socket));
     const log = this.#log.child({ from, stream });
+    if (stream === 'snap') {
+      // A sender that died mid-transfer must not pin a large buffer forever.
+      (socket as Socket).setTimeout?.(this.#o.snapshotIdleTimeoutMs, () => {
+        log.warn('snapshot stream idle, closing');
+        socket.destroy();
+      });
+    }
     const decoder = new FrameDecoder(Math.max(this.#o.snapshotChunkBytes + 1024, 64 * 1024 * 1024));
     const snap = { header: null as SnapshotHeader | null, data: null as Buffer | null, received: 0 };
     const onData = (chunk: Buffer): void => {
