@@ -213,6 +213,15 @@ void describe('KV API', () => {
     assert.deepEqual(fake.calls, []);
   });
 
+  void test('HEAD answers like GET without a body', async () => {
+    await req('PUT', '/v1/kv/h', { value: 'v' });
+    const head = await fetch(`${base}/v1/kv/h`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('x-kv-index'), '1');
+    assert.equal(await head.text(), '');
+    assert.equal((await fetch(`${base}/v1/kv/missing`, { method: 'HEAD' })).status, 404);
+  });
+
   void test('405 carries an Allow header', async () => {
     const res = await req('PATCH', '/v1/kv/k', { value: 'v' });
     assertError(res, 405, 'method-not-allowed');

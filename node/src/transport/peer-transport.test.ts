@@ -199,20 +199,15 @@ void describe('PeerTransport on loopback', () => {
   });
 
   void test('a joiner without a cluster id adopts the sender\'s and answers an unknown leader', async () => {
-    let joinerCluster = '';
     const adopted: string[] = [];
     const leader = await startNode('leader', { announceUrl: true });
-    const joiner = await startNode('joiner', {
-      clusterId: () => joinerCluster,
-      onClusterId: (id) => {
-        adopted.push(id);
-        joinerCluster = id;
-      },
-    });
+    // The node persists the id asynchronously: clusterId() keeps answering '' meanwhile.
+    const joiner = await startNode('joiner', { clusterId: () => '', onClusterId: (id) => adopted.push(id) });
     leader.transport.setPeer('joiner', joiner.url);
     leader.transport.send([msg(MessageType.App, 'leader', 'joiner', 1)]);
-    await waitFor(() => received(joiner).length === 1, 'delivery to the joiner');
-    assert.deepEqual(adopted, ['cluster-1']);
+    leader.transport.send([msg(MessageType.App, 'leader', 'joiner', 2)]);
+    await waitFor(() => received(joiner).length === 2, 'delivery to the joiner');
+    assert.deepEqual(adopted, ['cluster-1'], 'adopted once');
     // The joiner was never told the leader's URL: it learned it from the handshake.
     joiner.transport.send([msg(MessageType.AppResp, 'joiner', 'leader', 1)]);
     await waitFor(() => received(leader).length === 1, 'reply to the learned URL');

@@ -77,6 +77,7 @@ export class PeerTransport {
   readonly #learnedUrls = new Map<NodeId, string>();
   readonly #inbound: InboundStreams;
   #closed = false;
+  #adoptedClusterId = '';
 
   constructor(opts: PeerTransportOptions) {
     this.#o = {
@@ -96,9 +97,19 @@ export class PeerTransport {
     this.#log = opts.logger.child({ component: 'transport' });
     this.#inbound = new InboundStreams({
       ...this.#o,
+      clusterId: () => this.#clusterId(),
+      onClusterId: (id) => {
+        // Adopt once, and use it at once (outbound too), even before the node reports it back.
+        this.#adoptedClusterId = id;
+        opts.onClusterId?.(id);
+      },
       logger: this.#log,
       onPeerUrl: (from, url) => this.#learnedUrls.set(from, url),
     });
+  }
+
+  #clusterId(): string {
+    return this.#o.clusterId() || this.#adoptedClusterId;
   }
 
   setPeer(id: NodeId, peerUrl: string): void {
@@ -188,7 +199,7 @@ export class PeerTransport {
       Upgrade: UPGRADE_PROTOCOL,
       [HEADER_FROM]: this.#o.selfId,
       [HEADER_TO]: peerId,
-      [HEADER_CLUSTER_ID]: this.#o.clusterId(),
+      [HEADER_CLUSTER_ID]: this.#clusterId(),
       [HEADER_VERSION]: String(PROTOCOL_VERSION),
       [HEADER_STREAM]: stream,
     };
@@ -367,7 +378,7 @@ export class PeerTransport {
         n++;
       }
       const msgs = peer.queue.splice(0, n);
-      const envelope: Envelope = { v: PROTOCOL_VERSION, clusterId: this.#o.clusterId(), from: this.#o.selfId, to: peer.id, msgs };
+      const envelope: Envelope = { v: PROTOCOL_VERSION, clusterId: this.#clusterId(), from: this.#o.selfId, to: peer.id, msgs };
       this.#write(peer, socket, encodeFrame(FrameType.Messages, encodeMsgpack(envelope)));
     }
   }
@@ -432,7 +443,7 @@ export class PeerTransport {
 
       const withoutData: Message = { ...msg, snapshot: msg.snapshot ? { ...msg.snapshot, data: new Uint8Array(0) } : null };
       const header: SnapshotHeader = {
-        v: PROTOCOL_VERSION, clusterId: this.#o.clusterId(), from: this.#o.selfId, to: peer.id, msgs: [withoutData],
+        v: PROTOCOL_VERSION, clusterId: this.#clusterId(), from: this.#o.selfId, to: peer.id, msgs: [withoutData],
         size: data.byteLength,
       };
       this.#write(peer, socket, encodeFrame(FrameType.SnapshotHeader, encodeMsgpack(header)));
