@@ -288,6 +288,16 @@ void describe('PeerTransport on loopback', () => {
     a.transport.setPeer('b', `http://127.0.0.1:${(tarpit.address() as AddressInfo).port}`);
     for (let i = 0; i < 10; i++) a.transport.send([msg(MessageType.Heartbeat, 'a', 'b', i)]);
     assert.equal(a.unreachable.filter((p) => p === 'b').length, 6);
+    // The byte bound: messages a little over 1 MiB each against a 3 MiB budget: at most 2 stay queued.
+    const big = await startNode('big', { maxQueuedBytes: 3 * 1024 * 1024, connectTimeoutMs: 5000 });
+    big.transport.setPeer('b', `http://127.0.0.1:${(tarpit.address() as AddressInfo).port}`);
+    for (let i = 0; i < 5; i++) {
+      const m = msg(MessageType.App, 'big', 'b', i);
+      m.entries = [{ term: 1, index: i + 1, type: 0, data: new Uint8Array(1024 * 1024) }];
+      big.transport.send([m]);
+    }
+    assert.equal(big.unreachable.length, 3, '3 of 5 dropped to stay within the byte budget');
+    await big.stop();
     a.transport.send([msg(MessageType.Heartbeat, 'a', 'nobody', 1)]);
     assert.ok(a.unreachable.includes('nobody'));
     await a.stop();

@@ -36,6 +36,8 @@ export interface PeerTransportOptions {
   /** An outbound stream with no pong for this long is considered dead and reopened. */
   deadAfterMs?: number;
   maxQueuedMessages?: number;
+  /** Approximate payload bytes queued per peer before the oldest messages are dropped. */
+  maxQueuedBytes?: number;
   /** Bytes of message payload per frame before a batch is split. */
   maxFrameMessageBytes?: number;
   snapshotChunkBytes?: number;
@@ -57,6 +59,7 @@ interface Peer {
   socket: Socket | null;
   request: http.ClientRequest | null;
   queue: Message[];
+  queuedBytes: number;
   flushScheduled: boolean;
   attempts: number;
   reconnectTimer: NodeJS.Timeout | null;
@@ -84,6 +87,7 @@ export class PeerTransport {
       pingIntervalMs: 1000,
       deadAfterMs: Math.max(5000, 5 * (opts.pingIntervalMs ?? 1000)),
       maxQueuedMessages: 4096,
+      maxQueuedBytes: 64 * 1024 * 1024,
       maxFrameMessageBytes: 4 * 1024 * 1024,
       snapshotChunkBytes: 1024 * 1024,
       maxSnapshotBytes: 2 * 1024 * 1024 * 1024,
@@ -119,7 +123,7 @@ export class PeerTransport {
     if (existing && existing.url.href === url.href) return;
     if (existing) this.#stopPeer(existing);
     const peer: Peer = {
-      id, url, state: 'idle', socket: null, request: null, queue: [], flushScheduled: false, attempts: 0,
+      id, url, state: 'idle', socket: null, request: null, queue: [], queuedBytes: 0, flushScheduled: false, attempts: 0,
       reconnectTimer: null, pingTimer: null, lastPongAt: 0, rttSeconds: undefined, stopped: false,
       snapshotSockets: new Set(),
     };
@@ -165,8 +169,10 @@ export class PeerTransport {
         continue;
       }
       peer.queue.push(m);
-      if (peer.queue.length > this.#o.maxQueuedMessages) {
-        peer.queue.shift();
+      peer.queuedBytes += approxMessageBytes(m);
+      // Bounded by count and bytes: a stalled peer must not grow the leader's heap.
+      while (peer.queue.length > 1 && (peer.queue.length > this.#o.maxQueuedMessages || peer.queuedBytes > this.#o.maxQueuedBytes)) {
+        peer.queuedBytes -= approxMessageBytes(peer.queue.shift()!);
         this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id });
         this.#o.onUnreachable?.(peer.id);
       }
@@ -328,6 +334,7 @@ export class PeerTransport {
     if (peer.queue.length > 0) {
       this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id }, peer.queue.length);
       peer.queue = [];
+      peer.queuedBytes = 0;
     }
     if (peer.stopped || this.#closed) {
       peer.state = 'idle';
@@ -353,6 +360,7 @@ export class PeerTransport {
     peer.socket?.destroy();
     for (const s of peer.snapshotSockets) s.destroy();
     peer.queue = [];
+    peer.queuedBytes = 0;
     peer.state = 'idle';
   }
 
@@ -378,6 +386,7 @@ export class PeerTransport {
         n++;
       }
       const msgs = peer.queue.splice(0, n);
+      peer.queuedBytes = Math.max(0, peer.queuedBytes - bytes);
       const envelope: Envelope = { v: PROTOCOL_VERSION, clusterId: this.#clusterId(), from: this.#o.selfId, to: peer.id, msgs };
       this.#write(peer, socket, encodeFrame(FrameType.Messages, encodeMsgpack(envelope)));
     }
