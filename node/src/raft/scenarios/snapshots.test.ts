@@ -175,4 +175,37 @@ describe('snapshots', () => {
     );
     assert.deepEqual(c.node('c').appliedData(), [...kept, ...missed]);
   });
+
+  test('a snapshot the follower already covers only moves its commit forward, or is ignored', () => {
+    const c = new TestCluster(['a', 'b', 'c'], { logs: { b: { terms: [1, 1, 1], commit: 1 } } });
+    const b = c.node('b');
+    const snapshotAt = (index: number) => ({
+      metadata: { index, term: 1, confState: { voters: ['a', 'b', 'c'], learners: [] } },
+      data: new TextEncoder().encode('[]'),
+    });
+    const matching = c.inject({
+      type: MessageType.Snap,
+      from: 'a',
+      to: 'b',
+      term: 1,
+      snapshot: snapshotAt(2),
+    });
+    assert.deepEqual(b.logTerms(), [1, 1, 1], 'the log is kept');
+    assert.equal(b.storage.snapshot().metadata.index, 0, 'nothing was restored');
+    assert.equal(b.status().commit, 2);
+    assert.deepEqual(b.appliedData(), ['i1t1', 'i2t1']);
+    assert.deepEqual(
+      matching.filter((m) => m.type === MessageType.AppResp).map((m) => m.index),
+      [2],
+    );
+
+    const stale = c.inject({ type: MessageType.Snap, from: 'a', to: 'b', term: 1, snapshot: snapshotAt(1) });
+    assert.equal(b.status().commit, 2);
+    assert.deepEqual(b.logTerms(), [1, 1, 1]);
+    assert.deepEqual(
+      stale.filter((m) => m.type === MessageType.AppResp).map((m) => m.index),
+      [2],
+      'answered with the commit index so the leader moves on',
+    );
+  });
 });
