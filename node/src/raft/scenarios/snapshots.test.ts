@@ -90,6 +90,33 @@ describe('snapshots', () => {
     assert.deepEqual(c.node('c').appliedData(), ['k0', 'k1', 'k2', 'k3', 'k4']);
   });
 
+  test('a snapshot lost to a crash is reported, and the restarted follower gets a new one', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    c.campaign('a');
+    c.isolate('c');
+    proposeMany(c, 'a', 'k', 3);
+    c.node('a').compact();
+    c.heal();
+    c.tick('a');
+    c.flush();
+    // Deliver until the snapshot is queued for c, then crash c with it in flight.
+    while (!c.queue.some((m) => m.type === MessageType.Snap)) {
+      assert.ok(c.deliverOne(), 'a snapshot is sent');
+      c.flush();
+    }
+    assert.equal(c.node('a').status().progress.get('c')?.state, 'snapshot');
+    c.crash('c');
+    assert.equal(
+      c.node('a').status().progress.get('c')?.state,
+      'probe',
+      'the failure report ends snapshot state',
+    );
+    c.restart('c');
+    c.tickAll(3);
+    assert.equal(c.node('c').storage.snapshot().metadata.index, 4);
+    assert.deepEqual(c.node('c').appliedData(), ['k0', 'k1', 'k2']);
+  });
+
   test('a node that joins after compaction gets a snapshot carrying the configuration, then the log tail', () => {
     const c = new TestCluster(['a', 'b', 'c']);
     c.campaign('a');
