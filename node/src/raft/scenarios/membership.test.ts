@@ -181,4 +181,29 @@ describe('membership', () => {
     c.stabilize();
     assert.deepEqual(c.node('d').status().confState, { voters: ['a', 'b', 'c', 'd'], learners: [] });
   });
+
+  test('a removed node that never learned of its removal cannot disrupt the cluster (PreVote + CheckQuorum)', () => {
+    const c = new TestCluster(['a', 'b', 'c'], { preVote: true, checkQuorum: true, seed: 10 });
+    c.campaign('a');
+    // c receives the removal entry but is cut off before it learns that it committed.
+    let cGotRemoval = false;
+    c.filter = (m) => {
+      if (m.to !== 'c') return true;
+      if (cGotRemoval) return false;
+      if (m.type === MessageType.App && m.entries.length > 0) cGotRemoval = true;
+      return true;
+    };
+    assert.ok(c.confChange('a', ConfChangeType.RemoveNode, 'c').ok);
+    assert.ok(cGotRemoval);
+    assert.deepEqual(c.node('c').status().confState.voters, ['a', 'b', 'c'], 'c still thinks it is a voter');
+    assert.deepEqual(c.node('a').status().confState.voters, ['a', 'b']);
+    c.heal();
+    c.tickAll(100);
+    assert.equal(c.node('a').role(), 'leader');
+    assert.equal(c.node('a').status().term, 1);
+    assert.equal(c.node('b').status().term, 1);
+    assert.notEqual(c.node('c').role(), 'leader');
+    assert.ok(c.propose('a', 'undisturbed').ok);
+    assert.deepEqual(c.node('b').appliedData(), ['undisturbed']);
+  });
 });

@@ -90,6 +90,33 @@ describe('snapshots', () => {
     assert.deepEqual(c.node('c').appliedData(), ['k0', 'k1', 'k2', 'k3', 'k4']);
   });
 
+  test('a snapshot lost to a crash is reported, and the restarted follower gets a new one', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    c.campaign('a');
+    c.isolate('c');
+    proposeMany(c, 'a', 'k', 3);
+    c.node('a').compact();
+    c.heal();
+    c.tick('a');
+    c.flush();
+    // Deliver until the snapshot is queued for c, then crash c with it in flight.
+    while (!c.queue.some((m) => m.type === MessageType.Snap)) {
+      assert.ok(c.deliverOne(), 'a snapshot is sent');
+      c.flush();
+    }
+    assert.equal(c.node('a').status().progress.get('c')?.state, 'snapshot');
+    c.crash('c');
+    assert.equal(
+      c.node('a').status().progress.get('c')?.state,
+      'probe',
+      'the failure report ends snapshot state',
+    );
+    c.restart('c');
+    c.tickAll(3);
+    assert.equal(c.node('c').storage.snapshot().metadata.index, 4);
+    assert.deepEqual(c.node('c').appliedData(), ['k0', 'k1', 'k2']);
+  });
+
   test('a node that joins after compaction gets a snapshot carrying the configuration, then the log tail', () => {
     const c = new TestCluster(['a', 'b', 'c']);
     c.campaign('a');
@@ -174,5 +201,38 @@ describe('snapshots', () => {
       'no entry c already had is sent again',
     );
     assert.deepEqual(c.node('c').appliedData(), [...kept, ...missed]);
+  });
+
+  test('a snapshot the follower already covers only moves its commit forward, or is ignored', () => {
+    const c = new TestCluster(['a', 'b', 'c'], { logs: { b: { terms: [1, 1, 1], commit: 1 } } });
+    const b = c.node('b');
+    const snapshotAt = (index: number) => ({
+      metadata: { index, term: 1, confState: { voters: ['a', 'b', 'c'], learners: [] } },
+      data: new TextEncoder().encode('[]'),
+    });
+    const matching = c.inject({
+      type: MessageType.Snap,
+      from: 'a',
+      to: 'b',
+      term: 1,
+      snapshot: snapshotAt(2),
+    });
+    assert.deepEqual(b.logTerms(), [1, 1, 1], 'the log is kept');
+    assert.equal(b.storage.snapshot().metadata.index, 0, 'nothing was restored');
+    assert.equal(b.status().commit, 2);
+    assert.deepEqual(b.appliedData(), ['i1t1', 'i2t1']);
+    assert.deepEqual(
+      matching.filter((m) => m.type === MessageType.AppResp).map((m) => m.index),
+      [2],
+    );
+
+    const stale = c.inject({ type: MessageType.Snap, from: 'a', to: 'b', term: 1, snapshot: snapshotAt(1) });
+    assert.equal(b.status().commit, 2);
+    assert.deepEqual(b.logTerms(), [1, 1, 1]);
+    assert.deepEqual(
+      stale.filter((m) => m.type === MessageType.AppResp).map((m) => m.index),
+      [2],
+      'answered with the commit index so the leader moves on',
+    );
   });
 });

@@ -107,4 +107,38 @@ describe('leader transfer', () => {
     }
     assert.deepEqual(c.node('l').appliedData(), ['to-a', 'to-zz', 'to-l']);
   });
+
+  test('a transfer to a follower behind the compaction point sends it a snapshot first', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    c.campaign('a');
+    c.isolate('c');
+    for (let i = 0; i < 4; i++) c.propose('a', `e${i}`);
+    c.node('a').compact();
+    c.propose('a', 'after-compaction');
+    c.heal();
+    const sent: Message[] = [];
+    c.filter = (m) => {
+      sent.push(m);
+      return true;
+    };
+    c.transferLeadership('a', 'c');
+    c.tickUntil(() => c.node('c').role() === 'leader', electionTick - 1, ['a']);
+    const snap = sent.findIndex((m) => m.type === MessageType.Snap && m.to === 'c');
+    const timeoutNow = sent.findIndex((m) => m.type === MessageType.TimeoutNow);
+    assert.ok(snap >= 0 && timeoutNow > snap, 'snapshot, then the tail, then TimeoutNow');
+    assert.equal(c.node('c').storage.snapshot().metadata.index, 5);
+    assert.deepEqual(c.node('c').appliedData(), ['e0', 'e1', 'e2', 'e3', 'after-compaction']);
+  });
+
+  test('a second transfer to another node replaces the first', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    c.campaign('a');
+    c.isolate('c');
+    c.transferLeadership('a', 'c');
+    assert.equal(c.node('a').status().leadTransferee, 'c');
+    c.transferLeadership('a', 'b');
+    assert.equal(c.node('b').role(), 'leader');
+    assert.equal(c.node('b').status().term, 2);
+    assert.equal(c.node('c').role(), 'follower');
+  });
 });

@@ -274,10 +274,20 @@ export class TestCluster {
   }
 
   private enqueue(m: Message): void {
-    if (this.down.has(m.from) || this.down.has(m.to)) return;
-    if (this.cut.has(`${m.from}->${m.to}`)) return;
+    if (this.down.has(m.from)) return;
+    if (this.down.has(m.to) || this.cut.has(`${m.from}->${m.to}`)) {
+      this.snapshotUndeliverable(m);
+      return;
+    }
+    // A filter models silent loss: a dropped snapshot is not reported (call reportSnapshot yourself).
     if (this.filter && !this.filter(m)) return;
     this.queue.push(m);
+  }
+
+  /** Like a real transport, report a snapshot that cannot reach its target as failed, so the leader retries. */
+  private snapshotUndeliverable(m: Message): void {
+    if (m.type !== MessageType.Snap || this.down.has(m.from)) return;
+    this.nodes.get(m.from)?.rn.reportSnapshot(m.to, false);
   }
 
   /** Delivers one queued message (the oldest, or at `i`); returns it, if any. */
@@ -285,7 +295,10 @@ export class TestCluster {
     const [m] = this.queue.splice(i, 1);
     if (!m) return undefined;
     const target = this.nodes.get(m.to);
-    if (!target || this.down.has(m.to) || this.cut.has(`${m.from}->${m.to}`)) return m;
+    if (!target || this.down.has(m.to) || this.cut.has(`${m.from}->${m.to}`)) {
+      this.snapshotUndeliverable(m);
+      return m;
+    }
     target.rn.step(m);
     if (m.type === MessageType.Snap) {
       // The transport reports delivery of a snapshot to the sender.
@@ -419,6 +432,7 @@ export class TestCluster {
 
   crash(id: NodeId): void {
     this.down.add(id);
+    for (const m of this.queue) if (m.to === id) this.snapshotUndeliverable(m);
     this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
   }
 
