@@ -550,7 +550,8 @@ export class Raft {
         return;
       case MessageType.Prop:
         // Forwarded proposals: best effort; the proposer learns the outcome from what it applies.
-        this.proposeEntries(m.entries);
+        // Membership changes are only proposed on the leader itself, never forwarded: drop any that arrive.
+        this.proposeEntries(m.entries.filter((e) => e.type === EntryType.Normal));
         return;
       case MessageType.ReadIndex:
         this.handleReadIndex(m);
@@ -716,6 +717,7 @@ export class Raft {
 
   /** Leader-side proposal; returns the outcome for the caller. */
   private proposeEntries(entries: Entry[]): ProposeResult {
+    if (entries.length === 0) return { ok: false, error: 'invalid-conf-change', message: 'nothing to propose' };
     if (!this.prs.has(this.id)) {
       return { ok: false, error: 'not-member', message: 'this node was removed from the cluster' };
     }
