@@ -18,96 +18,96 @@ const unknown = { outcome: 'unknown' as const, ret: Infinity };
 
 const verdict = (ops: Operation[]): string => checkHistory(ops).verdict;
 
-void describe('linearizability checker', () => {
-  void test('empty and sequential histories are linearizable', () => {
+describe('linearizability checker', () => {
+  test('empty and sequential histories are linearizable', () => {
     assert.equal(verdict([]), 'ok');
     assert.equal(verdict([put('a', 0, 1), get('a', 2, 3), del(true, 4, 5), get(null, 6, 7), del(false, 8, 9)]), 'ok');
   });
 
-  void test('read of a never-written value is a violation', () => {
+  test('read of a never-written value is a violation', () => {
     assert.equal(verdict([put('a', 0, 1), get('zzz', 2, 3)]), 'violation');
   });
 
-  void test('concurrent overlapping writes and reads may be ordered either way', () => {
+  test('concurrent overlapping writes and reads may be ordered either way', () => {
     // Two overlapping puts; reads during the overlap may see either; a later read sees the winner,
     // and the order of the two reads fixes which one won.
     const ops = [put('a', 0, 10), put('b', 1, 11), get('b', 2, 3), get('a', 4, 12), get('a', 13, 14)];
     assert.equal(verdict(ops), 'ok');
   });
 
-  void test('two sequential reads that flip back are a violation (stale read)', () => {
+  test('two sequential reads that flip back are a violation (stale read)', () => {
     // a then b written sequentially; a read after b completed still sees a.
     assert.equal(verdict([put('a', 0, 1), put('b', 2, 3), get('a', 4, 5)]), 'violation');
     // With b still in flight the same read is fine.
     assert.equal(verdict([put('a', 0, 1), put('b', 2, 6), get('a', 4, 5)]), 'ok');
   });
 
-  void test('stale read after a newer value was already observed', () => {
+  test('stale read after a newer value was already observed', () => {
     const ops = [put('a', 0, 1), put('b', 2, 20), get('b', 3, 4, { process: 1 }), get('a', 5, 6, { process: 2 })];
     assert.equal(verdict(ops), 'violation');
   });
 
-  void test('lost write: acknowledged put followed by a read of the old value', () => {
+  test('lost write: acknowledged put followed by a read of the old value', () => {
     assert.equal(verdict([put('a', 0, 1), put('b', 2, 3), get('a', 10, 11)]), 'violation');
     assert.equal(verdict([put('a', 0, 1), get(null, 3, 4)]), 'violation');
   });
 
-  void test('unknown write that takes effect late', () => {
+  test('unknown write that takes effect late', () => {
     // put b timed out; much later a read sees b after a read saw a.
     const ops = [put('a', 0, 1), put('b', 2, 3, unknown), get('a', 10, 11), get('b', 20, 21)];
     assert.equal(verdict(ops), 'ok');
   });
 
-  void test('unknown write that never takes effect', () => {
+  test('unknown write that never takes effect', () => {
     const ops = [put('a', 0, 1), put('b', 2, 3, unknown), get('a', 10, 11), get('a', 20, 21)];
     assert.equal(verdict(ops), 'ok');
   });
 
-  void test('unknown write cannot take effect before it was called', () => {
+  test('unknown write cannot take effect before it was called', () => {
     const ops = [put('a', 0, 1), get('b', 2, 3), put('b', 5, 6, unknown)];
     assert.equal(verdict(ops), 'violation');
   });
 
-  void test('failed writes never happened and failed reads are dropped', () => {
+  test('failed writes never happened and failed reads are dropped', () => {
     const failedPut = put('b', 2, 3, { outcome: 'fail', error: 'value-too-large' });
     assert.equal(verdict([put('a', 0, 1), failedPut, get('b', 4, 5)]), 'violation');
     assert.equal(verdict([put('a', 0, 1), failedPut, get('zzz', 4, 5, { outcome: 'fail' }), get('a', 6, 7)]), 'ok');
     assert.equal(verdict([put('a', 0, 1), get('zzz', 4, 5, { outcome: 'unknown', ret: Infinity })]), 'ok');
   });
 
-  void test('delete results are checked against presence', () => {
+  test('delete results are checked against presence', () => {
     assert.equal(verdict([del(true, 0, 1)]), 'violation');
     assert.equal(verdict([put('a', 0, 1), del(false, 2, 3)]), 'violation');
     assert.equal(verdict([put('a', 0, 1), del(true, 2, 3), get('a', 4, 5)]), 'violation');
   });
 
-  void describe('cas', () => {
-    void test('successful cas from the current value', () => {
+  describe('cas', () => {
+    test('successful cas from the current value', () => {
       assert.equal(verdict([put('a', 0, 1), cas('a', 'b', 2, 3), get('b', 4, 5)]), 'ok');
       assert.equal(verdict([cas(null, 'a', 0, 1), get('a', 2, 3)]), 'ok');
     });
-    void test('successful cas from a stale value is a violation', () => {
+    test('successful cas from a stale value is a violation', () => {
       assert.equal(verdict([put('a', 0, 1), put('b', 2, 3), cas('a', 'c', 4, 5)]), 'violation');
       assert.equal(verdict([put('a', 0, 1), cas(null, 'c', 4, 5)]), 'violation');
     });
-    void test('a mismatch is an observation too', () => {
+    test('a mismatch is an observation too', () => {
       assert.equal(verdict([put('a', 0, 1), cas('a', 'b', 2, 3, { outcome: 'fail', error: 'cas-mismatch' })]), 'violation');
       assert.equal(verdict([put('a', 0, 1), put('x', 1.5, 4), cas('a', 'b', 2, 3, { outcome: 'fail', error: 'cas-mismatch' })]), 'ok');
       // Rejected for another reason: no information.
       assert.equal(verdict([put('a', 0, 1), cas('a', 'b', 2, 3, { outcome: 'fail', error: 'bad-request' })]), 'ok');
     });
-    void test('two successful cas from the same value cannot both win', () => {
+    test('two successful cas from the same value cannot both win', () => {
       const ops = [put('a', 0, 1), cas('a', 'b', 2, 10, { process: 1 }), cas('a', 'c', 3, 11, { process: 2 })];
       assert.equal(verdict(ops), 'violation');
     });
-    void test('unknown cas may or may not have applied', () => {
+    test('unknown cas may or may not have applied', () => {
       assert.equal(verdict([put('a', 0, 1), cas('a', 'b', 2, 3, unknown), get('b', 5, 6)]), 'ok');
       assert.equal(verdict([put('a', 0, 1), cas('a', 'b', 2, 3, unknown), get('a', 5, 6)]), 'ok');
       assert.equal(verdict([put('a', 0, 1), cas('a', 'b', 2, 3, unknown), get('b', 5, 6), get('a', 7, 8)]), 'violation');
     });
   });
 
-  void test('keys are checked independently and the verdict names the failing key', () => {
+  test('keys are checked independently and the verdict names the failing key', () => {
     const ops = [put('a', 0, 1, { key: 'x' }), get('a', 2, 3, { key: 'y' }), get('a', 2, 3, { key: 'x' })];
     const result = checkHistory(ops);
     assert.equal(result.verdict, 'violation');
@@ -117,7 +117,7 @@ void describe('linearizability checker', () => {
     );
   });
 
-  void test('budget exhaustion gives unknown, not ok', () => {
+  test('budget exhaustion gives unknown, not ok', () => {
     // Many fully concurrent writes and one impossible read force a large search.
     const ops = Array.from({ length: 10 }, (_, i) => put(`v${i}`, 0, 100, { process: i }));
     ops.push(get('never', 101, 102));
@@ -127,7 +127,7 @@ void describe('linearizability checker', () => {
     assert.equal(checkKey('k', ops).verdict, 'violation');
   });
 
-  void test('a long multi-key history with unknowns checks within budget', () => {
+  test('a long multi-key history with unknowns checks within budget', () => {
     // Generated from a real register per key: each op's linearization point is t
     // and its interval straddles it, so the history is linearizable by construction.
     let seed = 42;
@@ -166,7 +166,7 @@ void describe('linearizability checker', () => {
     }
   });
 
-  void test('violation report shows the stuck operation on a timeline', () => {
+  test('violation report shows the stuck operation on a timeline', () => {
     const ops = [put('a', 0, 1), put('b', 2, 3), get('a', 4, 5)];
     const result = checkKey('k', ops);
     assert.equal(result.verdict, 'violation');

@@ -15,28 +15,28 @@ const w = (key: string, value: string, call: number, ret: number, outcome: Opera
   ret: outcome === 'unknown' ? Infinity : ret,
 });
 
-void describe('lost-write check', () => {
-  void test('final value equal to the last acknowledged write passes', () => {
+describe('lost-write check', () => {
+  test('final value equal to the last acknowledged write passes', () => {
     assert.deepEqual(findLostWrites([w('k', 'a', 0, 1), w('k', 'b', 2, 3)], new Map([['k', 'b']])), []);
   });
-  void test('an acknowledged write replaced by an earlier one is lost', () => {
+  test('an acknowledged write replaced by an earlier one is lost', () => {
     const lost = findLostWrites([w('k', 'a', 0, 1), w('k', 'b', 2, 3)], new Map([['k', 'a']]));
     assert.deepEqual(
       lost.map((l) => l.op.value),
       ['b'],
     );
   });
-  void test('superseded by a concurrent or unknown write is fine', () => {
+  test('superseded by a concurrent or unknown write is fine', () => {
     assert.deepEqual(findLostWrites([w('k', 'a', 0, 5), w('k', 'b', 2, 3)], new Map([['k', 'a']])), []);
     assert.deepEqual(findLostWrites([w('k', 'a', 0, 1), w('k', 'u', 2, 3, 'unknown')], new Map([['k', 'u']])), []);
   });
-  void test('a missing key loses its last acknowledged write', () => {
+  test('a missing key loses its last acknowledged write', () => {
     assert.equal(findLostWrites([w('k', 'a', 0, 1)], new Map([['k', null]])).length, 1);
   });
-  void test('failed writes do not count as superseding', () => {
+  test('failed writes do not count as superseding', () => {
     assert.equal(findLostWrites([w('k', 'a', 0, 1), w('k', 'b', 2, 3, 'fail')], new Map([['k', null]])).length, 1);
   });
-  void test('an acknowledged delete must not be undone', () => {
+  test('an acknowledged delete must not be undone', () => {
     const del: Operation = { id: id++, process: 0, key: 'k', kind: 'delete', deleted: true, outcome: 'ok', call: 2, ret: 3 };
     assert.equal(findLostWrites([w('k', 'a', 0, 1), del], new Map([['k', 'a']])).length, 1);
     assert.equal(findLostWrites([w('k', 'a', 0, 1), del], new Map([['k', null]])).length, 0);
