@@ -166,6 +166,19 @@ describe('linearizability checker', () => {
     }
   });
 
+  test('many concurrent timeouts do not blow up the search', () => {
+    // A leader dies: dozens of writes time out; later the one unknown cas turns out to have won.
+    const base = [put('a', 0, 1), get('a', 2, 3)];
+    const timeouts: Operation[] = [cas('a', 'winner', 4, Infinity, { outcome: 'unknown' })];
+    for (let i = 0; i < 40; i++) {
+      timeouts.push(i % 3 === 0 ? del(false, 5 + i, Infinity, { outcome: 'unknown' }) : put(`lost${i}`, 5 + i, Infinity, { outcome: 'unknown' }));
+    }
+    const good = checkKey('k', [...base, ...timeouts, get('winner', 100, 101)], { maxSteps: 200_000 });
+    assert.equal(good.verdict, 'ok');
+    const bad = checkKey('k', [...base, ...timeouts, get('winner', 100, 101), get('a', 102, 103)], { maxSteps: 200_000 });
+    assert.equal(bad.verdict, 'violation');
+  });
+
   test('violation report shows the stuck operation on a timeline', () => {
     const ops = [put('a', 0, 1), put('b', 2, 3), get('a', 4, 5)];
     const result = checkKey('k', ops);

@@ -88,6 +88,14 @@ export function checkKey(key: string, ops: readonly Operation[], options: CheckO
   }
   if (state !== null) observed.add(state);
   const canonical = (s: RegisterState): RegisterState => (s === null || observed.has(s) ? s : UNOBSERVED);
+  // Unknown-outcome ops with the same effect are interchangeable: e.g. two
+  // timed-out puts of unobserved values, or two timed-out deletes. Any one that
+  // was called before the current frontier can stand in for another, so the
+  // memo records how many of each class are linearized instead of which ones.
+  // Without this, k concurrent timeouts cost 2^k configurations.
+  const classOf = effectClasses(ops, observed);
+  const classCount = new Int32Array(Math.max(...classOf, -1) + 1);
+  const classKey = (): string => classCount.join(',');
   let entry = head.next;
   let steps = 0;
   let longest: Operation[] = [];
@@ -117,9 +125,14 @@ export function checkKey(key: string, ops: readonly Operation[], options: CheckO
       const stepped = step(state, entry.op);
       const next = stepped === undefined ? undefined : canonical(stepped);
       if (next !== undefined) {
-        const newHash = (hash ^ zobrist[entry.index]!) >>> 0;
-        setBit(linearized, entry.index);
-        if (remember(cache, newHash, next, linearized)) {
+        const cls = classOf[entry.index]!;
+        let newHash = hash;
+        if (cls >= 0) classCount[cls]!++;
+        else {
+          newHash = (hash ^ zobrist[entry.index]!) >>> 0;
+          setBit(linearized, entry.index);
+        }
+        if (remember(cache, `${newHash}:${classKey()}`, next, linearized)) {
           stack.push({ entry, state, hash });
           state = next;
           hash = newHash;
@@ -129,7 +142,8 @@ export function checkKey(key: string, ops: readonly Operation[], options: CheckO
           entry = head.next;
           continue;
         }
-        clearBit(linearized, entry.index);
+        if (cls >= 0) classCount[cls]!--;
+        else clearBit(linearized, entry.index);
       }
       entry = entry.next;
     } else {
@@ -143,13 +157,32 @@ export function checkKey(key: string, ops: readonly Operation[], options: CheckO
       if (!top) return result('violation');
       state = top.state;
       hash = top.hash;
-      clearBit(linearized, top.entry.index);
+      const cls = classOf[top.entry.index]!;
+      if (cls >= 0) classCount[cls]!--;
+      else clearBit(linearized, top.entry.index);
       unlift(top.entry);
       if (top.entry.op.ret !== Infinity) knownLeft++;
       entry = top.entry.next;
     }
   }
   return result('ok');
+}
+
+/** Per op: an effect-class number for interchangeable unknown ops, -1 for ops tracked individually. */
+function effectClasses(ops: readonly Operation[], observed: ReadonlySet<string>): number[] {
+  const ids = new Map<string, number>();
+  return ops.map((op) => {
+    if (op.ret !== Infinity || op.outcome !== 'unknown') return -1;
+    let signature: string;
+    if (op.kind === 'delete') signature = 'delete';
+    else if (op.value !== undefined && observed.has(op.value)) return -1;
+    else if (op.kind === 'put') signature = 'put-unobserved';
+    else if (op.kind === 'cas') signature = `cas-unobserved:${op.expected ?? '\u0000nil'}`;
+    else return -1;
+    let id = ids.get(signature);
+    if (id === undefined) ids.set(signature, (id = ids.size));
+    return id;
+  });
 }
 
 function buildEntries(ops: readonly Operation[]): Entry {
@@ -196,7 +229,7 @@ function clearBit(bits: Uint32Array, i: number): void {
 }
 
 /** Adds (bits, state) to the cache; false if it was already there. */
-function remember(cache: Map<string, Uint32Array[]>, hash: number, state: RegisterState, bits: Uint32Array): boolean {
+function remember(cache: Map<string, Uint32Array[]>, hash: string, state: RegisterState, bits: Uint32Array): boolean {
   const key = `${hash}:${state === null ? '\u0000' : state}`;
   const bucket = cache.get(key);
   if (!bucket) {
