@@ -10,6 +10,13 @@ export const REPO = resolve(import.meta.dirname, '../..');
 export const FAKE_SCRIPT = join(REPO, 'test/chaos/fixtures/fake-kv.ts');
 export const NODE_SCRIPT = join(REPO, 'node/bin/kv-store.js');
 
+/**
+ * 5xx error codes the node documents as "not applied". A write failing with
+ * one of them is recorded as failed, so if it did take effect after all, a
+ * read of its value is a violation: the suite tests the node's error contract.
+ */
+export const DEFAULT_DEFINITE = ['no-leader', 'not-leader', 'proposal-dropped', 'leader-transfer-in-progress'];
+
 export const USAGE = `usage: npm run chaos -- [options]
   --nemesis none|kill|pause|partition|member|all   (default all)
   --seconds N          workload duration (default 60)
@@ -25,7 +32,8 @@ export const USAGE = `usage: npm run chaos -- [options]
   --ops-per-key N      retire a key after N operations (default 150)
   --min-acked N        fail unless at least N writes were acknowledged (default max(10, seconds/2))
   --node-arg FLAG      extra flag for every node (repeatable, e.g. --node-arg=-tick-ms=50)
-  --definite-fail CODE node error code meaning "not proposed" (repeatable; otherwise 5xx writes are unknown)
+  --definite-fail CODE node error code meaning "certainly not applied" (repeatable; replaces the default list
+                       ${DEFAULT_DEFINITE.join(', ')}; --definite-fail= alone: every 5xx write is unknown)
   --check-timeout MS   checker budget per key (default 60000)
   --keep               keep the run directory (history.json, node logs) even on success`;
 
@@ -48,7 +56,7 @@ export function parseOptions(argv: string[], log: (line: string) => void): RunOp
       'ops-per-key': { type: 'string', default: '150' },
       'min-acked': { type: 'string' },
       'node-arg': { type: 'string', multiple: true, default: [] },
-      'definite-fail': { type: 'string', multiple: true, default: [] },
+      'definite-fail': { type: 'string', multiple: true },
       'check-timeout': { type: 'string', default: '60000' },
       'base-port': { type: 'string', default: '27100' },
       keep: { type: 'boolean', default: false },
@@ -90,7 +98,7 @@ export function parseOptions(argv: string[], log: (line: string) => void): RunOp
     opsPerKey: int('ops-per-key', values['ops-per-key'], 1),
     minAckedWrites: values['min-acked'] !== undefined ? int('min-acked', values['min-acked'], 0) : Math.max(10, Math.floor(seconds / 2)),
     nodeArgs: values['node-arg'],
-    definiteFailureCodes: values['definite-fail'],
+    definiteFailureCodes: (values['definite-fail'] ?? DEFAULT_DEFINITE).filter(Boolean),
     checkTimeoutMs: int('check-timeout', values['check-timeout'], 1),
     keep: values.keep,
     log,
