@@ -25,8 +25,9 @@ export class Nemesis {
     this.#o = options;
   }
 
+  /** Faults actually injected (refused attempts excluded). */
   get total(): number {
-    return [...this.counts.values()].reduce((a, b) => a + b, 0);
+    return [...this.counts].filter(([k]) => !k.endsWith('-refused')).reduce((a, [, v]) => a + v, 0);
   }
 
   stop(): void {
@@ -119,7 +120,10 @@ export class Nemesis {
           return;
         }
         const slot = this.#pick(c.slots());
-        this.#count('member', `replace ${name(slot)}: ${await c.replace(slot, 20_000)}`);
+        const old = name(slot);
+        const outcome = await c.replace(slot, 20_000);
+        // A refused removal (e.g. 409 would-lose-quorum) injected nothing: count it apart.
+        this.#count(c.members.get(slot)?.id === old ? 'member-refused' : 'member', `replace ${old}: ${outcome}`);
         return;
       }
       default:

@@ -45,6 +45,8 @@ export interface RunSummary {
   ackedWrites: number;
   keys: number;
   faults: Map<string, number>;
+  /** Faults actually injected (refused membership changes excluded). */
+  faultTotal: number;
   lostWrites: LostWrite[];
   divergence: string[];
   check?: CheckResult;
@@ -169,7 +171,7 @@ function summarize(
   const failedOps = history.filter((op) => op.outcome === 'fail').length;
   const unknownOps = history.filter((op) => op.outcome === 'unknown').length;
   const ackedWrites = history.filter((op) => op.kind !== 'get' && op.outcome === 'ok').length;
-  const faultTotal = [...faults.values()].reduce((a, b) => a + b, 0);
+  const faultTotal = [...faults].filter(([k]) => !k.endsWith('-refused')).reduce((a, [, v]) => a + v, 0);
   const lines: string[] = [];
   const violations = check.keys.filter((k) => k.verdict === 'violation').sort((a, b) => a.ops.length - b.ops.length);
   if (violations.length > 0) {
@@ -205,6 +207,7 @@ function summarize(
     ackedWrites,
     keys,
     faults,
+    faultTotal,
     lostWrites,
     divergence,
     check,
