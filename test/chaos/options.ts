@@ -17,7 +17,7 @@ export const NODE_SCRIPT = join(REPO, 'node/bin/kv-store.js');
  */
 export const DEFAULT_DEFINITE = ['no-leader', 'not-leader', 'proposal-dropped', 'leader-transfer-in-progress'];
 
-export const USAGE = `usage: npm run chaos -- [options]
+export const USAGE = `usage: npm run chaos -- [options]    |    npm run chaos -- --check history.json
   --nemesis none|kill|pause|partition|member|all   (default all)
   --seconds N          workload duration (default 60)
   --nodes 3|5          cluster size (default 5)
