@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   'unavailable': 503,
   'shutting-down': 503,
   'timeout': 504,
+  // A write superseded by a new leader before it committed: definitely not applied, safe to retry.
+  'proposal-dropped': 503,
   'internal': 500,
 } as const;
 

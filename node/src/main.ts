@@ -3,11 +3,11 @@
 import { helpText, parseFlags, type NodeOptions } from './cli/flags.ts';
 import { isKvError } from './errors.ts';
 import { createApp } from './http/app.ts';
-import { startHttpServer, type RunningServer } from './http/server.ts';
+import { startHttpServer, startPeerServer, type RunningServer } from './http/server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
-import { DataDirError } from './storage/disk-storage.ts';
+import { DataDirError } from './storage/errors.ts';
 
 const SHUTDOWN_DEADLINE_MS = 8000;
 
@@ -58,8 +58,8 @@ async function main(): Promise<void> {
   }
   const app = createApp(node, { metrics, logger: log });
   const servers: RunningServer[] = [];
-  servers.push(await startHttpServer(app, cfg.listen, node.transport, { peers: cfg.peerListen === null }));
-  if (cfg.peerListen) servers.push(await startHttpServer(null, cfg.peerListen, node.transport, { peers: true }));
+  servers.push(await startHttpServer(app, cfg.listen, cfg.peerListen === null ? node.transport : null));
+  if (cfg.peerListen) servers.push(await startPeerServer(cfg.peerListen, node.transport));
   node.start();
   log.info('kv-store started', {
     listen: `${cfg.listen.host || '0.0.0.0'}:${cfg.listen.port}`,
@@ -97,7 +97,7 @@ function installShutdown(node: KvNode, servers: RunningServer[], log: Logger): v
 }
 
 main().catch((e: unknown) => {
-  const msg = isKvError(e) || e instanceof Error ? e.message : String(e);
+  const msg = isKvError(e) || e instanceof Error ? (e.stack ?? e.message) : String(e);
   process.stderr.write(`kv-store: ${msg}\n`);
   process.exit(1);
 });

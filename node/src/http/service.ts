@@ -3,7 +3,7 @@
 
 export type Consistency = 'linearizable' | 'stale';
 export type MemberRole = 'voter' | 'learner';
-export type NodeState = 'leader' | 'follower' | 'candidate' | 'learner';
+export type NodeState = 'leader' | 'follower' | 'candidate' | 'learner' | 'removed';
 
 export interface KeyValue {
   key: string;

@@ -279,6 +279,10 @@ export class KvStateMachine {
     this.memberMap.delete(id);
   }
 
+  member(id: string): MemberAddress | undefined {
+    return this.memberMap.get(id);
+  }
+
   members(): Member[] {
     return [...this.memberMap]
       .map(([id, a]) => ({ id, peerUrl: a.peerUrl, clientUrl: a.clientUrl }))

@@ -41,10 +41,9 @@ export class AdminOps {
   private memberList(): MemberInfo[] {
     const n = this.node;
     const s = n.rn.status();
-    const addrs = n.sm.members();
-    const out: MemberInfo[] = [];
+        const out: MemberInfo[] = [];
     const add = (id: string, role: 'voter' | 'learner'): void => {
-      const a = addrs.get(id);
+      const a = n.sm.member(id);
       const p = s.progress.get(id);
       out.push({
         id,
@@ -109,7 +108,7 @@ export class AdminOps {
         `learner ${id} has replicated up to ${p?.match ?? 0} of ${s.lastIndex}${p?.recentActive ? '' : ' and is not responding'}; retry when it has caught up`,
       );
     }
-    const addr = this.node.sm.members().get(id);
+    const addr = this.node.sm.member(id);
     await this.node.proposeConf({
       type: ConfChangeType.AddVoter,
       nodeId: id,
@@ -190,7 +189,7 @@ export class AdminOps {
   private async forward<T>(method: string, path: string, body?: unknown): Promise<T> {
     const leader = this.node.rn.status().leader;
     if (leader === null) throw kvError('no-leader', 'no leader is known; retry shortly');
-    const url = this.node.sm.members().get(leader)?.clientUrl;
+    const url = this.node.sm.member(leader)?.clientUrl;
     if (!url) throw kvError('unavailable', `the address of leader ${leader} is not known yet`);
     let res: Response;
     try {

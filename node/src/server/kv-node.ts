@@ -19,8 +19,8 @@ import {
 import { DiskStorage } from '../storage/disk-storage.ts';
 import { decodeCommand, encodeCommand, type Command } from '../kv/commands.ts';
 import { KvStateMachine, type ApplyResult } from '../kv/state-machine.ts';
-import { PeerTransport } from '../transport/transport.ts';
-import { KvError, kvError } from '../errors.ts';
+import { PeerTransport } from '../transport/peer-transport.ts';
+import { kvError, type KvError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { KeyValue, KvService, MemberInfo, NodeStatus, ReadyCheck } from '../http/service.ts';
@@ -94,7 +94,7 @@ export class KvNode implements KvService {
     this.rn = new RawNode(this.raftConfig());
     this.transport = new PeerTransport({
       selfId: opts.id,
-      selfUrl: opts.peerUrl,
+      selfPeerUrl: opts.peerUrl,
       clusterId: () => this.storage.meta.clusterId ?? '',
       onClusterId: (id: string) => {
         void this.storage.setClusterId(id).catch((e: unknown) => this.fatal(e));
@@ -111,7 +111,7 @@ export class KvNode implements KvService {
         this.schedule();
       },
     });
-    for (const [id, m] of sm.members()) if (id !== opts.id) this.transport.setPeer(id, m.peerUrl);
+    for (const m of sm.members()) if (m.id !== opts.id) this.transport.setPeer(m.id, m.peerUrl);
     this.reads = new ReadBatcher(`${opts.id}-r`, {
       requestReadIndex: (ctx) => {
         this.rn.readIndex(ctx);
@@ -280,7 +280,7 @@ export class KvNode implements KvService {
   private installSnapshot(snap: Snapshot): void {
     this.sm.restore(snap.data);
     this.lastSnapshotIndex = snap.metadata.index;
-    for (const [id, m] of this.sm.members()) if (id !== this.opts.id) this.transport.setPeer(id, m.peerUrl);
+    for (const m of this.sm.members()) if (m.id !== this.opts.id) this.transport.setPeer(m.id, m.peerUrl);
     this.log.info('installed snapshot from leader', { index: snap.metadata.index, bytes: snap.data.byteLength });
   }
 
@@ -317,7 +317,7 @@ export class KvNode implements KvService {
         // Let the final messages (the commit of the removal) reach it before forgetting the address.
         const id = cc.nodeId;
         setTimeout(() => {
-          if (!this.sm.members().has(id)) this.transport.removePeer(id);
+          if (!this.sm.member(id)) this.transport.removePeer(id);
         }, this.opts.tickMs * this.opts.electionTicks).unref();
       }
       return;
@@ -450,7 +450,7 @@ export class KvNode implements KvService {
     const now = Date.now();
     if (o.keysOnly) {
       const r = this.sm.keys(prefix, o.separator, o.limit, now);
-      return { items: r.keys, more: r.more, index: this.sm.appliedIndex };
+      return { items: r.items, more: r.more, index: this.sm.appliedIndex };
     }
     const r = this.sm.list(prefix, o.limit, now);
     return { items: r.items, more: r.more, index: this.sm.appliedIndex };
