@@ -38,13 +38,19 @@ export function explainViolation(result: KeyResult, maxRows = 40): string {
   lines.push(`longest linearizable prefix: ${lin.length} ops, ending in state ${show(state)}`);
   for (const op of lin.slice(-5)) lines.push(`  ... ${describeOp(op)}`);
   if (stuck) lines.push(`no order lets this op complete: ${describeOp(stuck)}`);
-  // Window: the last few linearized ops plus everything overlapping them and the stuck op.
+  // Window: the last few linearized ops, everything overlapping them and the
+  // stuck op, and the writes of the values involved (so a stale read shows
+  // which newer write it missed).
   const anchor = stuck ?? lin[lin.length - 1];
-  const from = Math.min(...lin.slice(-3).map((o) => o.call), anchor ? anchor.call : Infinity);
+  const tail = lin.slice(-8);
+  const from = Math.min(...tail.map((o) => o.call), anchor ? anchor.call : Infinity);
   const to = anchor ? (Number.isFinite(anchor.ret) ? anchor.ret : anchor.call) : Infinity;
-  let window = result.ops.filter((o) => o.call <= to && o.ret >= from);
+  const involved = new Set([state, stuck?.result, stuck?.expected].filter((v): v is string => typeof v === 'string'));
+  const writers = result.ops.filter((o) => o.kind !== 'get' && o.value !== undefined && involved.has(o.value));
+  let window = [...new Set([...result.ops.filter((o) => o.call <= to && o.ret >= from), ...writers])];
   if (window.length > maxRows) {
-    window = window.sort((a, b) => Math.abs(a.call - (anchor?.call ?? 0)) - Math.abs(b.call - (anchor?.call ?? 0))).slice(0, maxRows);
+    const distance = (o: Operation): number => (writers.includes(o) || o === stuck ? -1 : Math.abs(o.call - (anchor?.call ?? 0)));
+    window = window.sort((a, b) => distance(a) - distance(b)).slice(0, maxRows);
   }
   lines.push(renderTimeline(window, stuck));
   return lines.join('\n');
