@@ -21,13 +21,13 @@ export const USAGE = `usage: npm run chaos -- [options]    |    npm run chaos --
   --nemesis none|kill|pause|partition|member|all   (default all)
   --seconds N          workload duration (default 60)
   --nodes 3|5          cluster size (default 5)
-  --clients N          concurrent clients (default 10)
+  --clients N          concurrent clients (default 20)
   --bug stale-reads    start nodes with KVSTORE_DEBUG_UNSAFE_LOCAL_READS=1 (the suite must report a violation)
   --fake               run the in-memory fake server (test/chaos/fixtures/fake-kv.ts) instead of the node
   --script PATH        node script to run (default node/bin/kv-store.js)
   --net netns|loopback where nodes live (default netns when root; loopback cannot partition)
   --seed N             workload/nemesis random seed (default: time)
-  --op-timeout MS      per-operation client timeout (default 1500)
+  --op-timeout MS      per-operation client timeout (default 1000)
   --election-timeout MS  upper election timeout of the nodes, for fault durations (default 2000)
   --ops-per-key N      retire a key after N operations (default 150)
   --min-acked N        fail unless at least N writes were acknowledged (default max(10, seconds/2))
@@ -45,13 +45,13 @@ export function parseOptions(argv: string[], log: (line: string) => void): RunOp
       nemesis: { type: 'string', default: 'all' },
       seconds: { type: 'string', default: '60' },
       nodes: { type: 'string', default: '5' },
-      clients: { type: 'string', default: '10' },
+      clients: { type: 'string', default: '20' },
       bug: { type: 'string' },
       fake: { type: 'boolean', default: false },
       script: { type: 'string' },
       net: { type: 'string' },
       seed: { type: 'string' },
-      'op-timeout': { type: 'string', default: '1500' },
+      'op-timeout': { type: 'string', default: '1000' },
       'election-timeout': { type: 'string', default: '2000' },
       'ops-per-key': { type: 'string', default: '150' },
       'min-acked': { type: 'string' },
