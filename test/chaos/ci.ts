@@ -1,6 +1,6 @@
 // npm run chaos:ci -- [--fake] [any chaos option]: every nemesis briefly on a
 // 3-node cluster, a few minutes in total; fails if any run is not linearizable.
-import { logLine, parseOptions, UsageError } from './options.ts';
+import { logLine, parseOptions, USAGE, UsageError } from './options.ts';
 import { runChaos } from './runner/run.ts';
 import type { NemesisName } from './runner/nemesis.ts';
 
@@ -22,6 +22,6 @@ try {
 } catch (err) {
   if (err instanceof UsageError) {
     process.stderr.write(`${err.message}\n`);
-    process.exitCode = 2;
+    process.exitCode = err.message === USAGE ? 0 : 2;
   } else throw err;
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Operation } from './checker/history.ts';
 import { checkHistory } from './checker/linearizability.ts';
 import { explainViolation } from './checker/timeline.ts';
-import { logLine, parseOptions, UsageError } from './options.ts';
+import { logLine, parseOptions, USAGE, UsageError } from './options.ts';
 import { runChaos } from './runner/run.ts';
 
 function recheck(file: string): number {
@@ -32,6 +32,6 @@ try {
 } catch (err) {
   if (err instanceof UsageError) {
     process.stderr.write(`${err.message}\n`);
-    process.exitCode = 2;
+    process.exitCode = err.message === USAGE ? 0 : 2;
   } else throw err;
 }
