@@ -171,6 +171,8 @@ function summarize(
   const failedOps = history.filter((op) => op.outcome === 'fail').length;
   const unknownOps = history.filter((op) => op.outcome === 'unknown').length;
   const ackedWrites = history.filter((op) => op.kind !== 'get' && op.outcome === 'ok').length;
+  // Keys the healed cluster could not read back: a liveness failure, and their writes went unchecked.
+  const unreadable = error ? [] : [...new Set(history.map((op) => op.key))].filter((k) => !finals.has(k));
   const faultTotal = [...faults].filter(([k]) => !k.endsWith('-refused')).reduce((a, [, v]) => a + v, 0);
   const lines: string[] = [];
   const violations = check.keys.filter((k) => k.verdict === 'violation').sort((a, b) => a.ops.length - b.ops.length);
@@ -185,7 +187,7 @@ function summarize(
   let verdict: RunSummary['verdict'];
   if (error) verdict = 'ERROR';
   else if (violations.length > 0 || lostWrites.length > 0 || divergence.length > 0) verdict = 'VIOLATION';
-  else if (ackedWrites < o.minAckedWrites) verdict = 'NO-PROGRESS';
+  else if (ackedWrites < o.minAckedWrites || unreadable.length > 0) verdict = 'NO-PROGRESS';
   else if (undecided.length > 0) verdict = 'UNKNOWN';
   else verdict = 'linearizable';
   lines.push(
@@ -193,7 +195,8 @@ function summarize(
       `faults injected ${faultTotal}${faultTotal ? ` (${[...faults].map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; ` +
       `lost writes ${lostWrites.length}; nemesis ${o.nemesis}, ${o.nodes} nodes, ${o.seconds} s, seed ${o.seed}`,
   );
-  if (verdict === 'NO-PROGRESS') lines.push(`too little progress: ${ackedWrites} acknowledged writes < ${o.minAckedWrites}`);
+  if (ackedWrites < o.minAckedWrites) lines.push(`too little progress: ${ackedWrites} acknowledged writes < ${o.minAckedWrites}`);
+  if (unreadable.length > 0) lines.push(`${unreadable.length} key(s) could not be read after healing: ${unreadable.slice(0, 5).join(', ')}`);
   if (error) lines.push(`run failed: ${error.split('\n')[0]}`);
   if (verdict !== 'linearizable' || o.keep) lines.push(`history and node logs kept in ${runDir}`);
   lines.push(`chaos: ${verdict}`);

@@ -72,7 +72,8 @@ export class Workload {
       else {
         // cas = read (recorded as its own op) then compare-and-set against its modifyIndex.
         const read = await this.get(proc, slot, key);
-        if (read.outcome !== 'ok') op = read;
+        // Without the modifyIndex of what was read, a cas could not be mapped onto the value model.
+        if (read.outcome !== 'ok' || (read.result !== null && read.modifyIndex === undefined)) op = read;
         else op = await this.#write(proc, slot, key, 'cas', read);
       }
       // A client whose last op is in limbo is "still busy" with it: continue as a new process.
