@@ -78,7 +78,7 @@ export class Nemesis {
 
   async #wait(ms: number, untilMs: number): Promise<void> {
     const end = Math.min(performance.now() + ms, untilMs);
-    while (!this.#stopping && performance.now() < end) await sleep(Math.min(100, end - performance.now()));
+    while (!this.#stopping && performance.now() < end) await sleep(Math.max(1, Math.min(100, end - performance.now())));
   }
 
   async #inject(kind: string, untilMs: number): Promise<void> {
