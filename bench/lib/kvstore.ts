@@ -1,0 +1,77 @@
+// kv-store (this repository's node/bin/kv-store.js) with default settings.
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Cluster, StartupError, memberSpecs, type LaunchCommand, type WriteRequest } from './cluster.ts';
+
+const CLIENT_PORTS = [28081, 28082, 28083];
+export const KV_STORE_BIN = fileURLToPath(new URL('../../node/bin/kv-store.js', import.meta.url));
+
+interface StatusResponse {
+  id?: string;
+  leader?: string | null;
+  appliedIndex?: number;
+}
+
+export class KvStoreCluster extends Cluster {
+  readonly system = 'kvstore' as const;
+
+  constructor(workDir: string) {
+    mkdirSync(workDir, { recursive: true });
+    super(workDir, memberSpecs(workDir, CLIENT_PORTS));
+    if (!existsSync(KV_STORE_BIN)) {
+      throw new StartupError(`kv-store binary not found at ${KV_STORE_BIN} (has the node landed on this branch?)`);
+    }
+  }
+
+  protected launchCommand(index: number): LaunchCommand {
+    const member = this.members[index]!;
+    const peers = this.members
+      .filter((_, i) => i !== index)
+      .map((m) => `${m.name}=${m.clientHostPort}`)
+      .join(',');
+    // process.execPath: the Node 24 that runs the harness (npm puts node_modules/.bin first)
+    return {
+      command: process.execPath,
+      args: [KV_STORE_BIN, '-id', member.name, '-addr', member.clientHostPort, '-peers', peers, '-data-dir', member.dataDir],
+    };
+  }
+
+  protected async isReady(index: number): Promise<boolean> {
+    return (await this.get(index, '/readyz')).status === 200;
+  }
+
+  private async status(index: number): Promise<StatusResponse | null> {
+    const response = await this.get(index, '/v1/status');
+    if (response.status !== 200) return null;
+    try {
+      return JSON.parse(response.body) as StatusResponse;
+    } catch {
+      return null;
+    }
+  }
+
+  async leaderIndex(): Promise<number | null> {
+    const statuses = await Promise.all(this.members.map((_, i) => this.status(i)));
+    for (const status of statuses) {
+      const leader = status?.leader;
+      if (typeof leader !== 'string') continue;
+      const index = this.members.findIndex((m) => m.name === leader);
+      // a node that says it leads but is unreachable is no leader to us
+      if (index >= 0 && statuses[index] !== null) return index;
+    }
+    return null;
+  }
+
+  async appliedPositions(): Promise<(number | null)[]> {
+    const statuses = await Promise.all(this.members.map((_, i) => this.status(i)));
+    return statuses.map((s) => (typeof s?.appliedIndex === 'number' ? s.appliedIndex : null));
+  }
+
+  writeRequest(key: string, value: string): WriteRequest {
+    return { method: 'PUT', path: `/v1/kv/${key}`, body: JSON.stringify({ value }) };
+  }
+
+  version(): string {
+    return `kv-store (node ${process.version})`;
+  }
+}

@@ -1,0 +1,249 @@
+// The measurements, written once against Cluster so etcd and kv-store get the same treatment.
+import http from 'node:http';
+import type { BenchOptions } from './args.ts';
+import type { Cluster } from './cluster.ts';
+import { tryHttpRequest } from './http.ts';
+import { diskAllocatedBytes, diskBytes, memoryOf, sleep } from './proc.ts';
+import { median } from './stats.ts';
+import { runWrk, type Operation, type WrkResult } from './wrk.ts';
+
+export const VALUE_SIZE = 100;
+
+/** Same names as bench/lua/bench.lua's key_name, so GETs find the preloaded keys. */
+export function benchKey(i: number): string {
+  return `bench/${String(i).padStart(6, '0')}`;
+}
+
+export function bulkKey(i: number): string {
+  return `bulk/${String(i).padStart(7, '0')}`;
+}
+
+/**
+ * Pseudo-random printable value, different for every seed: a repetitive value would flatter a
+ * store that compresses (LevelDB's snappy) in the disk-bytes-per-key figure.
+ */
+export function valueOfSize(size: number, seed: number): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let state = (seed * 2654435761 + 1) >>> 0 || 1;
+  let text = '';
+  for (let i = 0; i < size; i++) {
+    // xorshift32
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    text += alphabet[state % alphabet.length];
+  }
+  return text;
+}
+
+export interface LoadReport {
+  keys: number;
+  seconds: number;
+  keysPerSec: number;
+  failed: number;
+}
+
+/**
+ * PUTs keys 1..count to the leader from `concurrency` keep-alive connections, retrying each
+ * failed write a few times (a failover during load would otherwise leave holes).
+ */
+export async function loadKeys(
+  cluster: Cluster,
+  count: number,
+  keyOf: (i: number) => string,
+  log: (line: string) => void,
+  concurrency = 64,
+): Promise<LoadReport> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  let target = cluster.members[await cluster.waitForLeader()]!.clientHostPort;
+  let next = 1;
+  let failed = 0;
+  let done = 0;
+  const startedAt = performance.now();
+  const progressStep = Math.max(1, Math.floor(count / 10));
+  const worker = async (): Promise<void> => {
+    while (next <= count) {
+      const i = next++;
+      const request = cluster.writeRequest(keyOf(i), valueOfSize(VALUE_SIZE, i));
+      let ok = false;
+      for (let attempt = 0; attempt < 5 && !ok; attempt++) {
+        const response = await tryHttpRequest(`http://${target}${request.path}`, {
+          method: request.method, body: request.body, agent, timeoutMs: 10_000,
+        });
+        ok = response.status >= 200 && response.status < 300;
+        if (!ok) {
+          await sleep(100);
+          const leader = await cluster.leaderIndex();
+          if (leader !== null) target = cluster.members[leader]!.clientHostPort;
+        }
+      }
+      if (!ok) failed++;
+      if (++done % progressStep === 0 && count >= 100_000) {
+        log(`  ${cluster.system}: loaded ${done}/${count} keys (${Math.round(done / ((performance.now() - startedAt) / 1000))}/s)`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  agent.destroy();
+  const seconds = (performance.now() - startedAt) / 1000;
+  return { keys: count, seconds, keysPerSec: count / seconds, failed };
+}
+
+export interface ThroughputPoint {
+  system: string;
+  op: Operation;
+  connections: number;
+  targets: string[];
+  runs: WrkResult[];
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** summed over repetitions */
+  errors: number;
+}
+
+/**
+ * PUT against the leader; linearizable GET spread over all members (wrk thread i -> member i mod 3,
+ * list starting with the leader, so a single connection reads from the leader).
+ */
+export async function measureThroughput(
+  cluster: Cluster,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<ThroughputPoint[]> {
+  const points: ThroughputPoint[] = [];
+  for (const op of ['put', 'get'] as const) {
+    for (const connections of options.connections) {
+      const leader = await cluster.waitForLeader();
+      const leaderHostPort = cluster.members[leader]!.clientHostPort;
+      const targets = op === 'put'
+        ? [leaderHostPort]
+        : [leaderHostPort, ...cluster.members.filter((_, i) => i !== leader).map((m) => m.clientHostPort)];
+      const run = { system: cluster.system, op, targets, connections, keyspace: options.keyspace, valueSize: VALUE_SIZE };
+      if (!options.quick) await runWrk({ ...run, durationSec: 2 }); // warm-up, discarded
+      const runs: WrkResult[] = [];
+      for (let rep = 0; rep < options.repetitions; rep++) {
+        const result = await runWrk({ ...run, durationSec: options.durationSec });
+        runs.push(result);
+        log(`  ${cluster.system} ${op} c=${connections} #${rep + 1}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}`);
+      }
+      points.push({
+        system: cluster.system, op, connections, targets, runs,
+        rps: median(runs.map((r) => r.rps)),
+        p50Ms: median(runs.map((r) => r.p50Ms)),
+        p99Ms: median(runs.map((r) => r.p99Ms)),
+        errors: runs.reduce((sum, r) => sum + r.errors, 0),
+      });
+    }
+  }
+  return points;
+}
+
+export interface FailoverReport {
+  runsMs: number[];
+  medianMs: number;
+}
+
+/**
+ * kill -9 of the leader, then a client starts a write every 5 ms, alternating between the
+ * survivors, each with its own timeout; the figure is the time from the kill to the first 2xx.
+ * The killed member is restarted and the cluster settles before the next repetition.
+ */
+export async function measureFailover(
+  cluster: Cluster,
+  repetitions: number,
+  log: (line: string) => void,
+): Promise<FailoverReport> {
+  const runsMs: number[] = [];
+  for (let rep = 0; rep < repetitions; rep++) {
+    const leader = await cluster.waitForLeader();
+    const survivors = cluster.members.filter((_, i) => i !== leader).map((m) => m.clientHostPort);
+    const agent = new http.Agent({ keepAlive: true });
+    const killedAt = performance.now();
+    await cluster.killMember(leader);
+    let acknowledgedAt: number | null = null;
+    let attempt = 0;
+    const inFlight: Promise<void>[] = [];
+    while (acknowledgedAt === null && performance.now() - killedAt < 30_000) {
+      const target = survivors[attempt % survivors.length]!;
+      const request = cluster.writeRequest(`failover/${rep}/${attempt}`, valueOfSize(VALUE_SIZE, attempt));
+      attempt++;
+      inFlight.push(
+        tryHttpRequest(`http://${target}${request.path}`, { method: request.method, body: request.body, agent, timeoutMs: 5000 })
+          .then((response) => {
+            if (response.status >= 200 && response.status < 300) acknowledgedAt ??= performance.now();
+          }),
+      );
+      await sleep(5);
+    }
+    agent.destroy(); // abandons writes still in flight
+    await Promise.allSettled(inFlight);
+    if (acknowledgedAt === null) throw new Error(`${cluster.system}: no write acknowledged within 30 s of killing the leader`);
+    const elapsed = acknowledgedAt - killedAt;
+    runsMs.push(elapsed);
+    log(`  ${cluster.system} failover #${rep + 1}: ${elapsed.toFixed(0)} ms to the next acknowledged write (${attempt} attempts)`);
+    await cluster.startMember(leader);
+    await cluster.waitForLeader();
+    await cluster.waitConverged();
+    await sleep(1000);
+  }
+  return { runsMs, medianMs: median(runsMs) };
+}
+
+export interface MemberFootprint {
+  name: string;
+  rssBytes: number;
+  rssAnonBytes: number;
+  rssFileBytes: number;
+  diskBytes: number;
+  diskAllocatedBytes: number;
+}
+
+export interface BulkReport {
+  load: LoadReport;
+  members: MemberFootprint[];
+  maxRssBytes: number;
+  /** du -sb of one member's data dir / keys, averaged over members */
+  diskBytesPerKey: number;
+  restartRunsMs: number[];
+  restartMedianMs: number;
+}
+
+/** Loads `keys` keys of 100 bytes, then memory, disk, and restart time of a follower. */
+export async function measureBulk(
+  cluster: Cluster,
+  keys: number,
+  restarts: number,
+  log: (line: string) => void,
+): Promise<BulkReport> {
+  const load = await loadKeys(cluster, keys, bulkKey, log, 64);
+  log(`  ${cluster.system}: loaded ${keys} keys in ${load.seconds.toFixed(1)} s (${load.keysPerSec.toFixed(0)}/s, ${load.failed} failed)`);
+  await cluster.waitConverged();
+  await sleep(2000); // let background work (snapshots, compaction of the in-memory log) settle
+  const members = cluster.members.map((member, i): MemberFootprint => ({
+    name: member.name,
+    ...memoryOf(cluster.pid(i)),
+    diskBytes: diskBytes(member.dataDir),
+    diskAllocatedBytes: diskAllocatedBytes(member.dataDir),
+  }));
+  const restartRunsMs: number[] = [];
+  for (let rep = 0; rep < restarts; rep++) {
+    const leader = await cluster.waitForLeader();
+    const follower = (leader + 1) % cluster.members.length;
+    await cluster.stopMember(follower);
+    const ms = await cluster.startMember(follower, 300_000);
+    restartRunsMs.push(ms);
+    log(`  ${cluster.system}: restart of ${cluster.members[follower]!.name} holding ${keys} keys: ${ms.toFixed(0)} ms to ready`);
+    await cluster.waitConverged();
+  }
+  return {
+    load,
+    members,
+    maxRssBytes: Math.max(...members.map((m) => m.rssBytes)),
+    diskBytesPerKey: members.reduce((sum, m) => sum + m.diskBytes, 0) / members.length / keys,
+    restartRunsMs,
+    restartMedianMs: median(restartRunsMs),
+  };
+}
