@@ -5,11 +5,19 @@
 set -euo pipefail
 
 tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/tools" && pwd)"
-k8s_version="$(awk '$1=="k8s.io/kubernetes"{print $2}' "$tools_dir/go.mod")"
-etcd_version="$(awk '$1=="go.etcd.io/etcd/server/v3"{print $2}' "$tools_dir/go.mod")"
-helm_version="$(awk '$1=="helm.sh/helm/v3"{print $2}' "$tools_dir/go.mod")"
-# Any edit to the pins or the etcd main changes the hash, so a stale cache is never reused.
-pin_hash="$(cat "$tools_dir/go.mod" "$tools_dir/go.sum" "$tools_dir/etcd/main.go" "$0" | sha256sum | cut -c1-12)"
+pinned() { grep -oE "^\s*(require )?$1 v[^ ]+" "$tools_dir/go.mod" | awk '{print $NF}'; }
+k8s_version="$(pinned k8s.io/kubernetes)"
+etcd_version="$(pinned go.etcd.io/etcd/server/v3)"
+helm_version="$(pinned helm.sh/helm/v3)"
+k8s_minor="$(echo "$k8s_version" | cut -d. -f2)"
+ldflags="-s -w"
+# Without these the binaries report v0.0.0 and kubectl/helm complain about version skew.
+ldflags+=" -X k8s.io/component-base/version.gitVersion=$k8s_version"
+ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor"
+ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$k8s_version"
+ldflags+=" -X helm.sh/helm/v3/internal/version.version=$helm_version"
+# Any edit to the pins, the etcd main or the flags changes the hash, so a stale cache is never reused.
+pin_hash="$( (cat "$tools_dir/go.mod" "$tools_dir/go.sum" "$tools_dir/etcd/main.go"; echo "$ldflags") | sha256sum | cut -c1-12)"
 cache_root="${KVSTORE_TOOLS_CACHE:-$HOME/.cache/kv-store-test}"
 bin_dir="$cache_root/k8s-$k8s_version-etcd-$etcd_version-helm-$helm_version-$pin_hash/bin"
 
@@ -25,14 +33,6 @@ if [[ $missing == 0 ]]; then
   echo "$bin_dir"
   exit 0
 fi
-
-k8s_minor="$(echo "$k8s_version" | cut -d. -f2)"
-ldflags="-s -w"
-# Without these the binaries report v0.0.0 and kubectl/helm complain about version skew.
-ldflags+=" -X k8s.io/component-base/version.gitVersion=$k8s_version"
-ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor"
-ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$k8s_version"
-ldflags+=" -X helm.sh/helm/v3/internal/version.version=$helm_version"
 
 staging="$bin_dir.partial-$$"
 rm -rf "$staging"
