@@ -294,6 +294,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       '--endpoint-reconciler-type=none',
       `--tls-cert-file=${pki.file('apiserver.crt')}`, `--tls-private-key-file=${pki.file('apiserver.key')}`,
       `--client-ca-file=${pki.caCert}`,
+      // Published in kube-system/extension-apiserver-authentication; controllers complain without it.
+      `--requestheader-client-ca-file=${pki.caCert}`, '--requestheader-allowed-names=front-proxy-client',
+      '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
       '--authorization-mode=RBAC',
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.file('sa.pub')}`,
