@@ -145,7 +145,7 @@ const liveGroups = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 /** A crashed test run must not leave a control plane behind: kill groups synchronously on exit. */
-function registerForExitCleanup(child: ChildProcess): void {
+export function registerForExitCleanup(child: ChildProcess): void {
   liveGroups.add(child);
   child.once('exit', () => liveGroups.delete(child));
   if (exitHookInstalled) return;

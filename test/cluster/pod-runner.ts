@@ -6,6 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { V1Container, V1EnvVar, V1Pod, V1Probe } from '@kubernetes/client-node';
+import { registerForExitCleanup } from './control-plane.ts';
 import { resolveImage, type ImageMap } from './image-map.ts';
 import { toLoopback } from './pod-network.ts';
 
@@ -303,6 +304,7 @@ export class PodRunner {
     } finally {
       fs.closeSync(fd);
     }
+    registerForExitCleanup(child);
     const startedAt = now();
     c.child = child;
     c.started = false;
