@@ -2,6 +2,7 @@
 // builds the Kubernetes binaries. Run with `npm run test:cluster`.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -104,8 +105,9 @@ spec:
             httpGet: { path: /healthz, port: http }
             periodSeconds: 1
           livenessProbe:
-            exec: { command: [/bin/sh, -c, 'test -d "$KVSTORE_MOUNT_DATA"'] }
-            periodSeconds: 2
+            exec: { command: [/bin/sh, -c, 'test ! -e "$KVSTORE_MOUNT_DATA/unhealthy"'] }
+            periodSeconds: 1
+            failureThreshold: 2
           volumeMounts: [{ name: data, mountPath: /data }]
   volumeClaimTemplates:
     - metadata: { name: data }
@@ -226,6 +228,73 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
     assert.equal(restarted.status?.containerStatuses?.[0]?.lastState?.terminated?.exitCode, 137);
     assert.equal((await httpText(`http://${ip}:8080/data/greeting`)).text, 'persisted');
     assert.match(cluster.logs('default', 'web-1', { previous: true }), /web-1 listening/);
+  });
+
+  void test('readiness probes drive the Ready condition, EndpointSlices and DNS', async () => {
+    const web0 = (await webPods()).find((p) => p.metadata?.name === 'web-0');
+    const ip = web0?.status?.podIP ?? '';
+    const endpointReady = async (): Promise<boolean | undefined> => {
+      const slices = (await discovery.listNamespacedEndpointSlice({ namespace: 'default', labelSelector: 'kubernetes.io/service-name=web' })).items;
+      return slices.flatMap((s) => s.endpoints ?? []).find((e) => e.addresses.includes(ip))?.conditions?.ready;
+    };
+    await httpText(`http://${ip}:8080/admin/ready?value=false`);
+    await eventually('web-0 endpoint not ready', async () => ((await endpointReady()) === false ? true : undefined));
+    const pod = (await webPods()).find((p) => p.metadata?.name === 'web-0');
+    assert.equal(pod?.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+    // (Looked up directly: fetch would reuse a kept-alive connection and never ask DNS again.)
+    await eventually('web-0 name dropped from DNS', () =>
+      dns.lookup('web-0.web.default.svc.cluster.local').then(() => undefined, (e: unknown) => (/ENOTFOUND/.test(String(e)) ? true : undefined)));
+    await httpText(`http://${ip}:8080/admin/ready?value=true`);
+    await eventually('web-0 endpoint ready again', async () => ((await endpointReady()) === true ? true : undefined));
+    await eventually('web-0 resolvable again', async () => {
+      const r = await httpText('http://web-0.web.default.svc.cluster.local:8080/hello');
+      return r.text === 'hello from web-0' ? true : undefined;
+    });
+  });
+
+  void test('a failing liveness probe (exec, using KVSTORE_MOUNT_DATA) restarts the container', async () => {
+    const web0 = (await webPods()).find((p) => p.metadata?.name === 'web-0');
+    const restartsBefore = web0?.status?.containerStatuses?.[0]?.restartCount ?? 0;
+    await httpText(`http://${web0?.status?.podIP ?? ''}:8080/data/unhealthy`, { method: 'PUT', body: 'x' });
+    const after = await eventually('web-0 restarted by liveness and ready', async () => {
+      const status = (await webPods()).find((p) => p.metadata?.name === 'web-0')?.status?.containerStatuses?.[0];
+      return status !== undefined && status.restartCount > restartsBefore && status.ready ? status : undefined;
+    });
+    // Graceful: the kubelet sent SIGTERM and the server exited 0 on it.
+    assert.equal(after.lastState?.terminated?.exitCode, 0);
+    assert.match(cluster.logs('default', 'web-0', { previous: true }), /got SIGTERM/);
+  });
+
+  void test('a one-shot pod: env fieldRefs, $(VAR) and mountPath rewriting, restartPolicy Never, exit code', async () => {
+    cluster.kubectl(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: { name: oneshot, labels: { role: oneshot } }
+spec:
+  restartPolicy: Never
+  containers:
+    - name: sh
+      image: kv-store-test/shell:dev
+      args: [-c, 'echo "name=$(POD_NAME) ns=$POD_NAMESPACE mount=$KVSTORE_MOUNT_SCRATCH"; echo hi > /scratch/f; cat /scratch/f; exit 3']
+      env:
+        - { name: POD_NAME, valueFrom: { fieldRef: { fieldPath: metadata.name } } }
+        - { name: POD_NAMESPACE, valueFrom: { fieldRef: { fieldPath: metadata.namespace } } }
+      volumeMounts: [{ name: scratch, mountPath: /scratch }]
+  volumes: [{ name: scratch, emptyDir: {} }]
+`);
+    const pod = await eventually('oneshot Failed', async () => {
+      const p = await core.readNamespacedPod({ name: 'oneshot', namespace: 'default' });
+      return p.status?.phase === 'Failed' ? p : undefined;
+    });
+    const status = pod.status?.containerStatuses?.[0];
+    assert.equal(status?.state?.terminated?.exitCode, 3);
+    assert.equal(status?.restartCount, 0);
+    const log = cluster.logs('default', 'oneshot');
+    const mount = /mount=(\S+)/.exec(log)?.[1] ?? '';
+    assert.match(log, /^name=oneshot ns=default mount=\//m);
+    assert.equal(fs.readFileSync(path.join(mount, 'f'), 'utf8'), 'hi\n');
+    assert.match(log, /^hi$/m);
+    cluster.kubectl(['delete', 'pod', 'oneshot', '--wait=true']);
   });
 
   void test('scaling the StatefulSet down terminates the highest ordinal gracefully', async () => {
