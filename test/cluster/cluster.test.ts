@@ -11,7 +11,11 @@ import { startCluster, type Cluster } from './cluster.ts';
 
 const WAIT_MS = 120_000;
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = WAIT_MS): Promise<T> {
+async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = WAIT_MS,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -125,8 +129,11 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
     (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=web' })).items;
   const readyWebPods = async (n: number): Promise<V1Pod[] | undefined> => {
     const pods = (await webPods()).filter((p) => p.metadata?.deletionTimestamp === undefined);
-    const ready = pods.filter((p) => p.status?.phase === 'Running' &&
-      p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    const ready = pods.filter(
+      (p) =>
+        p.status?.phase === 'Running' &&
+        p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
     return ready.length === n && pods.length === n ? ready : undefined;
   };
 
@@ -145,26 +152,49 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
   });
 
   void test('kubectl reaches the API server with the generated admin kubeconfig; RBAC is on', () => {
-    const version = JSON.parse(cluster.kubectl(['version', '-o', 'json'])) as { serverVersion?: { gitVersion?: string } };
+    const version = JSON.parse(cluster.kubectl(['version', '-o', 'json'])) as {
+      serverVersion?: { gitVersion?: string };
+    };
     assert.match(version.serverVersion?.gitVersion ?? '', /^v1\.\d+\.\d+/);
     assert.equal(cluster.kubectl(['auth', 'can-i', 'create', 'pods']).trim(), 'yes');
     // kubectl exits 1 for "no": an unprivileged service account is denied by RBAC.
-    assert.throws(() => cluster.kubectl(['auth', 'can-i', 'create', 'pods', '--as=system:serviceaccount:default:default']), /exited 1: no/);
+    assert.throws(
+      () =>
+        cluster.kubectl(['auth', 'can-i', 'create', 'pods', '--as=system:serviceaccount:default:default']),
+      /exited 1: no/,
+    );
   });
 
   void test('a CRD is applied and a custom resource violating its schema is rejected', async () => {
     cluster.kubectl(['apply', '-f', '-'], CRD);
     await eventually('CRD established', () => {
-      const out = cluster.kubectl(['get', 'crd', 'widgets.test.kv-store.dev', '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}']);
+      const out = cluster.kubectl([
+        'get',
+        'crd',
+        'widgets.test.kv-store.dev',
+        '-o',
+        'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+      ]);
       return Promise.resolve(out === 'True' ? true : undefined);
     });
-    cluster.kubectl(['apply', '-f', '-'], 'apiVersion: test.kv-store.dev/v1\nkind: Widget\nmetadata: { name: good }\nspec: { replicas: 3 }\n');
+    cluster.kubectl(
+      ['apply', '-f', '-'],
+      'apiVersion: test.kv-store.dev/v1\nkind: Widget\nmetadata: { name: good }\nspec: { replicas: 3 }\n',
+    );
     assert.throws(
-      () => cluster.kubectl(['apply', '-f', '-'], 'apiVersion: test.kv-store.dev/v1\nkind: Widget\nmetadata: { name: bad }\nspec: { replicas: 99 }\n'),
+      () =>
+        cluster.kubectl(
+          ['apply', '-f', '-'],
+          'apiVersion: test.kv-store.dev/v1\nkind: Widget\nmetadata: { name: bad }\nspec: { replicas: 99 }\n',
+        ),
       /spec\.replicas.*(less than or equal to 7|Invalid value)/s,
     );
     assert.throws(
-      () => cluster.kubectl(['apply', '-f', '-'], 'apiVersion: test.kv-store.dev/v1\nkind: Widget\nmetadata: { name: worse }\nspec: { replicas: "three" }\n'),
+      () =>
+        cluster.kubectl(
+          ['apply', '-f', '-'],
+          'apiVersion: test.kv-store.dev/v1\nkind: Widget\nmetadata: { name: worse }\nspec: { replicas: "three" }\n',
+        ),
       /spec\.replicas/,
     );
     assert.equal(cluster.kubectl(['get', 'widgets', '-o', 'name']).trim(), 'widget.test.kv-store.dev/good');
@@ -179,13 +209,24 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
       const res = await httpText(`http://${pod.status?.podIP ?? ''}:8080/hello`);
       assert.equal(res.text, `hello from ${pod.metadata?.name ?? ''}`);
     }
-    const pvcs = (await core.listNamespacedPersistentVolumeClaim({ namespace: 'default' })).items
-      .filter((c) => c.metadata?.name?.startsWith('data-web-') === true);
+    const pvcs = (await core.listNamespacedPersistentVolumeClaim({ namespace: 'default' })).items.filter(
+      (c) => c.metadata?.name?.startsWith('data-web-') === true,
+    );
     assert.deepEqual(pvcs.map((c) => c.metadata?.name).sort(), ['data-web-0', 'data-web-1', 'data-web-2']);
-    assert.ok(pvcs.every((c) => c.status?.phase === 'Bound'), 'all PVCs Bound');
+    assert.ok(
+      pvcs.every((c) => c.status?.phase === 'Bound'),
+      'all PVCs Bound',
+    );
     const readyAddresses = await eventually('EndpointSlice with 3 ready endpoints', async () => {
-      const slices = (await discovery.listNamespacedEndpointSlice({ namespace: 'default', labelSelector: 'kubernetes.io/service-name=web' })).items;
-      const ready = slices.flatMap((s) => (s.endpoints ?? []).filter((e) => e.conditions?.ready === true).flatMap((e) => e.addresses));
+      const slices = (
+        await discovery.listNamespacedEndpointSlice({
+          namespace: 'default',
+          labelSelector: 'kubernetes.io/service-name=web',
+        })
+      ).items;
+      const ready = slices.flatMap((s) =>
+        (s.endpoints ?? []).filter((e) => e.conditions?.ready === true).flatMap((e) => e.addresses),
+      );
       return ready.length === 3 ? ready.sort() : undefined;
     });
     assert.deepEqual(readyAddresses, [...ips].sort());
@@ -206,7 +247,10 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
       const list = r.status === 200 ? (JSON.parse(r.text) as string[]) : [];
       return list.length === 3 ? list : undefined;
     });
-    assert.ok(addresses.every((a) => a.startsWith('127.0.')), `resolved to pod loopback addresses: ${addresses.join(',')}`);
+    assert.ok(
+      addresses.every((a) => a.startsWith('127.0.')),
+      `resolved to pod loopback addresses: ${addresses.join(',')}`,
+    );
     const unknown = await httpText(`${via}/resolve?name=nope.default.svc.cluster.local`);
     assert.equal(unknown.status, 500);
     assert.match(unknown.text, /ENOTFOUND/);
@@ -215,7 +259,10 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
   void test('a pod killed by a signal is restarted in place and keeps its PVC data', async () => {
     const before = (await webPods()).find((p) => p.metadata?.name === 'web-1');
     const ip = before?.status?.podIP ?? '';
-    assert.equal((await httpText(`http://${ip}:8080/data/greeting`, { method: 'PUT', body: 'persisted' })).status, 204);
+    assert.equal(
+      (await httpText(`http://${ip}:8080/data/greeting`, { method: 'PUT', body: 'persisted' })).status,
+      204,
+    );
     const pid = cluster.kubelet.runner('default', 'web-1')?.containerPid('web');
     assert.ok(pid !== undefined);
     process.kill(pid, 'SIGKILL');
@@ -234,18 +281,32 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
     const web0 = (await webPods()).find((p) => p.metadata?.name === 'web-0');
     const ip = web0?.status?.podIP ?? '';
     const endpointReady = async (): Promise<boolean | undefined> => {
-      const slices = (await discovery.listNamespacedEndpointSlice({ namespace: 'default', labelSelector: 'kubernetes.io/service-name=web' })).items;
-      return slices.flatMap((s) => s.endpoints ?? []).find((e) => e.addresses.includes(ip))?.conditions?.ready;
+      const slices = (
+        await discovery.listNamespacedEndpointSlice({
+          namespace: 'default',
+          labelSelector: 'kubernetes.io/service-name=web',
+        })
+      ).items;
+      return slices.flatMap((s) => s.endpoints ?? []).find((e) => e.addresses.includes(ip))?.conditions
+        ?.ready;
     };
     await httpText(`http://${ip}:8080/admin/ready?value=false`);
-    await eventually('web-0 endpoint not ready', async () => ((await endpointReady()) === false ? true : undefined));
+    await eventually('web-0 endpoint not ready', async () =>
+      (await endpointReady()) === false ? true : undefined,
+    );
     const pod = (await webPods()).find((p) => p.metadata?.name === 'web-0');
     assert.equal(pod?.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
     // (Looked up directly: fetch would reuse a kept-alive connection and never ask DNS again.)
     await eventually('web-0 name dropped from DNS', () =>
-      dns.lookup('web-0.web.default.svc.cluster.local').then(() => undefined, (e: unknown) => (/ENOTFOUND/.test(String(e)) ? true : undefined)));
+      dns.lookup('web-0.web.default.svc.cluster.local').then(
+        () => undefined,
+        (e: unknown) => (/ENOTFOUND/.test(String(e)) ? true : undefined),
+      ),
+    );
     await httpText(`http://${ip}:8080/admin/ready?value=true`);
-    await eventually('web-0 endpoint ready again', async () => ((await endpointReady()) === true ? true : undefined));
+    await eventually('web-0 endpoint ready again', async () =>
+      (await endpointReady()) === true ? true : undefined,
+    );
     await eventually('web-0 resolvable again', async () => {
       const r = await httpText('http://web-0.web.default.svc.cluster.local:8080/hello');
       return r.text === 'hello from web-0' ? true : undefined;
@@ -257,8 +318,11 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
     const restartsBefore = web0?.status?.containerStatuses?.[0]?.restartCount ?? 0;
     await httpText(`http://${web0?.status?.podIP ?? ''}:8080/data/unhealthy`, { method: 'PUT', body: 'x' });
     const after = await eventually('web-0 restarted by liveness and ready', async () => {
-      const status = (await webPods()).find((p) => p.metadata?.name === 'web-0')?.status?.containerStatuses?.[0];
-      return status !== undefined && status.restartCount > restartsBefore && status.ready ? status : undefined;
+      const status = (await webPods()).find((p) => p.metadata?.name === 'web-0')?.status
+        ?.containerStatuses?.[0];
+      return status !== undefined && status.restartCount > restartsBefore && status.ready
+        ? status
+        : undefined;
     });
     // Graceful: the kubelet sent SIGTERM and the server exited 0 on it.
     assert.equal(after.lastState?.terminated?.exitCode, 0);
@@ -266,7 +330,9 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
   });
 
   void test('a one-shot pod: env fieldRefs, $(VAR) and mountPath rewriting, restartPolicy Never, exit code', async () => {
-    cluster.kubectl(['apply', '-f', '-'], `
+    cluster.kubectl(
+      ['apply', '-f', '-'],
+      `
 apiVersion: v1
 kind: Pod
 metadata: { name: oneshot, labels: { role: oneshot } }
@@ -281,7 +347,8 @@ spec:
         - { name: POD_NAMESPACE, valueFrom: { fieldRef: { fieldPath: metadata.namespace } } }
       volumeMounts: [{ name: scratch, mountPath: /scratch }]
   volumes: [{ name: scratch, emptyDir: {} }]
-`);
+`,
+    );
     const pod = await eventually('oneshot Failed', async () => {
       const p = await core.readNamespacedPod({ name: 'oneshot', namespace: 'default' });
       return p.status?.phase === 'Failed' ? p : undefined;
@@ -302,7 +369,9 @@ spec:
     const pid = web2?.containerPid('web');
     assert.ok(pid !== undefined);
     cluster.kubectl(['scale', 'statefulset/web', '--replicas=2']);
-    await eventually('web-2 gone', async () => ((await webPods()).some((p) => p.metadata?.name === 'web-2') ? undefined : true));
+    await eventually('web-2 gone', async () =>
+      (await webPods()).some((p) => p.metadata?.name === 'web-2') ? undefined : true,
+    );
     assert.deepEqual((await webPods()).map((p) => p.metadata?.name).sort(), ['web-0', 'web-1']);
     assert.throws(() => process.kill(pid, 0), /ESRCH/);
     assert.match(cluster.logs('default', 'web-2'), /got SIGTERM/);
@@ -322,7 +391,7 @@ spec:
   });
 
   void test('helm lint and helm template work on a chart', () => {
-    const chart = path.join(import.meta.dirname, 'fixtures', 'chart');
+    const chart = path.join(import.meta.dirname, 'fixtures', 'charts', 'tiny-web');
     const lint = cluster.helm(['lint', chart]);
     assert.match(lint, /1 chart\(s\) linted, 0 chart\(s\) failed/);
     const rendered = cluster.helm(['template', 'demo', chart, '--set', 'replicas=2']);

@@ -11,12 +11,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_IMAGE_MAP, loadImageMap } from './image-map.ts';
-import { ensureTools, REPO_ROOT, startControlPlane, type ControlPlane, type ToolPaths } from './control-plane.ts';
+import {
+  ensureTools,
+  REPO_ROOT,
+  startControlPlane,
+  type ControlPlane,
+  type ToolPaths,
+} from './control-plane.ts';
 import { installClusterNetwork } from './pod-network.ts';
 import { ProcessKubelet } from './process-kubelet.ts';
 
 export { REPO_ROOT } from './control-plane.ts';
-export { mountEnvName } from './pod-runner.ts';
+export { mountEnvName } from './container-env.ts';
 export { toLoopback } from './pod-network.ts';
 
 /** Marks a directory as ours so cluster:up may wipe it. */
@@ -66,11 +72,17 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   const stateDir = opts.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'kv-store-cluster-'));
   fs.mkdirSync(stateDir, { recursive: true });
   fs.writeFileSync(path.join(stateDir, STATE_MARKER), '');
-  const imageMap = loadImageMap(opts.imageMapPath ?? process.env['KVSTORE_IMAGE_MAP'] ?? DEFAULT_IMAGE_MAP, REPO_ROOT);
+  const imageMap = loadImageMap(
+    opts.imageMapPath ?? process.env['KVSTORE_IMAGE_MAP'] ?? DEFAULT_IMAGE_MAP,
+    REPO_ROOT,
+  );
 
   const controlPlane = await startControlPlane({ stateDir, tools });
   const kubelet = new ProcessKubelet({
-    kubeconfig: controlPlane.kubeconfig, stateDir, imageMap, repoRoot: REPO_ROOT,
+    kubeconfig: controlPlane.kubeconfig,
+    stateDir,
+    imageMap,
+    repoRoot: REPO_ROOT,
     apiserverPort: controlPlane.ports.apiserver,
     ...(opts.nodeName !== undefined ? { nodeName: opts.nodeName } : {}),
     ...(opts.restartBackoffMs !== undefined ? { restartBackoffMs: opts.restartBackoffMs } : {}),
@@ -86,30 +98,57 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: controlPlane.kubeconfigPath };
   const run = (file: string, args: readonly string[], input?: string): string => {
     try {
-      return execFileSync(file, args, { env, encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+      return execFileSync(file, args, {
+        env,
+        encoding: 'utf8',
+        input,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        maxBuffer: 64 << 20,
+      });
     } catch (err) {
       const e = err as { stderr?: string; stdout?: string; status?: number };
-      throw new Error(`${path.basename(file)} ${args.join(' ')} exited ${String(e.status)}: ${e.stderr ?? ''}${e.stdout ?? ''}`, { cause: err });
+      throw new Error(
+        `${path.basename(file)} ${args.join(' ')} exited ${String(e.status)}: ${e.stderr ?? ''}${e.stdout ?? ''}`,
+        { cause: err },
+      );
     }
   };
-  const removeState = opts.removeStateOnStop ?? (createdTemp && process.env['KVSTORE_KEEP_CLUSTER'] === undefined);
+  const removeState =
+    opts.removeStateOnStop ?? (createdTemp && process.env['KVSTORE_KEEP_CLUSTER'] === undefined);
 
   let stopping: Promise<void> | undefined;
   return {
-    stateDir, server: controlPlane.server, kubeconfigPath: controlPlane.kubeconfigPath, kubeconfig: controlPlane.kubeconfig,
-    kubelet, tools, controlPlane, env,
+    stateDir,
+    server: controlPlane.server,
+    kubeconfigPath: controlPlane.kubeconfigPath,
+    kubeconfig: controlPlane.kubeconfig,
+    kubelet,
+    tools,
+    controlPlane,
+    env,
     logs(namespace, pod, logOpts = {}) {
       const runner = kubelet.runner(namespace, pod);
       let file = runner?.logPath(logOpts.container, logOpts.previous ?? false);
       if (file === undefined) {
         // Deleted pod: newest log of that name on disk.
         const prefix = `${namespace}_${pod}_`;
-        const dirs = fs.existsSync(kubelet.podsDir) ? fs.readdirSync(kubelet.podsDir).filter((d) => d.startsWith(prefix)) : [];
-        const candidates = dirs.flatMap((d) => {
-          const base = path.join(kubelet.podsDir, d);
-          const containers = logOpts.container !== undefined ? [logOpts.container] : fs.readdirSync(base).filter((c) => c !== 'volumes');
-          return containers.flatMap((c) => (fs.existsSync(path.join(base, c)) ? fs.readdirSync(path.join(base, c)).map((f) => path.join(base, c, f)) : []));
-        }).filter((f) => f.endsWith('.log'));
+        const dirs = fs.existsSync(kubelet.podsDir)
+          ? fs.readdirSync(kubelet.podsDir).filter((d) => d.startsWith(prefix))
+          : [];
+        const candidates = dirs
+          .flatMap((d) => {
+            const base = path.join(kubelet.podsDir, d);
+            const containers =
+              logOpts.container !== undefined
+                ? [logOpts.container]
+                : fs.readdirSync(base).filter((c) => c !== 'volumes');
+            return containers.flatMap((c) =>
+              fs.existsSync(path.join(base, c))
+                ? fs.readdirSync(path.join(base, c)).map((f) => path.join(base, c, f))
+                : [],
+            );
+          })
+          .filter((f) => f.endsWith('.log'));
         candidates.sort((a, b) => fs.statSync(a).mtimeMs - fs.statSync(b).mtimeMs);
         file = candidates.at(-1);
       }
