@@ -21,11 +21,11 @@ export interface ToolPaths {
 
 /** Returns the cached binaries, building them first (minutes, once per pin set) if missing. */
 export function ensureTools(): ToolPaths {
-  const binDir = execFileSync(BUILD_SCRIPT, [], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim();
-  const kubectl = findOnPath('kubectl') ?? path.join(binDir, 'kubectl');
+  const output = execFileSync(BUILD_SCRIPT, [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const binDir = output.trim().split('\n').at(-1) ?? '';
+  // build-tools.sh builds kubectl only where none is on PATH (or KVSTORE_BUILD_KUBECTL asks for it).
+  const builtKubectl = path.join(binDir, 'kubectl');
+  const kubectl = fs.existsSync(builtKubectl) ? builtKubectl : (findOnPath('kubectl') ?? builtKubectl);
   return {
     binDir,
     etcd: path.join(binDir, 'etcd'),
