@@ -69,7 +69,9 @@ async function up(): Promise<void> {
   fs.closeSync(log);
   child.unref();
   // The first run builds the binaries (many minutes), so wait as long as the supervisor lives.
-  console.log(`starting cluster in ${stateDir} (first run on a machine builds the binaries; see supervisor.log)`);
+  console.log(
+    `starting cluster in ${stateDir} (first run on a machine builds the binaries; see supervisor.log)`,
+  );
   while (!fs.existsSync(readyFile)) {
     if (child.exitCode !== null || (child.pid !== undefined && !alive(child.pid))) {
       throw new Error(`cluster supervisor exited; see ${path.join(stateDir, 'supervisor.log')}`);
