@@ -54,6 +54,8 @@ export class Raft {
   /** Index of the latest conf change proposed; another waits until it is applied. */
   pendingConfIndex = 0;
   private uncommittedSize = 0;
+  /** Proposals appended but not yet broadcast (flushed by the RawNode before messages leave). */
+  private pendingBroadcast = false;
   private readOnly = new ReadOnly();
   /** ReadIndex requests received before this leader committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
@@ -751,7 +753,8 @@ export class Raft {
     }
     const last = copy[copy.length - 1]!;
     for (const e of copy) if (e.type === EntryType.ConfChange) this.pendingConfIndex = e.index;
-    this.bcastAppend();
+    // Batch: many proposals in a row share one append per follower (see flushBroadcast).
+    this.pendingBroadcast = true;
     return { ok: true, index: last.index, term: last.term };
   }
 
@@ -842,6 +845,13 @@ export class Raft {
     pr.becomeSnapshot(snap.metadata.index);
     this.send(m);
     return true;
+  }
+
+  /** Sends the appends deferred by proposals since the last flush. */
+  flushBroadcast(): void {
+    if (!this.pendingBroadcast) return;
+    this.pendingBroadcast = false;
+    if (this.role === StateRole.Leader) this.bcastAppend();
   }
 
   bcastAppend(): void {

@@ -115,6 +115,7 @@ export class RawNode {
   hasReady(): boolean {
     if (this.readyOutstanding) return false;
     const r = this.raft;
+    r.flushBroadcast();
     const ss = this.softState();
     const hs = this.hardState();
     return (
@@ -134,6 +135,7 @@ export class RawNode {
   ready(maxCommittedSize = Number.MAX_SAFE_INTEGER): Ready {
     if (this.readyOutstanding) throw new Error('raft: ready() called again before advance()');
     const r = this.raft;
+    r.flushBroadcast();
     const ss = this.softState();
     const hs = this.hardState();
     const rd: Ready = {
@@ -153,6 +155,20 @@ export class RawNode {
     if (rd.hardState) this.prevHard = hs;
     this.readyOutstanding = true;
     return rd;
+  }
+
+  /**
+   * Messages that may leave at once (appends, heartbeats, votes), taken out of
+   * band while a Ready is being persisted, so replication and read rounds
+   * need not wait for the local fsync. Never includes messages that
+   * acknowledge state not yet on disk.
+   */
+  takeMessages(): Message[] {
+    const r = this.raft;
+    r.flushBroadcast();
+    const out = r.msgs;
+    r.msgs = [];
+    return out;
   }
 
   /** The Ready has been persisted, sent and applied. */

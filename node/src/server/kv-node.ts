@@ -72,6 +72,7 @@ export class KvNode implements KvService {
 
   private ticker: NodeJS.Timeout | null = null;
   private loopRunning = false;
+  private turnScheduled = false;
   private loopIdle: (() => void)[] = [];
   private seq = 0;
   private stopping = false;
@@ -217,11 +218,26 @@ export class KvNode implements KvService {
     });
   }
 
+  /**
+   * Runs the Ready loop soon. Deferred to setImmediate so everything that
+   * arrives in one event-loop turn (many client requests, many peer messages)
+   * lands in one Ready: one synced batch, one append per follower.
+   */
   schedule(): void {
-    if (this.loopRunning || this.fatalError) return;
-    this.loopRunning = true;
-    // The loop is the only writer to storage; errors there are fatal (durability can no longer be promised).
-    void this.runLoop().catch((e: unknown) => this.fatal(e));
+    if (this.fatalError || this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(() => {
+      this.turnScheduled = false;
+      if (this.fatalError) return;
+      if (this.loopRunning) {
+        // A Ready is being persisted: let appends and heartbeats leave now rather than after the fsync.
+        this.transport.send(this.rn.takeMessages());
+        return;
+      }
+      this.loopRunning = true;
+      // The loop is the only writer to storage; errors there are fatal (durability can no longer be promised).
+      void this.runLoop().catch((e: unknown) => this.fatal(e));
+    });
   }
 
   private async runLoop(): Promise<void> {

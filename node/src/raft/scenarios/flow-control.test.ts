@@ -15,12 +15,31 @@ function indexes(m: Message): number[] {
 }
 
 describe('flow control', () => {
+  test('proposals made before the next Ready leave as one append per follower', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    c.campaign('a');
+    const a = c.node('a');
+    for (let i = 0; i < 10; i++) assert.ok(a.rn.propose(bytes(`p${i}`)).ok);
+    c.flush();
+    for (const to of ['b', 'c']) {
+      const apps = appsTo(c.queue, to);
+      assert.equal(apps.length, 1, `one append to ${to}`);
+      assert.deepEqual(indexes(apps[0]!), [2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    }
+    c.stabilize();
+    assert.equal(a.appliedData().length, 10);
+  });
+
   test('the inflight window fills at maxInflightMsgs, then each ack frees room for one more append', () => {
     const c = new TestCluster(['a', 'b', 'c'], { maxInflightMsgs: 3 });
     c.campaign('a');
     const a = c.node('a');
     assert.equal(a.status().progress.get('b')?.state, 'replicate');
-    for (let i = 0; i < 5; i++) assert.ok(a.rn.propose(bytes(`p${i}`)).ok);
+    // One proposal per Ready, so each goes out as its own append (proposals in one turn are batched).
+    for (let i = 0; i < 5; i++) {
+      assert.ok(a.rn.propose(bytes(`p${i}`)).ok);
+      c.flush();
+    }
     c.flush();
     assert.equal(appsTo(c.queue, 'c').length, 3);
     const toB = c.take((m) => m.type === MessageType.App && m.to === 'b');
@@ -50,7 +69,10 @@ describe('flow control', () => {
     const c = new TestCluster(['a', 'b', 'c'], { maxInflightMsgs: 3, preVote: true, checkQuorum: true });
     c.campaign('a');
     const a = c.node('a');
-    for (let i = 0; i < 5; i++) a.rn.propose(bytes(`p${i}`));
+    for (let i = 0; i < 5; i++) {
+      a.rn.propose(bytes(`p${i}`));
+      c.flush();
+    }
     c.flush();
     assert.equal(appsTo(c.queue, 'b').length, 3);
     // Every append is lost in transit and the transport reports nothing.
@@ -68,7 +90,10 @@ describe('flow control', () => {
     const c = new TestCluster(['a', 'b', 'c']);
     c.campaign('a');
     const a = c.node('a');
-    for (let i = 0; i < 3; i++) a.rn.propose(bytes(`p${i}`));
+    for (let i = 0; i < 3; i++) {
+      a.rn.propose(bytes(`p${i}`));
+      c.flush();
+    }
     c.flush();
     const acks: Message[] = [];
     for (const app of appsTo(c.queue, 'b')) {
@@ -128,7 +153,10 @@ describe('flow control', () => {
     assert.equal(a.status().progress.get('c')?.state, 'replicate');
     a.rn.reportUnreachable('c');
     assert.equal(a.status().progress.get('c')?.state, 'probe');
-    for (let i = 0; i < 3; i++) a.rn.propose(bytes(`p${i}`));
+    for (let i = 0; i < 3; i++) {
+      a.rn.propose(bytes(`p${i}`));
+      c.flush();
+    }
     c.flush();
     assert.equal(appsTo(c.queue, 'c').length, 1);
     assert.equal(appsTo(c.queue, 'b').length, 3, 'b is still pipelined');

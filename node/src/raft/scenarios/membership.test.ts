@@ -126,6 +126,7 @@ describe('membership', () => {
     // b receives the removal but never the entry after it.
     c.filter = (m) => !(m.type === MessageType.App && m.to === 'b' && m.entries.some((e) => e.index >= 3));
     const removal = a.rn.proposeConfChange({ type: ConfChangeType.RemoveNode, nodeId: 'b' });
+    c.flush(); // the removal leaves in its own append, before x is proposed
     const x = a.rn.propose(bytes('x'));
     assert.ok(removal.ok && 'index' in removal && removal.index === 2);
     assert.ok(x.ok && 'index' in x && x.index === 3);
