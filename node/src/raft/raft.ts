@@ -864,11 +864,24 @@ export class Raft {
   // ---- local API (used by RawNode) ------------------------------------------------
 
   propose(data: Uint8Array, type: EntryType): ProposeResult {
-    const entry: Entry = { term: 0, index: 0, type, data };
-    if (this.role === StateRole.Leader) return this.proposeEntries([entry]);
+    return this.proposeLocal([{ term: 0, index: 0, type, data }]);
+  }
+
+  /**
+   * Normal entries proposed together (group commit): appended atomically and
+   * replicated with one append per follower instead of one per entry. On the
+   * leader the result names the last entry; the first is at index - n + 1.
+   */
+  proposeBatch(datas: readonly Uint8Array[]): ProposeResult {
+    if (datas.length === 0) throw new Error('raft: proposeBatch needs at least one entry');
+    return this.proposeLocal(datas.map((data) => ({ term: 0, index: 0, type: EntryType.Normal, data })));
+  }
+
+  private proposeLocal(entries: Entry[]): ProposeResult {
+    if (this.role === StateRole.Leader) return this.proposeEntries(entries);
     if (this.lead === null)
       return { ok: false, error: 'no-leader', message: 'no leader is known; retry later' };
-    if (type === EntryType.ConfChange) {
+    if (entries.some((e) => e.type === EntryType.ConfChange)) {
       return {
         ok: false,
         error: 'not-leader',
@@ -876,7 +889,7 @@ export class Raft {
       };
     }
     const m = emptyMessage(MessageType.Prop, this.id, this.lead, 0);
-    m.entries = [entry];
+    m.entries = entries;
     this.send(m);
     return { ok: true, forwarded: true };
   }
