@@ -674,12 +674,18 @@ export class Raft {
 
   /** Leader: commit what a quorum of voters has persisted (only entries of this term count, §5.4.2). */
   private maybeCommit(): boolean {
-    // Runs on every append response: reuse one array and a static comparator.
+    // Runs on every append response: reuse one array, and insertion-sort it (a handful of voters;
+    // Array.prototype.sort with a comparator costs more than the rest of this function).
     const matches = this.matchScratch;
     matches.length = 0;
-    for (const id of this.voters) matches.push(this.prs.get(id)?.match ?? 0);
+    for (const id of this.voters) {
+      const m = this.prs.get(id)?.match ?? 0;
+      let j = matches.length;
+      matches.push(m);
+      for (; j > 0 && matches[j - 1]! < m; j--) matches[j] = matches[j - 1]!;
+      matches[j] = m;
+    }
     if (matches.length === 0) return false;
-    matches.sort(descending);
     const mci = matches[this.quorum() - 1]!;
     return this.raftLog.maybeCommit(mci, this.term);
   }
@@ -958,10 +964,6 @@ export class Raft {
       }
     }
   }
-}
-
-function descending(a: number, b: number): number {
-  return b - a;
 }
 
 /** The membership after applying `cc` to `cs` (one change at a time). */
