@@ -125,8 +125,12 @@ function benchmark(mode: Mode): void {
   const heapBefore = v8.getHeapStatistics().used_heap_size;
   profiler.start();
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   run(totalEntries);
   const elapsed = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  // CPU time too: on a shared machine wall-clock throughput mostly measures the neighbours.
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const heapAfter = v8.getHeapStatistics().used_heap_size;
   const gc = profiler.stop();
 
@@ -145,7 +149,7 @@ function benchmark(mode: Mode): void {
   const how = mode === 'batch' ? `proposeBatch() of ${batch}` : `${batch} propose() calls`;
   process.stdout.write(
     `bench:raft ${nodeCount} nodes, ${fmt(committed)} entries of ${payloadSize} B, ${how} per round\n` +
-      `  committed and applied on all nodes: ${fmt(committed / elapsed)} entries/s (${elapsed.toFixed(2)} s)\n` +
+      `  committed and applied on all nodes: ${fmt(committed / elapsed)} entries/s (${elapsed.toFixed(2)} s), ${fmt(committed / cpuSeconds)} per CPU-second\n` +
       `  messages: ${((delivered - deliveredBefore) / committed).toFixed(2)} per entry\n` +
       `  heap allocated: ~${fmt(allocated / committed)} bytes/entry (${gcs} GCs, ${(allocated / 2 ** 20).toFixed(0)} MiB)\n`,
   );
