@@ -414,11 +414,13 @@ export class Simulation {
     // Clients mostly talk to the leader, sometimes to a follower (forwarded).
     const l = this.leader();
     const n = l && this.chance(0.7) ? l : this.pick(live);
-    const v = `v${this.valueSeq++}`;
+    // Some clients batch (group commit), the rest propose one value at a time.
+    const vs = Array.from({ length: this.chance(0.2) ? 2 + this.int(3) : 1 }, () => `v${this.valueSeq++}`);
     this.guard(n, 'propose', () => {
-      const r = n.rn.propose(encoder.encode(v));
+      const data = vs.map((v) => encoder.encode(v));
+      const r = data.length === 1 ? n.rn.propose(data[0]!) : n.rn.proposeBatch(data);
       this.event(
-        `propose ${v} at ${n.id}: ${r.ok ? ('index' in r ? `index ${r.index}` : 'forwarded') : r.error}`,
+        `propose ${vs.join(',')} at ${n.id}: ${r.ok ? ('index' in r ? `index ${r.index}` : 'forwarded') : r.error}`,
       );
     });
     this.drain(n);
