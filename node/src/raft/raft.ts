@@ -678,12 +678,18 @@ export class Raft {
 
   /** Leader: commit what a quorum of voters has persisted (only entries of this term count, §5.4.2). */
   private maybeCommit(): boolean {
-    // Runs on every append response: reuse one array and a static comparator.
+    // Runs on every append response: reuse one array, and insertion-sort it (a handful of voters;
+    // Array.prototype.sort with a comparator costs more than the rest of this function).
     const matches = this.matchScratch;
     matches.length = 0;
-    for (const id of this.voters) matches.push(this.prs.get(id)?.match ?? 0);
+    for (const id of this.voters) {
+      const m = this.prs.get(id)?.match ?? 0;
+      let j = matches.length;
+      matches.push(m);
+      for (; j > 0 && matches[j - 1]! < m; j--) matches[j] = matches[j - 1]!;
+      matches[j] = m;
+    }
     if (matches.length === 0) return false;
-    matches.sort(descending);
     const mci = matches[this.quorum() - 1]!;
     return this.raftLog.maybeCommit(mci, this.term);
   }
@@ -877,11 +883,24 @@ export class Raft {
   // ---- local API (used by RawNode) ------------------------------------------------
 
   propose(data: Uint8Array, type: EntryType): ProposeResult {
-    const entry: Entry = { term: 0, index: 0, type, data };
-    if (this.role === StateRole.Leader) return this.proposeEntries([entry]);
+    return this.proposeLocal([{ term: 0, index: 0, type, data }]);
+  }
+
+  /**
+   * Normal entries proposed together (group commit): appended atomically and
+   * replicated with one append per follower instead of one per entry. On the
+   * leader the result names the last entry; the first is at index - n + 1.
+   */
+  proposeBatch(datas: readonly Uint8Array[]): ProposeResult {
+    if (datas.length === 0) throw new Error('raft: proposeBatch needs at least one entry');
+    return this.proposeLocal(datas.map((data) => ({ term: 0, index: 0, type: EntryType.Normal, data })));
+  }
+
+  private proposeLocal(entries: Entry[]): ProposeResult {
+    if (this.role === StateRole.Leader) return this.proposeEntries(entries);
     if (this.lead === null)
       return { ok: false, error: 'no-leader', message: 'no leader is known; retry later' };
-    if (type === EntryType.ConfChange) {
+    if (entries.some((e) => e.type === EntryType.ConfChange)) {
       return {
         ok: false,
         error: 'not-leader',
@@ -889,7 +908,7 @@ export class Raft {
       };
     }
     const m = emptyMessage(MessageType.Prop, this.id, this.lead, 0);
-    m.entries = [entry];
+    m.entries = entries;
     this.send(m);
     return { ok: true, forwarded: true };
   }
@@ -958,10 +977,6 @@ export class Raft {
       }
     }
   }
-}
-
-function descending(a: number, b: number): number {
-  return b - a;
 }
 
 /** The membership after applying `cc` to `cs` (one change at a time). */

@@ -78,6 +78,11 @@ export class RawNode {
     return this.raft.propose(data, EntryType.Normal);
   }
 
+  /** Several entries at once (group commit); see Raft.proposeBatch. */
+  proposeBatch(datas: readonly Uint8Array[]): ProposeResult {
+    return this.raft.proposeBatch(datas);
+  }
+
   proposeConfChange(cc: ConfChange): ProposeResult {
     return this.raft.propose(encodeConfChange(cc), EntryType.ConfChange);
   }

@@ -9,7 +9,7 @@ const { values } = parseArgs({
   options: {
     seeds: { type: 'string', default: '100' },
     start: { type: 'string', default: '1' },
-    steps: { type: 'string', default: '600' },
+    steps: { type: 'string', default: '2000' },
     trace: { type: 'string', default: '60' },
     verbose: { type: 'boolean', default: false },
   },

@@ -74,6 +74,7 @@ export class Simulation {
   private readonly crashRate: number;
   /** Rate at which a nemesis crashes or isolates the current leader (election churn, Figure 8 histories). */
   private readonly leaderFaultRate: number;
+  private readonly churn: boolean;
 
   private nextNodeNum: number;
   private valueSeq = 0;
@@ -99,22 +100,25 @@ export class Simulation {
     this.rand = seededRandom(opts.seed * 2654435761);
     this.traceSize = opts.traceSize ?? 60;
     this.checker.onViolation = (v) => this.event(`VIOLATION ${v.property}: ${v.detail}`);
-    const n = 3 + this.int(5);
-    this.preVote = this.chance(0.8);
-    this.checkQuorum = this.chance(0.8);
-    this.maxSizePerMsg = this.pick([64, 512, 1024 * 1024]);
-    this.maxInflight = this.pick([1, 4, 256]);
-    this.maxUncommitted = this.pick([300, 4096, 64 * 1024 * 1024]);
-    this.dropRate = this.pick([0, 0.02, 0.1, 0.2]);
+    // A quarter of the seeds are 'churn' runs: three nodes, one entry per append, lossy links and a
+    // nemesis on leaders; this makes the partially replicated histories of the paper's Figure 8 likely.
+    this.churn = this.chance(0.25);
+    const n = this.churn ? 3 : 3 + this.int(5);
+    this.preVote = this.chance(this.churn ? 0.3 : 0.8);
+    this.checkQuorum = this.chance(this.churn ? 0.3 : 0.8);
+    this.maxSizePerMsg = this.churn ? 1 : this.pick([64, 512, 1024 * 1024]);
+    this.maxInflight = this.churn ? this.pick([1, 2]) : this.pick([1, 4, 256]);
+    this.maxUncommitted = this.pick([64, 4096, 64 * 1024 * 1024]);
+    this.dropRate = this.churn ? this.pick([0.1, 0.2, 0.3]) : this.pick([0, 0.02, 0.1, 0.2]);
     this.dupRate = this.pick([0, 0.02, 0.1]);
     this.maxDelay = this.pick([0, 2, 5]);
     this.crashRate = this.pick([0.002, 0.01, 0.03]);
-    this.leaderFaultRate = this.pick([0, 0, 0.02, 0.05]);
+    this.leaderFaultRate = this.churn ? this.pick([0.05, 0.1]) : this.pick([0, 0, 0.02, 0.05]);
     const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
     this.nextNodeNum = n + 1;
     for (const id of ids) this.addNode(id, SimStorage.bootstrapSim(ids));
     this.event(
-      `seed ${this.seed}: ${n} nodes, preVote=${this.preVote} checkQuorum=${this.checkQuorum} ` +
+      `seed ${this.seed}: ${n} nodes${this.churn ? ' (churn)' : ''}, preVote=${this.preVote} checkQuorum=${this.checkQuorum} ` +
         `maxSizePerMsg=${this.maxSizePerMsg} maxInflight=${this.maxInflight} maxUncommitted=${this.maxUncommitted} ` +
         `drop=${this.dropRate} dup=${this.dupRate} maxDelay=${this.maxDelay} crashRate=${this.crashRate} leaderFaultRate=${this.leaderFaultRate}`,
     );
@@ -410,11 +414,13 @@ export class Simulation {
     // Clients mostly talk to the leader, sometimes to a follower (forwarded).
     const l = this.leader();
     const n = l && this.chance(0.7) ? l : this.pick(live);
-    const v = `v${this.valueSeq++}`;
+    // Some clients batch (group commit), the rest propose one value at a time.
+    const vs = Array.from({ length: this.chance(0.2) ? 2 + this.int(3) : 1 }, () => `v${this.valueSeq++}`);
     this.guard(n, 'propose', () => {
-      const r = n.rn.propose(encoder.encode(v));
+      const data = vs.map((v) => encoder.encode(v));
+      const r = data.length === 1 ? n.rn.propose(data[0]!) : n.rn.proposeBatch(data);
       this.event(
-        `propose ${v} at ${n.id}: ${r.ok ? ('index' in r ? `index ${r.index}` : 'forwarded') : r.error}`,
+        `propose ${vs.join(',')} at ${n.id}: ${r.ok ? ('index' in r ? `index ${r.index}` : 'forwarded') : r.error}`,
       );
     });
     this.drain(n);
@@ -579,7 +585,7 @@ export class Simulation {
   // ---- run ----------------------------------------------------------------------------------
 
   run(): SimResult {
-    const steps = this.opts.steps ?? 600;
+    const steps = this.opts.steps ?? 2000;
     for (let i = 0; i < steps && this.checker.violations.length === 0; i++) {
       this.chaosStep();
       this.tick();
