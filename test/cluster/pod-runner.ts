@@ -248,6 +248,7 @@ export class PodRunner {
       KUBERNETES_SERVICE_PORT: String(this.env.apiserverPort),
       KVSTORE_CLUSTER_HOSTS: this.env.hostsPath,
       KVSTORE_POD_LOOPBACK_IP: this.loopbackIp,
+      ...this.serviceAccountKubeconfig(),
       ...resolvedVars,
       NODE_OPTIONS: nodeOptions,
     };
@@ -293,6 +294,46 @@ export class PodRunner {
     });
     this.startProbes(c);
     this.env.kick();
+  }
+
+  /**
+   * In-cluster config reads fixed paths under /var/run/secrets, which a process here cannot see, so a
+   * pod with a mounted service-account token gets KUBECONFIG instead: same server, CA and token, so
+   * it talks to the API as its ServiceAccount, under RBAC.
+   */
+  private serviceAccountKubeconfig(): Record<string, string> {
+    for (const v of this.pod.spec?.volumes ?? []) {
+      const tokenSource = v.projected?.sources?.find((src) => src.serviceAccountToken !== undefined);
+      const dir = this.volumes?.get(v.name);
+      if (tokenSource?.serviceAccountToken === undefined || dir === undefined) continue;
+      const tokenFile = path.join(dir, tokenSource.serviceAccountToken.path);
+      const caFile = path.join(dir, 'ca.crt');
+      if (!fs.existsSync(tokenFile) || !fs.existsSync(caFile)) continue;
+      const file = path.join(this.podDir, 'serviceaccount.kubeconfig');
+      const ca = fs.readFileSync(caFile).toString('base64');
+      const token = fs.readFileSync(tokenFile, 'utf8').trim();
+      fs.writeFileSync(
+        file,
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          'clusters:',
+          `- name: in-cluster`,
+          `  cluster: { server: 'https://127.0.0.1:${this.env.apiserverPort}', certificate-authority-data: ${ca} }`,
+          'users:',
+          `- name: serviceaccount`,
+          `  user: { token: ${token} }`,
+          'contexts:',
+          `- name: in-cluster`,
+          `  context: { cluster: in-cluster, user: serviceaccount, namespace: ${this.pod.metadata?.namespace ?? 'default'} }`,
+          'current-context: in-cluster',
+          '',
+        ].join('\n'),
+        { mode: 0o600 },
+      );
+      return { KUBECONFIG: file };
+    }
+    return {};
   }
 
   private setWaiting(c: ContainerRun, reason: string, message: string): void {
