@@ -341,7 +341,7 @@ spec:
   containers:
     - name: sh
       image: kv-store-test/shell:dev
-      args: [-c, 'echo "name=$(POD_NAME) ns=$POD_NAMESPACE mount=$KVSTORE_MOUNT_SCRATCH"; echo hi > /scratch/f; cat /scratch/f; exit 3']
+      args: [-c, 'echo "name=$(POD_NAME) ns=$POD_NAMESPACE mount=$KVSTORE_MOUNT_SCRATCH"; echo hi > /scratch/f; cat /scratch/f; echo "whoami=$(${cluster.tools.kubectl} auth whoami -o jsonpath={.status.userInfo.username})"; exit 3']
       env:
         - { name: POD_NAME, valueFrom: { fieldRef: { fieldPath: metadata.name } } }
         - { name: POD_NAMESPACE, valueFrom: { fieldRef: { fieldPath: metadata.namespace } } }
@@ -361,6 +361,8 @@ spec:
     assert.match(log, /^name=oneshot ns=default mount=\//m);
     assert.equal(fs.readFileSync(path.join(mount, 'f'), 'utf8'), 'hi\n');
     assert.match(log, /^hi$/m);
+    // The pod talks to the API as its ServiceAccount (KUBECONFIG from its projected token).
+    assert.match(log, /^whoami=system:serviceaccount:default:default$/m);
     cluster.kubectl(['delete', 'pod', 'oneshot', '--wait=true']);
   });
 

@@ -141,9 +141,12 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
             const containers =
               logOpts.container !== undefined
                 ? [logOpts.container]
-                : fs.readdirSync(base).filter((c) => c !== 'volumes');
+                : fs
+                    .readdirSync(base, { withFileTypes: true })
+                    .filter((e) => e.isDirectory() && e.name !== 'volumes')
+                    .map((e) => e.name);
             return containers.flatMap((c) =>
-              fs.existsSync(path.join(base, c))
+              fs.statSync(path.join(base, c), { throwIfNoEntry: false })?.isDirectory() === true
                 ? fs.readdirSync(path.join(base, c)).map((f) => path.join(base, c, f))
                 : [],
             );

@@ -220,9 +220,19 @@ export function registerForExitCleanup(child: ChildProcess): void {
   child.once('exit', () => liveGroups.delete(child));
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.once('exit', () => {
+  const killAll = (): void => {
     for (const c of liveGroups) killGroup(c, 'SIGKILL');
-  });
+  };
+  process.once('exit', killAll);
+  // Ctrl-C or a CI timeout kills by signal, which skips 'exit'. Unless someone else handles the
+  // signal (cli.ts shuts down gracefully), clean up and die of the same signal.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      if (process.listenerCount(signal) > 0) return;
+      killAll();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {

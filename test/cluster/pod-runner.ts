@@ -7,6 +7,7 @@ import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
 import { registerForExitCleanup } from './control-plane.ts';
 import { resolveImage, type ImageEntry, type ImageMap } from './image-map.ts';
 import { containerEnv, expandVars, substituteMounts, type Mount } from './container-env.ts';
+import { ContainerRun, now, podStatus, SIGNAL_NUMBERS, type PodStatusReport } from './pod-status.ts';
 import { runProbe } from './probes.ts';
 
 export interface RunnerEnvironment {
@@ -28,51 +29,6 @@ export interface RunnerEnvironment {
   /** Something changed that the API should hear about. */
   kick(): void;
   log(message: string): void;
-}
-
-type ContainerState =
-  | { kind: 'waiting'; reason: string; message?: string }
-  | { kind: 'running'; startedAt: string }
-  | {
-      kind: 'terminated';
-      exitCode: number;
-      signal?: string;
-      reason: string;
-      startedAt: string;
-      finishedAt: string;
-    };
-
-class ContainerRun {
-  readonly spec: V1Container;
-  readonly init: boolean;
-  state: ContainerState = { kind: 'waiting', reason: 'ContainerCreating' };
-  lastTerminated: ContainerState | undefined;
-  restartCount = 0;
-  ready = false;
-  started = false;
-  child: ChildProcess | undefined;
-  exited: Promise<void> = Promise.resolve();
-  probeTimers: NodeJS.Timeout[] = [];
-
-  constructor(spec: V1Container, init: boolean) {
-    this.spec = spec;
-    this.init = init;
-  }
-}
-
-const SIGNAL_NUMBERS: Readonly<Record<string, number>> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGABRT: 6,
-  SIGKILL: 9,
-  SIGSEGV: 11,
-  SIGPIPE: 13,
-  SIGTERM: 15,
-};
-
-function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 export class PodRunner {
@@ -248,6 +204,7 @@ export class PodRunner {
       KUBERNETES_SERVICE_PORT: String(this.env.apiserverPort),
       KVSTORE_CLUSTER_HOSTS: this.env.hostsPath,
       KVSTORE_POD_LOOPBACK_IP: this.loopbackIp,
+      ...this.serviceAccountKubeconfig(),
       ...resolvedVars,
       NODE_OPTIONS: nodeOptions,
     };
@@ -293,6 +250,46 @@ export class PodRunner {
     });
     this.startProbes(c);
     this.env.kick();
+  }
+
+  /**
+   * In-cluster config reads fixed paths under /var/run/secrets, which a process here cannot see, so a
+   * pod with a mounted service-account token gets KUBECONFIG instead: same server, CA and token, so
+   * it talks to the API as its ServiceAccount, under RBAC.
+   */
+  private serviceAccountKubeconfig(): Record<string, string> {
+    for (const v of this.pod.spec?.volumes ?? []) {
+      const tokenSource = v.projected?.sources?.find((src) => src.serviceAccountToken !== undefined);
+      const dir = this.volumes?.get(v.name);
+      if (tokenSource?.serviceAccountToken === undefined || dir === undefined) continue;
+      const tokenFile = path.join(dir, tokenSource.serviceAccountToken.path);
+      const caFile = path.join(dir, 'ca.crt');
+      if (!fs.existsSync(tokenFile) || !fs.existsSync(caFile)) continue;
+      const file = path.join(this.podDir, 'serviceaccount.kubeconfig');
+      const ca = fs.readFileSync(caFile).toString('base64');
+      const token = fs.readFileSync(tokenFile, 'utf8').trim();
+      fs.writeFileSync(
+        file,
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          'clusters:',
+          `- name: in-cluster`,
+          `  cluster: { server: 'https://127.0.0.1:${this.env.apiserverPort}', certificate-authority-data: ${ca} }`,
+          'users:',
+          `- name: serviceaccount`,
+          `  user: { token: ${token} }`,
+          'contexts:',
+          `- name: in-cluster`,
+          `  context: { cluster: in-cluster, user: serviceaccount, namespace: ${this.pod.metadata?.namespace ?? 'default'} }`,
+          'current-context: in-cluster',
+          '',
+        ].join('\n'),
+        { mode: 0o600 },
+      );
+      return { KUBECONFIG: file };
+    }
+    return {};
   }
 
   private setWaiting(c: ContainerRun, reason: string, message: string): void {
@@ -464,87 +461,18 @@ export class PodRunner {
     return this.finished;
   }
 
-  private containerStatus(c: ContainerRun): Record<string, unknown> {
-    const state = (s: ContainerState): Record<string, unknown> => {
-      switch (s.kind) {
-        case 'waiting':
-          return {
-            waiting: { reason: s.reason, ...(s.message !== undefined ? { message: s.message } : {}) },
-          };
-        case 'running':
-          return { running: { startedAt: s.startedAt } };
-        case 'terminated':
-          return {
-            terminated: {
-              exitCode: s.exitCode,
-              reason: s.reason,
-              startedAt: s.startedAt,
-              finishedAt: s.finishedAt,
-              ...(s.signal !== undefined ? { signal: SIGNAL_NUMBERS[s.signal] ?? 0 } : {}),
-            },
-          };
-      }
-    };
-    return {
-      name: c.spec.name,
-      image: c.spec.image ?? '',
-      imageID: `process-kubelet://${c.spec.image ?? ''}`,
-      containerID: c.child?.pid !== undefined ? `process://${c.child.pid}` : undefined,
-      ready: c.ready,
-      started: c.started,
-      restartCount: c.restartCount,
-      state: state(c.state),
-      lastState: c.lastTerminated !== undefined ? state(c.lastTerminated) : {},
-    };
-  }
-
   /** The pod status as the kubelet would report it; conditions carry no timestamps (the caller adds them). */
-  status(): {
-    phase: string;
-    conditions: { type: string; status: string; reason?: string }[];
-    body: Record<string, unknown>;
-  } {
-    const all = this.containers;
-    const policy = this.pod.spec?.restartPolicy ?? 'Always';
-    const terminatedFor = (c: ContainerRun): boolean =>
-      c.state.kind === 'terminated' &&
-      (this.terminating || policy === 'Never' || (policy === 'OnFailure' && c.state.exitCode === 0));
-    let phase = 'Pending';
-    if (this.failedInit) phase = 'Failed';
-    else if (this.initialized && all.length > 0 && all.every(terminatedFor)) {
-      phase = all.every((c) => c.state.kind === 'terminated' && c.state.exitCode === 0)
-        ? 'Succeeded'
-        : 'Failed';
-    } else if (this.initialized && all.some((c) => c.state.kind === 'running' || c.restartCount > 0))
-      phase = 'Running';
-    const containersReady = all.length > 0 && all.every((c) => c.ready);
-    const cond = (
-      type: string,
-      ok: boolean,
-      reason?: string,
-    ): { type: string; status: string; reason?: string } => ({
-      type,
-      status: ok ? 'True' : 'False',
-      ...(ok || reason === undefined ? {} : { reason }),
-    });
-    const conditions = [
-      cond('PodReadyToStartContainers', this.volumes !== undefined),
-      cond('Initialized', this.initialized, 'ContainersNotInitialized'),
-      cond('ContainersReady', containersReady, 'ContainersNotReady'),
-      cond('Ready', containersReady && !this.terminating, 'ContainersNotReady'),
-    ];
-    const body: Record<string, unknown> = {
-      phase,
-      hostIP: '127.0.0.1',
-      hostIPs: [{ ip: '127.0.0.1' }],
-      podIP: this.podIp,
-      podIPs: [{ ip: this.podIp }],
+  status(): PodStatusReport {
+    return podStatus({
+      pod: this.pod,
+      podIp: this.podIp,
       startTime: this.startTime,
-      containerStatuses: this.containers.map((c) => this.containerStatus(c)),
-      ...(this.initContainers.length > 0
-        ? { initContainerStatuses: this.initContainers.map((c) => this.containerStatus(c)) }
-        : {}),
-    };
-    return { phase, conditions, body };
+      initContainers: this.initContainers,
+      containers: this.containers,
+      volumesReady: this.volumes !== undefined,
+      initialized: this.initialized,
+      terminating: this.terminating,
+      failedInit: this.failedInit,
+    });
   }
 }
