@@ -45,14 +45,19 @@ async function main(): Promise<void> {
   const log = createLogger({ level: cfg.logLevel }).child({ member: cfg.id });
   const metrics = createMetrics();
   const opts = nodeOptions(cfg);
-  if (opts.unsafeLocalReads) log.warn('KVSTORE_DEBUG_UNSAFE_LOCAL_READS=1: reads are NOT linearizable (testing only)');
+  if (opts.unsafeLocalReads)
+    log.warn('KVSTORE_DEBUG_UNSAFE_LOCAL_READS=1: reads are NOT linearizable (testing only)');
 
   let node: KvNode;
   try {
     node = await KvNode.open(opts, log, metrics);
   } catch (e) {
     if (e instanceof DataDirError) {
-      process.stderr.write(`kv-store: cannot use data directory ${cfg.dataDir}: ${e.message}\n`);
+      const hint =
+        e.code === 'cluster-id-mismatch'
+          ? ' (the -id/-peers flags describe a different cluster than the one this data belongs to)'
+          : '';
+      process.stderr.write(`kv-store: cannot use data directory ${cfg.dataDir}: ${e.message}${hint}\n`);
       process.exit(1);
     }
     throw e;
