@@ -264,11 +264,20 @@ export class ProcessKubelet {
       this.discovery.listEndpointSliceForAllNamespaces(),
     ]);
     if (this.stopped) return;
-    await this.volumes.provision(pvcs.items, pvs.items);
-    await this.schedule(pods.items, pvcs.items);
-    await this.syncPods(pods.items);
-    this.writeHosts(slices.items, pods.items);
-    if (Date.now() - this.lastHeartbeat > 10_000) await this.heartbeat();
+    // One failing step (an API hiccup) must not starve the others.
+    await this.step('provision', () => this.volumes.provision(pvcs.items, pvs.items));
+    await this.step('schedule', () => this.schedule(pods.items, pvcs.items));
+    await this.step('pods', () => this.syncPods(pods.items));
+    await this.step('dns', () => Promise.resolve(this.writeHosts(slices.items, pods.items)));
+    if (Date.now() - this.lastHeartbeat > 10_000) await this.step('heartbeat', () => this.heartbeat());
+  }
+
+  private async step(name: string, run: () => Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (err) {
+      this.log(`${name}: ${String(err)}`);
+    }
   }
 
   // ---- scheduling ----
@@ -313,47 +322,9 @@ export class ProcessKubelet {
       if (pod.spec?.nodeName !== this.nodeName) continue;
       const uid = pod.metadata?.uid ?? '';
       seen.add(uid);
-      let runner = this.runners.get(uid);
-      const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-      if (runner === undefined && pod.metadata?.deletionTimestamp === undefined && !terminal) {
-        const loopback = loopbackForIndex(this.nextAddress);
-        this.nextAddress = (this.nextAddress % 60_000) + 1;
-        runner = new PodRunner(pod, loopback, toPodIp(loopback), {
-          imageMap: this.opts.imageMap,
-          repoRoot: this.opts.repoRoot,
-          podsDir: this.podsDir,
-          hostsPath: this.hostsPath,
-          preloadPath: path.join(import.meta.dirname, 'net-preload.ts'),
-          apiserverPort: this.opts.apiserverPort,
-          restartBackoffMs: this.opts.restartBackoffMs ?? { base: 1000, max: 10_000 },
-          prepareVolumes: (p, dir) => this.volumes.prepareVolumes(p, dir),
-          readKey: (kind, ns, name) => this.volumes.readKey(kind, ns, name),
-          kick: () => this.kick(),
-          log: this.log,
-        });
-        this.runners.set(uid, runner);
-        this.log(`starting pod ${runner.name} at ${runner.podIp} (${runner.loopbackIp})`);
-        runner.start();
-      }
-      if (runner === undefined) {
-        if (pod.metadata?.deletionTimestamp !== undefined) await this.finalDelete(pod);
-        continue;
-      }
-      runner.pod = pod;
-      if (pod.metadata?.deletionTimestamp !== undefined) {
-        const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
-        void runner.terminate(grace);
-        if (runner.stopped) {
-          await this.syncStatus(runner, pod);
-          await this.finalDelete(pod);
-          this.runners.delete(uid);
-          this.sentStatus.delete(uid);
-        } else {
-          await this.syncStatus(runner, pod);
-        }
-        continue;
-      }
-      await this.syncStatus(runner, pod);
+      await this.step(`pod ${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`, () =>
+        this.syncPod(pod, uid),
+      );
     }
     // Pods force-deleted from the API (or bound elsewhere): their processes must still go.
     for (const [uid, runner] of this.runners) {
@@ -364,6 +335,50 @@ export class ProcessKubelet {
         this.sentStatus.delete(uid);
       }
     }
+  }
+
+  private async syncPod(pod: V1Pod, uid: string): Promise<void> {
+    let runner = this.runners.get(uid);
+    const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+    if (runner === undefined && pod.metadata?.deletionTimestamp === undefined && !terminal) {
+      const loopback = loopbackForIndex(this.nextAddress);
+      this.nextAddress = (this.nextAddress % 60_000) + 1;
+      runner = new PodRunner(pod, loopback, toPodIp(loopback), {
+        imageMap: this.opts.imageMap,
+        repoRoot: this.opts.repoRoot,
+        podsDir: this.podsDir,
+        hostsPath: this.hostsPath,
+        preloadPath: path.join(import.meta.dirname, 'net-preload.ts'),
+        apiserverPort: this.opts.apiserverPort,
+        restartBackoffMs: this.opts.restartBackoffMs ?? { base: 1000, max: 10_000 },
+        prepareVolumes: (p, dir) => this.volumes.prepareVolumes(p, dir),
+        readKey: (kind, ns, name) => this.volumes.readKey(kind, ns, name),
+        kick: () => this.kick(),
+        log: this.log,
+      });
+      this.runners.set(uid, runner);
+      this.log(`starting pod ${runner.name} at ${runner.podIp} (${runner.loopbackIp})`);
+      runner.start();
+    }
+    if (runner === undefined) {
+      if (pod.metadata?.deletionTimestamp !== undefined) await this.finalDelete(pod);
+      return;
+    }
+    runner.pod = pod;
+    if (pod.metadata?.deletionTimestamp !== undefined) {
+      const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+      void runner.terminate(grace);
+      if (runner.stopped) {
+        await this.syncStatus(runner, pod);
+        await this.finalDelete(pod);
+        this.runners.delete(uid);
+        this.sentStatus.delete(uid);
+      } else {
+        await this.syncStatus(runner, pod);
+      }
+      return;
+    }
+    await this.syncStatus(runner, pod);
   }
 
   /** The kubelet's last word on a pod: remove it now that its containers are gone. */
