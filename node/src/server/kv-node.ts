@@ -263,18 +263,30 @@ export class KvNode implements KvService {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
     this.transport.send(rd.messagesBeforePersist);
+    let persisted: Promise<void> | null = null;
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
       const end = this.metrics.diskSyncDurationSeconds.startTimer();
-      await this.storage.persist({ entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot });
-      end();
+      // Memory is updated now; the promise resolves once the batch is fsynced.
+      persisted = this.storage.persist({ entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot });
+      void persisted.then(
+        () => end(),
+        () => undefined,
+      );
     }
-    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
-    this.transport.send(rd.messages);
+    if (rd.snapshot) {
+      await persisted;
+      await this.installSnapshot(rd.snapshot);
+    }
+    // Committed entries are durable on a quorum (the leader counts itself only once its own copy is
+    // synced), so they are applied while this Ready's new entries are being synced: the state machine
+    // is rebuilt from the log on restart and never runs ahead of what the cluster has committed.
     if (rd.committedEntries.length > 0) {
       const end = this.metrics.applyDurationSeconds.startTimer();
       this.applyEntries(rd.committedEntries);
       end();
     }
+    await persisted;
+    this.transport.send(rd.messages);
     for (const rs of rd.readStates) this.reads.onReadState(rs.context, rs.index);
     const st = this.rn.status();
     this.metrics.term.set(st.term);
