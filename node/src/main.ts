@@ -10,6 +10,7 @@ import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
 import { DataDirError } from './storage/errors.ts';
 
 const SHUTDOWN_DEADLINE_MS = 8000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 function nodeOptions(o: NodeOptions): KvNodeOptions {
   return {
@@ -44,14 +45,19 @@ async function main(): Promise<void> {
   const log = createLogger({ level: cfg.logLevel }).child({ member: cfg.id });
   const metrics = createMetrics();
   const opts = nodeOptions(cfg);
-  if (opts.unsafeLocalReads) log.warn('KVSTORE_DEBUG_UNSAFE_LOCAL_READS=1: reads are NOT linearizable (testing only)');
+  if (opts.unsafeLocalReads)
+    log.warn('KVSTORE_DEBUG_UNSAFE_LOCAL_READS=1: reads are NOT linearizable (testing only)');
 
   let node: KvNode;
   try {
     node = await KvNode.open(opts, log, metrics);
   } catch (e) {
     if (e instanceof DataDirError) {
-      process.stderr.write(`kv-store: cannot use data directory ${cfg.dataDir}: ${e.message}\n`);
+      const hint =
+        e.code === 'cluster-id-mismatch'
+          ? ' (the -id/-peers flags describe a different cluster than the one this data belongs to)'
+          : '';
+      process.stderr.write(`kv-store: cannot use data directory ${cfg.dataDir}: ${e.message}${hint}\n`);
       process.exit(1);
     }
     throw e;
@@ -82,9 +88,12 @@ function installShutdown(node: KvNode, servers: RunningServer[], log: Logger): v
     }, SHUTDOWN_DEADLINE_MS);
     hardStop.unref();
     void (async () => {
-      // Stop accepting, let in-flight requests finish, then hand over leadership and close storage.
-      await Promise.all(servers.map((s) => s.close(SHUTDOWN_DEADLINE_MS / 2)));
+      // Stop accepting and let in-flight client requests finish; peer streams stay up so the
+      // leader can hand over, then the node closes them and its storage.
+      const closing = Promise.all(servers.map((s) => s.close(SHUTDOWN_DEADLINE_MS / 4)));
+      await Promise.race([closing, sleep(SHUTDOWN_DEADLINE_MS / 4)]);
       await node.stop();
+      await closing;
       log.info('stopped cleanly');
       process.exit(0);
     })().catch((e: unknown) => {

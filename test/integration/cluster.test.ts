@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { BIN, ProcCluster, http, sleep, waitFor } from './harness.ts';
+import { BIN, ProcCluster, freePort, http, sleep, waitFor } from './harness.ts';
 
 describe('three-node cluster from the seed command line', () => {
   let c: ProcCluster;
@@ -75,7 +75,9 @@ describe('three-node cluster from the seed command line', () => {
     const again = await http('PUT', `${c.node('node2').url}/v1/kv/cas-key?cas=0`, { value: 'b' });
     assert.equal(again.status, 412);
     assert.equal(again.body.error.code, 'cas-mismatch');
-    const ok = await http('PUT', `${c.node('node3').url}/v1/kv/cas-key?cas=${created.body.modifyIndex}`, { value: 'c' });
+    const ok = await http('PUT', `${c.node('node3').url}/v1/kv/cas-key?cas=${created.body.modifyIndex}`, {
+      value: 'c',
+    });
     assert.equal(ok.status, 200);
     assert.equal(ok.body.version, 2);
     assert.equal((await c.get('node1', 'cas-key')).body.value, 'c');
@@ -118,10 +120,13 @@ describe('failover and durability', () => {
     }
     const old = await c.waitForLeader();
     await c.kill9(old);
-    const next = await c.waitForLeader();
+    const next = await c.waitForLeader(20_000, old);
     assert.notEqual(next, old);
     const survivor = [...c.nodes.keys()].find((id) => id !== old)!;
-    await waitFor('a write after failover', async () => (await c.put(survivor, 'after', 'failover')).status === 200);
+    await waitFor(
+      'a write after failover',
+      async () => (await c.put(survivor, 'after', 'failover')).status === 200,
+    );
     acked.set('after', 'failover');
     // The old leader restarts from disk and catches up.
     c.spawn(old);
@@ -184,10 +189,13 @@ describe('membership and snapshots', () => {
       });
     }
     const members = (await http('GET', `${c.node('m3').url}/v1/cluster/members`)).body;
-    assert.deepEqual(
-      members.members.map((m: any) => `${m.id}:${m.role}`).sort(),
-      ['m1:voter', 'm2:voter', 'm3:voter', 'm4:voter', 'm5:voter'],
-    );
+    assert.deepEqual(members.members.map((m: any) => `${m.id}:${m.role}`).sort(), [
+      'm1:voter',
+      'm2:voter',
+      'm3:voter',
+      'm4:voter',
+      'm5:voter',
+    ]);
     // The new members hold the data written before they joined.
     assert.equal((await c.get('m5', 'pre/49', '?consistency=stale')).body.value, '49');
     for (const id of ['m4', 'm5']) {
@@ -199,7 +207,10 @@ describe('membership and snapshots', () => {
     assert.equal((await c.put('m2', 'after-shrink', 'ok')).status, 200);
     // A removed member refuses to start again with its old data.
     await c.kill9('m4');
-    const res = spawnSync(process.execPath, [BIN, ...c.node('m4').args], { timeout: 15_000, encoding: 'utf8' });
+    const res = spawnSync(process.execPath, [BIN, ...c.node('m4').args], {
+      timeout: 15_000,
+      encoding: 'utf8',
+    });
     assert.notEqual(res.status, 0);
     assert.match(res.stderr, /removed/);
   });
@@ -233,9 +244,40 @@ describe('membership and snapshots', () => {
 
 describe('command line', () => {
   test('an invalid flag prints one line and exits 2', () => {
-    const res = spawnSync(process.execPath, [BIN, '-id', 'x', '-bogus'], { encoding: 'utf8', timeout: 10_000 });
+    const res = spawnSync(process.execPath, [BIN, '-id', 'x', '-bogus'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     assert.equal(res.status, 2);
     assert.equal(res.stderr.trim().split('\n').length, 1);
+  });
+
+  test('data of another cluster or another member is refused with a clear message', async () => {
+    const c = await ProcCluster.start(['solo']);
+    await c.stop('solo');
+    const dir = c.node('solo').dataDir;
+    const addr = `127.0.0.1:${await freePort()}`;
+    const other = spawnSync(
+      process.execPath,
+      [BIN, '-id', 'solo', '-data-dir', dir, '-addr', addr, '-peers', 'x=127.0.0.1:1'],
+      {
+        encoding: 'utf8',
+        timeout: 15_000,
+      },
+    );
+    assert.equal(other.status, 1);
+    assert.match(other.stderr, /belongs to cluster/);
+    const wrongMember = spawnSync(
+      process.execPath,
+      [BIN, '-id', 'imposter', '-data-dir', dir, '-addr', addr],
+      {
+        encoding: 'utf8',
+        timeout: 15_000,
+      },
+    );
+    assert.equal(wrongMember.status, 1);
+    assert.match(wrongMember.stderr, /belongs to member solo/);
+    await c.close();
   });
 
   test('--help prints usage and exits 0', () => {

@@ -177,15 +177,15 @@ export class ProcCluster {
     return [...this.nodes.values()].filter((n) => n.proc !== null);
   }
 
-  /** Waits until every running node agrees on one leader; returns its id. */
-  async waitForLeader(timeoutMs = 20_000): Promise<string> {
+  /** Waits until every running node agrees on one leader (other than `not`); returns its id. */
+  async waitForLeader(timeoutMs = 20_000, not?: string): Promise<string> {
     return waitFor(
       'a leader all running nodes agree on',
       async () => {
         const leaders = new Set<string | null>();
         for (const n of this.running()) leaders.add((await this.status(n.id)).leader as string | null);
         const [only] = [...leaders];
-        return leaders.size === 1 && only ? only : undefined;
+        return leaders.size === 1 && only && only !== not ? only : undefined;
       },
       timeoutMs,
     );

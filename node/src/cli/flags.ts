@@ -57,8 +57,8 @@ Flags (-flag value, --flag value and --flag=value are equivalent):
                            address other nodes and clients use to reach this node
                            (default: -addr, with "localhost" for an all-interfaces host)
   -join                    start empty and wait to be added through the cluster's membership API
-  -election-ticks n        ticks without a leader before an election (default 10)
-  -tick-ms n               milliseconds per tick; the leader heartbeats every tick (default 100)
+  -election-ticks n        ticks without a leader before an election, randomised up to 2x (default 12)
+  -tick-ms n               milliseconds per tick; the leader heartbeats every tick (default 50)
   -snapshot-threshold n    applied entries between snapshots (default 10000)
   -log-level level         ${LOG_LEVELS.join(', ')} (default "info")
   -h, -help                print this help
@@ -217,8 +217,8 @@ export function parseFlags(argv: string[]): ParseResult {
     const peerAdvertise = peerListen === null ? advertise : isWildcardHost(peerListen.host) ? { host: advertise.host, port: peerListen.port } : peerListen;
     const logLevel = (v.get('log-level') ?? 'info').trim().toLowerCase();
     if (!isLogLevel(logLevel)) throw new FlagError(`invalid -log-level "${v.get('log-level')}": one of ${LOG_LEVELS.join(', ')}`);
-    const electionTicks = parsePositiveInt(v.get('election-ticks') ?? '10', 'election-ticks', 2);
-    const tickMs = parsePositiveInt(v.get('tick-ms') ?? '100', 'tick-ms');
+    const electionTicks = parsePositiveInt(v.get('election-ticks') ?? '12', 'election-ticks', 2);
+    const tickMs = parsePositiveInt(v.get('tick-ms') ?? '50', 'tick-ms');
     const snapshotThreshold = parsePositiveInt(v.get('snapshot-threshold') ?? '10000', 'snapshot-threshold');
     const join = parseBool(v.get('join') ?? 'false', 'join');
     const peers = parsePeers(v.get('peers') ?? '', id);

@@ -65,13 +65,16 @@ async function req(method: string, path: string, body?: unknown, headers: Record
 }
 
 /** Raw request, for paths fetch would normalise or reject. */
-function rawReq(method: string, path: string, body?: string): Promise<{ status: number; body: any }> {
+function rawReq(method: string, path: string, body?: string): Promise<{ status: number; body: any; index: string | undefined }> {
   return new Promise((resolve, reject) => {
     const r = http.request(`${base}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+      res.on('end', () => {
+        const index = res.headers['x-kv-index'];
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), index: Array.isArray(index) ? index[0] : index });
+      });
     });
     r.on('error', reject);
     r.end(body);
@@ -198,6 +201,7 @@ void describe('KV API', () => {
       fake.store.set('k', { key: 'k', value: 'old', createIndex: 1, modifyIndex: 1, version: 1 });
       const res = await rawReq(method, path, body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
       assertError(res, status, code);
+      assert.equal(res.index, '0', 'even errors carry X-KV-Index');
       assert.deepEqual(fake.calls, [], 'the service was never called');
       assert.equal(fake.store.get('k')!.value, 'old');
     });
@@ -207,6 +211,15 @@ void describe('KV API', () => {
     const res = await req('PUT', '/v1/kv/k', Buffer.from([0x7b, 0x22, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]));
     assertError(res, 400, 'invalid-body');
     assert.deepEqual(fake.calls, []);
+  });
+
+  void test('HEAD answers like GET without a body', async () => {
+    await req('PUT', '/v1/kv/h', { value: 'v' });
+    const head = await fetch(`${base}/v1/kv/h`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('x-kv-index'), '1');
+    assert.equal(await head.text(), '');
+    assert.equal((await fetch(`${base}/v1/kv/missing`, { method: 'HEAD' })).status, 404);
   });
 
   void test('405 carries an Allow header', async () => {
@@ -422,8 +435,14 @@ void describe('admin and health API', () => {
     const notReady = await req('GET', '/readyz');
     assert.equal(notReady.status, 503);
     assert.deepEqual(notReady.body.checks, [{ name: 'leader', ok: false, message: 'no leader' }]);
+    assert.equal(notReady.body.ready, false);
+    assert.equal(notReady.body.error.code, 'unavailable');
+    assert.match(notReady.body.error.message, /leader: no leader/);
+    assert.equal(notReady.headers.get('retry-after'), '1');
     fake.live = false;
-    assert.equal((await req('GET', '/livez')).status, 503);
+    const dead = await req('GET', '/livez');
+    assertError(dead, 503, 'unavailable');
+    assert.equal(dead.headers.get('retry-after'), '1');
   });
 
   void test('metrics expose HTTP durations by route template', async () => {

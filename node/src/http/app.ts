@@ -106,6 +106,13 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     } finally {
       metrics.httpRequestsInFlight.dec();
       if (app.closing.signal.aborted) ctx.set('Connection', 'close');
+      if (service.appliedIndex && !ctx.response.get(INDEX_HEADER)) {
+        try {
+          ctx.set(INDEX_HEADER, String(service.appliedIndex()));
+        } catch (err) {
+          log.warn('appliedIndex() threw', { err });
+        }
+      }
       const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
       const route = typeof ctx.state.route === 'string' ? ctx.state.route : typeof matched === 'string' ? matched : 'unmatched';
       metrics.httpRequestDurationSeconds.observe(
@@ -169,7 +176,10 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
         metrics.watchersActive.dec();
         ctx.res.off('close', onClose);
       }
-      if (clientGone.signal.aborted) return; // nobody to answer
+      if (clientGone.signal.aborted) {
+        ctx.status = 204; // nobody to answer; skip the read
+        return;
+      }
     }
 
     if (listing) {
@@ -292,14 +302,21 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     noQuery(ctx);
     const live = service.livez();
     ctx.status = live ? 200 : 503;
+    if (!live) ctx.set('Retry-After', '1');
     ctx.body = live ? { status: 'ok' } : kvError('unavailable', 'not live').toJSON();
   });
   router.get('/readyz', (ctx) => {
     noQuery(ctx);
     const r = service.readyz();
     ctx.status = r.ready ? 200 : 503;
-    if (!r.ready) ctx.set('Retry-After', '1');
-    ctx.body = r;
+    if (r.ready) {
+      ctx.body = r;
+      return;
+    }
+    ctx.set('Retry-After', '1');
+    // Probes read `ready`/`checks`; generic clients still find the usual error object.
+    const failing = r.checks.filter((c) => !c.ok).map((c) => (c.message === undefined ? c.name : `${c.name}: ${c.message}`));
+    ctx.body = { ...kvError('unavailable', `not ready (${failing.join('; ') || 'no checks passed'})`).toJSON(), ...r };
   });
   router.get('/metrics', async (ctx) => {
     noQuery(ctx);

@@ -143,6 +143,11 @@ export class FakeKvService implements KvService {
     return Promise.resolve({ leader: to ?? 'node2' });
   }
 
+  /** Not recorded in `calls`: the app reads it for every response's X-KV-Index header. */
+  appliedIndex(): number {
+    return this.index;
+  }
+
   livez(): boolean {
     this.#record('livez');
     return this.live;

@@ -9,11 +9,33 @@ const raw = new Packr({ useRecords: false });
 void describe('commands', () => {
   const samples: Command[] = [
     { op: 'put', requestId: 'r1', key: 'a/b', value: 'v' },
-    { op: 'put', requestId: 'r2', key: 'ключ/🔑', value: '', expiresAt: 1_700_000_000_123, ttl: '5s', cas: 0 },
-    { op: 'put', requestId: 'r3', key: 'k', value: 'x'.repeat(100_000), cas: 42, proposedAt: 1_700_000_000_000 },
+    {
+      op: 'put',
+      requestId: 'r2',
+      key: 'ключ/🔑',
+      value: '',
+      expiresAt: 1_700_000_000_123,
+      ttl: '5s',
+      cas: 0,
+    },
+    {
+      op: 'put',
+      requestId: 'r3',
+      key: 'k',
+      value: 'x'.repeat(100_000),
+      cas: 42,
+      proposedAt: 1_700_000_000_000,
+    },
     { op: 'delete', requestId: 'r4', key: 'k' },
     { op: 'delete', requestId: 'r5', key: 'dir/', recurse: true, cas: 7, proposedAt: 5 },
-    { op: 'expire', requestId: 'r6', keys: [{ key: 'a', modifyIndex: 3 }, { key: 'b', modifyIndex: 9 }] },
+    {
+      op: 'expire',
+      requestId: 'r6',
+      keys: [
+        { key: 'a', modifyIndex: 3 },
+        { key: 'b', modifyIndex: 9 },
+      ],
+    },
     { op: 'expire', requestId: 'r7', keys: [] },
     { op: 'noop', requestId: 'r8' },
   ];
@@ -39,7 +61,10 @@ void describe('commands', () => {
     ['a missing value', raw.pack([1, { op: 'put', requestId: 'r', key: 'k' }])],
     ['a negative cas', raw.pack([1, { op: 'put', requestId: 'r', key: 'k', value: 'v', cas: -1 }])],
     ['a fractional cas', raw.pack([1, { op: 'delete', requestId: 'r', key: 'k', cas: 1.5 }])],
-    ['a string expiresAt', raw.pack([1, { op: 'put', requestId: 'r', key: 'k', value: 'v', expiresAt: '1' }])],
+    [
+      'a string expiresAt',
+      raw.pack([1, { op: 'put', requestId: 'r', key: 'k', value: 'v', expiresAt: '1' }]),
+    ],
     ['a non-boolean recurse', raw.pack([1, { op: 'delete', requestId: 'r', key: 'k', recurse: 1 }])],
     ['expire keys not an array', raw.pack([1, { op: 'expire', requestId: 'r', keys: 'a' }])],
     ['expire key without index', raw.pack([1, { op: 'expire', requestId: 'r', keys: [{ key: 'a' }] }])],

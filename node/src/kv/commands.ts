@@ -92,7 +92,12 @@ function str(o: Record<string, unknown>, field: string): string {
   return v;
 }
 
-function optional<T>(o: Record<string, unknown>, field: string, check: (v: unknown) => v is T, what: string): T | undefined {
+function optional<T>(
+  o: Record<string, unknown>,
+  field: string,
+  check: (v: unknown) => v is T,
+  what: string,
+): T | undefined {
   const v = o[field];
   if (v === undefined || v === null) return undefined;
   if (!check(v)) throw new CommandDecodeError(`${field} must be ${what}`);

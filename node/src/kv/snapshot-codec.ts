@@ -7,6 +7,9 @@
 // Records are written straight into large buffers (no per-key objects or one
 // giant string), in strictly increasing key order, so restoring rebuilds the
 // sorted index in linear time and equal states give byte-identical snapshots.
+// Encoding and decoding are generators that pause every STEP records, so the
+// async variants can yield to the event loop (a node with a million keys must
+// keep heartbeating while it snapshots); the sync variants just run them through.
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { CorruptionError } from '../storage/errors.ts';
@@ -18,6 +21,27 @@ const PREAMBLE_BYTES = MAGIC.byteLength + 2 + 4;
 const CHUNK_BYTES = 8 << 20;
 const FLAG_EXPIRES = 1;
 const FLAG_TTL = 2;
+/** Records (or 8 MiB of checksum/copy work) between pauses. */
+const STEP = 20_000;
+
+/** A computation that pauses (yields) between bounded slices of work. */
+export type Steps<T> = Generator<void, T, undefined>;
+
+export function runSync<T>(steps: Steps<T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/** Runs `steps`, letting other events (timers, I/O) run between slices. */
+export async function runAsync<T>(steps: Steps<T>): Promise<T> {
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
 
@@ -94,25 +118,34 @@ class ChunkWriter {
   }
 
   /** Everything written, followed by a crc32 of it, as one buffer. */
-  finish(): Buffer {
+  *finish(): Steps<Buffer> {
     const size = this.total + this.pos;
     const out = Buffer.allocUnsafe(size + 4);
     let at = 0;
+    let crc = 0;
     for (const b of [...this.done, this.buf.subarray(0, this.pos)]) {
       out.set(b, at);
+      crc = crc32(b, crc);
       at += b.byteLength;
+      yield;
     }
-    out.writeUInt32BE(crc32(out.subarray(0, size)), size);
+    out.writeUInt32BE(crc, size);
     return out;
   }
 }
 
-/** `kvs` must be strictly increasing by key. */
-export function encodeSnapshot(appliedIndex: number, members: Member[], kvs: readonly KeyValue[]): Uint8Array {
+/** `chunks` hold the key-values in strictly increasing key order. */
+export function* encodeSnapshotSteps(
+  appliedIndex: number,
+  members: Member[],
+  chunks: readonly (readonly KeyValue[])[],
+): Steps<Uint8Array> {
   const w = new ChunkWriter();
+  let keyCount = 0;
+  for (const c of chunks) keyCount += c.length;
   const header = packr.pack({
     appliedIndex,
-    keyCount: kvs.length,
+    keyCount,
     members: members.map((m) => [m.id, m.peerUrl, m.clientUrl]),
   });
   w.bytes(MAGIC);
@@ -120,17 +153,33 @@ export function encodeSnapshot(appliedIndex: number, members: Member[], kvs: rea
   w.u8(SNAPSHOT_FORMAT & 0xff);
   w.u32(header.byteLength);
   w.bytes(header);
-  for (const kv of kvs) {
-    w.str(kv.key);
-    w.str(kv.value);
-    w.varint(kv.createIndex);
-    w.varint(kv.modifyIndex);
-    w.varint(kv.version);
-    w.u8((kv.expiresAt !== undefined ? FLAG_EXPIRES : 0) | (kv.ttl !== undefined ? FLAG_TTL : 0));
-    if (kv.expiresAt !== undefined) w.f64(kv.expiresAt);
-    if (kv.ttl !== undefined) w.str(kv.ttl);
+  let sincePause = 0;
+  for (const chunk of chunks) {
+    for (const kv of chunk) {
+      w.str(kv.key);
+      w.str(kv.value);
+      w.varint(kv.createIndex);
+      w.varint(kv.modifyIndex);
+      w.varint(kv.version);
+      w.u8((kv.expiresAt !== undefined ? FLAG_EXPIRES : 0) | (kv.ttl !== undefined ? FLAG_TTL : 0));
+      if (kv.expiresAt !== undefined) w.f64(kv.expiresAt);
+      if (kv.ttl !== undefined) w.str(kv.ttl);
+    }
+    sincePause += chunk.length;
+    if (sincePause >= STEP) {
+      sincePause = 0;
+      yield;
+    }
   }
-  return w.finish();
+  return yield* w.finish();
+}
+
+export function encodeSnapshot(
+  appliedIndex: number,
+  members: Member[],
+  kvs: readonly KeyValue[],
+): Uint8Array {
+  return runSync(encodeSnapshotSteps(appliedIndex, members, [kvs]));
 }
 
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -143,7 +192,13 @@ function decodeHeader(buf: Buffer): { appliedIndex: number; keyCount: number; me
     throw new CorruptionError('kv-snapshot/header', `undecodable (${String(err)})`);
   }
   const h = header as Record<string, unknown> | null;
-  if (typeof h !== 'object' || h === null || !isIndex(h.appliedIndex) || !isIndex(h.keyCount) || !Array.isArray(h.members)) {
+  if (
+    typeof h !== 'object' ||
+    h === null ||
+    !isIndex(h.appliedIndex) ||
+    !isIndex(h.keyCount) ||
+    !Array.isArray(h.members)
+  ) {
     throw new CorruptionError('kv-snapshot/header', 'malformed header');
   }
   const members: Member[] = (h.members as unknown[]).map((m) => {
@@ -157,16 +212,26 @@ function decodeHeader(buf: Buffer): { appliedIndex: number; keyCount: number; me
 }
 
 export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
+  return runSync(decodeSnapshotSteps(bytes));
+}
+
+export function* decodeSnapshotSteps(bytes: Uint8Array): Steps<SnapshotContent> {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.byteLength < PREAMBLE_BYTES + 4 || !buf.subarray(0, MAGIC.byteLength).equals(MAGIC)) {
     throw new CorruptionError('kv-snapshot/preamble', 'not a kv-store snapshot');
   }
   const end = buf.byteLength - 4;
-  if (crc32(buf.subarray(0, end)) !== buf.readUInt32BE(end)) {
+  let crc = 0;
+  for (let at = 0; at < end; at += CHUNK_BYTES) {
+    crc = crc32(buf.subarray(at, Math.min(end, at + CHUNK_BYTES)), crc);
+    yield;
+  }
+  if (crc !== buf.readUInt32BE(end)) {
     throw new CorruptionError('kv-snapshot/checksum', 'snapshot checksum mismatch');
   }
   const format = buf.readUInt16BE(MAGIC.byteLength);
-  if (format !== SNAPSHOT_FORMAT) throw new CorruptionError('kv-snapshot/preamble', `unknown snapshot format ${format}`);
+  if (format !== SNAPSHOT_FORMAT)
+    throw new CorruptionError('kv-snapshot/preamble', `unknown snapshot format ${format}`);
   const headerBytes = buf.readUInt32BE(MAGIC.byteLength + 2);
   if (PREAMBLE_BYTES + headerBytes > end) throw new CorruptionError('kv-snapshot/header', 'truncated');
   const { appliedIndex, keyCount, members } = decodeHeader(
@@ -220,7 +285,12 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     const version = varint();
     need(1);
     const flags = buf[pos++]!;
-    if (!isIndex(createIndex) || !isIndex(modifyIndex) || !isIndex(version) || (flags & ~(FLAG_EXPIRES | FLAG_TTL)) !== 0) {
+    if (
+      !isIndex(createIndex) ||
+      !isIndex(modifyIndex) ||
+      !isIndex(version) ||
+      (flags & ~(FLAG_EXPIRES | FLAG_TTL)) !== 0
+    ) {
       fail('malformed record');
     }
     if (prevKey !== undefined && !(prevKey < key)) fail('keys out of order');
@@ -233,7 +303,9 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
     if ((flags & FLAG_TTL) !== 0) kv.ttl = str();
     kvs[n] = kv;
     prevKey = key;
+    if (n % STEP === STEP - 1) yield;
   }
-  if (pos !== end) throw new CorruptionError('kv-snapshot/trailer', `${end - pos} unexpected bytes after ${keyCount} keys`);
+  if (pos !== end)
+    throw new CorruptionError('kv-snapshot/trailer', `${end - pos} unexpected bytes after ${keyCount} keys`);
   return { appliedIndex, members, kvs };
 }

@@ -22,7 +22,11 @@ const del = (key: string, extra: Partial<Extract<Command, { op: 'delete' }>> = {
 });
 
 /** A state machine with a log index counter, to write tests as a sequence of commands. */
-function machine(): { sm: KvStateMachine; run: (cmd: Command) => ReturnType<KvStateMachine['apply']>; index: () => number } {
+function machine(): {
+  sm: KvStateMachine;
+  run: (cmd: Command) => ReturnType<KvStateMachine['apply']>;
+  index: () => number;
+} {
   const sm = new KvStateMachine();
   let i = 0;
   return { sm, run: (cmd) => sm.apply(++i, cmd), index: () => i };
@@ -32,7 +36,10 @@ void describe('KvStateMachine apply', () => {
   void test('create, update and version counting', () => {
     const { sm, run } = machine();
     const r1 = run(put('a', '1'));
-    assert.deepEqual(r1, { ok: true, kv: { key: 'a', value: '1', createIndex: 1, modifyIndex: 1, version: 1 } });
+    assert.deepEqual(r1, {
+      ok: true,
+      kv: { key: 'a', value: '1', createIndex: 1, modifyIndex: 1, version: 1 },
+    });
     run(put('b', 'x'));
     const r3 = run(put('a', '2'));
     assert.ok(r3.ok);
@@ -112,10 +119,13 @@ void describe('KvStateMachine expiry', () => {
     assert.equal(sm.get('t1', 999)?.ttl, '1s');
     assert.equal(sm.get('t1', 1000), undefined);
     assert.deepEqual(sm.expiredKeys(999, 10), []);
-    assert.deepEqual(sm.expiredKeys(1600, 10).sort((a, b) => a.key.localeCompare(b.key)), [
-      { key: 't1', modifyIndex: 1 },
-      { key: 't2', modifyIndex: 2 },
-    ]);
+    assert.deepEqual(
+      sm.expiredKeys(1600, 10).sort((a, b) => a.key.localeCompare(b.key)),
+      [
+        { key: 't1', modifyIndex: 1 },
+        { key: 't2', modifyIndex: 2 },
+      ],
+    );
     assert.equal(sm.expiredKeys(1600, 1).length, 1, 'max is honoured');
     // Leader decides t1 and t2 expired; meanwhile t2 is rewritten (no TTL).
     const due = sm.expiredKeys(1600, 10);
@@ -238,9 +248,18 @@ void describe('KvStateMachine members and snapshots', () => {
     assert.equal(copy.count(), sm.count());
     assert.deepEqual(copy.list('', Infinity, 0), sm.list('', Infinity, 0));
     assert.deepEqual(copy.members(), sm.members());
-    assert.deepEqual(copy.members().map((m) => m.id), ['n1', 'n2']);
-    assert.deepEqual(copy.expiredKeys(1000, 10), [{ key: 'ttl', modifyIndex: sm.get('ttl', 0)!.modifyIndex }]);
-    assert.deepEqual(Buffer.from(copy.snapshot()), Buffer.from(bytes), 'equal states give identical snapshots');
+    assert.deepEqual(
+      copy.members().map((m) => m.id),
+      ['n1', 'n2'],
+    );
+    assert.deepEqual(copy.expiredKeys(1000, 10), [
+      { key: 'ttl', modifyIndex: sm.get('ttl', 0)!.modifyIndex },
+    ]);
+    assert.deepEqual(
+      Buffer.from(copy.snapshot()),
+      Buffer.from(bytes),
+      'equal states give identical snapshots',
+    );
     // The restored machine keeps working.
     const r = copy.apply(20_001, put('k/7', 'after'));
     assert.ok(r.ok && r.kv?.version === 3);
@@ -261,6 +280,48 @@ void describe('KvStateMachine members and snapshots', () => {
     assert.throws(() => target.restore(new Uint8Array()), CorruptionError);
     assert.equal(target.get('mine', 0)?.value, 'stays');
     assert.equal(target.appliedIndex, 1);
+  });
+});
+
+void describe('KvStateMachine async snapshots', () => {
+  void test('snapshotAsync captures the state at call time while applies continue, and yields', async () => {
+    const { sm, run } = machine();
+    for (let i = 0; i < 60_000; i++) run(put(`k/${String(i).padStart(6, '0')}`, `v${i}`));
+    const expected = sm.snapshot();
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 0);
+    const pending = sm.snapshotAsync();
+    // Changes after the call must not leak into the snapshot.
+    run(put('k/000001', 'changed'));
+    run(del('k/000002'));
+    run(put('zzz', 'new'));
+    const { appliedIndex, data } = await pending;
+    clearInterval(ticker);
+    assert.equal(appliedIndex, 60_000);
+    assert.ok(
+      Buffer.from(data).equals(Buffer.from(expected)),
+      'async snapshot equals the sync one taken at the same point',
+    );
+    assert.ok(ticks > 0, 'the event loop ran while encoding');
+  });
+
+  void test('restoreAsync refuses applies until it is done, then matches restore()', async () => {
+    const { sm, run } = machine();
+    for (let i = 0; i < 30_000; i++)
+      run(put(`k${i}`, `v${i}`, i % 3 === 0 ? { expiresAt: i, ttl: '1s' } : {}));
+    const bytes = sm.snapshot();
+    const target = new KvStateMachine();
+    const pending = target.restoreAsync(bytes);
+    assert.throws(() => target.apply(1, put('x', 'y')), /restoreAsync/);
+    await pending;
+    assert.equal(target.appliedIndex, 30_000);
+    assert.deepEqual(target.list('k1', 50, 0), sm.list('k1', 50, 0));
+    assert.deepEqual(target.expiredKeys(100, 1000).length, sm.expiredKeys(100, 1000).length);
+    assert.ok(target.apply(30_001, put('x', 'y')).ok);
+    const bad = Uint8Array.from(bytes);
+    bad[bad.length - 100]! ^= 1;
+    await assert.rejects(target.restoreAsync(bad), CorruptionError);
+    assert.equal(target.get('x', 0)?.value, 'y', 'a failed restore changes nothing');
   });
 });
 
@@ -353,7 +414,11 @@ void describe('KvStateMachine watches', () => {
     const w = sm.waitForChange('anything', true, 0, 60_000);
     sm.restore(snap);
     assert.equal(await w, 50);
-    assert.equal(await sm.waitForChange('x', false, 10, 10_000), 50, 'history before the snapshot is unknown');
+    assert.equal(
+      await sm.waitForChange('x', false, 10, 10_000),
+      50,
+      'history before the snapshot is unknown',
+    );
   });
 
   void test('the number of waiters is capped', async () => {

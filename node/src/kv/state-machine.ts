@@ -6,8 +6,9 @@
 import type { Command, DeleteCommand, ExpireCommand, PutCommand } from './commands.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 import type { ExpiryEntry } from './expiry-heap.ts';
-import { decodeSnapshot, encodeSnapshot } from './snapshot-codec.ts';
-import { SortedKeys, prefixSuccessor } from './sorted-keys.ts';
+import { decodeSnapshotSteps, encodeSnapshotSteps, runAsync, runSync } from './snapshot-codec.ts';
+import type { SnapshotContent, Steps } from './snapshot-codec.ts';
+import { SortedList, prefixSuccessor } from './sorted-list.ts';
 import type { KeyValue, Member, MemberAddress } from './types.ts';
 import { WatchHub } from './watch-hub.ts';
 import type { WatchHubOptions } from './watch-hub.ts';
@@ -15,7 +16,13 @@ import type { WatchHubOptions } from './watch-hub.ts';
 export type { KeyValue, Member, MemberAddress } from './types.ts';
 
 export type ApplyResult =
-  | { ok: true; kv?: KeyValue; prev?: KeyValue; deleted?: number; /** index was already applied */ skipped?: true }
+  | {
+      ok: true;
+      kv?: KeyValue;
+      prev?: KeyValue;
+      deleted?: number;
+      /** index was already applied */ skipped?: true;
+    }
   | { ok: false; code: 'cas-mismatch'; current?: KeyValue };
 
 export interface ListResult<T> {
@@ -29,19 +36,28 @@ const PER_KEY_OVERHEAD_BYTES = 160;
 /** Rebuild the expiry heap when this many of its entries are stale (and they are the majority). */
 const STALE_REBUILD_MIN = 1024;
 
+interface RestoredState {
+  content: SnapshotContent;
+  data: Map<string, KeyValue>;
+  expiries: ExpiryEntry[];
+  memory: number;
+}
+
 function expired(kv: KeyValue, nowMs: number): boolean {
   return kv.expiresAt !== undefined && kv.expiresAt <= nowMs;
 }
 
 export class KvStateMachine {
   private data = new Map<string, KeyValue>();
-  private sorted = new SortedKeys();
+  /** The same KeyValue objects as `data`, in key order. KeyValues are never mutated, only replaced. */
+  private sorted = new SortedList<KeyValue>();
   private expiry = new ExpiryHeap();
   private staleExpiryEntries = 0;
   private bytes = 0;
   private applied = 0;
   private memberMap = new Map<string, MemberAddress>();
   private readonly watches: WatchHub;
+  private restoring = false;
 
   constructor(opts: WatchHubOptions = {}) {
     this.watches = new WatchHub(() => this.applied, opts);
@@ -72,6 +88,7 @@ export class KvStateMachine {
   }
 
   apply(index: number, cmd: Command): ApplyResult {
+    if (this.restoring) throw new Error('KvStateMachine: apply during restoreAsync');
     if (index <= this.applied) return { ok: true, skipped: true };
     const changes: { key: string; prefix: boolean }[] = [];
     let result: ApplyResult;
@@ -105,7 +122,9 @@ export class KvStateMachine {
     const stored = this.data.get(cmd.key);
     const live = this.liveAt(cmd.key, cmd.proposedAt);
     if (cmd.cas !== undefined && (cmd.cas === 0 ? live !== undefined : live?.modifyIndex !== cmd.cas)) {
-      return live === undefined ? { ok: false, code: 'cas-mismatch' } : { ok: false, code: 'cas-mismatch', current: live };
+      return live === undefined
+        ? { ok: false, code: 'cas-mismatch' }
+        : { ok: false, code: 'cas-mismatch', current: live };
     }
     const kv: KeyValue = {
       key: cmd.key,
@@ -124,11 +143,13 @@ export class KvStateMachine {
   private applyDelete(cmd: DeleteCommand, changes: { key: string; prefix: boolean }[]): ApplyResult {
     const live = this.liveAt(cmd.key, cmd.proposedAt);
     if (cmd.cas !== undefined && (cmd.cas === 0 ? live !== undefined : live?.modifyIndex !== cmd.cas)) {
-      return live === undefined ? { ok: false, code: 'cas-mismatch' } : { ok: false, code: 'cas-mismatch', current: live };
+      return live === undefined
+        ? { ok: false, code: 'cas-mismatch' }
+        : { ok: false, code: 'cas-mismatch', current: live };
     }
     if (cmd.recurse === true) {
       const doomed: KeyValue[] = [];
-      this.sorted.scan(cmd.key, (k) => k.startsWith(cmd.key) && doomed.push(this.data.get(k)!) > 0);
+      this.sorted.scan(cmd.key, (kv) => kv.key.startsWith(cmd.key) && doomed.push(kv) > 0);
       let deleted = 0;
       for (const kv of doomed) {
         this.remove(kv);
@@ -157,8 +178,8 @@ export class KvStateMachine {
   }
 
   private store(kv: KeyValue, replaced: KeyValue | undefined): void {
+    this.sorted.set(kv);
     if (replaced === undefined) {
-      this.sorted.insert(kv.key);
       this.bytes += PER_KEY_OVERHEAD_BYTES + kv.key.length;
     } else {
       this.bytes -= replaced.value.length;
@@ -203,9 +224,8 @@ export class KvStateMachine {
   list(prefix: string, limit: number, nowMs: number): ListResult<KeyValue> {
     const items: KeyValue[] = [];
     let more = false;
-    this.sorted.scan(prefix, (k) => {
-      if (!k.startsWith(prefix)) return false;
-      const kv = this.data.get(k)!;
+    this.sorted.scan(prefix, (kv) => {
+      if (!kv.key.startsWith(prefix)) return false;
       if (expired(kv, nowMs)) return true;
       if (items.length >= limit) {
         more = true;
@@ -229,9 +249,10 @@ export class KvStateMachine {
     let start: string | undefined = prefix;
     while (start !== undefined) {
       let skipTo: string | undefined;
-      this.sorted.scan(start, (k) => {
+      this.sorted.scan(start, (kv) => {
+        const k = kv.key;
         if (!k.startsWith(prefix)) return false;
-        if (expired(this.data.get(k)!, nowMs)) return true;
+        if (expired(kv, nowMs)) return true;
         if (items.length >= limit) {
           more = true;
           return false;
@@ -255,7 +276,11 @@ export class KvStateMachine {
   /** Up to `max` keys whose TTL elapsed at `nowMs`, with the modifyIndex to put in an `expire` command. */
   expiredKeys(nowMs: number, max: number): { key: string; modifyIndex: number }[] {
     // Drop stale entries from the top so the common "nothing due" case is one comparison.
-    for (let top = this.expiry.peek(); top !== undefined && !this.isLiveExpiry(top); top = this.expiry.peek()) {
+    for (
+      let top = this.expiry.peek();
+      top !== undefined && !this.isLiveExpiry(top);
+      top = this.expiry.peek()
+    ) {
       this.expiry.pop();
       this.staleExpiryEntries--;
     }
@@ -291,39 +316,65 @@ export class KvStateMachine {
 
   // ---- snapshots ----
 
+  /** Everything (keys, members, applied index) as checksummed bytes. Blocks; see snapshotAsync. */
   snapshot(): Uint8Array {
-    const inOrder: KeyValue[] = new Array<KeyValue>(this.data.size);
-    let n = 0;
-    this.sorted.scan('', (k) => {
-      inOrder[n++] = this.data.get(k)!;
-      return true;
-    });
-    return encodeSnapshot(this.applied, this.members(), inOrder);
+    return runSync(encodeSnapshotSteps(this.applied, this.members(), this.sorted.view()));
+  }
+
+  /**
+   * Like snapshot(), without blocking the event loop for long: the state is
+   * captured at call time (a copy of the key order; values are immutable) and
+   * encoded in slices while applies continue.
+   */
+  async snapshotAsync(): Promise<{ appliedIndex: number; data: Uint8Array }> {
+    const appliedIndex = this.applied;
+    const data = await runAsync(encodeSnapshotSteps(appliedIndex, this.members(), this.sorted.view()));
+    return { appliedIndex, data };
   }
 
   /** Replaces the whole state; throws CorruptionError (and changes nothing) if the bytes are damaged. */
   restore(bytes: Uint8Array): void {
-    const content = decodeSnapshot(bytes);
+    this.install(runSync(this.buildFrom(bytes)));
+  }
+
+  /** Like restore(), in slices. Applying while it runs is refused (the state is about to be replaced). */
+  async restoreAsync(bytes: Uint8Array): Promise<void> {
+    this.restoring = true;
+    try {
+      this.install(await runAsync(this.buildFrom(bytes)));
+    } finally {
+      this.restoring = false;
+    }
+  }
+
+  private *buildFrom(bytes: Uint8Array): Steps<RestoredState> {
+    const content: SnapshotContent = yield* decodeSnapshotSteps(bytes);
     const data = new Map<string, KeyValue>();
-    const keys: string[] = new Array<string>(content.kvs.length);
     const expiries: ExpiryEntry[] = [];
     let memory = 0;
-    content.kvs.forEach((kv, i) => {
+    let i = 0;
+    for (const kv of content.kvs) {
       data.set(kv.key, kv);
-      keys[i] = kv.key;
       memory += PER_KEY_OVERHEAD_BYTES + kv.key.length + kv.value.length;
       if (kv.expiresAt !== undefined) {
         expiries.push({ expiresAt: kv.expiresAt, key: kv.key, modifyIndex: kv.modifyIndex });
       }
-    });
+      if (++i % 50_000 === 0) yield;
+    }
+    return { content, data, expiries, memory };
+  }
+
+  private install({ content, data, expiries, memory }: RestoredState): void {
     this.data = data;
-    this.sorted = SortedKeys.fromSorted(keys);
+    this.sorted = SortedList.fromSorted(content.kvs);
     this.expiry = new ExpiryHeap();
     this.expiry.rebuild(expiries);
     this.staleExpiryEntries = 0;
     this.bytes = memory;
     this.applied = content.appliedIndex;
-    this.memberMap = new Map(content.members.map((m) => [m.id, { peerUrl: m.peerUrl, clientUrl: m.clientUrl }]));
+    this.memberMap = new Map(
+      content.members.map((m) => [m.id, { peerUrl: m.peerUrl, clientUrl: m.clientUrl }]),
+    );
     this.watches.reset(this.applied);
   }
 
@@ -336,7 +387,13 @@ export class KvStateMachine {
    * with the current applied index); with the applied index on timeout.
    * Rejects with the signal's reason on abort, or WatchLimitError when too many wait.
    */
-  waitForChange(key: string, recurse: boolean, afterIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+  waitForChange(
+    key: string,
+    recurse: boolean,
+    afterIndex: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<number> {
     return this.watches.wait(key, recurse, afterIndex, timeoutMs, signal);
   }
 }

@@ -59,7 +59,8 @@ export class WatchHub {
   /** Records a change and wakes the waiters it concerns. */
   record(index: number, key: string, prefix: boolean): void {
     const evicted = this.ring[this.head];
-    if (this.length === this.ring.length && evicted !== undefined) this.floor = Math.max(this.floor, evicted.index);
+    if (this.length === this.ring.length && evicted !== undefined)
+      this.floor = Math.max(this.floor, evicted.index);
     const change: Change = { index, key, prefix };
     this.ring[this.head] = change;
     this.head = (this.head + 1) % this.ring.length;
@@ -99,7 +100,13 @@ export class WatchHub {
     return found;
   }
 
-  wait(key: string, recurse: boolean, afterIndex: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+  wait(
+    key: string,
+    recurse: boolean,
+    afterIndex: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<number> {
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     if (afterIndex < this.floor) return Promise.resolve(this.appliedIndex());
     const seen = this.firstChangeAfter(key, recurse, afterIndex);
@@ -144,7 +151,10 @@ export class WatchHub {
       this.waiterCount++;
       signal?.addEventListener('abort', onAbort, { once: true });
       if (Number.isFinite(timeoutMs)) {
-        timer = setTimeout(() => waiter.settle(this.appliedIndex()), Math.min(Math.max(0, timeoutMs), 2 ** 31 - 1));
+        timer = setTimeout(
+          () => waiter.settle(this.appliedIndex()),
+          Math.min(Math.max(0, timeoutMs), 2 ** 31 - 1),
+        );
         // A pending watch must not keep the process alive during shutdown.
         timer.unref();
       }

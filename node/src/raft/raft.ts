@@ -3,7 +3,7 @@
 // snapshots. Pure: it reacts to tick() and step() and queues messages; the
 // RawNode turns its state into Ready batches for the node to carry out.
 import { validateConfig, type RaftConfig } from './config.ts';
-import { decodeConfChange } from './conf-change.ts';
+import { decodeConfChange, encodeConfChange, type LoggedConfChange } from './conf-change.ts';
 import { RaftLog } from './log.ts';
 import { Progress, ProgressState } from './progress.ts';
 import { ReadOnly } from './read-only.ts';
@@ -54,11 +54,14 @@ export class Raft {
   /** Index of the latest conf change proposed; another waits until it is applied. */
   pendingConfIndex = 0;
   private uncommittedSize = 0;
+  /** Proposals appended but not yet broadcast (flushed by the RawNode before messages leave). */
+  private pendingBroadcast = false;
   private readOnly = new ReadOnly();
   /** ReadIndex requests received before this leader committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
 
   private readonly cfg: RaftConfig;
+  private readonly matchScratch: number[] = [];
 
   constructor(cfg: RaftConfig) {
     validateConfig(cfg);
@@ -111,7 +114,8 @@ export class Raft {
   }
 
   private send(m: Message): void {
-    m.from = this.id;
+    // A forwarded TransferLeader names the transferee in `from`; keep it.
+    if (m.type !== MessageType.TransferLeader) m.from = this.id;
     if (
       m.type === MessageType.Vote ||
       m.type === MessageType.VoteResp ||
@@ -548,7 +552,8 @@ export class Raft {
         return;
       case MessageType.Prop:
         // Forwarded proposals: best effort; the proposer learns the outcome from what it applies.
-        this.proposeEntries(m.entries);
+        // Membership changes are only proposed on the leader itself, never forwarded: drop any that arrive.
+        this.proposeEntries(m.entries.filter((e) => e.type === EntryType.Normal));
         return;
       case MessageType.ReadIndex:
         this.handleReadIndex(m);
@@ -619,8 +624,11 @@ export class Raft {
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.probeSent = false;
-    if (pr.state === ProgressState.Replicate && pr.inflights.full()) pr.inflights.freeLE(pr.match);
-    if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from);
+    if (pr.match < this.raftLog.lastIndex()) {
+      // The appends filling a full window may all have been lost: send one more beyond the window.
+      // It is either accepted or rejected, and a rejection makes us probe from the match point.
+      this.maybeSendAppend(m.from, true, true);
+    }
     if (m.context === '') return;
     const acks = this.readOnly.recvAck(m.from, m.context);
     if (!acks) return;
@@ -670,10 +678,18 @@ export class Raft {
 
   /** Leader: commit what a quorum of voters has persisted (only entries of this term count, §5.4.2). */
   private maybeCommit(): boolean {
-    const matches: number[] = [];
-    for (const id of this.voters) matches.push(this.prs.get(id)?.match ?? 0);
+    // Runs on every append response: reuse one array, and insertion-sort it (a handful of voters;
+    // Array.prototype.sort with a comparator costs more than the rest of this function).
+    const matches = this.matchScratch;
+    matches.length = 0;
+    for (const id of this.voters) {
+      const m = this.prs.get(id)?.match ?? 0;
+      let j = matches.length;
+      matches.push(m);
+      for (; j > 0 && matches[j - 1]! < m; j--) matches[j] = matches[j - 1]!;
+      matches[j] = m;
+    }
     if (matches.length === 0) return false;
-    matches.sort((a, b) => b - a);
     const mci = matches[this.quorum() - 1]!;
     return this.raftLog.maybeCommit(mci, this.term);
   }
@@ -709,6 +725,7 @@ export class Raft {
 
   /** Leader-side proposal; returns the outcome for the caller. */
   private proposeEntries(entries: Entry[]): ProposeResult {
+    if (entries.length === 0) return { ok: false, error: 'invalid-conf-change', message: 'nothing to propose' };
     if (!this.prs.has(this.id)) {
       return { ok: false, error: 'not-member', message: 'this node was removed from the cluster' };
     }
@@ -725,6 +742,14 @@ export class Raft {
       if (err) return err;
     }
     const copy = entries.map((e) => ({ ...e }));
+    // Record the full resulting membership in each conf change (see LoggedConfChange).
+    let conf: ConfState | null = null;
+    for (const e of copy) {
+      if (e.type !== EntryType.ConfChange) continue;
+      const cc = decodeConfChange(e.data);
+      conf = confAfter(conf ?? this.confState(), cc);
+      e.data = encodeConfChange({ ...cc, after: conf });
+    }
     if (!this.appendEntry(copy)) {
       return {
         ok: false,
@@ -734,7 +759,8 @@ export class Raft {
     }
     const last = copy[copy.length - 1]!;
     for (const e of copy) if (e.type === EntryType.ConfChange) this.pendingConfIndex = e.index;
-    this.bcastAppend();
+    // Batch: many proposals in a row share one append per follower (see flushBroadcast).
+    this.pendingBroadcast = true;
     return { ok: true, index: last.index, term: last.term };
   }
 
@@ -792,9 +818,10 @@ export class Raft {
   }
 
   /** Sends what `to` needs next; false if nothing was sent (paused, or nothing new and !sendIfEmpty). */
-  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+  private maybeSendAppend(to: NodeId, sendIfEmpty: boolean, ignoreFullWindow = false): boolean {
     const pr = this.prs.get(to);
-    if (!pr || to === this.id || pr.isPaused()) return false;
+    if (!pr || to === this.id) return false;
+    if (pr.isPaused() && !(ignoreFullWindow && pr.state === ProgressState.Replicate)) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.raftLog.term(prevIndex);
     const ents = this.raftLog.entries(pr.next, this.cfg.maxSizePerMsg);
@@ -826,6 +853,13 @@ export class Raft {
     return true;
   }
 
+  /** Sends the appends deferred by proposals since the last flush. */
+  flushBroadcast(): void {
+    if (!this.pendingBroadcast) return;
+    this.pendingBroadcast = false;
+    if (this.role === StateRole.Leader) this.bcastAppend();
+  }
+
   bcastAppend(): void {
     for (const id of this.prs.keys()) if (id !== this.id) this.sendAppend(id);
   }
@@ -849,11 +883,24 @@ export class Raft {
   // ---- local API (used by RawNode) ------------------------------------------------
 
   propose(data: Uint8Array, type: EntryType): ProposeResult {
-    const entry: Entry = { term: 0, index: 0, type, data };
-    if (this.role === StateRole.Leader) return this.proposeEntries([entry]);
+    return this.proposeLocal([{ term: 0, index: 0, type, data }]);
+  }
+
+  /**
+   * Normal entries proposed together (group commit): appended atomically and
+   * replicated with one append per follower instead of one per entry. On the
+   * leader the result names the last entry; the first is at index - n + 1.
+   */
+  proposeBatch(datas: readonly Uint8Array[]): ProposeResult {
+    if (datas.length === 0) throw new Error('raft: proposeBatch needs at least one entry');
+    return this.proposeLocal(datas.map((data) => ({ term: 0, index: 0, type: EntryType.Normal, data })));
+  }
+
+  private proposeLocal(entries: Entry[]): ProposeResult {
+    if (this.role === StateRole.Leader) return this.proposeEntries(entries);
     if (this.lead === null)
       return { ok: false, error: 'no-leader', message: 'no leader is known; retry later' };
-    if (type === EntryType.ConfChange) {
+    if (entries.some((e) => e.type === EntryType.ConfChange)) {
       return {
         ok: false,
         error: 'not-leader',
@@ -861,7 +908,7 @@ export class Raft {
       };
     }
     const m = emptyMessage(MessageType.Prop, this.id, this.lead, 0);
-    m.entries = [entry];
+    m.entries = entries;
     this.send(m);
     return { ok: true, forwarded: true };
   }
@@ -897,21 +944,11 @@ export class Raft {
   }
 
   /** Applies a committed membership change (one node at a time). */
-  applyConfChange(cc: ConfChange): void {
-    switch (cc.type) {
-      case ConfChangeType.AddLearner:
-        if (this.voters.has(cc.nodeId)) return;
-        this.learners.add(cc.nodeId);
-        break;
-      case ConfChangeType.AddVoter:
-        this.learners.delete(cc.nodeId);
-        this.voters.add(cc.nodeId);
-        break;
-      case ConfChangeType.RemoveNode:
-        this.voters.delete(cc.nodeId);
-        this.learners.delete(cc.nodeId);
-        break;
-    }
+  applyConfChange(cc: LoggedConfChange): void {
+    // Entries logged without `after` (none are, since the leader always records it) fall back to the delta.
+    const after = cc.after ?? confAfter(this.confState(), cc);
+    this.voters = new Set(after.voters);
+    this.learners = new Set(after.learners);
     if (this.role !== StateRole.Leader) return;
     if (!this.voters.has(this.id)) {
       // Removed (or demoted): stop leading; the remaining voters elect a leader among themselves.
@@ -940,6 +977,26 @@ export class Raft {
       }
     }
   }
+}
+
+/** The membership after applying `cc` to `cs` (one change at a time). */
+function confAfter(cs: ConfState, cc: ConfChange): ConfState {
+  const voters = new Set(cs.voters);
+  const learners = new Set(cs.learners);
+  switch (cc.type) {
+    case ConfChangeType.AddLearner:
+      if (!voters.has(cc.nodeId)) learners.add(cc.nodeId);
+      break;
+    case ConfChangeType.AddVoter:
+      learners.delete(cc.nodeId);
+      voters.add(cc.nodeId);
+      break;
+    case ConfChangeType.RemoveNode:
+      voters.delete(cc.nodeId);
+      learners.delete(cc.nodeId);
+      break;
+  }
+  return { voters: [...voters].sort(), learners: [...learners].sort() };
 }
 
 function invalid(message: string): ProposeResult {

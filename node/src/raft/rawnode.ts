@@ -78,6 +78,11 @@ export class RawNode {
     return this.raft.propose(data, EntryType.Normal);
   }
 
+  /** Several entries at once (group commit); see Raft.proposeBatch. */
+  proposeBatch(datas: readonly Uint8Array[]): ProposeResult {
+    return this.raft.proposeBatch(datas);
+  }
+
   proposeConfChange(cc: ConfChange): ProposeResult {
     return this.raft.propose(encodeConfChange(cc), EntryType.ConfChange);
   }
@@ -115,6 +120,7 @@ export class RawNode {
   hasReady(): boolean {
     if (this.readyOutstanding) return false;
     const r = this.raft;
+    r.flushBroadcast();
     const ss = this.softState();
     const hs = this.hardState();
     return (
@@ -134,6 +140,7 @@ export class RawNode {
   ready(maxCommittedSize = Number.MAX_SAFE_INTEGER): Ready {
     if (this.readyOutstanding) throw new Error('raft: ready() called again before advance()');
     const r = this.raft;
+    r.flushBroadcast();
     const ss = this.softState();
     const hs = this.hardState();
     const rd: Ready = {
@@ -153,6 +160,20 @@ export class RawNode {
     if (rd.hardState) this.prevHard = hs;
     this.readyOutstanding = true;
     return rd;
+  }
+
+  /**
+   * Messages that may leave at once (appends, heartbeats, votes), taken out of
+   * band while a Ready is being persisted, so replication and read rounds
+   * need not wait for the local fsync. Never includes messages that
+   * acknowledge state not yet on disk.
+   */
+  takeMessages(): Message[] {
+    const r = this.raft;
+    r.flushBroadcast();
+    const out = r.msgs;
+    r.msgs = [];
+    return out;
   }
 
   /** The Ready has been persisted, sent and applied. */

@@ -6,8 +6,8 @@ import { KvError, isErrorCode, kvError } from '../errors.ts';
 import type { MemberInfo, NodeStatus } from '../http/service.ts';
 import type { KvNode } from './kv-node.ts';
 
-/** A learner within this many entries of the leader's log may be promoted. */
-const PROMOTE_MAX_LAG = 1000;
+/** A learner within this many entries of the leader's commit index may be promoted. */
+const PROMOTE_MAX_LAG = 100;
 const MEMBER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export class AdminOps {
@@ -102,10 +102,11 @@ export class AdminOps {
     if (s.confState.voters.includes(id)) return; // already a voter: idempotent
     if (!s.confState.learners.includes(id)) throw kvError('member-not-found', `no learner ${id} in the cluster`);
     const p = s.progress.get(id);
-    if (!p || !p.recentActive || s.lastIndex - p.match > PROMOTE_MAX_LAG) {
+    // Caught up means: it has acknowledged appends (replicate state) and trails the commit index only a little.
+    if (!p || !p.recentActive || p.state !== 'replicate' || s.commit - p.match > PROMOTE_MAX_LAG) {
       throw kvError(
         'learner-not-caught-up',
-        `learner ${id} has replicated up to ${p?.match ?? 0} of ${s.lastIndex}${p?.recentActive ? '' : ' and is not responding'}; retry when it has caught up`,
+        `learner ${id} has replicated up to ${p?.match ?? 0} of ${s.commit} committed; retry when it has caught up`,
       );
     }
     const addr = this.node.sm.member(id);

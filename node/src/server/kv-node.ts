@@ -17,6 +17,7 @@ import {
   type Snapshot,
 } from '../raft/types.ts';
 import { DiskStorage } from '../storage/disk-storage.ts';
+import { SnapshotOutOfDateError } from '../raft/storage.ts';
 import { decodeCommand, encodeCommand, type Command } from '../kv/commands.ts';
 import { KvStateMachine, type ApplyResult } from '../kv/state-machine.ts';
 import { PeerTransport } from '../transport/peer-transport.ts';
@@ -71,12 +72,14 @@ export class KvNode implements KvService {
 
   private ticker: NodeJS.Timeout | null = null;
   private loopRunning = false;
+  private turnScheduled = false;
   private loopIdle: (() => void)[] = [];
   private seq = 0;
   private stopping = false;
   removed = false;
   private fatalError: Error | null = null;
   private lastSnapshotIndex: number;
+  private snapshotting = false;
   private caughtUp = false;
   private caughtUpCheckRunning = false;
   private expireInFlight = false;
@@ -215,11 +218,26 @@ export class KvNode implements KvService {
     });
   }
 
+  /**
+   * Runs the Ready loop soon. Deferred to setImmediate so everything that
+   * arrives in one event-loop turn (many client requests, many peer messages)
+   * lands in one Ready: one synced batch, one append per follower.
+   */
   schedule(): void {
-    if (this.loopRunning || this.fatalError) return;
-    this.loopRunning = true;
-    // The loop is the only writer to storage; errors there are fatal (durability can no longer be promised).
-    void this.runLoop().catch((e: unknown) => this.fatal(e));
+    if (this.fatalError || this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(() => {
+      this.turnScheduled = false;
+      if (this.fatalError) return;
+      if (this.loopRunning) {
+        // A Ready is being persisted: let appends and heartbeats leave now rather than after the fsync.
+        this.transport.send(this.rn.takeMessages());
+        return;
+      }
+      this.loopRunning = true;
+      // The loop is the only writer to storage; errors there are fatal (durability can no longer be promised).
+      void this.runLoop().catch((e: unknown) => this.fatal(e));
+    });
   }
 
   private async runLoop(): Promise<void> {
@@ -229,7 +247,7 @@ export class KvNode implements KvService {
         await this.handleReady(rd);
         this.rn.advance(rd);
         this.reads.onApplied();
-        await this.maybeSnapshot();
+        this.maybeSnapshot();
       }
     } finally {
       this.loopRunning = false;
@@ -245,18 +263,30 @@ export class KvNode implements KvService {
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
     this.transport.send(rd.messagesBeforePersist);
+    let persisted: Promise<void> | null = null;
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
       const end = this.metrics.diskSyncDurationSeconds.startTimer();
-      await this.storage.persist({ entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot });
-      end();
+      // Memory is updated now; the promise resolves once the batch is fsynced.
+      persisted = this.storage.persist({ entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot });
+      void persisted.then(
+        () => end(),
+        () => undefined,
+      );
     }
-    if (rd.snapshot) this.installSnapshot(rd.snapshot);
-    this.transport.send(rd.messages);
+    if (rd.snapshot) {
+      await persisted;
+      await this.installSnapshot(rd.snapshot);
+    }
+    // Committed entries are durable on a quorum (the leader counts itself only once its own copy is
+    // synced), so they are applied while this Ready's new entries are being synced: the state machine
+    // is rebuilt from the log on restart and never runs ahead of what the cluster has committed.
     if (rd.committedEntries.length > 0) {
       const end = this.metrics.applyDurationSeconds.startTimer();
       this.applyEntries(rd.committedEntries);
       end();
     }
+    await persisted;
+    this.transport.send(rd.messages);
     for (const rs of rd.readStates) this.reads.onReadState(rs.context, rs.index);
     const st = this.rn.status();
     this.metrics.term.set(st.term);
@@ -277,8 +307,8 @@ export class KvNode implements KvService {
     this.lastLeader = leader;
   }
 
-  private installSnapshot(snap: Snapshot): void {
-    this.sm.restore(snap.data);
+  private async installSnapshot(snap: Snapshot): Promise<void> {
+    await this.sm.restoreAsync(snap.data);
     this.lastSnapshotIndex = snap.metadata.index;
     for (const m of this.sm.members()) if (m.id !== this.opts.id) this.transport.setPeer(m.id, m.peerUrl);
     this.log.info('installed snapshot from leader', { index: snap.metadata.index, bytes: snap.data.byteLength });
@@ -329,17 +359,32 @@ export class KvNode implements KvService {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    const applied = this.sm.appliedIndex;
-    if (applied - this.lastSnapshotIndex < this.opts.snapshotThreshold) return;
+  /** Snapshots in the background every `snapshotThreshold` applied entries (encoding yields to the event loop). */
+  private maybeSnapshot(): void {
+    if (this.snapshotting || this.sm.appliedIndex - this.lastSnapshotIndex < this.opts.snapshotThreshold) return;
+    this.snapshotting = true;
+    // Taken now, it matches the applied index snapshotAsync() captures synchronously.
+    const confState = this.rn.status().confState;
     const end = this.metrics.snapshotDurationSeconds.startTimer();
-    const data = this.sm.snapshot();
     const keep = Math.min(SNAPSHOT_CATCHUP_ENTRIES, this.opts.snapshotThreshold);
-    await this.storage.saveSnapshot(applied, this.rn.status().confState, data, keep);
-    this.lastSnapshotIndex = applied;
-    end();
-    this.metrics.snapshotSizeBytes.set(data.byteLength);
-    this.log.info('snapshot saved', { index: applied, bytes: data.byteLength });
+    void (async () => {
+      const { appliedIndex, data } = await this.sm.snapshotAsync();
+      try {
+        await this.storage.saveSnapshot(appliedIndex, confState, data, keep);
+      } catch (e) {
+        // A snapshot from the leader landed meanwhile and is newer: ours is moot.
+        if (e instanceof SnapshotOutOfDateError) return;
+        throw e;
+      }
+      this.lastSnapshotIndex = appliedIndex;
+      end();
+      this.metrics.snapshotSizeBytes.set(data.byteLength);
+      this.log.info('snapshot saved', { index: appliedIndex, bytes: data.byteLength });
+    })()
+      .catch((e: unknown) => this.fatal(e))
+      .finally(() => {
+        this.snapshotting = false;
+      });
   }
 
   private maybeExpireKeys(): void {

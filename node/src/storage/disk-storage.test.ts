@@ -40,7 +40,11 @@ void describe('DiskStorage', () => {
     assert.equal(s.lastIndex(), 0);
     assert.deepEqual(s.meta, { clusterId: 'c1', memberId: 'a' });
     await s.close();
-    const again = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: { voters: ['x'], learners: [] } });
+    const again = await DiskStorage.open(dir, {
+      memberId: 'a',
+      clusterId: 'c1',
+      bootstrap: { voters: ['x'], learners: [] },
+    });
     assert.deepEqual(again.initialState().confState, voters, 'bootstrap is ignored once data exists');
     await again.close();
   });
@@ -62,7 +66,11 @@ void describe('DiskStorage', () => {
 
   void test('memory is updated synchronously when persist is called', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
-    const p = s.persist({ entries: ents(1, 3, 1), hardState: { term: 1, vote: null, commit: 0 }, snapshot: null });
+    const p = s.persist({
+      entries: ents(1, 3, 1),
+      hardState: { term: 1, vote: null, commit: 0 },
+      snapshot: null,
+    });
     assert.equal(s.lastIndex(), 3);
     assert.equal(s.initialState().hardState.term, 1);
     await p;
@@ -91,7 +99,9 @@ void describe('DiskStorage', () => {
     const writes = [
       s.persist({ entries: ents(1, 50, 1), hardState: null, snapshot: null }).then(() => order.push(1)),
       s.persist({ entries: ents(30, 40, 2), hardState: null, snapshot: null }).then(() => order.push(2)),
-      s.persist({ entries: [], hardState: { term: 2, vote: 'a', commit: 20 }, snapshot: null }).then(() => order.push(3)),
+      s
+        .persist({ entries: [], hardState: { term: 2, vote: 'a', commit: 20 }, snapshot: null })
+        .then(() => order.push(3)),
     ];
     await Promise.all(writes);
     assert.deepEqual(order, [1, 2, 3]);
@@ -105,7 +115,11 @@ void describe('DiskStorage', () => {
 
   void test('saveSnapshot compacts memory and disk, and survives reopen', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
-    await s.persist({ entries: ents(1, 100, 3), hardState: { term: 3, vote: 'a', commit: 100 }, snapshot: null });
+    await s.persist({
+      entries: ents(1, 100, 3),
+      hardState: { term: 3, vote: 'a', commit: 100 },
+      snapshot: null,
+    });
     const big = Buffer.alloc(2.5 * (1 << 20), 7); // several chunks
     await s.saveSnapshot(90, voters, big, 10);
     assert.equal(s.firstIndex(), 81);
@@ -137,11 +151,22 @@ void describe('DiskStorage', () => {
   void test('a snapshot received from the leader replaces the log, atomically with entries after it', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
     await s.persist({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
-    const snap = { metadata: { index: 50, term: 4, confState: voters }, data: Buffer.alloc(1.5 * (1 << 20), 3) };
-    await s.persist({ entries: ents(51, 52, 4), hardState: { term: 4, vote: null, commit: 50 }, snapshot: snap });
+    const snap = {
+      metadata: { index: 50, term: 4, confState: voters },
+      data: Buffer.alloc(1.5 * (1 << 20), 3),
+    };
+    await s.persist({
+      entries: ents(51, 52, 4),
+      hardState: { term: 4, vote: null, commit: 50 },
+      snapshot: snap,
+    });
     assert.equal(s.firstIndex(), 51);
     await assert.rejects(
-      s.persist({ entries: [], hardState: null, snapshot: { ...snap, metadata: { ...snap.metadata, index: 40 } } }),
+      s.persist({
+        entries: [],
+        hardState: null,
+        snapshot: { ...snap, metadata: { ...snap.metadata, index: 40 } },
+      }),
       SnapshotOutOfDateError,
     );
     await s.close();
@@ -235,7 +260,10 @@ void describe('DiskStorage', () => {
       return true;
     };
     await assert.rejects(DiskStorage.open(dir, { memberId: 'b' }), code('member-id-mismatch'));
-    await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c2' }), code('cluster-id-mismatch'));
+    await assert.rejects(
+      DiskStorage.open(dir, { memberId: 'a', clusterId: 'c2' }),
+      code('cluster-id-mismatch'),
+    );
     const ok = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1' });
     await assert.rejects(ok.setClusterId('c2'), code('cluster-id-mismatch'));
     await ok.markRemoved();
@@ -269,7 +297,12 @@ void describe('DiskStorage', () => {
     const { sealRecord } = await import('./records.ts');
     const { Packr } = await import('msgpackr');
     const raw2 = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    const packed = new Packr({ useRecords: false }).pack({ formatVersion: 99, memberId: 'a', clusterId: null, removed: false });
+    const packed = new Packr({ useRecords: false }).pack({
+      formatVersion: 99,
+      memberId: 'a',
+      clusterId: null,
+      removed: false,
+    });
     await raw2.put(metaKey('meta'), sealRecord(metaKey('meta'), packed));
     await raw2.close();
     await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), (err: unknown) => {
@@ -277,6 +310,49 @@ void describe('DiskStorage', () => {
       assert.equal(err.code, 'unknown-format');
       return true;
     });
+  });
+
+  void test('close() waits for queued writes', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    const pending = s.persist({
+      entries: ents(1, 20, 1),
+      hardState: { term: 1, vote: 'a', commit: 20 },
+      snapshot: null,
+    });
+    await s.close();
+    await pending;
+    await s.close(); // idempotent
+    await assert.rejects(s.persist({ entries: ents(21, 21, 1), hardState: null, snapshot: null }), /closed/);
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.lastIndex(), 20);
+    await r.close();
+  });
+
+  void test('after a failed write every later write is refused', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 2, 1), hardState: null, snapshot: null });
+    // Pull the database out from under the storage to make the next batch fail.
+    await (s as unknown as { db: { close(): Promise<void> } }).db.close();
+    const first = s.persist({ entries: ents(3, 3, 1), hardState: null, snapshot: null });
+    await assert.rejects(first);
+    await assert.rejects(
+      s.persist({ entries: [], hardState: { term: 1, vote: null, commit: 1 }, snapshot: null }),
+    );
+    await assert.rejects(s.flush());
+  });
+
+  void test('an append that would leave a gap is refused and poisons the storage', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 2, 1), hardState: null, snapshot: null });
+    await assert.rejects(
+      s.persist({ entries: ents(5, 6, 1), hardState: null, snapshot: null }),
+      /missing log entry/,
+    );
+    await assert.rejects(s.persist({ entries: ents(3, 3, 1), hardState: null, snapshot: null }));
+    await s.close();
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.lastIndex(), 2);
+    await r.close();
   });
 
   void test('the MemoryStorage mutators cannot bypass the disk', async () => {
@@ -288,7 +364,9 @@ void describe('DiskStorage', () => {
 
   void test('kill -9 while persisting keeps every acknowledged write and a contiguous log', async (t) => {
     const fixture = new URL('./kill-child.fixture.ts', import.meta.url).pathname;
-    const { payloadFor } = { payloadFor: (i: number, term: number) => `entry-${i}-term-${term}-`.padEnd(64 + (i % 50), 'x') };
+    const { payloadFor } = {
+      payloadFor: (i: number, term: number) => `entry-${i}-term-${term}-`.padEnd(64 + (i % 50), 'x'),
+    };
     for (let round = 0; round < 3; round++) {
       const child = spawn(process.execPath, [fixture, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
       const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));

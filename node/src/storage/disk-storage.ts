@@ -12,10 +12,22 @@
 import { mkdir } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { ClassicLevel } from 'classic-level';
-import { Packr } from 'msgpackr';
 import { MemoryStorage, SnapshotOutOfDateError } from '../raft/storage.ts';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from '../raft/types.ts';
 import { CorruptionError, DataDirError } from './errors.ts';
+import {
+  FORMAT_VERSION,
+  KEY_HARD_STATE,
+  KEY_LOG_START,
+  KEY_META,
+  KEY_SNAPSHOT,
+  decodeHardState,
+  decodeLogStart,
+  decodeMeta,
+  decodeSnapshotRecord,
+  packr,
+} from './meta-records.ts';
+import type { MetaRecord, SnapshotRecord } from './meta-records.ts';
 import {
   ALL_RANGE,
   CHUNK_RANGE,
@@ -26,37 +38,15 @@ import {
   encodeEntryPayload,
   entryIndexOfKey,
   entryKey,
-  metaKey,
   openRecord,
   printableKey,
   sealRecord,
 } from './records.ts';
 
-export const FORMAT_VERSION = 1;
+export { FORMAT_VERSION } from './meta-records.ts';
 const SNAPSHOT_CHUNK_BYTES = 1 << 20;
 /** Snapshot chunks written per synced batch before the snapshot record switches over. */
 const CHUNKS_PER_BATCH = 8;
-
-const KEY_META = metaKey('meta');
-const KEY_HARD_STATE = metaKey('hard-state');
-const KEY_SNAPSHOT = metaKey('snapshot');
-const KEY_LOG_START = metaKey('log-start');
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: true });
-
-interface MetaRecord {
-  formatVersion: number;
-  memberId: string;
-  clusterId: string | null;
-  removed: boolean;
-}
-
-interface SnapshotRecord {
-  metadata: SnapshotMetadata;
-  chunks: number;
-  size: number;
-  crc: number;
-}
 
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
@@ -76,8 +66,9 @@ export interface PersistRequest {
 export class DiskStorage extends MemoryStorage {
   private readonly db: ClassicLevel<Buffer, Buffer>;
   private metaRecord: MetaRecord;
-  /** The last queued disk write; later writes wait for it so they land in call order. */
-  private tail: Promise<void> = Promise.resolve();
+  /** Writes not yet started, in call order; one writer drains them (see drain()). */
+  private queue: QueuedWrite[] = [];
+  private writing = false;
   /** Set when a write fails: memory is then ahead of disk and nothing more may be acknowledged. */
   private failure: Error | null = null;
   private closed = false;
@@ -109,7 +100,10 @@ export class DiskStorage extends MemoryStorage {
     }
   }
 
-  private static async initialise(db: ClassicLevel<Buffer, Buffer>, opts: DiskStorageOptions): Promise<DiskStorage> {
+  private static async initialise(
+    db: ClassicLevel<Buffer, Buffer>,
+    opts: DiskStorageOptions,
+  ): Promise<DiskStorage> {
     for await (const key of db.keys({ ...ALL_RANGE, limit: 1 })) {
       throw new DataDirError(
         'unknown-format',
@@ -149,13 +143,18 @@ export class DiskStorage extends MemoryStorage {
     for await (const [key, value] of this.db.iterator(ENTRY_RANGE)) {
       const index = entryIndexOfKey(key);
       if (index !== expected) {
-        const what = index < expected ? 'stale entry before the log start' : `gap in the log: expected entry ${expected}`;
+        const what =
+          index < expected
+            ? 'stale entry before the log start'
+            : `gap in the log: expected entry ${expected}`;
         throw new CorruptionError(printableKey(key), what);
       }
       const { term, type, data } = decodeEntryPayload(key, openRecord(key, value));
-      if (type !== 0 && type !== 1) throw new CorruptionError(printableKey(key), `unknown entry type ${type}`);
+      if (type !== 0 && type !== 1)
+        throw new CorruptionError(printableKey(key), `unknown entry type ${type}`);
       const prevTerm = ents[ents.length - 1]!.term;
-      if (term < prevTerm) throw new CorruptionError(printableKey(key), `term ${term} below previous term ${prevTerm}`);
+      if (term < prevTerm)
+        throw new CorruptionError(printableKey(key), `term ${term} below previous term ${prevTerm}`);
       ents.push({ index, term, type, data });
       expected++;
     }
@@ -186,7 +185,10 @@ export class DiskStorage extends MemoryStorage {
     }
     const data = Buffer.concat(parts);
     if (data.byteLength !== rec.size || crc32(data) !== rec.crc) {
-      throw new CorruptionError(printableKey(KEY_SNAPSHOT), 'snapshot data does not match its recorded size/checksum');
+      throw new CorruptionError(
+        printableKey(KEY_SNAPSHOT),
+        'snapshot data does not match its recorded size/checksum',
+      );
     }
     return data;
   }
@@ -300,15 +302,14 @@ export class DiskStorage extends MemoryStorage {
   /** Waits for queued writes, then closes the database. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
+    await this.enqueue([]).catch(() => undefined);
     this.closed = true;
-    await this.tail;
     await this.db.close();
   }
 
-  /** Resolves when every write queued so far has landed (or failed). */
-  async flush(): Promise<void> {
-    await this.tail;
-    if (this.failure !== null) throw this.failure;
+  /** Resolves when every write queued so far has landed; rejects if the storage failed. */
+  flush(): Promise<void> {
+    return this.enqueue([]);
   }
 
   // The MemoryStorage mutators would change memory without touching disk.
@@ -354,7 +355,9 @@ export class DiskStorage extends MemoryStorage {
     const old = this.liveChunks;
     for (let i = 0; i < old.chunks; i++) ops.push({ type: 'del', key: chunkKey(old.snapshotIndex, i) });
     this.liveChunks = { snapshotIndex: snap.metadata.index, chunks };
-    ops.push(putOp(KEY_SNAPSHOT, packr.pack(snapshotRecord(snap.metadata, chunks, data.byteLength, crc32(data)))));
+    ops.push(
+      putOp(KEY_SNAPSHOT, packr.pack(snapshotRecord(snap.metadata, chunks, data.byteLength, crc32(data)))),
+    );
     return batches;
   }
 
@@ -375,34 +378,70 @@ export class DiskStorage extends MemoryStorage {
     if (this.failure !== null) throw this.failure;
   }
 
-  /** Queues batches to be written in order, each synced; resolves when the last has landed. */
+  /**
+   * Queues batches to be written in order, each synced; resolves when the last
+   * has landed. The last batch of a write is its main batch; any before it only
+   * add snapshot chunks nothing refers to yet.
+   */
   private enqueue(batches: BatchOp[][]): Promise<void> {
     try {
       this.assertWritable();
     } catch (err) {
       return Promise.reject(asError(err));
     }
-    const run = async (): Promise<void> => {
-      if (this.failure !== null) throw this.failure;
-      try {
-        for (const batch of batches) if (batch.length > 0) await this.db.batch(batch, { sync: true });
-      } catch (err) {
-        this.failure = asError(err);
-        throw this.failure;
-      }
-    };
-    const done = this.tail.then(run);
-    // The chain itself never rejects; each caller sees its own outcome through `done`.
-    this.tail = done.catch(() => undefined);
-    return done;
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ batches, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
   }
+
+  /**
+   * The single writer. Writes queued while a batch was being synced are merged
+   * into the next synced batch (group commit across calls): main batches are
+   * concatenated in call order, so a later write still wins over an earlier one,
+   * and their chunk batches go first, which is safe because chunks only become
+   * reachable through a main batch.
+   */
+  private async drain(): Promise<void> {
+    this.writing = true;
+    while (this.queue.length > 0) {
+      const items = this.queue.splice(0);
+      try {
+        if (this.failure !== null) throw this.failure;
+        const main: BatchOp[] = [];
+        for (const item of items) {
+          for (const pre of item.batches.slice(0, -1))
+            if (pre.length > 0) await this.db.batch(pre, { sync: true });
+          const last = item.batches[item.batches.length - 1];
+          if (last !== undefined) main.push(...last);
+        }
+        if (main.length > 0) await this.db.batch(main, { sync: true });
+        for (const item of items) item.resolve();
+      } catch (err) {
+        this.failure ??= asError(err);
+        for (const item of items) item.reject(this.failure);
+      }
+    }
+    this.writing = false;
+  }
+}
+
+interface QueuedWrite {
+  batches: BatchOp[][];
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 function putOp(key: Buffer, payload: Uint8Array): BatchOp {
   return { type: 'put', key, value: sealRecord(key, payload) };
 }
 
-function snapshotRecord(metadata: SnapshotMetadata, chunks: number, size: number, crc: number): SnapshotRecord {
+function snapshotRecord(
+  metadata: SnapshotMetadata,
+  chunks: number,
+  size: number,
+  crc: number,
+): SnapshotRecord {
   return { metadata, chunks, size, crc };
 }
 
@@ -435,87 +474,4 @@ function checkIdentity(dir: string, meta: MetaRecord, opts: DiskStorageOptions):
       `member ${meta.memberId} was removed from cluster ${meta.clusterId ?? '(unknown)'}; wipe ${dir} to join again`,
     );
   }
-}
-
-// Decoders: each validates shape, since a record with a good checksum but an
-// unexpected shape (e.g. written by a future version) must not be half-trusted.
-
-function unpackAt(key: Buffer, payload: Buffer): unknown {
-  try {
-    return packr.unpack(payload);
-  } catch (err) {
-    throw new CorruptionError(printableKey(key), `undecodable record (${asError(err).message})`);
-  }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isIndex(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-
-function decodeMeta(raw: Buffer): MetaRecord {
-  const v = unpackAt(KEY_META, openRecord(KEY_META, raw));
-  if (!isRecord(v) || typeof v.formatVersion !== 'number') {
-    throw new DataDirError('unknown-format', 'data directory metadata is not in a known format');
-  }
-  if (
-    typeof v.memberId !== 'string' ||
-    !(v.clusterId === null || typeof v.clusterId === 'string') ||
-    typeof v.removed !== 'boolean'
-  ) {
-    if (v.formatVersion !== FORMAT_VERSION) {
-      throw new DataDirError('unknown-format', `unknown data directory format version ${String(v.formatVersion)}`);
-    }
-    throw new CorruptionError(printableKey(KEY_META), 'malformed metadata');
-  }
-  return { formatVersion: v.formatVersion, memberId: v.memberId, clusterId: v.clusterId, removed: v.removed };
-}
-
-function decodeHardState(payload: Buffer): HardState {
-  const v = unpackAt(KEY_HARD_STATE, payload);
-  if (!isRecord(v) || !isIndex(v.term) || !isIndex(v.commit) || !(v.vote === null || typeof v.vote === 'string')) {
-    throw new CorruptionError(printableKey(KEY_HARD_STATE), 'malformed hard state');
-  }
-  return { term: v.term, vote: v.vote, commit: v.commit };
-}
-
-function decodeLogStart(payload: Buffer): { index: number; term: number } {
-  const v = unpackAt(KEY_LOG_START, payload);
-  if (!isRecord(v) || !isIndex(v.index) || !isIndex(v.term)) {
-    throw new CorruptionError(printableKey(KEY_LOG_START), 'malformed log start');
-  }
-  return { index: v.index, term: v.term };
-}
-
-function isIdList(v: unknown): v is string[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'string');
-}
-
-function decodeSnapshotRecord(payload: Buffer): SnapshotRecord {
-  const v = unpackAt(KEY_SNAPSHOT, payload);
-  const m = isRecord(v) ? v.metadata : undefined;
-  const cs = isRecord(m) ? m.confState : undefined;
-  if (
-    !isRecord(v) ||
-    !isRecord(m) ||
-    !isRecord(cs) ||
-    !isIndex(m.index) ||
-    !isIndex(m.term) ||
-    !isIdList(cs.voters) ||
-    !isIdList(cs.learners) ||
-    !isIndex(v.chunks) ||
-    !isIndex(v.size) ||
-    !isIndex(v.crc)
-  ) {
-    throw new CorruptionError(printableKey(KEY_SNAPSHOT), 'malformed snapshot record');
-  }
-  return {
-    metadata: { index: m.index, term: m.term, confState: { voters: cs.voters, learners: cs.learners } },
-    chunks: v.chunks,
-    size: v.size,
-    crc: v.crc,
-  };
 }

@@ -1,7 +1,8 @@
 // Errors raised by the data layer. Both carry enough detail for the node to
 // print one clear line and exit, instead of serving data it cannot trust.
 
-export type DataDirErrorCode = 'cluster-id-mismatch' | 'member-id-mismatch' | 'member-removed' | 'unknown-format';
+export type DataDirErrorCode =
+  'cluster-id-mismatch' | 'member-id-mismatch' | 'member-removed' | 'unknown-format';
 
 /** The data directory exists but must not be used by this process. */
 export class DataDirError extends Error {

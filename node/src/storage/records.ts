@@ -15,7 +15,8 @@ export function sealRecord(key: Buffer, payload: Uint8Array): Buffer {
 
 /** Returns the payload (a view into `value`) or throws CorruptionError. */
 export function openRecord(key: Buffer, value: Buffer): Buffer {
-  if (value.byteLength < CRC_BYTES) throw new CorruptionError(printableKey(key), 'record shorter than its checksum');
+  if (value.byteLength < CRC_BYTES)
+    throw new CorruptionError(printableKey(key), 'record shorter than its checksum');
   const payload = value.subarray(CRC_BYTES);
   if (value.readUInt32BE(0) !== crc32(payload, crc32(key))) {
     throw new CorruptionError(printableKey(key), 'checksum mismatch');
@@ -43,7 +44,8 @@ export function entryKey(index: number): Buffer {
 }
 
 export function entryIndexOfKey(key: Buffer): number {
-  if (key.byteLength !== 7 || key[0] !== ENTRY_PREFIX) throw new CorruptionError(printableKey(key), 'malformed entry key');
+  if (key.byteLength !== 7 || key[0] !== ENTRY_PREFIX)
+    throw new CorruptionError(printableKey(key), 'malformed entry key');
   return key.readUIntBE(1, 6);
 }
 
@@ -84,7 +86,10 @@ export function encodeEntryPayload(term: number, type: number, data: Uint8Array)
   return out;
 }
 
-export function decodeEntryPayload(key: Buffer, payload: Buffer): { term: number; type: number; data: Uint8Array } {
+export function decodeEntryPayload(
+  key: Buffer,
+  payload: Buffer,
+): { term: number; type: number; data: Uint8Array } {
   if (payload.byteLength < 7) throw new CorruptionError(printableKey(key), 'entry payload too short');
   return { term: payload.readUIntBE(0, 6), type: payload[6]!, data: payload.subarray(7) };
 }

@@ -199,20 +199,15 @@ void describe('PeerTransport on loopback', () => {
   });
 
   void test('a joiner without a cluster id adopts the sender\'s and answers an unknown leader', async () => {
-    let joinerCluster = '';
     const adopted: string[] = [];
     const leader = await startNode('leader', { announceUrl: true });
-    const joiner = await startNode('joiner', {
-      clusterId: () => joinerCluster,
-      onClusterId: (id) => {
-        adopted.push(id);
-        joinerCluster = id;
-      },
-    });
+    // The node persists the id asynchronously: clusterId() keeps answering '' meanwhile.
+    const joiner = await startNode('joiner', { clusterId: () => '', onClusterId: (id) => adopted.push(id) });
     leader.transport.setPeer('joiner', joiner.url);
     leader.transport.send([msg(MessageType.App, 'leader', 'joiner', 1)]);
-    await waitFor(() => received(joiner).length === 1, 'delivery to the joiner');
-    assert.deepEqual(adopted, ['cluster-1']);
+    leader.transport.send([msg(MessageType.App, 'leader', 'joiner', 2)]);
+    await waitFor(() => received(joiner).length === 2, 'delivery to the joiner');
+    assert.deepEqual(adopted, ['cluster-1'], 'adopted once');
     // The joiner was never told the leader's URL: it learned it from the handshake.
     joiner.transport.send([msg(MessageType.AppResp, 'joiner', 'leader', 1)]);
     await waitFor(() => received(leader).length === 1, 'reply to the learned URL');
@@ -280,7 +275,10 @@ void describe('PeerTransport on loopback', () => {
   void test('bounded queue drops the oldest and reports unreachable while the peer hangs', async () => {
     // A TCP server that accepts and never answers keeps the stream in "connecting".
     const sockets: net.Socket[] = [];
-    const tarpit = net.createServer((s) => sockets.push(s));
+    const tarpit = net.createServer((s) => {
+      s.on('error', () => {});
+      sockets.push(s);
+    });
     await new Promise<void>((r) => tarpit.listen(0, '127.0.0.1', r));
     cleanup.push(async () => {
       for (const s of sockets) s.destroy();
@@ -290,6 +288,16 @@ void describe('PeerTransport on loopback', () => {
     a.transport.setPeer('b', `http://127.0.0.1:${(tarpit.address() as AddressInfo).port}`);
     for (let i = 0; i < 10; i++) a.transport.send([msg(MessageType.Heartbeat, 'a', 'b', i)]);
     assert.equal(a.unreachable.filter((p) => p === 'b').length, 6);
+    // The byte bound: messages a little over 1 MiB each against a 3 MiB budget: at most 2 stay queued.
+    const big = await startNode('big', { maxQueuedBytes: 3 * 1024 * 1024, connectTimeoutMs: 5000 });
+    big.transport.setPeer('b', `http://127.0.0.1:${(tarpit.address() as AddressInfo).port}`);
+    for (let i = 0; i < 5; i++) {
+      const m = msg(MessageType.App, 'big', 'b', i);
+      m.entries = [{ term: 1, index: i + 1, type: 0, data: new Uint8Array(1024 * 1024) }];
+      big.transport.send([m]);
+    }
+    assert.equal(big.unreachable.length, 3, '3 of 5 dropped to stay within the byte budget');
+    await big.stop();
     a.transport.send([msg(MessageType.Heartbeat, 'a', 'nobody', 1)]);
     assert.ok(a.unreachable.includes('nobody'));
     await a.stop();

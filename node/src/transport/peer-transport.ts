@@ -11,8 +11,9 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Message, NodeId } from '../raft/types.ts';
 import { MessageType } from '../raft/types.ts';
+import { InboundStreams } from './inbound.ts';
 import {
-  approxMessageBytes, decodeEnvelope, encodeFrame, encodeMsgpack, frameHeader, FrameDecoder, FrameType,
+  approxMessageBytes, encodeFrame, encodeMsgpack, frameHeader, FrameDecoder, FrameType,
   HEADER_CLUSTER_ID, HEADER_FROM, HEADER_PEER_URL, HEADER_STREAM, HEADER_TO, HEADER_VERSION,
   PROTOCOL_VERSION, STREAM_PATH, UPGRADE_PROTOCOL,
   type Envelope, type Frame, type SnapshotHeader,
@@ -35,6 +36,8 @@ export interface PeerTransportOptions {
   /** An outbound stream with no pong for this long is considered dead and reopened. */
   deadAfterMs?: number;
   maxQueuedMessages?: number;
+  /** Approximate payload bytes queued per peer before the oldest messages are dropped. */
+  maxQueuedBytes?: number;
   /** Bytes of message payload per frame before a batch is split. */
   maxFrameMessageBytes?: number;
   snapshotChunkBytes?: number;
@@ -56,6 +59,7 @@ interface Peer {
   socket: Socket | null;
   request: http.ClientRequest | null;
   queue: Message[];
+  queuedBytes: number;
   flushScheduled: boolean;
   attempts: number;
   reconnectTimer: NodeJS.Timeout | null;
@@ -67,8 +71,6 @@ interface Peer {
   snapshotSockets: Set<Duplex>;
 }
 
-const REJECT_REASONS = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 412: 'Precondition Failed' } as const;
-
 export class PeerTransport {
   readonly #o: Required<Omit<PeerTransportOptions, 'onClusterId' | 'onSnapshotStatus' | 'onUnreachable' | 'selfPeerUrl'>> &
     PeerTransportOptions;
@@ -76,14 +78,16 @@ export class PeerTransport {
   readonly #peers = new Map<NodeId, Peer>();
   /** Peer URLs announced by inbound handshakes, used when no URL was set explicitly. */
   readonly #learnedUrls = new Map<NodeId, string>();
-  readonly #inbound = new Set<Duplex>();
+  readonly #inbound: InboundStreams;
   #closed = false;
+  #adoptedClusterId = '';
 
   constructor(opts: PeerTransportOptions) {
     this.#o = {
       pingIntervalMs: 1000,
       deadAfterMs: Math.max(5000, 5 * (opts.pingIntervalMs ?? 1000)),
       maxQueuedMessages: 4096,
+      maxQueuedBytes: 64 * 1024 * 1024,
       maxFrameMessageBytes: 4 * 1024 * 1024,
       snapshotChunkBytes: 1024 * 1024,
       maxSnapshotBytes: 2 * 1024 * 1024 * 1024,
@@ -95,6 +99,21 @@ export class PeerTransport {
       ...opts,
     };
     this.#log = opts.logger.child({ component: 'transport' });
+    this.#inbound = new InboundStreams({
+      ...this.#o,
+      clusterId: () => this.#clusterId(),
+      onClusterId: (id) => {
+        // Adopt once, and use it at once (outbound too), even before the node reports it back.
+        this.#adoptedClusterId = id;
+        opts.onClusterId?.(id);
+      },
+      logger: this.#log,
+      onPeerUrl: (from, url) => this.#learnedUrls.set(from, url),
+    });
+  }
+
+  #clusterId(): string {
+    return this.#o.clusterId() || this.#adoptedClusterId;
   }
 
   setPeer(id: NodeId, peerUrl: string): void {
@@ -104,7 +123,7 @@ export class PeerTransport {
     if (existing && existing.url.href === url.href) return;
     if (existing) this.#stopPeer(existing);
     const peer: Peer = {
-      id, url, state: 'idle', socket: null, request: null, queue: [], flushScheduled: false, attempts: 0,
+      id, url, state: 'idle', socket: null, request: null, queue: [], queuedBytes: 0, flushScheduled: false, attempts: 0,
       reconnectTimer: null, pingTimer: null, lastPongAt: 0, rttSeconds: undefined, stopped: false,
       snapshotSockets: new Set(),
     };
@@ -125,6 +144,7 @@ export class PeerTransport {
   send(msgs: Message[]): void {
     if (this.#closed) return;
     for (const m of msgs) {
+      if (m.to === this.#o.selfId) continue; // local messages never hit the wire
       let peer = this.#peers.get(m.to);
       if (!peer) {
         const learned = this.#learnedUrls.get(m.to);
@@ -149,8 +169,10 @@ export class PeerTransport {
         continue;
       }
       peer.queue.push(m);
-      if (peer.queue.length > this.#o.maxQueuedMessages) {
-        peer.queue.shift();
+      peer.queuedBytes += approxMessageBytes(m);
+      // Bounded by count and bytes: a stalled peer must not grow the leader's heap.
+      while (peer.queue.length > 1 && (peer.queue.length > this.#o.maxQueuedMessages || peer.queuedBytes > this.#o.maxQueuedBytes)) {
+        peer.queuedBytes -= approxMessageBytes(peer.queue.shift()!);
         this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id });
         this.#o.onUnreachable?.(peer.id);
       }
@@ -172,13 +194,7 @@ export class PeerTransport {
     this.#closed = true;
     for (const peer of this.#peers.values()) this.#stopPeer(peer);
     this.#peers.clear();
-    const closing = [...this.#inbound].map((s) => new Promise<void>((resolve) => {
-      if (s.destroyed) return resolve();
-      s.once('close', () => resolve());
-      s.destroy();
-    }));
-    this.#inbound.clear();
-    await Promise.all(closing);
+    await this.#inbound.close();
   }
 
   // ---------------------------------------------------------------- outbound stream
@@ -189,7 +205,7 @@ export class PeerTransport {
       Upgrade: UPGRADE_PROTOCOL,
       [HEADER_FROM]: this.#o.selfId,
       [HEADER_TO]: peerId,
-      [HEADER_CLUSTER_ID]: this.#o.clusterId(),
+      [HEADER_CLUSTER_ID]: this.#clusterId(),
       [HEADER_VERSION]: String(PROTOCOL_VERSION),
       [HEADER_STREAM]: stream,
     };
@@ -221,10 +237,11 @@ export class PeerTransport {
         res.setEncoding('utf8');
         res.on('data', (c: string) => { if (body.length < 1024) body += c; });
         res.once('end', () => reject(new Error(`peer refused stream: ${res.statusCode} ${body.slice(0, 300)}`)));
-        res.once('error', reject);
+        res.on('error', reject);
       });
       req.once('timeout', () => req.destroy(new Error('connect timeout')));
-      req.once('error', reject);
+      // `on`, not `once`: a late second error must not go unhandled.
+      req.on('error', reject);
       req.end();
     });
   }
@@ -271,7 +288,7 @@ export class PeerTransport {
     };
     socket.on('data', onData);
     socket.on('drain', () => this.#flush(peer));
-    socket.once('error', (err) => this.#log.debug('peer stream error', { peer: peer.id, err: String(err) }));
+    socket.on('error', (err) => this.#log.debug('peer stream error', { peer: peer.id, err: String(err) }));
     socket.once('close', () => {
       if (peer.socket !== socket) return;
       peer.socket = null;
@@ -317,6 +334,7 @@ export class PeerTransport {
     if (peer.queue.length > 0) {
       this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id }, peer.queue.length);
       peer.queue = [];
+      peer.queuedBytes = 0;
     }
     if (peer.stopped || this.#closed) {
       peer.state = 'idle';
@@ -342,6 +360,7 @@ export class PeerTransport {
     peer.socket?.destroy();
     for (const s of peer.snapshotSockets) s.destroy();
     peer.queue = [];
+    peer.queuedBytes = 0;
     peer.state = 'idle';
   }
 
@@ -367,7 +386,8 @@ export class PeerTransport {
         n++;
       }
       const msgs = peer.queue.splice(0, n);
-      const envelope: Envelope = { v: PROTOCOL_VERSION, clusterId: this.#o.clusterId(), from: this.#o.selfId, to: peer.id, msgs };
+      peer.queuedBytes = Math.max(0, peer.queuedBytes - bytes);
+      const envelope: Envelope = { v: PROTOCOL_VERSION, clusterId: this.#clusterId(), from: this.#o.selfId, to: peer.id, msgs };
       this.#write(peer, socket, encodeFrame(FrameType.Messages, encodeMsgpack(envelope)));
     }
   }
@@ -426,13 +446,13 @@ export class PeerTransport {
       };
       socket.on('data', onData);
       socket.once('close', () => finish(new Error('stream closed before the snapshot was acknowledged')));
-      socket.once('error', (err) => finish(err));
+      socket.on('error', (err) => finish(err));
       socket.setTimeout(this.#o.snapshotIdleTimeoutMs, () => finish(new Error('snapshot stream idle')));
       if (head.byteLength > 0) onData(head);
 
       const withoutData: Message = { ...msg, snapshot: msg.snapshot ? { ...msg.snapshot, data: new Uint8Array(0) } : null };
       const header: SnapshotHeader = {
-        v: PROTOCOL_VERSION, clusterId: this.#o.clusterId(), from: this.#o.selfId, to: peer.id, msgs: [withoutData],
+        v: PROTOCOL_VERSION, clusterId: this.#clusterId(), from: this.#o.selfId, to: peer.id, msgs: [withoutData],
         size: data.byteLength,
       };
       this.#write(peer, socket, encodeFrame(FrameType.SnapshotHeader, encodeMsgpack(header)));
@@ -459,155 +479,8 @@ export class PeerTransport {
     });
   }
 
-  // ---------------------------------------------------------------- inbound streams
-
   /** For the HTTP server's 'upgrade' event. Returns false if the request is not a peer stream. */
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    const path = (req.url ?? '').split('?')[0];
-    if (path !== STREAM_PATH || (req.headers.upgrade ?? '').toLowerCase() !== UPGRADE_PROTOCOL) return false;
-    const header = (name: string): string => {
-      const v = req.headers[name];
-      return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
-    };
-    const from = header(HEADER_FROM);
-    const to = header(HEADER_TO);
-    const version = header(HEADER_VERSION);
-    const remoteCluster = header(HEADER_CLUSTER_ID);
-    const stream = header(HEADER_STREAM);
-    const ownCluster = this.#o.clusterId();
-    const refuse = (status: keyof typeof REJECT_REASONS, code: string, message: string): true => {
-      this.#log.warn('refusing peer stream', { from, code, message });
-      const body = JSON.stringify({ error: { code, message } });
-      socket.end(
-        `HTTP/1.1 ${status} ${REJECT_REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
-      setTimeout(() => socket.destroy(), 1000).unref();
-      return true;
-    };
-    if (this.#closed) return refuse(409, 'unavailable', 'transport closed');
-    if (version !== String(PROTOCOL_VERSION)) return refuse(400, 'invalid-parameter', `unsupported protocol version "${version}"`);
-    if (from === '' || from === this.#o.selfId) return refuse(400, 'invalid-parameter', `bad sender id "${from}"`);
-    if (to !== this.#o.selfId) return refuse(404, 'member-not-found', `this node is "${this.#o.selfId}", not "${to}"`);
-    if (stream !== 'msg' && stream !== 'snap') return refuse(400, 'invalid-parameter', `unknown stream kind "${stream}"`);
-    if (remoteCluster !== '' && ownCluster !== '' && remoteCluster !== ownCluster) {
-      return refuse(412, 'cluster-id-mismatch', `this node belongs to cluster "${ownCluster}", not "${remoteCluster}"`);
-    }
-    const peerUrl = header(HEADER_PEER_URL);
-    if (peerUrl !== '' && URL.canParse(peerUrl)) this.#learnedUrls.set(from, peerUrl);
-
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${UPGRADE_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
-    (socket as Socket).setNoDelay?.(true);
-    this.#inbound.add(socket);
-    socket.once('close', () => this.#inbound.delete(socket));
-    socket.on('error', (err) => this.#log.debug('inbound stream error', { from, err: String(err) }));
-    const log = this.#log.child({ from, stream });
-    const decoder = new FrameDecoder(Math.max(this.#o.snapshotChunkBytes + 1024, 64 * 1024 * 1024));
-    const snap = { header: null as SnapshotHeader | null, data: null as Buffer | null, received: 0 };
-    const onData = (chunk: Buffer): void => {
-      this.#o.metrics.peerReceivedBytesTotal.inc({ peer: from }, chunk.byteLength);
-      try {
-        for (const f of decoder.push(chunk)) {
-          if (stream === 'msg') this.#onInboundMessageFrame(from, socket, f);
-          else this.#onInboundSnapshotFrame(from, socket, f, snap);
-          if (socket.destroyed) return;
-        }
-      } catch (err) {
-        log.warn('bad frame from peer, closing stream', { err: String(err) });
-        socket.destroy();
-      }
-    };
-    socket.on('data', onData);
-    if (head.byteLength > 0) onData(head);
-    return true;
-  }
-
-  /** Accepts an envelope for this node and cluster; closes the stream otherwise. */
-  #accept(from: NodeId, socket: Duplex, env: Envelope): boolean {
-    const reject = (why: string): false => {
-      this.#log.warn('rejecting envelope, closing stream', { from, why, clusterId: env.clusterId, v: env.v });
-      socket.destroy();
-      return false;
-    };
-    if (env.v !== PROTOCOL_VERSION) return reject(`unsupported envelope version ${env.v}`);
-    if (env.from !== from || env.to !== this.#o.selfId) return reject(`envelope ${env.from}->${env.to} on stream from ${from}`);
-    const own = this.#o.clusterId();
-    if (own === '' && env.clusterId !== '') {
-      this.#log.info('adopting cluster id from peer', { from, clusterId: env.clusterId });
-      this.#o.onClusterId?.(env.clusterId);
-    } else if (env.clusterId !== own) {
-      return reject(`cluster id mismatch: ours "${own}"`);
-    }
-    for (const m of env.msgs) {
-      if (m.from !== from || m.to !== this.#o.selfId) return reject(`message ${m.from}->${m.to} on stream from ${from}`);
-    }
-    return true;
-  }
-
-  #onInboundMessageFrame(from: NodeId, socket: Duplex, f: Frame): void {
-    if (f.type === FrameType.Ping) {
-      const frame = encodeFrame(FrameType.Pong, f.payload);
-      this.#o.metrics.peerSentBytesTotal.inc({ peer: from }, frame.byteLength);
-      socket.write(frame);
-      return;
-    }
-    if (f.type !== FrameType.Messages) throw new Error(`unexpected frame type ${f.type} on message stream`);
-    const env = decodeEnvelope(f.payload);
-    if (!this.#accept(from, socket, env) || env.msgs.length === 0) return;
-    this.#deliver(env.msgs, from);
-  }
-
-  #onInboundSnapshotFrame(
-    from: NodeId, socket: Duplex, f: Frame, snap: { header: SnapshotHeader | null; data: Buffer | null; received: number },
-  ): void {
-    if (f.type === FrameType.SnapshotHeader) {
-      if (snap.header) throw new Error('second snapshot header on one stream');
-      const env = decodeEnvelope(f.payload) as SnapshotHeader;
-      if (!this.#accept(from, socket, env)) return;
-      const msg = env.msgs[0];
-      if (env.msgs.length !== 1 || msg?.type !== MessageType.Snap || !msg.snapshot) throw new Error('snapshot header without one snap message');
-      if (!Number.isSafeInteger(env.size) || env.size < 0 || env.size > this.#o.maxSnapshotBytes) {
-        throw new Error(`snapshot size ${env.size} out of range`);
-      }
-      snap.header = env;
-      snap.data = Buffer.allocUnsafe(env.size);
-      return;
-    }
-    if (!snap.header || !snap.data) throw new Error('snapshot data before its header');
-    if (f.type === FrameType.SnapshotChunk) {
-      if (snap.received + f.payload.byteLength > snap.data.byteLength) throw new Error('snapshot larger than announced');
-      f.payload.copy(snap.data, snap.received);
-      snap.received += f.payload.byteLength;
-      return;
-    }
-    if (f.type === FrameType.SnapshotEnd) {
-      if (snap.received !== snap.data.byteLength) throw new Error(`snapshot truncated: ${snap.received}/${snap.data.byteLength}`);
-      const m = snap.header.msgs[0]!;
-      const msg: Message = { ...m, snapshot: { ...m.snapshot!, data: snap.data } };
-      this.#o.metrics.snapshotsReceivedTotal.inc({ peer: from });
-      this.#log.info('snapshot received', { from, bytes: snap.received, index: m.snapshot?.metadata.index });
-      let ok = true;
-      try {
-        this.#o.onMessages([msg]);
-      } catch (err) {
-        ok = false;
-        this.#log.error('delivering snapshot failed', { from, err });
-      }
-      snap.header = null;
-      snap.data = null;
-      const ack = encodeFrame(FrameType.SnapshotAck, Uint8Array.of(ok ? 1 : 0));
-      this.#o.metrics.peerSentBytesTotal.inc({ peer: from }, ack.byteLength);
-      socket.end(ack);
-      return;
-    }
-    throw new Error(`unexpected frame type ${f.type} on snapshot stream`);
-  }
-
-  #deliver(msgs: Message[], from: NodeId): void {
-    try {
-      this.#o.onMessages(msgs);
-    } catch (err) {
-      // The driver's bug must not kill the stream or the process.
-      this.#log.error('onMessages threw', { from, err });
-    }
+    return this.#inbound.handleUpgrade(req, socket, head);
   }
 }

@@ -4,11 +4,13 @@
 import { defaultConfig, seededRandom, type RaftConfig } from '../config.ts';
 import { RawNode } from '../rawnode.ts';
 import { MemoryStorage } from '../storage.ts';
+import type { RaftStatus } from '../rawnode.ts';
 import {
   ConfChangeType,
   EntryType,
   MessageType,
   StateRole,
+  emptyMessage,
   type ConfChange,
   type Entry,
   type Message,
@@ -26,6 +28,46 @@ export function bytes(s: string): Uint8Array {
 
 export function text(b: Uint8Array): string {
   return dec.decode(b);
+}
+
+/** Payload of the entries a scenario pre-loads into a log: unique per (index, term), as Log Matching requires. */
+export function entryData(index: number, term: number): string {
+  return `i${index}t${term}`;
+}
+
+/** A log and hard state to start a node with (for scenarios such as the paper's Figures 7 and 8). */
+export interface InitialLog {
+  /** Term of each entry, from index 1. */
+  terms: number[];
+  /** Hard-state term (default: the last entry's term). */
+  term?: number;
+  vote?: NodeId | null;
+  commit?: number;
+}
+
+/** A storage holding `log` on top of the bootstrap configuration. */
+export function storageWithLog(voters: NodeId[], learners: NodeId[], log: InitialLog): MemoryStorage {
+  const s = MemoryStorage.bootstrap(voters, learners);
+  s.append(
+    log.terms.map((term, i) => ({
+      term,
+      index: i + 1,
+      type: EntryType.Normal,
+      data: bytes(entryData(i + 1, term)),
+    })),
+  );
+  s.setHardState({
+    term: log.term ?? log.terms[log.terms.length - 1] ?? 0,
+    vote: log.vote ?? null,
+    commit: log.commit ?? 0,
+  });
+  return s;
+}
+
+export interface LogEntryView {
+  index: number;
+  term: number;
+  data: string;
 }
 
 export interface AppliedEntry {
@@ -85,6 +127,30 @@ export class TestNode {
     return this.rn.status().role;
   }
 
+  status(): RaftStatus {
+    return this.rn.status();
+  }
+
+  /** The persisted log after the snapshot (call after process()/stabilize()). */
+  log(): LogEntryView[] {
+    const first = this.storage.firstIndex();
+    const last = this.storage.lastIndex();
+    if (last < first) return [];
+    return this.storage
+      .entries(first, last + 1, Number.MAX_SAFE_INTEGER)
+      .map((e) => ({ index: e.index, term: e.term, data: text(e.data) }));
+  }
+
+  /** Terms of the persisted log after the snapshot. */
+  logTerms(): number[] {
+    return this.log().map((e) => e.term);
+  }
+
+  /** Data of the applied normal entries, in order. */
+  appliedData(): string[] {
+    return this.applied.map((e) => e.data);
+  }
+
   /** Runs Ready cycles until quiescent; returns outgoing messages in send order. */
   process(): Message[] {
     const out: Message[] = [];
@@ -131,6 +197,8 @@ export interface ClusterOptions {
   maxUncommittedEntriesSize?: number;
   /** Initial learners (the rest of `ids` are voters). */
   learners?: NodeId[];
+  /** Logs and hard states to start nodes with (others start empty). */
+  logs?: Record<NodeId, InitialLog>;
 }
 
 export class TestCluster {
@@ -152,7 +220,9 @@ export class TestCluster {
     const learners = opts.learners ?? [];
     const voters = ids.filter((id) => !learners.includes(id));
     for (const id of ids) {
-      this.nodes.set(id, this.makeNode(id, MemoryStorage.bootstrap(voters, learners)));
+      const log = opts.logs?.[id];
+      const storage = log ? storageWithLog(voters, learners, log) : MemoryStorage.bootstrap(voters, learners);
+      this.nodes.set(id, this.makeNode(id, storage));
     }
   }
 
@@ -174,9 +244,17 @@ export class TestCluster {
     });
   }
 
-  /** Adds a brand-new empty node (to be added through a conf change). */
-  addEmptyNode(id: NodeId): TestNode {
-    const n = this.makeNode(id, new MemoryStorage());
+  /**
+   * Adds a brand-new node with an empty log (to be added through a conf change).
+   * `bootstrap` gives it the cluster's initial configuration, which lives only
+   * in the founders' index-0 snapshot and is never replicated; without it the
+   * node knows only the conf changes it finds in the log.
+   */
+  addEmptyNode(id: NodeId, bootstrap?: { voters: NodeId[]; learners: NodeId[] }): TestNode {
+    const storage = bootstrap
+      ? MemoryStorage.bootstrap(bootstrap.voters, bootstrap.learners)
+      : new MemoryStorage();
+    const n = this.makeNode(id, storage);
     this.nodes.set(id, n);
     return n;
   }
@@ -196,10 +274,20 @@ export class TestCluster {
   }
 
   private enqueue(m: Message): void {
-    if (this.down.has(m.from) || this.down.has(m.to)) return;
-    if (this.cut.has(`${m.from}->${m.to}`)) return;
+    if (this.down.has(m.from)) return;
+    if (this.down.has(m.to) || this.cut.has(`${m.from}->${m.to}`)) {
+      this.snapshotUndeliverable(m);
+      return;
+    }
+    // A filter models silent loss: a dropped snapshot is not reported (call reportSnapshot yourself).
     if (this.filter && !this.filter(m)) return;
     this.queue.push(m);
+  }
+
+  /** Like a real transport, report a snapshot that cannot reach its target as failed, so the leader retries. */
+  private snapshotUndeliverable(m: Message): void {
+    if (m.type !== MessageType.Snap || this.down.has(m.from)) return;
+    this.nodes.get(m.from)?.rn.reportSnapshot(m.to, false);
   }
 
   /** Delivers one queued message (the oldest, or at `i`); returns it, if any. */
@@ -207,13 +295,43 @@ export class TestCluster {
     const [m] = this.queue.splice(i, 1);
     if (!m) return undefined;
     const target = this.nodes.get(m.to);
-    if (!target || this.down.has(m.to) || this.cut.has(`${m.from}->${m.to}`)) return m;
+    if (!target || this.down.has(m.to) || this.cut.has(`${m.from}->${m.to}`)) {
+      this.snapshotUndeliverable(m);
+      return m;
+    }
     target.rn.step(m);
     if (m.type === MessageType.Snap) {
       // The transport reports delivery of a snapshot to the sender.
       this.nodes.get(m.from)?.rn.reportSnapshot(m.to, true);
     }
     return m;
+  }
+
+  /** Removes and returns the queued messages matching `pred` (to deliver later, reordered, or never). */
+  take(pred: (m: Message) => boolean): Message[] {
+    const taken = this.queue.filter(pred);
+    this.queue = this.queue.filter((m) => !pred(m));
+    return taken;
+  }
+
+  /** Steps `m` straight into its target (ignoring cuts, not crashes); returns false if the target is down. */
+  deliver(m: Message): boolean {
+    const target = this.nodes.get(m.to);
+    if (!target || this.down.has(m.to)) return false;
+    target.rn.step(m);
+    if (m.type === MessageType.Snap) this.nodes.get(m.from)?.rn.reportSnapshot(m.to, true);
+    return true;
+  }
+
+  /**
+   * Steps a hand-made message into node `m.to`, processes its Ready and returns
+   * what it sends, without queueing any of it: for checking one node's reaction.
+   */
+  inject(m: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' | 'term'>): Message[] {
+    const full: Message = { ...emptyMessage(m.type, m.from, m.to, m.term), ...m };
+    const target = this.node(m.to);
+    target.rn.step(full);
+    return target.process();
   }
 
   /** Processes and delivers until no message is left (bounded). */
@@ -242,6 +360,19 @@ export class TestCluster {
     }
   }
 
+  /**
+   * Ticks `ids` (default: every live node) one round at a time, stabilizing
+   * after each, until `cond` holds; returns the rounds used, throws if it never does.
+   */
+  tickUntil(cond: () => boolean, maxRounds = 500, ids?: NodeId[]): number {
+    for (let i = 0; i <= maxRounds; i++) {
+      if (cond()) return i;
+      for (const id of ids ?? [...this.nodes.keys()]) if (!this.down.has(id)) this.node(id).rn.tick();
+      this.stabilize();
+    }
+    throw new Error(`condition not reached within ${maxRounds} rounds`);
+  }
+
   campaign(id: NodeId): void {
     this.node(id).rn.campaign();
     this.stabilize();
@@ -261,6 +392,16 @@ export class TestCluster {
 
   addLearner(via: NodeId, nodeId: NodeId): ReturnType<RawNode['propose']> {
     return this.confChange(via, ConfChangeType.AddLearner, nodeId);
+  }
+
+  readIndex(id: NodeId, context: string): void {
+    this.node(id).rn.readIndex(context);
+    this.stabilize();
+  }
+
+  transferLeadership(via: NodeId, to: NodeId): void {
+    this.node(via).rn.transferLeadership(to);
+    this.stabilize();
   }
 
   isolate(id: NodeId): void {
@@ -291,6 +432,7 @@ export class TestCluster {
 
   crash(id: NodeId): void {
     this.down.add(id);
+    for (const m of this.queue) if (m.to === id) this.snapshotUndeliverable(m);
     this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
   }
 
