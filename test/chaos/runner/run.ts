@@ -144,12 +144,29 @@ async function finalReads(cluster: Cluster, workload: Workload, o: RunOptions, d
     if (!finals.has(key)) o.log(`warning: final read of ${key} never succeeded`);
   }
   if (converged) {
-    for (const slot of slots) {
-      for (const [key, value] of finals) {
-        const res = await request('GET', `${cluster.url(slot)}/v1/kv/${encodeURIComponent(key)}?consistency=stale`, undefined, 3000);
-        const local = res.kind === 'response' ? (res.status === 200 ? ((res.body as { value?: string }).value ?? null) : res.status === 404 ? null : undefined) : undefined;
-        if (local !== value) divergence.push(`${cluster.members.get(slot)?.id}: ${key} = ${String(local)} but the cluster says ${String(value)}`);
+    const staleRead = async (slot: number, key: string): Promise<string | null | undefined> => {
+      const res = await request('GET', `${cluster.url(slot)}/v1/kv/${encodeURIComponent(key)}?consistency=stale`, undefined, 3000);
+      return res.kind === 'response' ? (res.status === 200 ? ((res.body as { value?: string }).value ?? null) : res.status === 404 ? null : undefined) : undefined;
+    };
+    for (const [key] of finals) {
+      // A write whose outcome was unknown (e.g. a forwarded proposal held in a socket during a partition)
+      // may still apply after the final read: re-read (recorded) until replicas and cluster agree, and only
+      // report a divergence that persists.
+      let mismatches: string[] = [];
+      for (let round = 0; round < 6; round++) {
+        const value = finals.get(key) ?? null;
+        mismatches = [];
+        for (const slot of slots) {
+          const local = await staleRead(slot, key);
+          if (local !== value) mismatches.push(`${cluster.members.get(slot)?.id}: ${key} = ${String(local)} but the cluster says ${String(value)}`);
+        }
+        if (mismatches.length === 0) break;
+        await sleep(1000);
+        const slot = (await cluster.leaderSlot()) ?? slots[0]!;
+        const op = await workload.get(proc++, slot, key, 3000);
+        if (op.outcome === 'ok') finals.set(key, op.result ?? null);
       }
+      divergence.push(...mismatches);
     }
   }
   return finals;
