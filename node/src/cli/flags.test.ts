@@ -32,7 +32,7 @@ void describe('parseFlags', () => {
       {
         id: 'a', listen: undefined, peerListen: null, advertise: { host: 'localhost', port: 8080 },
         clientUrl: 'http://localhost:8080', peerUrl: 'http://localhost:8080', peers: [], dataDir: './data/a',
-        join: false, electionTicks: 12, tickMs: 50, snapshotThreshold: 10000, logLevel: 'info',
+        join: false, electionTicks: 12, tickMs: 50, snapshotThreshold: 100000, logLevel: 'info',
       },
     );
   });

@@ -59,7 +59,7 @@ Flags (-flag value, --flag value and --flag=value are equivalent):
   -join                    start empty and wait to be added through the cluster's membership API
   -election-ticks n        ticks without a leader before an election, randomised up to 2x (default 12)
   -tick-ms n               milliseconds per tick; the leader heartbeats every tick (default 50)
-  -snapshot-threshold n    applied entries between snapshots (default 10000)
+  -snapshot-threshold n    applied entries between snapshots (default 100000)
   -log-level level         ${LOG_LEVELS.join(', ')} (default "info")
   -h, -help                print this help
 `;
@@ -219,7 +219,7 @@ export function parseFlags(argv: string[]): ParseResult {
     if (!isLogLevel(logLevel)) throw new FlagError(`invalid -log-level "${v.get('log-level')}": one of ${LOG_LEVELS.join(', ')}`);
     const electionTicks = parsePositiveInt(v.get('election-ticks') ?? '12', 'election-ticks', 2);
     const tickMs = parsePositiveInt(v.get('tick-ms') ?? '50', 'tick-ms');
-    const snapshotThreshold = parsePositiveInt(v.get('snapshot-threshold') ?? '10000', 'snapshot-threshold');
+    const snapshotThreshold = parsePositiveInt(v.get('snapshot-threshold') ?? '100000', 'snapshot-threshold');
     const join = parseBool(v.get('join') ?? 'false', 'join');
     const peers = parsePeers(v.get('peers') ?? '', id);
     const dataDirText = v.get('data-dir');

@@ -99,6 +99,9 @@ export class Cluster {
       '-data-dir',
       member.dataDir,
       ...(joining ? ['-join'] : []),
+      // Frequent snapshots so catch-up by snapshot happens under faults too (the default is 100000).
+      '-snapshot-threshold',
+      '1000',
       ...this.options.extraArgs,
     ];
     const [command, wrapped] = net.wrap(this.options.command[0], args, member.slot);
