@@ -73,6 +73,8 @@ export class KvNode implements KvService {
   private ticker: NodeJS.Timeout | null = null;
   private loopRunning = false;
   private turnScheduled = false;
+  /** Conf-change answers held until the core has adopted the change (see applyEntries). */
+  private readonly afterAdvance: (() => void)[] = [];
   private loopIdle: (() => void)[] = [];
   private seq = 0;
   private stopping = false;
@@ -246,6 +248,7 @@ export class KvNode implements KvService {
         const rd = this.rn.ready();
         await this.handleReady(rd);
         this.rn.advance(rd);
+        for (const f of this.afterAdvance.splice(0)) f();
         this.reads.onApplied();
         this.maybeSnapshot();
       }
@@ -321,7 +324,12 @@ export class KvNode implements KvService {
         const cc = decodeConfChange(e.data);
         this.applyMembership(cc);
         this.sm.advanceApplied(e.index);
-        this.writes.applied(e.index, confRequestId(cc), { result: { ok: true }, index: e.index }, overwritten);
+        // The core adopts the new membership in advance(): answer the caller only then, so a status read
+        // right after the answer already shows the change.
+        const index = e.index;
+        this.afterAdvance.push(() =>
+          this.writes.applied(index, confRequestId(cc), { result: { ok: true }, index }, overwritten),
+        );
       } else if (e.data.byteLength === 0) {
         this.sm.advanceApplied(e.index);
         this.writes.applied(e.index, undefined, { result: { ok: true }, index: e.index }, overwritten);
