@@ -151,57 +151,57 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
     await cluster.stop();
   });
 
-  void test('kubectl reaches the API server with the generated admin kubeconfig; RBAC is on', () => {
-    const version = JSON.parse(cluster.kubectl(['version', '-o', 'json'])) as {
+  void test('kubectl reaches the API server with the generated admin kubeconfig; RBAC is on', async () => {
+    const version = JSON.parse(await cluster.kubectl(['version', '-o', 'json'])) as {
       serverVersion?: { gitVersion?: string };
     };
     assert.match(version.serverVersion?.gitVersion ?? '', /^v1\.\d+\.\d+/);
-    assert.equal(cluster.kubectl(['auth', 'can-i', 'create', 'pods']).trim(), 'yes');
+    assert.equal((await cluster.kubectl(['auth', 'can-i', 'create', 'pods'])).trim(), 'yes');
     // kubectl exits 1 for "no": an unprivileged service account is denied by RBAC.
-    assert.throws(
-      () =>
-        cluster.kubectl(['auth', 'can-i', 'create', 'pods', '--as=system:serviceaccount:default:default']),
+    await assert.rejects(
+      cluster.kubectl(['auth', 'can-i', 'create', 'pods', '--as=system:serviceaccount:default:default']),
       /exited 1: no/,
     );
   });
 
   void test('a CRD is applied and a custom resource violating its schema is rejected', async () => {
-    cluster.kubectl(['apply', '-f', '-'], CRD);
-    await eventually('CRD established', () => {
-      const out = cluster.kubectl([
+    await cluster.kubectl(['apply', '-f', '-'], CRD);
+    await eventually('CRD established', async () => {
+      const out = await cluster.kubectl([
         'get',
         'crd',
         'widgets.test.kv-store.dev',
         '-o',
         'jsonpath={.status.conditions[?(@.type=="Established")].status}',
       ]);
-      return Promise.resolve(out === 'True' ? true : undefined);
+      return out === 'True' ? true : undefined;
     });
-    cluster.kubectl(
+    await cluster.kubectl(
       ['apply', '-f', '-'],
       'apiVersion: test.kv-store.dev/v1\nkind: Widget\nmetadata: { name: good }\nspec: { replicas: 3 }\n',
     );
-    assert.throws(
-      () =>
-        cluster.kubectl(
-          ['apply', '-f', '-'],
-          'apiVersion: test.kv-store.dev/v1\nkind: Widget\nmetadata: { name: bad }\nspec: { replicas: 99 }\n',
-        ),
+    await assert.rejects(
+      cluster.kubectl(
+        ['apply', '-f', '-'],
+        'apiVersion: test.kv-store.dev/v1\nkind: Widget\nmetadata: { name: bad }\nspec: { replicas: 99 }\n',
+      ),
       /spec\.replicas.*(less than or equal to 7|Invalid value)/s,
     );
-    assert.throws(
-      () =>
-        cluster.kubectl(
-          ['apply', '-f', '-'],
-          'apiVersion: test.kv-store.dev/v1\nkind: Widget\nmetadata: { name: worse }\nspec: { replicas: "three" }\n',
-        ),
+    await assert.rejects(
+      cluster.kubectl(
+        ['apply', '-f', '-'],
+        'apiVersion: test.kv-store.dev/v1\nkind: Widget\nmetadata: { name: worse }\nspec: { replicas: "three" }\n',
+      ),
       /spec\.replicas/,
     );
-    assert.equal(cluster.kubectl(['get', 'widgets', '-o', 'name']).trim(), 'widget.test.kv-store.dev/good');
+    assert.equal(
+      (await cluster.kubectl(['get', 'widgets', '-o', 'name'])).trim(),
+      'widget.test.kv-store.dev/good',
+    );
   });
 
   void test('a StatefulSet of 3 gets Running pods with distinct IPs, bound PVCs and ready EndpointSlices', async () => {
-    cluster.kubectl(['apply', '-f', '-'], WEB);
+    await cluster.kubectl(['apply', '-f', '-'], WEB);
     const pods = await eventually('3 ready web pods', () => readyWebPods(3));
     const ips = pods.map((p) => p.status?.podIP ?? '');
     assert.equal(new Set(ips).size, 3, `distinct pod IPs: ${ips.join(',')}`);
@@ -275,6 +275,12 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
     assert.equal(restarted.status?.containerStatuses?.[0]?.lastState?.terminated?.exitCode, 137);
     assert.equal((await httpText(`http://${ip}:8080/data/greeting`)).text, 'persisted');
     assert.match(cluster.logs('default', 'web-1', { previous: true }), /web-1 listening/);
+    // The same through the apiserver and the kubelet API.
+    assert.match(await cluster.kubectl(['logs', 'web-1', '--previous']), /web-1 listening/);
+    assert.match(
+      await cluster.kubectl(['logs', 'web-1', '--tail=1']),
+      /^web-1 listening on 10\.127\.\d+\.\d+:8080\n?$/,
+    );
   });
 
   void test('readiness probes drive the Ready condition, EndpointSlices and DNS', async () => {
@@ -330,7 +336,7 @@ void describe('control plane and process-kubelet', { timeout: 60 * 60_000 }, () 
   });
 
   void test('a one-shot pod: env fieldRefs, $(VAR) and mountPath rewriting, restartPolicy Never, exit code', async () => {
-    cluster.kubectl(
+    await cluster.kubectl(
       ['apply', '-f', '-'],
       `
 apiVersion: v1
@@ -363,14 +369,14 @@ spec:
     assert.match(log, /^hi$/m);
     // The pod talks to the API as its ServiceAccount (KUBECONFIG from its projected token).
     assert.match(log, /^whoami=system:serviceaccount:default:default$/m);
-    cluster.kubectl(['delete', 'pod', 'oneshot', '--wait=true']);
+    await cluster.kubectl(['delete', 'pod', 'oneshot', '--wait=true']);
   });
 
   void test('scaling the StatefulSet down terminates the highest ordinal gracefully', async () => {
     const web2 = cluster.kubelet.runner('default', 'web-2');
     const pid = web2?.containerPid('web');
     assert.ok(pid !== undefined);
-    cluster.kubectl(['scale', 'statefulset/web', '--replicas=2']);
+    await cluster.kubectl(['scale', 'statefulset/web', '--replicas=2']);
     await eventually('web-2 gone', async () =>
       (await webPods()).some((p) => p.metadata?.name === 'web-2') ? undefined : true,
     );
@@ -392,16 +398,16 @@ spec:
     await eventually('volume dir removed', () => Promise.resolve(fs.existsSync(dir) ? undefined : true));
   });
 
-  void test('helm lint and helm template work on a chart', () => {
+  void test('helm lint and helm template work on a chart', async () => {
     const chart = path.join(import.meta.dirname, 'fixtures', 'charts', 'tiny-web');
-    const lint = cluster.helm(['lint', chart]);
+    const lint = await cluster.helm(['lint', chart]);
     assert.match(lint, /1 chart\(s\) linted, 0 chart\(s\) failed/);
-    const rendered = cluster.helm(['template', 'demo', chart, '--set', 'replicas=2']);
+    const rendered = await cluster.helm(['template', 'demo', chart, '--set', 'replicas=2']);
     assert.match(rendered, /kind: StatefulSet/);
     assert.match(rendered, /replicas: 2/);
     assert.match(rendered, /name: demo-web/);
     // What helm renders is accepted by this API server.
-    cluster.kubectl(['apply', '--dry-run=server', '-f', '-'], rendered);
+    await cluster.kubectl(['apply', '--dry-run=server', '-f', '-'], rendered);
   });
 
   void test('stop() tears everything down with no process left behind', async () => {

@@ -1,12 +1,12 @@
 // The entry point test suites import: a real control plane plus the process-kubelet.
 //
 //   const cluster = await startCluster();
-//   cluster.kubectl(['get', 'pods']);            // KUBECONFIG already set
+//   await cluster.kubectl(['get', 'pods']);      // KUBECONFIG already set
 //   cluster.logs('default', 'web-0');            // container output
 //   await cluster.stop();                        // every process gone
 //
 // See docs/adr/0030 for pod IPs, DNS and how volume mounts reach a process.
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,9 +59,9 @@ export interface Cluster {
   readonly env: NodeJS.ProcessEnv;
   /** A container's log; pods that were deleted keep theirs until the state dir goes. */
   logs(namespace: string, pod: string, opts?: LogOptions): string;
-  /** Runs kubectl against the cluster; throws with stderr on a non-zero exit. */
-  kubectl(args: readonly string[], input?: string): string;
-  helm(args: readonly string[]): string;
+  /** Runs kubectl against the cluster; rejects with stderr on a non-zero exit. */
+  kubectl(args: readonly string[], input?: string): Promise<string>;
+  helm(args: readonly string[]): Promise<string>;
   /** Stops pods (graceful), then controller-manager, apiserver and etcd. */
   stop(): Promise<void>;
 }
@@ -84,6 +84,11 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     imageMap,
     repoRoot: REPO_ROOT,
     apiserverPort: controlPlane.ports.apiserver,
+    tls: {
+      cert: fs.readFileSync(controlPlane.pki.file('kubelet.crt')),
+      key: fs.readFileSync(controlPlane.pki.file('kubelet.key')),
+      ca: fs.readFileSync(controlPlane.pki.caCert),
+    },
     ...(opts.nodeName !== undefined ? { nodeName: opts.nodeName } : {}),
     ...(opts.restartBackoffMs !== undefined ? { restartBackoffMs: opts.restartBackoffMs } : {}),
   });
@@ -96,23 +101,25 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   if (opts.patchProcessNetwork ?? true) installClusterNetwork(kubelet.hostsPath);
 
   const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: controlPlane.kubeconfigPath };
-  const run = (file: string, args: readonly string[], input?: string): string => {
-    try {
-      return execFileSync(file, args, {
-        env,
-        encoding: 'utf8',
-        input,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        maxBuffer: 64 << 20,
+  // Asynchronous on purpose: the process-kubelet lives in this process, and a blocking exec would
+  // freeze it (kubectl logs is served by it, and pods only progress while it runs).
+  const run = (file: string, args: readonly string[], input?: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        if (code === 0) resolve(stdout);
+        else
+          reject(
+            new Error(`${path.basename(file)} ${args.join(' ')} exited ${String(code)}: ${stderr}${stdout}`),
+          );
       });
-    } catch (err) {
-      const e = err as { stderr?: string; stdout?: string; status?: number };
-      throw new Error(
-        `${path.basename(file)} ${args.join(' ')} exited ${String(e.status)}: ${e.stderr ?? ''}${e.stdout ?? ''}`,
-        { cause: err },
-      );
-    }
-  };
+      child.stdin.end(input ?? '');
+    });
   const removeState =
     opts.removeStateOnStop ?? (createdTemp && process.env['KVSTORE_KEEP_CLUSTER'] === undefined);
 

@@ -153,6 +153,19 @@ export function generatePki(dir: string): Pki {
   );
   issueCert(dir, 'admin', '/O=system:masters/CN=kube-admin', 'extendedKeyUsage=clientAuth');
   issueCert(dir, 'controller-manager', '/CN=system:kube-controller-manager', 'extendedKeyUsage=clientAuth');
+  // The apiserver calls the process-kubelet (kubectl logs) with this one.
+  issueCert(
+    dir,
+    'apiserver-kubelet-client',
+    '/O=system:masters/CN=kube-apiserver-kubelet-client',
+    'extendedKeyUsage=clientAuth',
+  );
+  issueCert(
+    dir,
+    'kubelet',
+    '/O=system:nodes/CN=system:node:process-node',
+    'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost',
+  );
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir);
   openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
   return { dir, caCert: path.join(dir, 'ca.crt'), file: (name) => path.join(dir, name) };
@@ -408,6 +421,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           `--tls-private-key-file=${pki.file('apiserver.key')}`,
           `--client-ca-file=${pki.caCert}`,
           // Published in kube-system/extension-apiserver-authentication; controllers complain without it.
+          `--kubelet-client-certificate=${pki.file('apiserver-kubelet-client.crt')}`,
+          `--kubelet-client-key=${pki.file('apiserver-kubelet-client.key')}`,
+          `--kubelet-certificate-authority=${pki.caCert}`,
+          '--kubelet-preferred-address-types=InternalIP',
           `--requestheader-client-ca-file=${pki.caCert}`,
           '--requestheader-allowed-names=front-proxy-client',
           '--requestheader-username-headers=X-Remote-User',

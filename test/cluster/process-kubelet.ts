@@ -17,6 +17,7 @@ import {
 } from '@kubernetes/client-node';
 import type { ImageMap } from './image-map.ts';
 export { PROVISIONER, STORAGE_CLASS } from './volumes.ts';
+import { startKubeletServer, type KubeletTls } from './kubelet-server.ts';
 import { PodRunner } from './pod-runner.ts';
 import { LocalVolumes, PROVISIONER, STORAGE_CLASS } from './volumes.ts';
 import { CLUSTER_DOMAIN, loopbackForIndex, toPodIp, writeHostsFile, type HostsEntry } from './pod-network.ts';
@@ -27,6 +28,8 @@ export interface ProcessKubeletOptions {
   readonly imageMap: ImageMap;
   readonly repoRoot: string;
   readonly apiserverPort: number;
+  /** Serving cert for the kubelet API (kubectl logs); without it there is none. */
+  readonly tls?: KubeletTls;
   readonly nodeName?: string;
   /** How often the world is re-listed when nothing kicks the loop. */
   readonly resyncMs?: number;
@@ -88,6 +91,11 @@ export class ProcessKubelet {
   async start(): Promise<void> {
     for (const d of [this.volumesDir, this.podsDir]) fs.mkdirSync(d, { recursive: true });
     writeHostsFile(this.hostsPath, []);
+    if (this.opts.tls !== undefined) {
+      this.server = await startKubeletServer(this.opts.tls, (ns, pod, container, previous) =>
+        this.runner(ns, pod)?.logPath(container, previous),
+      );
+    }
     await this.registerNode();
     await this.ensureStorageClass();
     this.loop = this.run();
@@ -124,6 +132,7 @@ export class ProcessKubelet {
     this.stopped = true;
     this.kick();
     await this.loop;
+    this.server?.close();
     await Promise.all(
       [...this.runners.values()].map((r) =>
         r.terminate(Math.min(graceSeconds, r.pod.spec?.terminationGracePeriodSeconds ?? 30)),
@@ -184,6 +193,7 @@ export class ProcessKubelet {
               { type: 'InternalIP', address: '127.0.0.1' },
               { type: 'Hostname', address: this.nodeName },
             ],
+            daemonEndpoints: { kubeletEndpoint: { Port: this.server?.port ?? 0 } },
             nodeInfo: {
               architecture: 'amd64',
               operatingSystem: 'linux',
@@ -235,6 +245,7 @@ export class ProcessKubelet {
   }
 
   private transitionTime = '';
+  private server: { port: number; close(): void } | undefined;
 
   private async ensureStorageClass(): Promise<void> {
     try {
