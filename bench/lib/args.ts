@@ -20,10 +20,11 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only etcd|kvstore] [--skip-1m]
-  [--duration <s>] [--reps <n>] [--connections 1,16,64] [--bulk-keys <n>] [--keep-data] [--help]
+  [--duration <s>] [--reps <n>] [--connections 1,16,64] [--bulk-keys <n>] [--failovers <n>] [--keep-data] [--help]
   --quick       smoke run: one repetition, fewer points, smaller keyspace, short runs
   --only        benchmark one system only
-  --skip-1m     skip the 1M-key memory / restart / disk measurements`;
+  --skip-1m     skip the 1M-key memory / restart / disk measurements
+  --failovers   leader kill -9 repetitions for the failover median (default 5)`;
 
 function positiveInt(flag: string, text: string | undefined): number {
   const value = Number(text);
@@ -74,6 +75,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         break;
       case '--bulk-keys':
         options.bulkKeys = positiveInt('--bulk-keys', next());
+        break;
+      case '--failovers':
+        options.failoverRepetitions = positiveInt('--failovers', next());
         break;
       case '--keep-data':
         options.keepData = true;
