@@ -2,6 +2,7 @@
 // failover, durability across restarts, TTL, membership and snapshots.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { BIN, ProcCluster, freePort, http, sleep, waitFor } from './harness.ts';
 
@@ -213,6 +214,28 @@ describe('membership and snapshots', () => {
     });
     assert.notEqual(res.status, 0);
     assert.match(res.stderr, /removed/);
+  });
+
+  test('a removed member id can join again on a fresh data directory', async () => {
+    // The previous test removed m4 and left its data marked as removed; an operator replacing a
+    // member reuses the id on a new volume.
+    rmSync(c.node('m4').dataDir, { recursive: true, force: true });
+    c.spawn('m4');
+    const add = await http('POST', `${c.node('m1').url}/v1/cluster/members`, { id: 'm4', peerUrl: c.node('m4').url });
+    assert.equal(add.status, 201, JSON.stringify(add.body));
+    await waitFor('m4 promoted again', async () => {
+      const r = await http('POST', `${c.node('m2').url}/v1/cluster/members/m4/promote`);
+      return r.status === 200;
+    });
+    const st = await waitFor('m4 ready', async () => {
+      const s = await c.status('m4');
+      return s.state === 'follower' || s.state === 'leader' ? s : undefined;
+    });
+    assert.ok(st.appliedIndex > 0);
+    assert.equal((await c.get('m4', 'after-shrink', '?consistency=stale')).body.value, 'ok');
+    const del = await http('DELETE', `${c.node('m1').url}/v1/cluster/members/m4`);
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    await c.kill9('m4');
   });
 
   test('removing a voter that would leave no live quorum is refused', async () => {

@@ -360,6 +360,13 @@ export class KvNode implements KvService {
       }
       return;
     }
+    if (cc.nodeId === this.opts.id && this.removed) {
+      // A member id can be reused (an operator replacing a member): a fresh joiner replays its old
+      // removal from the log and then this re-add, after which it is a member again.
+      this.removed = false;
+      this.log.info('this member was added back to the cluster');
+      void this.storage.clearRemoved().catch((e: unknown) => this.fatal(e));
+    }
     const addr = parseMemberContext(cc.context);
     if (addr) {
       this.sm.setMember(cc.nodeId, addr);

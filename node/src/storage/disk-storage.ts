@@ -289,6 +289,12 @@ export class DiskStorage extends MemoryStorage {
     return this.writeMeta({ ...this.metaRecord, removed: true });
   }
 
+  /** The member was added back to the cluster (its log replays a removal, then a re-add). */
+  clearRemoved(): Promise<void> {
+    if (!this.metaRecord.removed) return Promise.resolve();
+    return this.writeMeta({ ...this.metaRecord, removed: false });
+  }
+
   private writeMeta(meta: MetaRecord): Promise<void> {
     this.metaRecord = meta;
     return this.enqueue([[putOp(KEY_META, packr.pack(meta))]]);
