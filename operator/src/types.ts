@@ -101,7 +101,7 @@ export interface ObjectMeta {
   resourceVersion?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
-  deletionTimestamp?: string;
+  deletionTimestamp?: string | Date;
   finalizers?: string[];
 }
 
