@@ -9,6 +9,9 @@ import { FIELD_MANAGER } from '../specs/names.ts';
 
 export interface Kube {
   apply<T extends KubernetesObject>(obj: T): Promise<T>;
+  create<T extends KubernetesObject>(obj: T): Promise<T>;
+  /** Update guarded by metadata.resourceVersion (a 409 means someone else wrote first). */
+  replace<T extends KubernetesObject>(obj: T): Promise<T>;
   get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string): Promise<T | null>;
   list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, labelSelector: string): Promise<T[]>;
   /** True when deleted, false when it was already gone. */
@@ -36,6 +39,14 @@ export class ClientKube implements Kube {
 
   async apply<T extends KubernetesObject>(obj: T): Promise<T> {
     return this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+  }
+
+  async create<T extends KubernetesObject>(obj: T): Promise<T> {
+    return this.objects.create(obj, undefined, undefined, FIELD_MANAGER);
+  }
+
+  async replace<T extends KubernetesObject>(obj: T): Promise<T> {
+    return this.objects.replace(obj, undefined, undefined, FIELD_MANAGER);
   }
 
   async get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string): Promise<T | null> {

@@ -25,6 +25,12 @@ class FakeKube implements Kube {
     this.put(obj);
     return Promise.resolve(obj);
   }
+  create<T extends KubernetesObject>(obj: T): Promise<T> {
+    return this.apply(obj);
+  }
+  replace<T extends KubernetesObject>(obj: T): Promise<T> {
+    return this.apply(obj);
+  }
   get<T extends KubernetesObject>(apiVersion: string, kind: string, ns: string, name: string): Promise<T | null> {
     return Promise.resolve((this.objects.get(this.key(apiVersion, kind, ns, name)) as T | undefined) ?? null);
   }

@@ -12,6 +12,7 @@ void test('ConfigMap carries the tuning as node environment', () => {
     KVSTORE_ELECTION_TICKS: '20',
     KVSTORE_SNAPSHOT_THRESHOLD: '500',
     KVSTORE_LOG_LEVEL: 'debug',
+    KVSTORE_CLUSTER_TOKEN: 'uid-1234',
   });
   assert.equal(cm.metadata?.ownerReferences?.[0]?.name, 'demo');
 });

@@ -13,6 +13,9 @@ export function nodeEnvironment(kv: KVCluster): Record<string, string> {
     KVSTORE_ELECTION_TICKS: String(t.electionTicks),
     KVSTORE_SNAPSHOT_THRESHOLD: String(t.snapshotThreshold),
     KVSTORE_LOG_LEVEL: t.logLevel,
+    // Read by the node when member 0 bootstraps: the cluster id then differs between two
+    // incarnations of a KVCluster with the same name, so a leftover volume is seen as foreign.
+    KVSTORE_CLUSTER_TOKEN: kv.metadata.uid,
   };
 }
 
