@@ -29,8 +29,29 @@ const config = {
 
 const log = createLogger(config.logLevel, { component: 'kv-store-operator' });
 const metrics = new OperatorMetrics();
-const kc = new k8s.KubeConfig();
-kc.loadFromDefault();
+/**
+ * In a pod: the ServiceAccount directory named by KUBE_SA_DIR (the chart sets the standard
+ * mount path; keeping it explicit lets a runtime that mounts volumes elsewhere rewrite it).
+ * Otherwise KUBECONFIG / ~/.kube/config / the default in-cluster paths.
+ */
+function loadKubeConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  const dir = env.KUBE_SA_DIR;
+  const host = env.KUBERNETES_SERVICE_HOST;
+  if (dir !== undefined && dir !== '' && host !== undefined && env.KUBECONFIG === undefined) {
+    const server = `https://${host.includes(':') ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`;
+    kc.loadFromOptions({
+      clusters: [{ name: 'in-cluster', server, caFile: `${dir}/ca.crt`, skipTLSVerify: false }],
+      users: [{ name: 'service-account', authProvider: { name: 'tokenFile', config: { tokenFile: `${dir}/token` } } }],
+      contexts: [{ name: 'in-cluster', cluster: 'in-cluster', user: 'service-account' }],
+      currentContext: 'in-cluster',
+    });
+  } else {
+    kc.loadFromDefault();
+  }
+  return kc;
+}
+const kc = loadKubeConfig();
 const kube = new ClientKube(kc);
 const queue = new WorkQueue();
 const reconciler = new Reconciler({ kube, node: new HttpNodeAdmin(), log, metrics });
