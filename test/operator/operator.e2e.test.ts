@@ -155,7 +155,7 @@ void describe('kv-store operator on a real control plane', () => {
     );
     const sts = await eventually('StatefulSet probe with member 0 only', () => {
       const out = env
-        .kubectl(['-n', NS, 'get', 'statefulset', 'probe', '-o', 'json', '--ignore-not-found'])
+        .kubectl(['-n', NS, 'get', 'statefulset', 'probe', '-o', 'json', '--show-managed-fields', '--ignore-not-found'])
         .trim();
       return Promise.resolve(
         out === ''
