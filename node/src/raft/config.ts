@@ -44,7 +44,8 @@ export function defaultConfig(id: NodeId, storage: Storage, random: () => number
 export function validateConfig(c: RaftConfig): void {
   if (c.id === '') throw new Error('raft: node id must not be empty');
   if (c.heartbeatTick <= 0) throw new Error('raft: heartbeatTick must be greater than 0');
-  if (c.electionTick <= c.heartbeatTick) throw new Error('raft: electionTick must be greater than heartbeatTick');
+  if (c.electionTick <= c.heartbeatTick)
+    throw new Error('raft: electionTick must be greater than heartbeatTick');
   if (c.maxInflightMsgs <= 0) throw new Error('raft: maxInflightMsgs must be greater than 0');
 }
 

@@ -130,7 +130,10 @@ export class MemoryStorage implements Storage {
     if (compactIndex > this.lastIndex()) throw new UnavailableError(compactIndex);
     const i = compactIndex - offset;
     const head = this.ents[i]!;
-    this.ents = [{ term: head.term, index: head.index, type: 0, data: new Uint8Array() }, ...this.ents.slice(i + 1)];
+    this.ents = [
+      { term: head.term, index: head.index, type: 0, data: new Uint8Array() },
+      ...this.ents.slice(i + 1),
+    ];
   }
 
   /** Appends entries, truncating any conflicting suffix. Entries must be contiguous. */

@@ -1,0 +1,134 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { helpText, parseFlags, type NodeOptions } from './flags.ts';
+
+function ok(argv: string[]): NodeOptions {
+  const r = parseFlags(argv);
+  if (!r.ok) assert.fail(`expected ok for ${JSON.stringify(argv)}, got ${r.error}`);
+  return r.config;
+}
+
+void describe('parseFlags', () => {
+  void test('the seed command line', () => {
+    const c = ok(['-id', 'node1', '-addr', ':8080', '-peers', 'node2=localhost:8081,node3=localhost:8082']);
+    assert.equal(c.id, 'node1');
+    assert.deepEqual(c.listen, { host: '', port: 8080 });
+    assert.deepEqual(c.advertise, { host: 'localhost', port: 8080 });
+    assert.equal(c.clientUrl, 'http://localhost:8080');
+    assert.equal(c.peerUrl, 'http://localhost:8080');
+    assert.equal(c.peerListen, null);
+    assert.deepEqual(
+      c.peers.map((p) => [p.id, p.peerUrl]),
+      [['node2', 'http://localhost:8081'], ['node3', 'http://localhost:8082']],
+    );
+    assert.equal(c.dataDir, './data/node1');
+    assert.equal(c.join, false);
+  });
+
+  void test('defaults', () => {
+    const c = ok(['-id', 'a']);
+    assert.deepEqual(
+      { ...c, listen: undefined },
+      {
+        id: 'a', listen: undefined, peerListen: null, advertise: { host: 'localhost', port: 8080 },
+        clientUrl: 'http://localhost:8080', peerUrl: 'http://localhost:8080', peers: [], dataDir: './data/a',
+        join: false, electionTicks: 10, tickMs: 100, snapshotThreshold: 10000, logLevel: 'info',
+      },
+    );
+  });
+
+  const equivalent: string[][] = [
+    ['-id', 'n1', '-tick-ms', '50'],
+    ['--id', 'n1', '--tick-ms', '50'],
+    ['-id=n1', '-tick-ms=50'],
+    ['--id=n1', '--tick-ms=50'],
+  ];
+  for (const argv of equivalent) {
+    void test(`spelling ${argv.join(' ')}`, () => {
+      const c = ok(argv);
+      assert.equal(c.id, 'n1');
+      assert.equal(c.tickMs, 50);
+    });
+  }
+
+  const good: [string, string[], (c: NodeOptions) => void][] = [
+    ['peers with whitespace and trailing comma', ['-id', 'a', '-peers', ' b = 10.0.0.2:9000 , c=host-c:9001, '], (c) =>
+      assert.deepEqual(c.peers.map((p) => p.peerUrl), ['http://10.0.0.2:9000', 'http://host-c:9001'])],
+    ['peer with http:// prefix', ['-id', 'a', '-peers', 'b=http://h:1/'], (c) => assert.equal(c.peers[0]!.peerUrl, 'http://h:1')],
+    ['empty peers = single node', ['-id', 'a', '-peers', ''], (c) => assert.deepEqual(c.peers, [])],
+    ['explicit host keeps host', ['-id', 'a', '-addr', '127.0.0.1:7000'], (c) => assert.equal(c.clientUrl, 'http://127.0.0.1:7000')],
+    ['0.0.0.0 advertises localhost', ['-id', 'a', '-addr', '0.0.0.0:7000'], (c) => assert.equal(c.clientUrl, 'http://localhost:7000')],
+    ['advertise-addr overrides', ['-id', 'a', '-addr', ':7000', '-advertise-addr', 'kv-0.kv.ns.svc:7000'], (c) => {
+      assert.equal(c.clientUrl, 'http://kv-0.kv.ns.svc:7000');
+      assert.equal(c.peerUrl, 'http://kv-0.kv.ns.svc:7000');
+    }],
+    ['ipv6 with brackets', ['-id', 'a', '-addr', '[::1]:7000'], (c) => {
+      assert.deepEqual(c.listen, { host: '::1', port: 7000 });
+      assert.equal(c.clientUrl, 'http://[::1]:7000');
+    }],
+    ['separate peer address', ['-id', 'a', '-addr', ':7000', '-peer-addr', ':7001'], (c) => {
+      assert.deepEqual(c.peerListen, { host: '', port: 7001 });
+      assert.equal(c.peerUrl, 'http://localhost:7001');
+      assert.equal(c.clientUrl, 'http://localhost:7000');
+    }],
+    ['join as bare bool', ['-id', 'a', '-join'], (c) => assert.equal(c.join, true)],
+    ['join=false', ['-id', 'a', '--join=false'], (c) => assert.equal(c.join, false)],
+    ['data dir', ['-id', 'a', '-data-dir', '/var/lib/kv'], (c) => assert.equal(c.dataDir, '/var/lib/kv')],
+    ['log level case-insensitive', ['-id', 'a', '-log-level', 'DEBUG'], (c) => assert.equal(c.logLevel, 'debug')],
+    ['tuning', ['-id', 'a', '-election-ticks', '20', '-snapshot-threshold', '5'], (c) => {
+      assert.equal(c.electionTicks, 20);
+      assert.equal(c.snapshotThreshold, 5);
+    }],
+    ['last occurrence wins', ['-id', 'a', '-id', 'b'], (c) => assert.equal(c.id, 'b')],
+  ];
+  for (const [name, argv, check] of good) void test(`accepts: ${name}`, () => check(ok(argv)));
+
+  const bad: [string, string[], RegExp][] = [
+    ['missing id', ['-addr', ':8080'], /missing required flag -id/],
+    ['unknown flag', ['-id', 'a', '-bogus', '1'], /unknown flag "-bogus"/],
+    ['positional argument', ['-id', 'a', 'extra'], /unexpected argument "extra"/],
+    ['flag without value', ['-id'], /-id needs a value/],
+    ['bad id', ['-id', 'a b'], /invalid -id/],
+    ['port out of range', ['-id', 'a', '-addr', ':70000'], /port must be 1-65535/],
+    ['port zero', ['-id', 'a', '-addr', ':0'], /port must be 1-65535/],
+    ['port not a number', ['-id', 'a', '-addr', ':http'], /port must be a number/],
+    ['no colon', ['-id', 'a', '-addr', '8080'], /expected host:port/],
+    ['bare ipv6', ['-id', 'a', '-addr', '::1:8080'], /IPv6 hosts need brackets/],
+    ['peer without =', ['-id', 'a', '-peers', 'localhost:8081'], /expected id=host:port/],
+    ['duplicate peer', ['-id', 'a', '-peers', 'b=h:1,b=h:2'], /appears twice/],
+    ['self in peers', ['-id', 'a', '-peers', 'a=h:1'], /own id/],
+    ['peer wildcard host', ['-id', 'a', '-peers', 'b=:8081'], /reachable host/],
+    ['peer bad port', ['-id', 'a', '-peers', 'b=h:x'], /port must be a number/],
+    ['election ticks too small', ['-id', 'a', '-election-ticks', '1'], /at least 2/],
+    ['negative tick', ['-id', 'a', '-tick-ms', '-5'], /positive integer/],
+    ['fractional threshold', ['-id', 'a', '-snapshot-threshold', '1.5'], /positive integer/],
+    ['zero tick', ['-id', 'a', '-tick-ms', '0'], /at least 1/],
+    ['bad log level', ['-id', 'a', '-log-level', 'verbose'], /invalid -log-level/],
+    ['bad bool', ['-id', 'a', '-join=maybe'], /expected true or false/],
+    ['peer-addr same port', ['-id', 'a', '-addr', ':8080', '-peer-addr', ':8080'], /same port/],
+    ['empty data dir', ['-id', 'a', '-data-dir', ''], /empty path/],
+  ];
+  for (const [name, argv, pattern] of bad) {
+    void test(`rejects: ${name}`, () => {
+      const r = parseFlags(argv);
+      assert.equal(r.ok, false);
+      if (r.ok) return;
+      assert.match(r.error, pattern);
+      assert.doesNotMatch(r.error, /\n/, 'errors are one line');
+      assert.equal(r.help, undefined);
+    });
+  }
+
+  for (const argv of [['--help'], ['-h'], ['-help'], ['-id', 'a', '--help']]) {
+    void test(`help: ${argv.join(' ')}`, () => {
+      const r = parseFlags(argv);
+      assert.deepEqual(r, { ok: false, error: '', help: true });
+    });
+  }
+
+  void test('help text documents every flag', () => {
+    for (const f of ['-id', '-addr', '-peers', '-data-dir', '-peer-addr', '-advertise-addr', '-join', '-election-ticks', '-tick-ms', '-snapshot-threshold', '-log-level']) {
+      assert.ok(helpText.includes(`  ${f} `), f);
+    }
+  });
+});

@@ -1,0 +1,250 @@
+// Command-line parsing for `kv-store`, seed-compatible (Go flag style):
+// `-flag value`, `--flag value`, `-flag=value`, `--flag=value`; booleans may stand alone.
+// Pure: no I/O, no process.exit. The binary prints `error` on one line and exits 2,
+// or prints `helpText` and exits 0 when `help` is set.
+import { isLogLevel, LOG_LEVELS, type LogLevel } from '../logger.ts';
+
+export interface HostPort {
+  /** '' means all interfaces (from `:8080`). */
+  host: string;
+  port: number;
+}
+
+export interface PeerSpec {
+  id: string;
+  /** Address the peer listens on for Raft traffic (and, when it has no separate peer address, clients). */
+  addr: HostPort;
+  /** `http://host:port` */
+  peerUrl: string;
+}
+
+export interface NodeOptions {
+  id: string;
+  /** Client API (and peer traffic unless `peerListen` is set). */
+  listen: HostPort;
+  /** Separate listener for peer traffic, or null to share `listen`. */
+  peerListen: HostPort | null;
+  /** How others reach this node's client API. */
+  advertise: HostPort;
+  clientUrl: string;
+  peerUrl: string;
+  /** The OTHER initial members; empty = single-node cluster (unless `join`). */
+  peers: PeerSpec[];
+  dataDir: string;
+  join: boolean;
+  electionTicks: number;
+  tickMs: number;
+  snapshotThreshold: number;
+  logLevel: LogLevel;
+}
+
+export type ParseResult = { ok: true; config: NodeOptions } | { ok: false; error: string; help?: true };
+
+export const helpText = `Usage: kv-store -id <id> [flags]
+
+A Raft-replicated key-value store node.
+
+Example (3-node local cluster, one command per node):
+  kv-store -id node1 -addr :8080 -peers "node2=localhost:8081,node3=localhost:8082"
+
+Flags (-flag value, --flag value and --flag=value are equivalent):
+  -id string               member id of this node (required)
+  -addr host:port          client API and peer traffic address; ":8080" = all interfaces (default ":8080")
+  -peers list              other initial members, "id=host:port,id=host:port" (empty = single-node cluster)
+  -data-dir path           data directory (default "./data/<id>")
+  -peer-addr host:port     separate listen address for peer traffic (default: same as -addr)
+  -advertise-addr host:port
+                           address other nodes and clients use to reach this node
+                           (default: -addr, with "localhost" for an all-interfaces host)
+  -join                    start empty and wait to be added through the cluster's membership API
+  -election-ticks n        ticks without a leader before an election (default 10)
+  -tick-ms n               milliseconds per tick; the leader heartbeats every tick (default 100)
+  -snapshot-threshold n    applied entries between snapshots (default 10000)
+  -log-level level         ${LOG_LEVELS.join(', ')} (default "info")
+  -h, -help                print this help
+`;
+
+type FlagKind = 'string' | 'bool';
+const FLAGS: Record<string, FlagKind> = {
+  id: 'string',
+  addr: 'string',
+  peers: 'string',
+  'data-dir': 'string',
+  'peer-addr': 'string',
+  'advertise-addr': 'string',
+  join: 'bool',
+  'election-ticks': 'string',
+  'tick-ms': 'string',
+  'snapshot-threshold': 'string',
+  'log-level': 'string',
+  help: 'bool',
+  h: 'bool',
+};
+
+/** DNS-label-like ids: they appear in URLs, metric labels, file names and Kubernetes pod names. */
+const ID_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})$/;
+
+export function isValidMemberId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
+class FlagError extends Error {}
+
+export function parseHostPort(raw: string, flag: string): HostPort {
+  const s = raw.trim();
+  let host: string;
+  let portText: string;
+  const bracketed = /^\[([^\]]*)\]:(.*)$/.exec(s);
+  if (bracketed) {
+    host = bracketed[1] ?? '';
+    portText = bracketed[2] ?? '';
+    if (host === '') throw new FlagError(`invalid -${flag} "${raw}": empty IPv6 address`);
+  } else {
+    const colon = s.lastIndexOf(':');
+    if (colon < 0) throw new FlagError(`invalid -${flag} "${raw}": expected host:port`);
+    host = s.slice(0, colon);
+    portText = s.slice(colon + 1);
+    if (host.includes(':')) throw new FlagError(`invalid -${flag} "${raw}": IPv6 hosts need brackets, e.g. [::1]:8080`);
+    if (/[\s/@?#]/.test(host)) throw new FlagError(`invalid -${flag} "${raw}": bad host`);
+  }
+  if (!/^\d{1,5}$/.test(portText)) throw new FlagError(`invalid -${flag} "${raw}": port must be a number`);
+  const port = Number(portText);
+  if (port < 1 || port > 65535) throw new FlagError(`invalid -${flag} "${raw}": port must be 1-65535`);
+  return { host, port };
+}
+
+function isWildcardHost(host: string): boolean {
+  return host === '' || host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+export function formatHostPort(hp: HostPort): string {
+  const host = hp.host.includes(':') ? `[${hp.host}]` : hp.host;
+  return `${host}:${hp.port}`;
+}
+
+/** Where others can reach a listener: wildcard hosts become localhost (override with -advertise-addr). */
+function reachable(hp: HostPort): HostPort {
+  return isWildcardHost(hp.host) ? { host: 'localhost', port: hp.port } : hp;
+}
+
+function parsePositiveInt(raw: string, flag: string, min = 1): number {
+  const s = raw.trim();
+  if (!/^\d+$/.test(s)) throw new FlagError(`invalid -${flag} "${raw}": expected a positive integer`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n < min) throw new FlagError(`invalid -${flag} "${raw}": must be at least ${min}`);
+  return n;
+}
+
+function parseBool(raw: string, flag: string): boolean {
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new FlagError(`invalid -${flag} "${raw}": expected true or false`);
+}
+
+function parsePeers(raw: string, selfId: string): PeerSpec[] {
+  const peers: PeerSpec[] = [];
+  const seen = new Set<string>();
+  for (const part of raw.split(',')) {
+    const item = part.trim();
+    if (item === '') continue; // tolerate "a=h:1, ,b=h:2" and trailing commas
+    const eq = item.indexOf('=');
+    if (eq < 0) throw new FlagError(`invalid -peers entry "${item}": expected id=host:port`);
+    const id = item.slice(0, eq).trim();
+    let addrText = item.slice(eq + 1).trim();
+    if (!ID_PATTERN.test(id)) throw new FlagError(`invalid -peers entry "${item}": bad member id "${id}"`);
+    if (id === selfId) throw new FlagError(`invalid -peers: "${id}" is this node's own id (list only the other members)`);
+    if (seen.has(id)) throw new FlagError(`invalid -peers: member id "${id}" appears twice`);
+    seen.add(id);
+    addrText = addrText.replace(/^http:\/\//, '').replace(/\/$/, '');
+    const addr = parseHostPort(addrText, 'peers');
+    if (isWildcardHost(addr.host)) throw new FlagError(`invalid -peers entry "${item}": a peer needs a reachable host`);
+    peers.push({ id, addr, peerUrl: `http://${formatHostPort(addr)}` });
+  }
+  return peers;
+}
+
+/** Splits argv into flag values; last occurrence wins (like Go's flag package). */
+function scan(argv: string[]): Map<string, string> {
+  const values = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') {
+      if (i + 1 < argv.length) throw new FlagError(`unexpected argument "${argv[i + 1]}"`);
+      break;
+    }
+    const m = /^--?([A-Za-z][A-Za-z0-9-]*)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new FlagError(`unexpected argument "${arg}" (flags start with - or --)`);
+    const name = m[1] ?? '';
+    const kind = FLAGS[name];
+    if (kind === undefined) throw new FlagError(`unknown flag "${arg.split('=')[0]}" (see --help)`);
+    let value = m[2];
+    if (value === undefined) {
+      if (kind === 'bool') value = 'true';
+      else {
+        const next = argv[i + 1];
+        if (next === undefined) throw new FlagError(`flag -${name} needs a value`);
+        value = next;
+        i++;
+      }
+    }
+    values.set(name, value);
+  }
+  return values;
+}
+
+export function parseFlags(argv: string[]): ParseResult {
+  try {
+    const v = scan(argv);
+    if (v.has('help') || v.has('h')) {
+      if (parseBool(v.get('help') ?? v.get('h') ?? 'true', 'help')) return { ok: false, error: '', help: true };
+    }
+    const id = (v.get('id') ?? '').trim();
+    if (id === '') throw new FlagError('missing required flag -id');
+    if (!ID_PATTERN.test(id)) {
+      throw new FlagError(`invalid -id "${id}": use letters, digits, '.', '_' or '-' (at most 63, starting alphanumeric)`);
+    }
+    const listen = parseHostPort(v.get('addr') ?? ':8080', 'addr');
+    const peerAddr = v.get('peer-addr');
+    const peerListen = peerAddr === undefined || peerAddr.trim() === '' ? null : parseHostPort(peerAddr, 'peer-addr');
+    if (peerListen && peerListen.port === listen.port && (peerListen.host === listen.host || isWildcardHost(peerListen.host) || isWildcardHost(listen.host))) {
+      throw new FlagError(`invalid -peer-addr "${peerAddr}": same port as -addr (omit -peer-addr to share it)`);
+    }
+    const advertiseText = v.get('advertise-addr');
+    const advertise =
+      advertiseText === undefined || advertiseText.trim() === '' ? reachable(listen) : parseHostPort(advertiseText, 'advertise-addr');
+    if (isWildcardHost(advertise.host)) throw new FlagError(`invalid -advertise-addr "${advertiseText}": needs a reachable host`);
+    // With a separate peer listener, peers reach us on the advertised host at the peer port.
+    const peerAdvertise = peerListen === null ? advertise : isWildcardHost(peerListen.host) ? { host: advertise.host, port: peerListen.port } : peerListen;
+    const logLevel = (v.get('log-level') ?? 'info').trim().toLowerCase();
+    if (!isLogLevel(logLevel)) throw new FlagError(`invalid -log-level "${v.get('log-level')}": one of ${LOG_LEVELS.join(', ')}`);
+    const electionTicks = parsePositiveInt(v.get('election-ticks') ?? '10', 'election-ticks', 2);
+    const tickMs = parsePositiveInt(v.get('tick-ms') ?? '100', 'tick-ms');
+    const snapshotThreshold = parsePositiveInt(v.get('snapshot-threshold') ?? '10000', 'snapshot-threshold');
+    const join = parseBool(v.get('join') ?? 'false', 'join');
+    const peers = parsePeers(v.get('peers') ?? '', id);
+    const dataDirText = v.get('data-dir');
+    if (dataDirText !== undefined && dataDirText.trim() === '') throw new FlagError('invalid -data-dir: empty path');
+    const dataDir = dataDirText ?? `./data/${id}`;
+    return {
+      ok: true,
+      config: {
+        id,
+        listen,
+        peerListen,
+        advertise,
+        clientUrl: `http://${formatHostPort(advertise)}`,
+        peerUrl: `http://${formatHostPort(peerAdvertise)}`,
+        peers,
+        dataDir,
+        join,
+        electionTicks,
+        tickMs,
+        snapshotThreshold,
+        logLevel,
+      },
+    };
+  } catch (e) {
+    if (e instanceof FlagError) return { ok: false, error: e.message };
+    throw e;
+  }
+}

@@ -1,0 +1,100 @@
+// What the HTTP layer needs from the node. The driver (node/src/server/) implements it;
+// methods throw KvError (errors.ts) for every failure a client should see.
+
+export type Consistency = 'linearizable' | 'stale';
+export type MemberRole = 'voter' | 'learner';
+export type NodeState = 'leader' | 'follower' | 'candidate' | 'learner' | 'removed';
+
+export interface KeyValue {
+  key: string;
+  value: string;
+  createIndex: number;
+  modifyIndex: number;
+  version: number;
+  /** Unix epoch milliseconds at which the key expires. */
+  expiresAt?: number;
+  /** The TTL as the client wrote it (Go duration). */
+  ttl?: string;
+}
+
+export interface MemberInfo {
+  id: string;
+  peerUrl: string;
+  clientUrl: string;
+  role: MemberRole;
+  isLeader: boolean;
+  matchIndex?: number;
+  healthy?: boolean;
+}
+
+export interface NodeStatus {
+  id: string;
+  clusterId: string;
+  state: NodeState;
+  leader: string | null;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  members: MemberInfo[];
+}
+
+export interface ReadyCheck {
+  name: string;
+  ok: boolean;
+  message?: string;
+}
+
+export interface GetOptions {
+  consistency: Consistency;
+}
+
+export interface ListOptions {
+  consistency: Consistency;
+  limit: number;
+  keysOnly: boolean;
+  /** With keysOnly: roll keys up to the first separator after the prefix (Consul `?separator`). */
+  separator?: string;
+}
+
+export interface PutOptions {
+  ttlMs?: number;
+  ttl?: string;
+  /** Expected modifyIndex; 0 = the key must not exist. */
+  cas?: number;
+}
+
+export interface DeleteOptions {
+  cas?: number;
+  recurse: boolean;
+}
+
+export interface WatchOptions {
+  recurse: boolean;
+  /** Return once the key (or prefix) changed after this index. */
+  index: number;
+  waitMs: number;
+}
+
+export interface AddMemberRequest {
+  id: string;
+  peerUrl: string;
+  clientUrl?: string;
+  role: MemberRole;
+}
+
+export interface KvService {
+  get(key: string, o: GetOptions): Promise<{ kv: KeyValue | undefined; index: number }>;
+  list(prefix: string, o: ListOptions): Promise<{ items: KeyValue[] | string[]; more: boolean; index: number }>;
+  put(key: string, value: string, o: PutOptions): Promise<{ kv: KeyValue; index: number }>;
+  delete(key: string, o: DeleteOptions): Promise<{ deleted: number; index: number }>;
+  /** Resolves with the current index when the key/prefix changed past `o.index`, on timeout, or on abort. */
+  watch(key: string, o: WatchOptions, signal: AbortSignal): Promise<number>;
+  status(): NodeStatus;
+  members(): Promise<{ leader: string | null; members: MemberInfo[] }>;
+  addMember(m: AddMemberRequest): Promise<MemberInfo>;
+  promoteMember(id: string): Promise<void>;
+  removeMember(id: string): Promise<void>;
+  transferLeadership(to?: string): Promise<{ leader: string }>;
+  livez(): boolean;
+  readyz(): { ready: boolean; checks: ReadyCheck[] };
+}

@@ -1,0 +1,311 @@
+// Binary snapshot of the KV state machine:
+//   "KVSN" | u16 format | u32 header length | header (msgpack) | records... | u32 crc32 of all before it
+//   header: { appliedIndex, keyCount, members: [id, peerUrl, clientUrl][] }
+//   record: string key, string value, varint createIndex, varint modifyIndex, varint version,
+//           u8 flags (1 = expiresAt, 2 = ttl), [f64 expiresAt], [string ttl]
+//   string = varint UTF-8 byte length, bytes; varint = unsigned LEB128
+// Records are written straight into large buffers (no per-key objects or one
+// giant string), in strictly increasing key order, so restoring rebuilds the
+// sorted index in linear time and equal states give byte-identical snapshots.
+// Encoding and decoding are generators that pause every STEP records, so the
+// async variants can yield to the event loop (a node with a million keys must
+// keep heartbeating while it snapshots); the sync variants just run them through.
+import { crc32 } from 'node:zlib';
+import { Packr } from 'msgpackr';
+import { CorruptionError } from '../storage/errors.ts';
+import type { KeyValue, Member } from './types.ts';
+
+const MAGIC = Buffer.from('KVSN', 'latin1');
+export const SNAPSHOT_FORMAT = 1;
+const PREAMBLE_BYTES = MAGIC.byteLength + 2 + 4;
+const CHUNK_BYTES = 8 << 20;
+const FLAG_EXPIRES = 1;
+const FLAG_TTL = 2;
+/** Records (or 8 MiB of checksum/copy work) between pauses. */
+const STEP = 20_000;
+
+/** A computation that pauses (yields) between bounded slices of work. */
+export type Steps<T> = Generator<void, T, undefined>;
+
+export function runSync<T>(steps: Steps<T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+  }
+}
+
+/** Runs `steps`, letting other events (timers, I/O) run between slices. */
+export async function runAsync<T>(steps: Steps<T>): Promise<T> {
+  for (;;) {
+    const r = steps.next();
+    if (r.done === true) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+
+export interface SnapshotContent {
+  appliedIndex: number;
+  members: Member[];
+  /** Strictly increasing by key. */
+  kvs: KeyValue[];
+}
+
+/** Appends to a list of large buffers, so the output never needs re-copying while it grows. */
+class ChunkWriter {
+  private readonly done: Buffer[] = [];
+  private buf = Buffer.allocUnsafe(CHUNK_BYTES);
+  private pos = 0;
+  private total = 0;
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.byteLength) return;
+    this.done.push(this.buf.subarray(0, this.pos));
+    this.total += this.pos;
+    this.buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, n));
+    this.pos = 0;
+  }
+
+  u8(v: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = v;
+  }
+
+  u32(v: number): void {
+    this.ensure(4);
+    this.buf.writeUInt32BE(v, this.pos);
+    this.pos += 4;
+  }
+
+  /** Unsigned LEB128 of a safe integer (arithmetic, not bitwise: values may exceed 2^32). */
+  varint(v: number): void {
+    this.ensure(8);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  f64(v: number): void {
+    this.ensure(8);
+    this.buf.writeDoubleBE(v, this.pos);
+    this.pos += 8;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.ensure(b.byteLength);
+    this.buf.set(b, this.pos);
+    this.pos += b.byteLength;
+  }
+
+  /** varint byte length, then UTF-8 bytes. */
+  str(s: string): void {
+    if (s.length <= 42) {
+      // At most 3 bytes per UTF-16 code unit, so the length fits one varint byte.
+      this.ensure(1 + 3 * s.length);
+      const n = this.buf.write(s, this.pos + 1, 'utf8');
+      this.buf[this.pos] = n;
+      this.pos += 1 + n;
+      return;
+    }
+    const n = Buffer.byteLength(s, 'utf8');
+    this.varint(n);
+    this.ensure(n);
+    this.buf.write(s, this.pos, n, 'utf8');
+    this.pos += n;
+  }
+
+  /** Everything written, followed by a crc32 of it, as one buffer. */
+  *finish(): Steps<Buffer> {
+    const size = this.total + this.pos;
+    const out = Buffer.allocUnsafe(size + 4);
+    let at = 0;
+    let crc = 0;
+    for (const b of [...this.done, this.buf.subarray(0, this.pos)]) {
+      out.set(b, at);
+      crc = crc32(b, crc);
+      at += b.byteLength;
+      yield;
+    }
+    out.writeUInt32BE(crc, size);
+    return out;
+  }
+}
+
+/** `chunks` hold the key-values in strictly increasing key order. */
+export function* encodeSnapshotSteps(
+  appliedIndex: number,
+  members: Member[],
+  chunks: readonly (readonly KeyValue[])[],
+): Steps<Uint8Array> {
+  const w = new ChunkWriter();
+  let keyCount = 0;
+  for (const c of chunks) keyCount += c.length;
+  const header = packr.pack({
+    appliedIndex,
+    keyCount,
+    members: members.map((m) => [m.id, m.peerUrl, m.clientUrl]),
+  });
+  w.bytes(MAGIC);
+  w.u8(SNAPSHOT_FORMAT >> 8);
+  w.u8(SNAPSHOT_FORMAT & 0xff);
+  w.u32(header.byteLength);
+  w.bytes(header);
+  let sincePause = 0;
+  for (const chunk of chunks) {
+    for (const kv of chunk) {
+      w.str(kv.key);
+      w.str(kv.value);
+      w.varint(kv.createIndex);
+      w.varint(kv.modifyIndex);
+      w.varint(kv.version);
+      w.u8((kv.expiresAt !== undefined ? FLAG_EXPIRES : 0) | (kv.ttl !== undefined ? FLAG_TTL : 0));
+      if (kv.expiresAt !== undefined) w.f64(kv.expiresAt);
+      if (kv.ttl !== undefined) w.str(kv.ttl);
+    }
+    sincePause += chunk.length;
+    if (sincePause >= STEP) {
+      sincePause = 0;
+      yield;
+    }
+  }
+  return yield* w.finish();
+}
+
+export function encodeSnapshot(
+  appliedIndex: number,
+  members: Member[],
+  kvs: readonly KeyValue[],
+): Uint8Array {
+  return runSync(encodeSnapshotSteps(appliedIndex, members, [kvs]));
+}
+
+const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+function decodeHeader(buf: Buffer): { appliedIndex: number; keyCount: number; members: Member[] } {
+  let header: unknown;
+  try {
+    header = packr.unpack(buf);
+  } catch (err) {
+    throw new CorruptionError('kv-snapshot/header', `undecodable (${String(err)})`);
+  }
+  const h = header as Record<string, unknown> | null;
+  if (
+    typeof h !== 'object' ||
+    h === null ||
+    !isIndex(h.appliedIndex) ||
+    !isIndex(h.keyCount) ||
+    !Array.isArray(h.members)
+  ) {
+    throw new CorruptionError('kv-snapshot/header', 'malformed header');
+  }
+  const members: Member[] = (h.members as unknown[]).map((m) => {
+    if (!Array.isArray(m) || m.length !== 3 || !m.every((x) => typeof x === 'string')) {
+      throw new CorruptionError('kv-snapshot/header', 'malformed member');
+    }
+    const [id, peerUrl, clientUrl] = m as [string, string, string];
+    return { id, peerUrl, clientUrl };
+  });
+  return { appliedIndex: h.appliedIndex, keyCount: h.keyCount, members };
+}
+
+export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
+  return runSync(decodeSnapshotSteps(bytes));
+}
+
+export function* decodeSnapshotSteps(bytes: Uint8Array): Steps<SnapshotContent> {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.byteLength < PREAMBLE_BYTES + 4 || !buf.subarray(0, MAGIC.byteLength).equals(MAGIC)) {
+    throw new CorruptionError('kv-snapshot/preamble', 'not a kv-store snapshot');
+  }
+  const end = buf.byteLength - 4;
+  let crc = 0;
+  for (let at = 0; at < end; at += CHUNK_BYTES) {
+    crc = crc32(buf.subarray(at, Math.min(end, at + CHUNK_BYTES)), crc);
+    yield;
+  }
+  if (crc !== buf.readUInt32BE(end)) {
+    throw new CorruptionError('kv-snapshot/checksum', 'snapshot checksum mismatch');
+  }
+  const format = buf.readUInt16BE(MAGIC.byteLength);
+  if (format !== SNAPSHOT_FORMAT)
+    throw new CorruptionError('kv-snapshot/preamble', `unknown snapshot format ${format}`);
+  const headerBytes = buf.readUInt32BE(MAGIC.byteLength + 2);
+  if (PREAMBLE_BYTES + headerBytes > end) throw new CorruptionError('kv-snapshot/header', 'truncated');
+  const { appliedIndex, keyCount, members } = decodeHeader(
+    buf.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerBytes),
+  );
+  // Each record takes at least 6 bytes: a count beyond that is impossible.
+  if (keyCount * 6 > end) throw new CorruptionError('kv-snapshot/header', 'impossible key count');
+
+  let pos = PREAMBLE_BYTES + headerBytes;
+  let n = 0;
+  const fail = (reason: string): never => {
+    throw new CorruptionError(`kv-snapshot/record-${n}`, reason);
+  };
+  const need = (bytesNeeded: number): void => {
+    if (pos + bytesNeeded > end) fail('truncated record');
+  };
+  const varint = (): number => {
+    let v = 0;
+    let scale = 1;
+    for (let i = 0; ; i++) {
+      need(1);
+      const b = buf[pos++]!;
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 0x80;
+      if (i >= 7) fail('varint too long');
+    }
+    return v;
+  };
+  const str = (): string => {
+    const len = varint();
+    need(len);
+    const s = buf.toString('utf8', pos, pos + len);
+    pos += len;
+    return s;
+  };
+  const f64 = (): number => {
+    need(8);
+    const v = buf.readDoubleBE(pos);
+    pos += 8;
+    return v;
+  };
+
+  const kvs = new Array<KeyValue>(keyCount);
+  let prevKey: string | undefined;
+  for (; n < keyCount; n++) {
+    const key = str();
+    const value = str();
+    const createIndex = varint();
+    const modifyIndex = varint();
+    const version = varint();
+    need(1);
+    const flags = buf[pos++]!;
+    if (
+      !isIndex(createIndex) ||
+      !isIndex(modifyIndex) ||
+      !isIndex(version) ||
+      (flags & ~(FLAG_EXPIRES | FLAG_TTL)) !== 0
+    ) {
+      fail('malformed record');
+    }
+    if (prevKey !== undefined && !(prevKey < key)) fail('keys out of order');
+    const kv: KeyValue = { key, value, createIndex, modifyIndex, version };
+    if ((flags & FLAG_EXPIRES) !== 0) {
+      const expiresAt = f64();
+      if (!Number.isFinite(expiresAt)) fail('malformed expiry');
+      kv.expiresAt = expiresAt;
+    }
+    if ((flags & FLAG_TTL) !== 0) kv.ttl = str();
+    kvs[n] = kv;
+    prevKey = key;
+    if (n % STEP === STEP - 1) yield;
+  }
+  if (pos !== end)
+    throw new CorruptionError('kv-snapshot/trailer', `${end - pos} unexpected bytes after ${keyCount} keys`);
+  return { appliedIndex, members, kvs };
+}

@@ -1,0 +1,118 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SortedList, prefixSuccessor } from './sorted-list.ts';
+import { ExpiryHeap } from './expiry-heap.ts';
+
+function rng(seed: number): (n: number) => number {
+  let s = seed;
+  return (n) => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s % n;
+  };
+}
+
+interface Item {
+  key: string;
+  v: number;
+}
+
+function keysFrom(s: SortedList<Item>, start: string): string[] {
+  const out: string[] = [];
+  s.scan(start, (item) => out.push(item.key) > 0);
+  return out;
+}
+
+void describe('SortedList', () => {
+  void test('matches a naive sorted map under random sets and deletes', () => {
+    const rnd = rng(1);
+    const s = new SortedList<Item>();
+    const naive = new Map<string, number>();
+    for (let i = 0; i < 30_000; i++) {
+      const key = `k${rnd(5000)}/${rnd(7)}`;
+      if (rnd(3) === 0) assert.equal(s.delete(key), naive.delete(key));
+      else {
+        const had = naive.has(key);
+        naive.set(key, i);
+        assert.equal(s.set({ key, v: i }), !had);
+      }
+    }
+    const expected = [...naive.keys()].sort();
+    assert.equal(s.size, expected.length);
+    assert.deepEqual(keysFrom(s, ''), expected);
+    for (const start of ['k1', 'k25', 'k4999/6', 'k5', 'z', '']) {
+      assert.deepEqual(
+        keysFrom(s, start),
+        expected.filter((k) => k >= start),
+        start,
+      );
+    }
+    for (const k of expected.slice(0, 200)) assert.equal(s.get(k)?.v, naive.get(k));
+    assert.equal(s.get('nope'), undefined);
+  });
+
+  void test('scan stops when the visitor returns false', () => {
+    const s = SortedList.fromSorted(['a', 'b', 'c', 'd'].map((key, v) => ({ key, v })));
+    const seen: string[] = [];
+    s.scan('b', (item) => {
+      seen.push(item.key);
+      return item.key < 'c';
+    });
+    assert.deepEqual(seen, ['b', 'c']);
+  });
+
+  void test('fromSorted builds the same order, and view() is a point-in-time copy', () => {
+    const items = Array.from({ length: 2000 }, (_, i) => ({ key: `key${String(i).padStart(5, '0')}`, v: i }));
+    const s = SortedList.fromSorted(items);
+    assert.deepEqual(
+      keysFrom(s, 'key01'),
+      items.map((i) => i.key).filter((k) => k >= 'key01'),
+    );
+    const view = s.view();
+    assert.equal(s.set({ key: 'key00000a', v: -1 }), true);
+    assert.equal(s.set({ key: 'key00001', v: -2 }), false);
+    s.delete('key00002');
+    assert.equal(keysFrom(s, '')[1], 'key00000a');
+    assert.equal(s.get('key00001')?.v, -2);
+    const frozen = view.flat();
+    assert.equal(frozen.length, 2000);
+    assert.deepEqual(
+      frozen.slice(0, 3).map((i) => [i.key, i.v]),
+      [
+        ['key00000', 0],
+        ['key00001', 1],
+        ['key00002', 2],
+      ],
+    );
+  });
+
+  void test('prefixSuccessor bounds every string with the prefix', () => {
+    assert.equal(prefixSuccessor('a/'), 'a0');
+    assert.equal(prefixSuccessor('ab\uffff'), 'ac');
+    assert.equal(prefixSuccessor('\uffff\uffff'), undefined);
+    assert.ok('a/\uffff\uffff' < prefixSuccessor('a/')!);
+  });
+});
+
+void describe('ExpiryHeap', () => {
+  void test('pops in expiry order and lists only due entries', () => {
+    const rnd = rng(2);
+    const h = new ExpiryHeap();
+    const times: number[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const t = rnd(10_000);
+      times.push(t);
+      h.push({ expiresAt: t, key: `k${i}`, modifyIndex: i });
+    }
+    const due = [...h.due(2500)].map((e) => e.expiresAt).sort((a, b) => a - b);
+    assert.deepEqual(
+      due,
+      times.filter((t) => t <= 2500).sort((a, b) => a - b),
+    );
+    const popped: number[] = [];
+    for (let e = h.pop(); e !== undefined; e = h.pop()) popped.push(e.expiresAt);
+    assert.deepEqual(
+      popped,
+      [...times].sort((a, b) => a - b),
+    );
+  });
+});

@@ -1,0 +1,107 @@
+// The kv-store process: parse flags, open the node, serve HTTP (clients and
+// peers on one port unless -peer-addr is given), shut down gracefully.
+import { helpText, parseFlags, type NodeOptions } from './cli/flags.ts';
+import { isKvError } from './errors.ts';
+import { createApp } from './http/app.ts';
+import { startHttpServer, startPeerServer, type RunningServer } from './http/server.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
+import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
+import { DataDirError } from './storage/errors.ts';
+
+const SHUTDOWN_DEADLINE_MS = 8000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
+function nodeOptions(o: NodeOptions): KvNodeOptions {
+  return {
+    id: o.id,
+    dataDir: o.dataDir,
+    clientUrl: o.clientUrl,
+    peerUrl: o.peerUrl,
+    // The seed's -peers gives one address per peer: it serves both their client API and peer traffic.
+    peers: o.peers.map((p) => ({ id: p.id, peerUrl: p.peerUrl, clientUrl: p.peerUrl })),
+    join: o.join,
+    tickMs: o.tickMs,
+    electionTicks: o.electionTicks,
+    snapshotThreshold: o.snapshotThreshold,
+    clusterToken: process.env.KVSTORE_CLUSTER_TOKEN ?? '',
+    proposalTimeoutMs: 10_000,
+    readTimeoutMs: 5_000,
+    unsafeLocalReads: process.env.KVSTORE_DEBUG_UNSAFE_LOCAL_READS === '1',
+  };
+}
+
+async function main(): Promise<void> {
+  const parsed = parseFlags(process.argv.slice(2));
+  if (!parsed.ok) {
+    if (parsed.help) {
+      process.stdout.write(helpText);
+      process.exit(0);
+    }
+    process.stderr.write(`kv-store: ${parsed.error} (see kv-store --help)\n`);
+    process.exit(2);
+  }
+  const cfg = parsed.config;
+  const log = createLogger({ level: cfg.logLevel }).child({ member: cfg.id });
+  const metrics = createMetrics();
+  const opts = nodeOptions(cfg);
+  if (opts.unsafeLocalReads) log.warn('KVSTORE_DEBUG_UNSAFE_LOCAL_READS=1: reads are NOT linearizable (testing only)');
+
+  let node: KvNode;
+  try {
+    node = await KvNode.open(opts, log, metrics);
+  } catch (e) {
+    if (e instanceof DataDirError) {
+      process.stderr.write(`kv-store: cannot use data directory ${cfg.dataDir}: ${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const app = createApp(node, { metrics, logger: log });
+  const servers: RunningServer[] = [];
+  servers.push(await startHttpServer(app, cfg.listen, cfg.peerListen === null ? node.transport : null));
+  if (cfg.peerListen) servers.push(await startPeerServer(cfg.peerListen, node.transport));
+  node.start();
+  log.info('kv-store started', {
+    listen: `${cfg.listen.host || '0.0.0.0'}:${cfg.listen.port}`,
+    clientUrl: cfg.clientUrl,
+    peerUrl: cfg.peerUrl,
+    dataDir: cfg.dataDir,
+  });
+  installShutdown(node, servers, log);
+}
+
+function installShutdown(node: KvNode, servers: RunningServer[], log: Logger): void {
+  let shuttingDown = false;
+  const shutdown = (signal: string): void => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info('shutting down', { signal });
+    const hardStop = setTimeout(() => {
+      log.error('graceful shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    hardStop.unref();
+    void (async () => {
+      // Stop accepting and let in-flight client requests finish; peer streams stay up so the
+      // leader can hand over, then the node closes them and its storage.
+      const closing = Promise.all(servers.map((s) => s.close(SHUTDOWN_DEADLINE_MS / 4)));
+      await Promise.race([closing, sleep(SHUTDOWN_DEADLINE_MS / 4)]);
+      await node.stop();
+      await closing;
+      log.info('stopped cleanly');
+      process.exit(0);
+    })().catch((e: unknown) => {
+      log.error('error during shutdown', { error: String(e) });
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  const msg = isKvError(e) || e instanceof Error ? (e.stack ?? e.message) : String(e);
+  process.stderr.write(`kv-store: ${msg}\n`);
+  process.exit(1);
+});

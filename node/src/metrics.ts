@@ -1,0 +1,156 @@
+// The one metrics registry of the node (prom-client). Names follow Prometheus conventions:
+// prefix `kvstore_`, base units (`_seconds`, `_bytes`), `_total` only on counters.
+// `createMetrics()` builds a fresh registry so tests never share global state.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const METRIC_PREFIX = 'kvstore_';
+
+// Disk syncs and applies are sub-millisecond to a second; RTT on a LAN is similar.
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096];
+const SLOW_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const HTTP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export interface Metrics {
+  registry: Registry;
+  // Raft state.
+  hasLeader: Gauge;
+  isLeader: Gauge;
+  isLearner: Gauge;
+  leaderChangesSeenTotal: Counter;
+  term: Gauge;
+  commitIndex: Gauge;
+  appliedIndex: Gauge;
+  // Proposals.
+  proposalsCommittedTotal: Counter;
+  proposalsAppliedTotal: Counter;
+  proposalsPending: Gauge;
+  proposalsFailedTotal: Counter<'reason'>;
+  readIndexTotal: Counter;
+  readIndexFailedTotal: Counter;
+  // Disk and state machine.
+  diskSyncDurationSeconds: Histogram;
+  applyDurationSeconds: Histogram;
+  snapshotDurationSeconds: Histogram;
+  snapshotSizeBytes: Gauge;
+  keys: Gauge;
+  // Peers.
+  peerRoundTripTimeSeconds: Histogram<'peer'>;
+  peerSentBytesTotal: Counter<'peer'>;
+  peerReceivedBytesTotal: Counter<'peer'>;
+  peerSentFailuresTotal: Counter<'peer'>;
+  peerConnected: Gauge<'peer'>;
+  snapshotsSentTotal: Counter<'peer' | 'outcome'>;
+  snapshotsReceivedTotal: Counter<'peer'>;
+  // HTTP.
+  httpRequestDurationSeconds: Histogram<'route' | 'method' | 'code'>;
+  httpRequestsInFlight: Gauge;
+  watchersActive: Gauge;
+}
+
+export interface MetricsOptions {
+  /** Collect process/Node.js default metrics (CPU, memory, event loop lag). Default true. */
+  defaultMetrics?: boolean;
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  const registers = [registry];
+  const p = METRIC_PREFIX;
+  const gauge = (name: string, help: string): Gauge => new Gauge({ name: p + name, help, registers });
+  const counter = (name: string, help: string): Counter => new Counter({ name: p + name, help, registers });
+
+  return {
+    registry,
+    hasLeader: gauge('has_leader', '1 if this member knows a leader, else 0.'),
+    isLeader: gauge('is_leader', '1 if this member is the leader, else 0.'),
+    isLearner: gauge('is_learner', '1 if this member is a learner, else 0.'),
+    leaderChangesSeenTotal: counter('leader_changes_seen_total', 'Leader changes seen by this member.'),
+    term: gauge('term', 'Current Raft term.'),
+    commitIndex: gauge('commit_index', 'Highest log index known committed.'),
+    appliedIndex: gauge('applied_index', 'Highest log index applied to the state machine.'),
+    proposalsCommittedTotal: counter('proposals_committed_total', 'Log entries committed.'),
+    proposalsAppliedTotal: counter('proposals_applied_total', 'Log entries applied.'),
+    proposalsPending: gauge('proposals_pending', 'Proposals accepted by this member and not yet answered.'),
+    proposalsFailedTotal: new Counter({
+      name: p + 'proposals_failed_total',
+      help: 'Proposals that failed, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    readIndexTotal: counter('read_index_total', 'Linearizable reads started (ReadIndex).'),
+    readIndexFailedTotal: counter('read_index_failed_total', 'Linearizable reads that failed or timed out.'),
+    diskSyncDurationSeconds: new Histogram({
+      name: p + 'disk_sync_duration_seconds',
+      help: 'Duration of one synced write batch (entries + hard state of one Ready).',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    applyDurationSeconds: new Histogram({
+      name: p + 'apply_duration_seconds',
+      help: 'Duration of applying one batch of committed entries.',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    snapshotDurationSeconds: new Histogram({
+      name: p + 'snapshot_duration_seconds',
+      help: 'Duration of taking and persisting a snapshot.',
+      buckets: SLOW_BUCKETS,
+      registers,
+    }),
+    snapshotSizeBytes: gauge('snapshot_size_bytes', 'Size of the latest snapshot.'),
+    keys: gauge('keys', 'Keys in the state machine.'),
+    peerRoundTripTimeSeconds: new Histogram({
+      name: p + 'peer_round_trip_time_seconds',
+      help: 'Round-trip time of ping frames to a peer.',
+      labelNames: ['peer'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    peerSentBytesTotal: new Counter({
+      name: p + 'peer_sent_bytes_total',
+      help: 'Bytes sent to a peer.',
+      labelNames: ['peer'] as const,
+      registers,
+    }),
+    peerReceivedBytesTotal: new Counter({
+      name: p + 'peer_received_bytes_total',
+      help: 'Bytes received from a peer.',
+      labelNames: ['peer'] as const,
+      registers,
+    }),
+    peerSentFailuresTotal: new Counter({
+      name: p + 'peer_sent_failures_total',
+      help: 'Messages to a peer dropped (queue full or connection lost).',
+      labelNames: ['peer'] as const,
+      registers,
+    }),
+    peerConnected: new Gauge({
+      name: p + 'peer_connected',
+      help: '1 while the outbound stream to a peer is open.',
+      labelNames: ['peer'] as const,
+      registers,
+    }),
+    snapshotsSentTotal: new Counter({
+      name: p + 'snapshots_sent_total',
+      help: 'Snapshots streamed to a peer, by outcome.',
+      labelNames: ['peer', 'outcome'] as const,
+      registers,
+    }),
+    snapshotsReceivedTotal: new Counter({
+      name: p + 'snapshots_received_total',
+      help: 'Snapshots received from a peer.',
+      labelNames: ['peer'] as const,
+      registers,
+    }),
+    httpRequestDurationSeconds: new Histogram({
+      name: p + 'http_request_duration_seconds',
+      help: 'HTTP request duration by route template, method and status code.',
+      labelNames: ['route', 'method', 'code'] as const,
+      buckets: HTTP_BUCKETS,
+      registers,
+    }),
+    httpRequestsInFlight: gauge('http_requests_in_flight', 'HTTP requests being served.'),
+    watchersActive: gauge('watchers_active', 'Blocking watch requests waiting.'),
+  };
+}

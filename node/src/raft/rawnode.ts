@@ -1,0 +1,211 @@
+// The node-facing API of the core: feed it ticks and messages, take a Ready,
+// carry it out (persist, send, apply), then advance().
+import type { RaftConfig } from './config.ts';
+import { decodeConfChange, encodeConfChange } from './conf-change.ts';
+import type { ProgressState } from './progress.ts';
+import { Raft } from './raft.ts';
+import {
+  EntryType,
+  MessageType,
+  StateRole,
+  emptyMessage,
+  isLocalMessage,
+  isResponseMessage,
+  type ConfChange,
+  type ConfState,
+  type HardState,
+  type Message,
+  type NodeId,
+  type ProposeResult,
+  type Ready,
+  type SoftState,
+} from './types.ts';
+
+export interface PeerProgress {
+  match: number;
+  next: number;
+  state: ProgressState;
+  recentActive: boolean;
+  isLearner: boolean;
+}
+
+export interface RaftStatus {
+  id: NodeId;
+  term: number;
+  vote: NodeId | null;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  firstIndex: number;
+  leader: NodeId | null;
+  role: StateRole;
+  confState: ConfState;
+  leadTransferee: NodeId | null;
+  /** Leader only. */
+  progress: Map<NodeId, PeerProgress>;
+}
+
+export class RawNode {
+  private readonly raft: Raft;
+  private prevSoft: SoftState;
+  private prevHard: HardState;
+  private readyOutstanding = false;
+
+  constructor(cfg: RaftConfig) {
+    this.raft = new Raft(cfg);
+    this.prevSoft = this.softState();
+    this.prevHard = this.hardState();
+  }
+
+  tick(): void {
+    this.raft.tick();
+  }
+
+  campaign(): void {
+    this.raft.step(emptyMessage(MessageType.Hup, this.raft.id, this.raft.id, 0));
+  }
+
+  /** A message from a peer. Local message types are refused: they are not for the wire. */
+  step(m: Message): void {
+    if (isLocalMessage(m.type)) return;
+    // Responses from nodes we do not track are harmless but meaningless.
+    if (isResponseMessage(m.type) && this.raft.role === StateRole.Leader && !this.raft.prs.has(m.from))
+      return;
+    this.raft.step(m);
+  }
+
+  propose(data: Uint8Array): ProposeResult {
+    return this.raft.propose(data, EntryType.Normal);
+  }
+
+  proposeConfChange(cc: ConfChange): ProposeResult {
+    return this.raft.propose(encodeConfChange(cc), EntryType.ConfChange);
+  }
+
+  readIndex(context: string): void {
+    this.raft.readIndex(context);
+  }
+
+  transferLeadership(to: NodeId): void {
+    if (this.raft.role === StateRole.Leader) this.raft.transferLeadership(to);
+    else if (this.raft.lead !== null) {
+      const m = emptyMessage(MessageType.TransferLeader, to, this.raft.lead, 0);
+      this.raft.step(m);
+    }
+  }
+
+  reportUnreachable(id: NodeId): void {
+    this.raft.step(emptyMessage(MessageType.Unreachable, id, this.raft.id, 0));
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    const m = emptyMessage(MessageType.SnapStatus, id, this.raft.id, 0);
+    m.reject = !ok;
+    this.raft.step(m);
+  }
+
+  private softState(): SoftState {
+    return { leader: this.raft.lead, role: this.raft.role };
+  }
+
+  private hardState(): HardState {
+    return { term: this.raft.term, vote: this.raft.vote, commit: this.raft.raftLog.committed };
+  }
+
+  hasReady(): boolean {
+    if (this.readyOutstanding) return false;
+    const r = this.raft;
+    const ss = this.softState();
+    const hs = this.hardState();
+    return (
+      ss.leader !== this.prevSoft.leader ||
+      ss.role !== this.prevSoft.role ||
+      !hardStateEqual(hs, this.prevHard) ||
+      r.raftLog.unstable.snapshot !== null ||
+      r.raftLog.unstableEntries().length > 0 ||
+      r.msgs.length > 0 ||
+      r.msgsAfterAppend.length > 0 ||
+      r.readStates.length > 0 ||
+      r.raftLog.hasNextCommittedEnts()
+    );
+  }
+
+  /** Everything to do now. Call advance(rd) once it is done, before the next ready(). */
+  ready(maxCommittedSize = Number.MAX_SAFE_INTEGER): Ready {
+    if (this.readyOutstanding) throw new Error('raft: ready() called again before advance()');
+    const r = this.raft;
+    const ss = this.softState();
+    const hs = this.hardState();
+    const rd: Ready = {
+      softState: ss.leader !== this.prevSoft.leader || ss.role !== this.prevSoft.role ? ss : null,
+      hardState: hardStateEqual(hs, this.prevHard) ? null : hs,
+      snapshot: r.raftLog.unstable.snapshot,
+      entries: r.raftLog.unstableEntries().slice(),
+      committedEntries: r.raftLog.nextCommittedEnts(maxCommittedSize),
+      messagesBeforePersist: r.msgs,
+      messages: r.msgsAfterAppend,
+      readStates: r.readStates,
+    };
+    r.msgs = [];
+    r.msgsAfterAppend = [];
+    r.readStates = [];
+    if (rd.softState) this.prevSoft = ss;
+    if (rd.hardState) this.prevHard = hs;
+    this.readyOutstanding = true;
+    return rd;
+  }
+
+  /** The Ready has been persisted, sent and applied. */
+  advance(rd: Ready): void {
+    const r = this.raft;
+    this.readyOutstanding = false;
+    if (rd.snapshot) {
+      r.raftLog.stableSnapTo(rd.snapshot.metadata.index);
+      if (rd.snapshot.metadata.index > r.raftLog.applied) r.raftLog.appliedTo(rd.snapshot.metadata.index);
+    }
+    const last = rd.entries[rd.entries.length - 1];
+    if (last) r.stableTo(last.index, last.term);
+    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastCommitted) {
+      r.raftLog.appliedTo(lastCommitted.index);
+      r.reduceUncommittedSize(rd.committedEntries);
+      for (const e of rd.committedEntries) {
+        if (e.type === EntryType.ConfChange) r.applyConfChange(decodeConfChange(e.data));
+      }
+    }
+  }
+
+  status(): RaftStatus {
+    const r = this.raft;
+    const progress = new Map<NodeId, PeerProgress>();
+    if (r.role === StateRole.Leader) {
+      for (const [id, p] of r.prs) {
+        progress.set(id, {
+          match: p.match,
+          next: p.next,
+          state: p.state,
+          recentActive: p.recentActive,
+          isLearner: p.isLearner,
+        });
+      }
+    }
+    return {
+      id: r.id,
+      term: r.term,
+      vote: r.vote,
+      commit: r.raftLog.committed,
+      applied: r.raftLog.applied,
+      lastIndex: r.raftLog.lastIndex(),
+      firstIndex: r.raftLog.firstIndex(),
+      leader: r.lead,
+      role: r.role,
+      confState: r.confState(),
+      leadTransferee: r.leadTransferee,
+      progress,
+    };
+  }
+}
+
+function hardStateEqual(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}

@@ -1,0 +1,224 @@
+// Cluster administration: status, membership changes and leadership transfer.
+// Changes run on the leader (requests to a follower are forwarded) and refuse
+// anything that would leave the cluster without a quorum of live voters.
+import { ConfChangeType, StateRole } from '../raft/types.ts';
+import { KvError, isErrorCode, kvError } from '../errors.ts';
+import type { MemberInfo, NodeStatus } from '../http/service.ts';
+import type { KvNode } from './kv-node.ts';
+
+/** A learner within this many entries of the leader's commit index may be promoted. */
+const PROMOTE_MAX_LAG = 100;
+const MEMBER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export class AdminOps {
+  private readonly node: KvNode;
+
+  constructor(node: KvNode) {
+    this.node = node;
+  }
+
+  status(): NodeStatus {
+    const n = this.node;
+    const s = n.rn.status();
+    let state: NodeStatus['state'];
+    if (n.removed) state = 'removed';
+    else if (s.role === StateRole.Leader) state = 'leader';
+    else if (s.confState.learners.includes(s.id)) state = 'learner';
+    else if (s.role === StateRole.Follower) state = 'follower';
+    else state = 'candidate';
+    return {
+      id: s.id,
+      clusterId: n.storage.meta.clusterId ?? '',
+      state,
+      leader: s.leader,
+      term: s.term,
+      commitIndex: s.commit,
+      appliedIndex: n.sm.appliedIndex,
+      members: this.memberList(),
+    };
+  }
+
+  private memberList(): MemberInfo[] {
+    const n = this.node;
+    const s = n.rn.status();
+        const out: MemberInfo[] = [];
+    const add = (id: string, role: 'voter' | 'learner'): void => {
+      const a = n.sm.member(id);
+      const p = s.progress.get(id);
+      out.push({
+        id,
+        peerUrl: a?.peerUrl ?? '',
+        clientUrl: a?.clientUrl ?? '',
+        role,
+        isLeader: id === s.leader,
+        ...(p ? { matchIndex: p.match, healthy: id === s.id || p.recentActive } : {}),
+      });
+    };
+    for (const id of s.confState.voters) add(id, 'voter');
+    for (const id of s.confState.learners) add(id, 'learner');
+    return out.sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
+  async members(): Promise<{ leader: string | null; members: MemberInfo[] }> {
+    const s = this.node.rn.status();
+    if (s.role !== StateRole.Leader && s.leader !== null) {
+      // Only the leader knows each member's progress and health.
+      try {
+        return await this.forward<{ leader: string | null; members: MemberInfo[] }>('GET', '/v1/cluster/members');
+      } catch {
+        // Fall back to our own view.
+      }
+    }
+    return { leader: s.leader, members: this.memberList() };
+  }
+
+  async addMember(m: { id: string; peerUrl: string; clientUrl?: string; role: 'learner' | 'voter' }): Promise<MemberInfo> {
+    if (!MEMBER_ID.test(m.id)) {
+      throw kvError('invalid-parameter', 'member id must be 1-63 characters of letters, digits, ".", "_" or "-"');
+    }
+    if (!isHttpUrl(m.peerUrl) || (m.clientUrl !== undefined && !isHttpUrl(m.clientUrl))) {
+      throw kvError('invalid-parameter', 'peerUrl and clientUrl must be http://host:port URLs');
+    }
+    if (!this.isLeader()) return this.forward<MemberInfo>('POST', '/v1/cluster/members', m);
+    const cs = this.node.rn.status().confState;
+    if (cs.voters.includes(m.id) || cs.learners.includes(m.id)) {
+      throw kvError('member-exists', `member ${m.id} is already part of the cluster`);
+    }
+    const clientUrl = m.clientUrl ?? m.peerUrl;
+    await this.node.proposeConf({
+      type: m.role === 'voter' ? ConfChangeType.AddVoter : ConfChangeType.AddLearner,
+      nodeId: m.id,
+      context: JSON.stringify({ peerUrl: m.peerUrl, clientUrl, requestId: this.node.nextRequestId() }),
+    });
+    return { id: m.id, peerUrl: m.peerUrl, clientUrl, role: m.role, isLeader: false };
+  }
+
+  async promoteMember(id: string): Promise<void> {
+    if (!this.isLeader()) {
+      await this.forward('POST', `/v1/cluster/members/${encodeURIComponent(id)}/promote`);
+      return;
+    }
+    const s = this.node.rn.status();
+    if (s.confState.voters.includes(id)) return; // already a voter: idempotent
+    if (!s.confState.learners.includes(id)) throw kvError('member-not-found', `no learner ${id} in the cluster`);
+    const p = s.progress.get(id);
+    // Caught up means: it has acknowledged appends (replicate state) and trails the commit index only a little.
+    if (!p || !p.recentActive || p.state !== 'replicate' || s.commit - p.match > PROMOTE_MAX_LAG) {
+      throw kvError(
+        'learner-not-caught-up',
+        `learner ${id} has replicated up to ${p?.match ?? 0} of ${s.commit} committed; retry when it has caught up`,
+      );
+    }
+    const addr = this.node.sm.member(id);
+    await this.node.proposeConf({
+      type: ConfChangeType.AddVoter,
+      nodeId: id,
+      context: JSON.stringify({ ...addr, requestId: this.node.nextRequestId() }),
+    });
+  }
+
+  async removeMember(id: string): Promise<void> {
+    if (!this.isLeader()) {
+      await this.forward('DELETE', `/v1/cluster/members/${encodeURIComponent(id)}`);
+      return;
+    }
+    const s = this.node.rn.status();
+    const isVoter = s.confState.voters.includes(id);
+    if (!isVoter && !s.confState.learners.includes(id)) throw kvError('member-not-found', `no member ${id}`);
+    if (isVoter) {
+      const remaining = s.confState.voters.filter((v) => v !== id);
+      if (remaining.length === 0) throw kvError('would-lose-quorum', 'cannot remove the last voter');
+      const live = remaining.filter((v) => v === s.id || s.progress.get(v)?.recentActive === true).length;
+      const quorum = Math.floor(remaining.length / 2) + 1;
+      if (live < quorum) {
+        throw kvError(
+          'would-lose-quorum',
+          `removing ${id} would leave ${live} live voters of ${remaining.length}, below a quorum of ${quorum}`,
+        );
+      }
+    }
+    if (id === s.id) {
+      // The leader cannot safely remove itself while leading: hand over first, then ask the new leader.
+      await this.transferLeadership(undefined);
+      await this.forward('DELETE', `/v1/cluster/members/${encodeURIComponent(id)}`);
+      return;
+    }
+    await this.node.proposeConf({
+      type: ConfChangeType.RemoveNode,
+      nodeId: id,
+      context: JSON.stringify({ requestId: this.node.nextRequestId() }),
+    });
+  }
+
+  async transferLeadership(to: string | undefined, timeoutMs?: number): Promise<{ leader: string }> {
+    if (!this.isLeader()) return this.forward<{ leader: string }>('POST', '/v1/cluster/leader', to ? { to } : {});
+    const s = this.node.rn.status();
+    let target = to;
+    if (target === undefined) {
+      // The most up-to-date live voter takes over fastest.
+      let best = -1;
+      for (const v of s.confState.voters) {
+        const p = s.progress.get(v);
+        if (v === s.id || !p?.recentActive) continue;
+        if (p.match > best) {
+          best = p.match;
+          target = v;
+        }
+      }
+      if (target === undefined) throw kvError('unavailable', 'no live voter to transfer leadership to');
+    } else if (target === s.id) {
+      return { leader: s.id };
+    } else if (!s.confState.voters.includes(target)) {
+      throw kvError('member-not-found', `${target} is not a voter`);
+    }
+    this.node.rn.transferLeadership(target);
+    this.node.schedule();
+    const wait = timeoutMs ?? this.node.opts.tickMs * this.node.opts.electionTicks * 3;
+    const ok = await this.node.waitForTicks(() => {
+      const l = this.node.rn.status().leader;
+      return l !== null && l !== s.id;
+    }, wait);
+    if (!ok) throw kvError('timeout', `leadership transfer to ${target} did not complete in time`);
+    return { leader: this.node.rn.status().leader ?? target };
+  }
+
+  private isLeader(): boolean {
+    return this.node.rn.status().role === StateRole.Leader;
+  }
+
+  /** Sends an admin request to the leader's client URL and relays its answer or error. */
+  private async forward<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const leader = this.node.rn.status().leader;
+    if (leader === null) throw kvError('no-leader', 'no leader is known; retry shortly');
+    const url = this.node.sm.member(leader)?.clientUrl;
+    if (!url) throw kvError('unavailable', `the address of leader ${leader} is not known yet`);
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, url), {
+        method,
+        headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.node.opts.proposalTimeoutMs + 2000),
+      });
+    } catch (e) {
+      throw kvError('unavailable', `could not reach leader ${leader} at ${url}: ${String(e)}`);
+    }
+    const text = await res.text();
+    const parsed: unknown = text ? JSON.parse(text) : {};
+    if (!res.ok) {
+      const err = (parsed as { error?: { code?: string; message?: string } }).error;
+      const code = err?.code !== undefined && isErrorCode(err.code) ? err.code : 'internal';
+      throw new KvError(code, err?.message ?? `leader ${leader} answered ${res.status}`);
+    }
+    return parsed as T;
+  }
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.port !== '';
+  } catch {
+    return false;
+  }
+}

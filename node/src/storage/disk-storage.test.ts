@@ -1,0 +1,407 @@
+import { describe, test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { ClassicLevel } from 'classic-level';
+import { DiskStorage } from './disk-storage.ts';
+import { CorruptionError, DataDirError } from './errors.ts';
+import { CompactedError, SnapshotOutOfDateError } from '../raft/storage.ts';
+import type { Entry } from '../raft/types.ts';
+import { entryKey, metaKey } from './records.ts';
+
+function ents(from: number, to: number, term: number): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i <= to; i++) out.push({ index: i, term, type: 0, data: Buffer.from(`v${i}t${term}`) });
+  return out;
+}
+
+function dataOf(s: DiskStorage, lo: number, hi: number): string[] {
+  return s.entries(lo, hi, Infinity).map((e) => `${e.index}:${e.term}:${Buffer.from(e.data).toString()}`);
+}
+
+const voters = { voters: ['a', 'b', 'c'], learners: [] };
+
+void describe('DiskStorage', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kv-disk-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  void test('fresh bootstrap records the initial ConfState as an index-0 snapshot', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+    assert.deepEqual(s.initialState().confState, voters);
+    assert.equal(s.firstIndex(), 1);
+    assert.equal(s.lastIndex(), 0);
+    assert.deepEqual(s.meta, { clusterId: 'c1', memberId: 'a' });
+    await s.close();
+    const again = await DiskStorage.open(dir, {
+      memberId: 'a',
+      clusterId: 'c1',
+      bootstrap: { voters: ['x'], learners: [] },
+    });
+    assert.deepEqual(again.initialState().confState, voters, 'bootstrap is ignored once data exists');
+    await again.close();
+  });
+
+  void test('entries and hard state round-trip across reopen', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 3 }, snapshot: null });
+    await s.persist({ entries: ents(6, 8, 2), hardState: { term: 2, vote: 'b', commit: 7 }, snapshot: null });
+    const before = dataOf(s, 1, 9);
+    await s.close();
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.deepEqual(r.initialState().hardState, { term: 2, vote: 'b', commit: 7 });
+    assert.equal(r.firstIndex(), 1);
+    assert.equal(r.lastIndex(), 8);
+    assert.deepEqual(dataOf(r, 1, 9), before);
+    assert.equal(r.term(6), 2);
+    await r.close();
+  });
+
+  void test('memory is updated synchronously when persist is called', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    const p = s.persist({
+      entries: ents(1, 3, 1),
+      hardState: { term: 1, vote: null, commit: 0 },
+      snapshot: null,
+    });
+    assert.equal(s.lastIndex(), 3);
+    assert.equal(s.initialState().hardState.term, 1);
+    await p;
+    await s.close();
+  });
+
+  void test('a conflicting suffix is truncated, on disk too', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 10, 1), hardState: null, snapshot: null });
+    // A new leader overwrites from index 6 with a shorter log of term 2.
+    await s.persist({ entries: ents(6, 7, 2), hardState: { term: 2, vote: 'b', commit: 5 }, snapshot: null });
+    assert.equal(s.lastIndex(), 7);
+    await s.close();
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.lastIndex(), 7, 'entries 8..10 must not come back');
+    assert.deepEqual(
+      r.entries(5, 8, Infinity).map((e) => e.term),
+      [1, 2, 2],
+    );
+    await r.close();
+  });
+
+  void test('writes issued without waiting land in call order', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    const order: number[] = [];
+    const writes = [
+      s.persist({ entries: ents(1, 50, 1), hardState: null, snapshot: null }).then(() => order.push(1)),
+      s.persist({ entries: ents(30, 40, 2), hardState: null, snapshot: null }).then(() => order.push(2)),
+      s
+        .persist({ entries: [], hardState: { term: 2, vote: 'a', commit: 20 }, snapshot: null })
+        .then(() => order.push(3)),
+    ];
+    await Promise.all(writes);
+    assert.deepEqual(order, [1, 2, 3]);
+    await s.close();
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.lastIndex(), 40);
+    assert.equal(r.term(30), 2);
+    assert.equal(r.term(29), 1);
+    await r.close();
+  });
+
+  void test('saveSnapshot compacts memory and disk, and survives reopen', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({
+      entries: ents(1, 100, 3),
+      hardState: { term: 3, vote: 'a', commit: 100 },
+      snapshot: null,
+    });
+    const big = Buffer.alloc(2.5 * (1 << 20), 7); // several chunks
+    await s.saveSnapshot(90, voters, big, 10);
+    assert.equal(s.firstIndex(), 81);
+    assert.throws(() => s.term(79), CompactedError);
+    await s.saveSnapshot(95, { voters: ['a', 'b'], learners: ['c'] }, Buffer.from('small'), 0);
+    assert.equal(s.firstIndex(), 96);
+    const sizeBefore = await s.diskUsageBytes();
+    assert.ok(sizeBefore >= 0);
+    await s.close();
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.firstIndex(), 96);
+    assert.equal(r.lastIndex(), 100);
+    assert.equal(r.term(95), 3);
+    const snap = r.snapshot();
+    assert.equal(snap.metadata.index, 95);
+    assert.deepEqual(snap.metadata.confState, { voters: ['a', 'b'], learners: ['c'] });
+    assert.equal(Buffer.from(snap.data).toString(), 'small');
+    assert.deepEqual(r.initialState().confState, { voters: ['a', 'b'], learners: ['c'] });
+    await assert.rejects(r.saveSnapshot(95, voters, Buffer.from('x'), 0), SnapshotOutOfDateError);
+    await r.close();
+    // Only the live snapshot generation is left on disk.
+    const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    let chunks = 0;
+    for await (const _ of raw.keys({ gte: Buffer.from('s'), lt: Buffer.from('t') })) chunks++;
+    await raw.close();
+    assert.equal(chunks, 1);
+  });
+
+  void test('a snapshot received from the leader replaces the log, atomically with entries after it', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
+    const snap = {
+      metadata: { index: 50, term: 4, confState: voters },
+      data: Buffer.alloc(1.5 * (1 << 20), 3),
+    };
+    await s.persist({
+      entries: ents(51, 52, 4),
+      hardState: { term: 4, vote: null, commit: 50 },
+      snapshot: snap,
+    });
+    assert.equal(s.firstIndex(), 51);
+    await assert.rejects(
+      s.persist({
+        entries: [],
+        hardState: null,
+        snapshot: { ...snap, metadata: { ...snap.metadata, index: 40 } },
+      }),
+      SnapshotOutOfDateError,
+    );
+    await s.close();
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.firstIndex(), 51);
+    assert.equal(r.lastIndex(), 52);
+    assert.equal(r.term(50), 4);
+    assert.equal(r.snapshot().data.byteLength, snap.data.byteLength);
+    assert.ok(Buffer.from(r.snapshot().data).equals(snap.data));
+    await r.close();
+  });
+
+  void test('a flipped byte in a stored entry is reported as corruption naming the key', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 5, 1), hardState: null, snapshot: null });
+    await s.close();
+    const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const v = (await raw.get(entryKey(3)))!;
+    v[v.length - 1]! ^= 0x01;
+    await raw.put(entryKey(3), v);
+    await raw.close();
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), (err: unknown) => {
+      assert.ok(err instanceof CorruptionError);
+      assert.equal(err.key, 'entry/3');
+      return true;
+    });
+  });
+
+  void test('corrupt hard state and corrupt snapshot chunks are detected', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
+    await s.saveSnapshot(4, voters, Buffer.alloc(5000, 1), 2);
+    await s.close();
+    const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    let chunkKey: Buffer | undefined;
+    for await (const k of raw.keys({ gte: Buffer.from('s'), lt: Buffer.from('t') })) chunkKey = k;
+    const chunk = (await raw.get(chunkKey!))!;
+    chunk[100]! ^= 0xff;
+    await raw.put(chunkKey!, chunk);
+    await raw.close();
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), (err: unknown) => {
+      assert.ok(err instanceof CorruptionError);
+      assert.match(err.key, /^snapshot-chunk\/4\/0$/);
+      return true;
+    });
+    const raw2 = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    chunk[100]! ^= 0xff;
+    await raw2.put(chunkKey!, chunk);
+    const hs = (await raw2.get(metaKey('hard-state')))!;
+    hs[5]! ^= 0x10;
+    await raw2.put(metaKey('hard-state'), hs);
+    await raw2.close();
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), (err: unknown) => {
+      assert.ok(err instanceof CorruptionError);
+      assert.equal(err.key, 'meta/hard-state');
+      return true;
+    });
+  });
+
+  void test('a missing entry in the middle of the log is a gap, reported as corruption', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 6, 1), hardState: null, snapshot: null });
+    await s.close();
+    const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await raw.del(entryKey(4));
+    await raw.close();
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), (err: unknown) => {
+      assert.ok(err instanceof CorruptionError);
+      assert.equal(err.key, 'entry/5');
+      assert.match(err.message, /gap/);
+      return true;
+    });
+  });
+
+  void test('a value moved under another key fails its checksum', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 3, 1), hardState: null, snapshot: null });
+    await s.close();
+    const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await raw.put(entryKey(2), (await raw.get(entryKey(1)))!);
+    await raw.close();
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), CorruptionError);
+  });
+
+  void test('data of another member or cluster, or of a removed member, is refused', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+    await s.close();
+    const code = (expected: string) => (err: unknown) => {
+      assert.ok(err instanceof DataDirError, String(err));
+      assert.equal(err.code, expected);
+      return true;
+    };
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'b' }), code('member-id-mismatch'));
+    await assert.rejects(
+      DiskStorage.open(dir, { memberId: 'a', clusterId: 'c2' }),
+      code('cluster-id-mismatch'),
+    );
+    const ok = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1' });
+    await assert.rejects(ok.setClusterId('c2'), code('cluster-id-mismatch'));
+    await ok.markRemoved();
+    await ok.close();
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1' }), code('member-removed'));
+  });
+
+  void test('a joiner records the cluster id it learns later', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'd' });
+    assert.equal(s.meta.clusterId, null);
+    await s.setClusterId('c9');
+    await s.close();
+    const r = await DiskStorage.open(dir, { memberId: 'd' });
+    assert.equal(r.meta.clusterId, 'c9');
+    await r.close();
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'd', clusterId: 'other' }), DataDirError);
+  });
+
+  void test('an unknown format version or foreign database is refused', async () => {
+    const raw = new ClassicLevel<string, string>(dir);
+    await raw.put('some', 'thing');
+    await raw.close();
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), (err: unknown) => {
+      assert.ok(err instanceof DataDirError);
+      assert.equal(err.code, 'unknown-format');
+      return true;
+    });
+    await rm(dir, { recursive: true, force: true });
+    const s = await DiskStorage.open(dir, { memberId: 'a' });
+    await s.close();
+    const { sealRecord } = await import('./records.ts');
+    const { Packr } = await import('msgpackr');
+    const raw2 = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    const packed = new Packr({ useRecords: false }).pack({
+      formatVersion: 99,
+      memberId: 'a',
+      clusterId: null,
+      removed: false,
+    });
+    await raw2.put(metaKey('meta'), sealRecord(metaKey('meta'), packed));
+    await raw2.close();
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), (err: unknown) => {
+      assert.ok(err instanceof DataDirError);
+      assert.equal(err.code, 'unknown-format');
+      return true;
+    });
+  });
+
+  void test('close() waits for queued writes', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    const pending = s.persist({
+      entries: ents(1, 20, 1),
+      hardState: { term: 1, vote: 'a', commit: 20 },
+      snapshot: null,
+    });
+    await s.close();
+    await pending;
+    await s.close(); // idempotent
+    await assert.rejects(s.persist({ entries: ents(21, 21, 1), hardState: null, snapshot: null }), /closed/);
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.lastIndex(), 20);
+    await r.close();
+  });
+
+  void test('after a failed write every later write is refused', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 2, 1), hardState: null, snapshot: null });
+    // Pull the database out from under the storage to make the next batch fail.
+    await (s as unknown as { db: { close(): Promise<void> } }).db.close();
+    const first = s.persist({ entries: ents(3, 3, 1), hardState: null, snapshot: null });
+    await assert.rejects(first);
+    await assert.rejects(
+      s.persist({ entries: [], hardState: { term: 1, vote: null, commit: 1 }, snapshot: null }),
+    );
+    await assert.rejects(s.flush());
+  });
+
+  void test('an append that would leave a gap is refused and poisons the storage', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 2, 1), hardState: null, snapshot: null });
+    await assert.rejects(
+      s.persist({ entries: ents(5, 6, 1), hardState: null, snapshot: null }),
+      /missing log entry/,
+    );
+    await assert.rejects(s.persist({ entries: ents(3, 3, 1), hardState: null, snapshot: null }));
+    await s.close();
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.lastIndex(), 2);
+    await r.close();
+  });
+
+  void test('the MemoryStorage mutators cannot bypass the disk', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    assert.throws(() => s.append(ents(1, 1, 1)));
+    assert.throws(() => s.setHardState({ term: 1, vote: null, commit: 0 }));
+    await s.close();
+  });
+
+  void test('kill -9 while persisting keeps every acknowledged write and a contiguous log', async (t) => {
+    const fixture = new URL('./kill-child.fixture.ts', import.meta.url).pathname;
+    const { payloadFor } = {
+      payloadFor: (i: number, term: number) => `entry-${i}-term-${term}-`.padEnd(64 + (i % 50), 'x'),
+    };
+    for (let round = 0; round < 3; round++) {
+      const child = spawn(process.execPath, [fixture, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+      let maxAcked = 0;
+      let maxCommit = 0;
+      let maxSnapshot = 0;
+      let acks = 0;
+      const killAfter = 50 + Math.floor(Math.random() * 400);
+      const lines = createInterface({ input: child.stdout });
+      for await (const line of lines) {
+        const m = /^ack (\d+) (\d+) (\d+)$/.exec(line);
+        if (m === null) continue;
+        // Acks are printed in order, so the last ones are the highest.
+        maxAcked = Math.max(maxAcked, Number(m[1]));
+        maxCommit = Math.max(maxCommit, Number(m[2]));
+        maxSnapshot = Math.max(maxSnapshot, Number(m[3]));
+        if (++acks === killAfter) {
+          child.kill('SIGKILL');
+          break;
+        }
+      }
+      lines.close();
+      await exited;
+      assert.equal(acks, killAfter, 'the child stopped before it was killed');
+      const r = await DiskStorage.open(dir, { memberId: 'n1', clusterId: 'c1' });
+      t.diagnostic(`round ${round}: acked up to ${maxAcked}, reopened ${r.firstIndex()}..${r.lastIndex()}`);
+      assert.ok(r.lastIndex() >= maxAcked, `lost acknowledged entries: last ${r.lastIndex()} < ${maxAcked}`);
+      assert.ok(r.initialState().hardState.commit >= maxCommit);
+      assert.ok(r.snapshot().metadata.index >= maxSnapshot);
+      const all = r.entries(r.firstIndex(), r.lastIndex() + 1, Infinity);
+      all.forEach((e, i) => {
+        assert.equal(e.index, r.firstIndex() + i);
+        assert.equal(Buffer.from(e.data).toString(), payloadFor(e.index, e.term));
+      });
+      await r.close();
+    }
+  });
+});

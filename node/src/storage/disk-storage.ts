@@ -1,0 +1,477 @@
+// Durable Raft storage on LevelDB (classic-level). The core reads storage
+// synchronously, so the whole unsnapshotted log lives in memory (MemoryStorage)
+// and every change is written through to disk: in-memory state changes at call
+// time, disk writes are chained so they land in call order, and anything the
+// node must not acknowledge before it is durable goes in one synced batch.
+//
+// Invariant: once every queued write has landed, the entries on disk are
+// exactly the in-memory entries after the dummy `ents[0]`, whose index/term are
+// stored as the "log start" record. Snapshot data is stored in chunks under a
+// generation named by the snapshot's index; only the generation named by the
+// snapshot record is live, older or half-written ones are garbage.
+import { mkdir } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+import { ClassicLevel } from 'classic-level';
+import { MemoryStorage, SnapshotOutOfDateError } from '../raft/storage.ts';
+import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from '../raft/types.ts';
+import { CorruptionError, DataDirError } from './errors.ts';
+import {
+  FORMAT_VERSION,
+  KEY_HARD_STATE,
+  KEY_LOG_START,
+  KEY_META,
+  KEY_SNAPSHOT,
+  decodeHardState,
+  decodeLogStart,
+  decodeMeta,
+  decodeSnapshotRecord,
+  packr,
+} from './meta-records.ts';
+import type { MetaRecord, SnapshotRecord } from './meta-records.ts';
+import {
+  ALL_RANGE,
+  CHUNK_RANGE,
+  ENTRY_RANGE,
+  chunkKey,
+  chunkKeyParts,
+  decodeEntryPayload,
+  encodeEntryPayload,
+  entryIndexOfKey,
+  entryKey,
+  openRecord,
+  printableKey,
+  sealRecord,
+} from './records.ts';
+
+export { FORMAT_VERSION } from './meta-records.ts';
+const SNAPSHOT_CHUNK_BYTES = 1 << 20;
+/** Snapshot chunks written per synced batch before the snapshot record switches over. */
+const CHUNKS_PER_BATCH = 8;
+
+type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+export interface DiskStorageOptions {
+  memberId: string;
+  clusterId?: string;
+  /** Initial membership for a node that bootstraps a new cluster; ignored if the directory holds data. */
+  bootstrap?: ConfState;
+}
+
+export interface PersistRequest {
+  entries: Entry[];
+  hardState: HardState | null;
+  snapshot: Snapshot | null;
+}
+
+export class DiskStorage extends MemoryStorage {
+  private readonly db: ClassicLevel<Buffer, Buffer>;
+  private metaRecord: MetaRecord;
+  /** Writes not yet started, in call order; one writer drains them (see drain()). */
+  private queue: QueuedWrite[] = [];
+  private writing = false;
+  /** Set when a write fails: memory is then ahead of disk and nothing more may be acknowledged. */
+  private failure: Error | null = null;
+  private closed = false;
+  /** The snapshot generation whose chunks are live on disk (once queued writes land). */
+  private liveChunks = { snapshotIndex: 0, chunks: 0 };
+
+  private constructor(db: ClassicLevel<Buffer, Buffer>, meta: MetaRecord) {
+    super();
+    this.db = db;
+    this.metaRecord = meta;
+  }
+
+  static async open(dir: string, opts: DiskStorageOptions): Promise<DiskStorage> {
+    await mkdir(dir, { recursive: true });
+    const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    try {
+      const rawMeta = await db.get(KEY_META);
+      if (rawMeta === undefined) return await DiskStorage.initialise(db, opts);
+      const meta = decodeMeta(rawMeta);
+      checkIdentity(dir, meta, opts);
+      const storage = new DiskStorage(db, meta);
+      await storage.load();
+      if (meta.clusterId === null && opts.clusterId !== undefined) await storage.setClusterId(opts.clusterId);
+      return storage;
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+  }
+
+  private static async initialise(
+    db: ClassicLevel<Buffer, Buffer>,
+    opts: DiskStorageOptions,
+  ): Promise<DiskStorage> {
+    for await (const key of db.keys({ ...ALL_RANGE, limit: 1 })) {
+      throw new DataDirError(
+        'unknown-format',
+        `data directory holds records (${printableKey(key)}) but no kv-store metadata; refusing to use it`,
+      );
+    }
+    const meta: MetaRecord = {
+      formatVersion: FORMAT_VERSION,
+      memberId: opts.memberId,
+      clusterId: opts.clusterId ?? null,
+      removed: false,
+    };
+    const storage = new DiskStorage(db, meta);
+    if (opts.bootstrap !== undefined) {
+      const confState = { voters: [...opts.bootstrap.voters], learners: [...opts.bootstrap.learners] };
+      storage.snap = { metadata: { index: 0, term: 0, confState }, data: new Uint8Array() };
+    }
+    // Meta goes last in key order but all of it lands atomically in one batch.
+    const ops: BatchOp[] = [
+      putOp(KEY_HARD_STATE, packr.pack(storage.hardState)),
+      putOp(KEY_SNAPSHOT, packr.pack(snapshotRecord(storage.snap.metadata, 0, 0, 0))),
+      putOp(KEY_LOG_START, packr.pack({ index: 0, term: 0 })),
+      putOp(KEY_META, packr.pack(meta)),
+    ];
+    await db.batch(ops, { sync: true });
+    return storage;
+  }
+
+  /** Loads hard state, snapshot and the log into memory, verifying every record. */
+  private async load(): Promise<void> {
+    this.hardState = decodeHardState(await this.mustGet(KEY_HARD_STATE));
+    const logStart = decodeLogStart(await this.mustGet(KEY_LOG_START));
+    const snapRec = decodeSnapshotRecord(await this.mustGet(KEY_SNAPSHOT));
+
+    const ents: Entry[] = [{ index: logStart.index, term: logStart.term, type: 0, data: new Uint8Array() }];
+    let expected = logStart.index + 1;
+    for await (const [key, value] of this.db.iterator(ENTRY_RANGE)) {
+      const index = entryIndexOfKey(key);
+      if (index !== expected) {
+        const what =
+          index < expected
+            ? 'stale entry before the log start'
+            : `gap in the log: expected entry ${expected}`;
+        throw new CorruptionError(printableKey(key), what);
+      }
+      const { term, type, data } = decodeEntryPayload(key, openRecord(key, value));
+      if (type !== 0 && type !== 1)
+        throw new CorruptionError(printableKey(key), `unknown entry type ${type}`);
+      const prevTerm = ents[ents.length - 1]!.term;
+      if (term < prevTerm)
+        throw new CorruptionError(printableKey(key), `term ${term} below previous term ${prevTerm}`);
+      ents.push({ index, term, type, data });
+      expected++;
+    }
+    const last = expected - 1;
+    const snapIndex = snapRec.metadata.index;
+    if (snapIndex < logStart.index || snapIndex > last) {
+      throw new CorruptionError(
+        printableKey(KEY_SNAPSHOT),
+        `snapshot index ${snapIndex} outside the stored log [${logStart.index}, ${last}]`,
+      );
+    }
+
+    const data = await this.loadSnapshotData(snapRec);
+    this.ents = ents;
+    this.snap = { metadata: snapRec.metadata, data };
+    this.liveChunks = { snapshotIndex: snapIndex, chunks: snapRec.chunks };
+    await this.collectGarbageChunks(snapIndex);
+  }
+
+  private async loadSnapshotData(rec: SnapshotRecord): Promise<Uint8Array> {
+    if (rec.chunks === 0) return new Uint8Array();
+    const parts: Buffer[] = [];
+    for (let i = 0; i < rec.chunks; i++) {
+      const key = chunkKey(rec.metadata.index, i);
+      const value = await this.db.get(key);
+      if (value === undefined) throw new CorruptionError(printableKey(key), 'snapshot chunk missing');
+      parts.push(openRecord(key, value));
+    }
+    const data = Buffer.concat(parts);
+    if (data.byteLength !== rec.size || crc32(data) !== rec.crc) {
+      throw new CorruptionError(
+        printableKey(KEY_SNAPSHOT),
+        'snapshot data does not match its recorded size/checksum',
+      );
+    }
+    return data;
+  }
+
+  /** Deletes chunks of snapshots that were superseded or only half written before a crash. */
+  private async collectGarbageChunks(liveIndex: number): Promise<void> {
+    const garbage: BatchOp[] = [];
+    for await (const key of this.db.keys(CHUNK_RANGE)) {
+      if (chunkKeyParts(key).snapshotIndex !== liveIndex) garbage.push({ type: 'del', key });
+    }
+    if (garbage.length > 0) await this.db.batch(garbage, { sync: true });
+  }
+
+  private async mustGet(key: Buffer): Promise<Buffer> {
+    const value = await this.db.get(key);
+    if (value === undefined) throw new CorruptionError(printableKey(key), 'record missing');
+    return openRecord(key, value);
+  }
+
+  get meta(): { clusterId: string | null; memberId: string } {
+    return { clusterId: this.metaRecord.clusterId, memberId: this.metaRecord.memberId };
+  }
+
+  get removed(): boolean {
+    return this.metaRecord.removed;
+  }
+
+  /**
+   * Persists one Ready: snapshot, entries (truncating a conflicting suffix) and
+   * hard state. Memory is updated before this returns its promise; the promise
+   * resolves once everything is on disk in one synced batch.
+   */
+  persist(p: PersistRequest): Promise<void> {
+    try {
+      this.assertWritable();
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+    // An out-of-date snapshot is refused before anything changes.
+    if (p.snapshot !== null && p.snapshot.metadata.index <= this.snap.metadata.index) {
+      return Promise.reject(new SnapshotOutOfDateError());
+    }
+    const ops: BatchOp[] = [];
+    let chunkOps: BatchOp[][] = [];
+    try {
+      if (p.snapshot !== null) chunkOps = this.applySnapshotInMemory(p.snapshot, ops);
+      if (p.entries.length > 0) this.appendInMemory(p.entries, ops);
+      if (p.hardState !== null) {
+        super.setHardState(p.hardState);
+        ops.push(putOp(KEY_HARD_STATE, packr.pack(this.hardState)));
+      }
+    } catch (err) {
+      // Memory may be half-updated (e.g. an append leaving a gap): stop trusting this storage.
+      this.failure = asError(err);
+      return Promise.reject(this.failure);
+    }
+    return this.enqueue([...chunkOps, ops]);
+  }
+
+  /**
+   * Records a snapshot of the applied state at `index` and compacts the log so
+   * that `keepEntries` entries before `index` remain (for followers slightly behind).
+   */
+  saveSnapshot(index: number, confState: ConfState, data: Uint8Array, keepEntries: number): Promise<void> {
+    try {
+      this.assertWritable();
+      const snap = super.createSnapshot(index, confState, data);
+      const ops: BatchOp[] = [];
+      const chunkOps = this.snapshotWriteOps(snap, ops);
+      const compactIndex = index - Math.max(0, Math.floor(keepEntries));
+      const oldOffset = this.ents[0]!.index;
+      if (compactIndex > oldOffset) {
+        super.compact(compactIndex);
+        for (let i = oldOffset + 1; i <= compactIndex; i++) ops.push({ type: 'del', key: entryKey(i) });
+        ops.push(putOp(KEY_LOG_START, packr.pack({ index: this.ents[0]!.index, term: this.ents[0]!.term })));
+      }
+      return this.enqueue([...chunkOps, ops]);
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+  }
+
+  /** Records the cluster id learned after joining. Refuses to change an id already recorded. */
+  setClusterId(id: string): Promise<void> {
+    if (this.metaRecord.clusterId !== null && this.metaRecord.clusterId !== id) {
+      return Promise.reject(
+        new DataDirError(
+          'cluster-id-mismatch',
+          `data directory belongs to cluster ${this.metaRecord.clusterId}, not ${id}`,
+        ),
+      );
+    }
+    return this.writeMeta({ ...this.metaRecord, clusterId: id });
+  }
+
+  /** Marks this member as removed from the cluster: later opens of the directory are refused. */
+  markRemoved(): Promise<void> {
+    return this.writeMeta({ ...this.metaRecord, removed: true });
+  }
+
+  private writeMeta(meta: MetaRecord): Promise<void> {
+    this.metaRecord = meta;
+    return this.enqueue([[putOp(KEY_META, packr.pack(meta))]]);
+  }
+
+  /** Approximate bytes used on disk by all records. */
+  diskUsageBytes(): Promise<number> {
+    return this.db.approximateSize(ALL_RANGE.gte, ALL_RANGE.lt);
+  }
+
+  /** Waits for queued writes, then closes the database. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.enqueue([]).catch(() => undefined);
+    this.closed = true;
+    await this.db.close();
+  }
+
+  /** Resolves when every write queued so far has landed; rejects if the storage failed. */
+  flush(): Promise<void> {
+    return this.enqueue([]);
+  }
+
+  // The MemoryStorage mutators would change memory without touching disk.
+  override append(_entries: Entry[]): void {
+    throw new Error('DiskStorage: use persist()');
+  }
+  override setHardState(_hs: HardState): void {
+    throw new Error('DiskStorage: use persist()');
+  }
+  override applySnapshot(_snap: Snapshot): void {
+    throw new Error('DiskStorage: use persist()');
+  }
+  override createSnapshot(_index: number, _confState: ConfState, _data: Uint8Array): Snapshot {
+    throw new Error('DiskStorage: use saveSnapshot()');
+  }
+  override compact(_compactIndex: number): void {
+    throw new Error('DiskStorage: use saveSnapshot()');
+  }
+
+  private applySnapshotInMemory(snap: Snapshot, ops: BatchOp[]): BatchOp[][] {
+    const oldFirst = this.firstIndex();
+    const oldLast = this.lastIndex();
+    super.applySnapshot(snap);
+    for (let i = oldFirst; i <= oldLast; i++) ops.push({ type: 'del', key: entryKey(i) });
+    ops.push(putOp(KEY_LOG_START, packr.pack({ index: snap.metadata.index, term: snap.metadata.term })));
+    return this.snapshotWriteOps(snap, ops);
+  }
+
+  /**
+   * Returns batches that write the snapshot's chunks (synced, before the switch)
+   * and appends to `ops` the switch itself: the snapshot record and the deletion
+   * of the previous generation's chunks.
+   */
+  private snapshotWriteOps(snap: Snapshot, ops: BatchOp[]): BatchOp[][] {
+    const data = snap.data;
+    const chunks = Math.ceil(data.byteLength / SNAPSHOT_CHUNK_BYTES);
+    const batches: BatchOp[][] = [];
+    for (let i = 0; i < chunks; i++) {
+      if (i % CHUNKS_PER_BATCH === 0) batches.push([]);
+      const part = data.subarray(i * SNAPSHOT_CHUNK_BYTES, (i + 1) * SNAPSHOT_CHUNK_BYTES);
+      batches[batches.length - 1]!.push(putOp(chunkKey(snap.metadata.index, i), part));
+    }
+    const old = this.liveChunks;
+    for (let i = 0; i < old.chunks; i++) ops.push({ type: 'del', key: chunkKey(old.snapshotIndex, i) });
+    this.liveChunks = { snapshotIndex: snap.metadata.index, chunks };
+    ops.push(
+      putOp(KEY_SNAPSHOT, packr.pack(snapshotRecord(snap.metadata, chunks, data.byteLength, crc32(data)))),
+    );
+    return batches;
+  }
+
+  private appendInMemory(entries: Entry[], ops: BatchOp[]): void {
+    const oldLast = this.lastIndex();
+    super.append(entries);
+    const newLast = this.lastIndex();
+    const from = Math.max(entries[0]!.index, this.firstIndex());
+    for (let i = from; i <= newLast; i++) {
+      const e = this.ents[i - this.ents[0]!.index]!;
+      ops.push(putOp(entryKey(i), encodeEntryPayload(e.term, e.type, e.data)));
+    }
+    for (let i = newLast + 1; i <= oldLast; i++) ops.push({ type: 'del', key: entryKey(i) });
+  }
+
+  private assertWritable(): void {
+    if (this.closed) throw new Error('DiskStorage is closed');
+    if (this.failure !== null) throw this.failure;
+  }
+
+  /**
+   * Queues batches to be written in order, each synced; resolves when the last
+   * has landed. The last batch of a write is its main batch; any before it only
+   * add snapshot chunks nothing refers to yet.
+   */
+  private enqueue(batches: BatchOp[][]): Promise<void> {
+    try {
+      this.assertWritable();
+    } catch (err) {
+      return Promise.reject(asError(err));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ batches, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  /**
+   * The single writer. Writes queued while a batch was being synced are merged
+   * into the next synced batch (group commit across calls): main batches are
+   * concatenated in call order, so a later write still wins over an earlier one,
+   * and their chunk batches go first, which is safe because chunks only become
+   * reachable through a main batch.
+   */
+  private async drain(): Promise<void> {
+    this.writing = true;
+    while (this.queue.length > 0) {
+      const items = this.queue.splice(0);
+      try {
+        if (this.failure !== null) throw this.failure;
+        const main: BatchOp[] = [];
+        for (const item of items) {
+          for (const pre of item.batches.slice(0, -1))
+            if (pre.length > 0) await this.db.batch(pre, { sync: true });
+          const last = item.batches[item.batches.length - 1];
+          if (last !== undefined) main.push(...last);
+        }
+        if (main.length > 0) await this.db.batch(main, { sync: true });
+        for (const item of items) item.resolve();
+      } catch (err) {
+        this.failure ??= asError(err);
+        for (const item of items) item.reject(this.failure);
+      }
+    }
+    this.writing = false;
+  }
+}
+
+interface QueuedWrite {
+  batches: BatchOp[][];
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+function putOp(key: Buffer, payload: Uint8Array): BatchOp {
+  return { type: 'put', key, value: sealRecord(key, payload) };
+}
+
+function snapshotRecord(
+  metadata: SnapshotMetadata,
+  chunks: number,
+  size: number,
+  crc: number,
+): SnapshotRecord {
+  return { metadata, chunks, size, crc };
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function checkIdentity(dir: string, meta: MetaRecord, opts: DiskStorageOptions): void {
+  if (meta.formatVersion !== FORMAT_VERSION) {
+    throw new DataDirError(
+      'unknown-format',
+      `data directory ${dir} has format version ${meta.formatVersion}; this build reads version ${FORMAT_VERSION}`,
+    );
+  }
+  if (meta.memberId !== opts.memberId) {
+    throw new DataDirError(
+      'member-id-mismatch',
+      `data directory ${dir} belongs to member ${meta.memberId}, not ${opts.memberId}`,
+    );
+  }
+  if (opts.clusterId !== undefined && meta.clusterId !== null && meta.clusterId !== opts.clusterId) {
+    throw new DataDirError(
+      'cluster-id-mismatch',
+      `data directory ${dir} belongs to cluster ${meta.clusterId}, not ${opts.clusterId}`,
+    );
+  }
+  if (meta.removed) {
+    throw new DataDirError(
+      'member-removed',
+      `member ${meta.memberId} was removed from cluster ${meta.clusterId ?? '(unknown)'}; wipe ${dir} to join again`,
+    );
+  }
+}

@@ -1,0 +1,613 @@
+// Raft peer transport over the node's HTTP server. A sender opens
+// `GET /raft/v1/stream` with `Upgrade: kvstore-raft`; after `101` both sides speak frames
+// (frames.ts). One persistent outbound stream per peer carries batched messages and
+// pings; each `snap` message gets its own short-lived stream, so heartbeats never
+// wait behind a snapshot. Inbound streams only receive (and answer pings/acks).
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Message, NodeId } from '../raft/types.ts';
+import { MessageType } from '../raft/types.ts';
+import {
+  approxMessageBytes, decodeEnvelope, encodeFrame, encodeMsgpack, frameHeader, FrameDecoder, FrameType,
+  HEADER_CLUSTER_ID, HEADER_FROM, HEADER_PEER_URL, HEADER_STREAM, HEADER_TO, HEADER_VERSION,
+  PROTOCOL_VERSION, STREAM_PATH, UPGRADE_PROTOCOL,
+  type Envelope, type Frame, type SnapshotHeader,
+} from './frames.ts';
+
+export interface PeerTransportOptions {
+  selfId: NodeId;
+  /** Current cluster id; '' while a joiner does not know it yet. */
+  clusterId: () => string;
+  /** A joiner ('' cluster id) adopts the id of the first cluster that talks to it. */
+  onClusterId?: (id: string) => void;
+  logger: Logger;
+  metrics: Metrics;
+  onMessages: (msgs: Message[]) => void;
+  onSnapshotStatus?: (peer: NodeId, ok: boolean) => void;
+  onUnreachable?: (peer: NodeId) => void;
+  /** This node's own peer URL, announced in the handshake so a joiner can answer an unknown leader. */
+  selfPeerUrl?: string;
+  pingIntervalMs?: number;
+  /** An outbound stream with no pong for this long is considered dead and reopened. */
+  deadAfterMs?: number;
+  maxQueuedMessages?: number;
+  /** Bytes of message payload per frame before a batch is split. */
+  maxFrameMessageBytes?: number;
+  snapshotChunkBytes?: number;
+  maxSnapshotBytes?: number;
+  /** A snapshot stream idle for this long fails. */
+  snapshotIdleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  random?: () => number;
+}
+
+type ConnState = 'idle' | 'connecting' | 'open' | 'backoff';
+
+interface Peer {
+  id: NodeId;
+  url: URL;
+  state: ConnState;
+  socket: Socket | null;
+  request: http.ClientRequest | null;
+  queue: Message[];
+  flushScheduled: boolean;
+  attempts: number;
+  reconnectTimer: NodeJS.Timeout | null;
+  pingTimer: NodeJS.Timeout | null;
+  lastPongAt: number;
+  rttSeconds: number | undefined;
+  /** Set when removed or closed: nothing may reconnect. */
+  stopped: boolean;
+  snapshotSockets: Set<Duplex>;
+}
+
+const REJECT_REASONS = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 412: 'Precondition Failed' } as const;
+
+export class PeerTransport {
+  readonly #o: Required<Omit<PeerTransportOptions, 'onClusterId' | 'onSnapshotStatus' | 'onUnreachable' | 'selfPeerUrl'>> &
+    PeerTransportOptions;
+  readonly #log: Logger;
+  readonly #peers = new Map<NodeId, Peer>();
+  /** Peer URLs announced by inbound handshakes, used when no URL was set explicitly. */
+  readonly #learnedUrls = new Map<NodeId, string>();
+  readonly #inbound = new Set<Duplex>();
+  #closed = false;
+
+  constructor(opts: PeerTransportOptions) {
+    this.#o = {
+      pingIntervalMs: 1000,
+      deadAfterMs: Math.max(5000, 5 * (opts.pingIntervalMs ?? 1000)),
+      maxQueuedMessages: 4096,
+      maxFrameMessageBytes: 4 * 1024 * 1024,
+      snapshotChunkBytes: 1024 * 1024,
+      maxSnapshotBytes: 2 * 1024 * 1024 * 1024,
+      snapshotIdleTimeoutMs: 30_000,
+      connectTimeoutMs: 3000,
+      backoffBaseMs: 100,
+      backoffMaxMs: 5000,
+      random: Math.random,
+      ...opts,
+    };
+    this.#log = opts.logger.child({ component: 'transport' });
+  }
+
+  setPeer(id: NodeId, peerUrl: string): void {
+    if (id === this.#o.selfId || this.#closed) return;
+    const url = new URL(peerUrl);
+    const existing = this.#peers.get(id);
+    if (existing && existing.url.href === url.href) return;
+    if (existing) this.#stopPeer(existing);
+    const peer: Peer = {
+      id, url, state: 'idle', socket: null, request: null, queue: [], flushScheduled: false, attempts: 0,
+      reconnectTimer: null, pingTimer: null, lastPongAt: 0, rttSeconds: undefined, stopped: false,
+      snapshotSockets: new Set(),
+    };
+    this.#peers.set(id, peer);
+    this.#connect(peer);
+  }
+
+  removePeer(id: NodeId): void {
+    const peer = this.#peers.get(id);
+    if (!peer) return;
+    this.#stopPeer(peer);
+    this.#peers.delete(id);
+    this.#learnedUrls.delete(id);
+    this.#o.metrics.peerConnected.remove({ peer: id });
+  }
+
+  /** Queues messages per peer; never blocks. Messages queued in one event-loop turn leave as one frame. */
+  send(msgs: Message[]): void {
+    if (this.#closed) return;
+    for (const m of msgs) {
+      let peer = this.#peers.get(m.to);
+      if (!peer) {
+        const learned = this.#learnedUrls.get(m.to);
+        if (learned !== undefined) {
+          this.setPeer(m.to, learned);
+          peer = this.#peers.get(m.to);
+        }
+      }
+      if (!peer) {
+        this.#log.debug('dropping message to unknown peer', { to: m.to, type: m.type });
+        this.#o.onUnreachable?.(m.to);
+        continue;
+      }
+      if (m.type === MessageType.Snap) {
+        void this.#sendSnapshot(peer, m); // reports its outcome through onSnapshotStatus
+        continue;
+      }
+      if (peer.state === 'backoff') {
+        // Known unreachable: Raft retransmits, so queueing stale traffic only delays recovery.
+        this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id });
+        this.#o.onUnreachable?.(peer.id);
+        continue;
+      }
+      peer.queue.push(m);
+      if (peer.queue.length > this.#o.maxQueuedMessages) {
+        peer.queue.shift();
+        this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id });
+        this.#o.onUnreachable?.(peer.id);
+      }
+      this.#scheduleFlush(peer);
+    }
+  }
+
+  rttSeconds(peer: NodeId): number | undefined {
+    return this.#peers.get(peer)?.rttSeconds;
+  }
+
+  /** True once the outbound stream to `peer` is open (for status/health reporting). */
+  isConnected(peer: NodeId): boolean {
+    return this.#peers.get(peer)?.state === 'open';
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const peer of this.#peers.values()) this.#stopPeer(peer);
+    this.#peers.clear();
+    const closing = [...this.#inbound].map((s) => new Promise<void>((resolve) => {
+      if (s.destroyed) return resolve();
+      s.once('close', () => resolve());
+      s.destroy();
+    }));
+    this.#inbound.clear();
+    await Promise.all(closing);
+  }
+
+  // ---------------------------------------------------------------- outbound stream
+
+  #handshakeHeaders(peerId: NodeId, stream: 'msg' | 'snap'): http.OutgoingHttpHeaders {
+    const headers: http.OutgoingHttpHeaders = {
+      Connection: 'Upgrade',
+      Upgrade: UPGRADE_PROTOCOL,
+      [HEADER_FROM]: this.#o.selfId,
+      [HEADER_TO]: peerId,
+      [HEADER_CLUSTER_ID]: this.#o.clusterId(),
+      [HEADER_VERSION]: String(PROTOCOL_VERSION),
+      [HEADER_STREAM]: stream,
+    };
+    if (this.#o.selfPeerUrl !== undefined) headers[HEADER_PEER_URL] = this.#o.selfPeerUrl;
+    return headers;
+  }
+
+  /** Opens an upgraded stream to a peer; resolves with the raw socket and any bytes read past the 101. */
+  #openStream(peer: Peer, stream: 'msg' | 'snap', onRequest?: (r: http.ClientRequest) => void): Promise<{ socket: Socket; head: Buffer }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({
+        protocol: peer.url.protocol,
+        hostname: peer.url.hostname.replace(/^\[|\]$/g, ''),
+        port: peer.url.port === '' ? 80 : Number(peer.url.port),
+        path: STREAM_PATH,
+        method: 'GET',
+        headers: this.#handshakeHeaders(peer.id, stream),
+        agent: false,
+        timeout: this.#o.connectTimeoutMs,
+      });
+      onRequest?.(req);
+      req.once('upgrade', (_res, socket, head) => {
+        req.setTimeout(0);
+        resolve({ socket: socket, head });
+      });
+      req.once('response', (res) => {
+        // Not upgraded: the peer refused (wrong cluster, wrong id) or is not a kv-store.
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => { if (body.length < 1024) body += c; });
+        res.once('end', () => reject(new Error(`peer refused stream: ${res.statusCode} ${body.slice(0, 300)}`)));
+        res.once('error', reject);
+      });
+      req.once('timeout', () => req.destroy(new Error('connect timeout')));
+      req.once('error', reject);
+      req.end();
+    });
+  }
+
+  #connect(peer: Peer): void {
+    if (peer.stopped || this.#closed) return;
+    peer.state = 'connecting';
+    peer.reconnectTimer = null;
+    this.#openStream(peer, 'msg', (r) => { peer.request = r; }).then(
+      ({ socket, head }) => this.#onOpen(peer, socket, head),
+      (err: unknown) => {
+        peer.request = null;
+        if (peer.stopped) return;
+        const level = peer.attempts === 0 ? 'info' : 'debug';
+        this.#log[level]('peer connect failed', { peer: peer.id, url: peer.url.href, err: String(err) });
+        this.#onDown(peer);
+      },
+    );
+  }
+
+  #onOpen(peer: Peer, socket: Socket, head: Buffer): void {
+    peer.request = null;
+    if (peer.stopped) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 5000);
+    peer.socket = socket;
+    peer.state = 'open';
+    if (peer.attempts > 0 || this.#log.isEnabled('debug')) this.#log.info('peer stream open', { peer: peer.id });
+    peer.attempts = 0;
+    peer.lastPongAt = performance.now();
+    this.#o.metrics.peerConnected.set({ peer: peer.id }, 1);
+    const decoder = new FrameDecoder();
+    const onData = (chunk: Buffer): void => {
+      this.#o.metrics.peerReceivedBytesTotal.inc({ peer: peer.id }, chunk.byteLength);
+      try {
+        for (const f of decoder.push(chunk)) this.#onOutboundFrame(peer, f);
+      } catch (err) {
+        this.#log.warn('bad frame from peer, closing stream', { peer: peer.id, err: String(err) });
+        socket.destroy();
+      }
+    };
+    socket.on('data', onData);
+    socket.on('drain', () => this.#flush(peer));
+    socket.once('error', (err) => this.#log.debug('peer stream error', { peer: peer.id, err: String(err) }));
+    socket.once('close', () => {
+      if (peer.socket !== socket) return;
+      peer.socket = null;
+      this.#o.metrics.peerConnected.set({ peer: peer.id }, 0);
+      if (!peer.stopped) this.#log.info('peer stream closed', { peer: peer.id });
+      this.#onDown(peer);
+    });
+    if (head.byteLength > 0) onData(head);
+    peer.pingTimer = setInterval(() => this.#ping(peer), this.#o.pingIntervalMs);
+    peer.pingTimer.unref();
+    this.#ping(peer);
+    this.#flush(peer);
+  }
+
+  #onOutboundFrame(peer: Peer, f: Frame): void {
+    if (f.type === FrameType.Pong && f.payload.byteLength === 8) {
+      const now = performance.now();
+      const rtt = Math.max(0, now - f.payload.readDoubleBE(0)) / 1000;
+      peer.rttSeconds = rtt;
+      peer.lastPongAt = now;
+      this.#o.metrics.peerRoundTripTimeSeconds.observe({ peer: peer.id }, rtt);
+    }
+  }
+
+  #ping(peer: Peer): void {
+    const socket = peer.socket;
+    if (!socket || peer.state !== 'open') return;
+    const now = performance.now();
+    if (now - peer.lastPongAt > this.#o.deadAfterMs) {
+      this.#log.warn('peer stream silent, reconnecting', { peer: peer.id, silentMs: Math.round(now - peer.lastPongAt) });
+      socket.destroy();
+      return;
+    }
+    const payload = Buffer.allocUnsafe(8);
+    payload.writeDoubleBE(now, 0);
+    this.#write(peer, socket, encodeFrame(FrameType.Ping, payload));
+  }
+
+  #onDown(peer: Peer): void {
+    if (peer.pingTimer) clearInterval(peer.pingTimer);
+    peer.pingTimer = null;
+    peer.socket = null;
+    if (peer.queue.length > 0) {
+      this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id }, peer.queue.length);
+      peer.queue = [];
+    }
+    if (peer.stopped || this.#closed) {
+      peer.state = 'idle';
+      return;
+    }
+    peer.state = 'backoff';
+    this.#o.onUnreachable?.(peer.id);
+    // Exponential backoff, capped, with jitter in [50%, 100%] so peers do not reconnect in lockstep.
+    const ceiling = Math.min(this.#o.backoffMaxMs, this.#o.backoffBaseMs * 2 ** Math.min(peer.attempts, 20));
+    const delay = ceiling * (0.5 + 0.5 * this.#o.random());
+    peer.attempts++;
+    peer.reconnectTimer = setTimeout(() => this.#connect(peer), delay);
+    peer.reconnectTimer.unref();
+  }
+
+  #stopPeer(peer: Peer): void {
+    peer.stopped = true;
+    if (peer.reconnectTimer) clearTimeout(peer.reconnectTimer);
+    if (peer.pingTimer) clearInterval(peer.pingTimer);
+    peer.reconnectTimer = null;
+    peer.pingTimer = null;
+    peer.request?.destroy();
+    peer.socket?.destroy();
+    for (const s of peer.snapshotSockets) s.destroy();
+    peer.queue = [];
+    peer.state = 'idle';
+  }
+
+  #scheduleFlush(peer: Peer): void {
+    if (peer.flushScheduled) return;
+    peer.flushScheduled = true;
+    // setImmediate runs after this turn's I/O callbacks: everything Raft emits in the turn shares a frame.
+    setImmediate(() => {
+      peer.flushScheduled = false;
+      this.#flush(peer);
+    });
+  }
+
+  #flush(peer: Peer): void {
+    const socket = peer.socket;
+    if (peer.state !== 'open' || !socket || peer.queue.length === 0) return;
+    // Under backpressure, keep queueing (bounded) and send the lot on 'drain'.
+    while (peer.queue.length > 0 && !socket.writableNeedDrain) {
+      let bytes = 0;
+      let n = 0;
+      while (n < peer.queue.length && (n === 0 || bytes < this.#o.maxFrameMessageBytes)) {
+        bytes += approxMessageBytes(peer.queue[n]!);
+        n++;
+      }
+      const msgs = peer.queue.splice(0, n);
+      const envelope: Envelope = { v: PROTOCOL_VERSION, clusterId: this.#o.clusterId(), from: this.#o.selfId, to: peer.id, msgs };
+      this.#write(peer, socket, encodeFrame(FrameType.Messages, encodeMsgpack(envelope)));
+    }
+  }
+
+  #write(peer: Peer, socket: Duplex, data: Buffer): boolean {
+    this.#o.metrics.peerSentBytesTotal.inc({ peer: peer.id }, data.byteLength);
+    return socket.write(data);
+  }
+
+  // ---------------------------------------------------------------- snapshots (sender)
+
+  async #sendSnapshot(peer: Peer, msg: Message): Promise<void> {
+    const data = msg.snapshot?.data ?? new Uint8Array(0);
+    const started = performance.now();
+    let ok = false;
+    let socket: Socket | null = null;
+    try {
+      const opened = await this.#openStream(peer, 'snap');
+      socket = opened.socket;
+      if (peer.stopped) throw new Error('peer removed');
+      peer.snapshotSockets.add(socket);
+      ok = await this.#streamSnapshot(peer, socket, opened.head, msg, data);
+    } catch (err) {
+      this.#log.warn('snapshot send failed', { peer: peer.id, bytes: data.byteLength, err: String(err) });
+    } finally {
+      if (socket) {
+        peer.snapshotSockets.delete(socket);
+        socket.destroy();
+      }
+    }
+    this.#o.metrics.snapshotsSentTotal.inc({ peer: peer.id, outcome: ok ? 'ok' : 'failed' });
+    if (ok) this.#log.info('snapshot sent', { peer: peer.id, bytes: data.byteLength, ms: Math.round(performance.now() - started) });
+    if (!this.#closed) this.#o.onSnapshotStatus?.(peer.id, ok);
+  }
+
+  #streamSnapshot(peer: Peer, socket: Socket, head: Buffer, msg: Message, data: Uint8Array): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      let settled = false;
+      const finish = (err: Error | null, ok = false): void => {
+        if (settled) return;
+        settled = true;
+        socket.setTimeout(0);
+        if (err) reject(err);
+        else resolve(ok);
+      };
+      const decoder = new FrameDecoder();
+      const onData = (chunk: Buffer): void => {
+        this.#o.metrics.peerReceivedBytesTotal.inc({ peer: peer.id }, chunk.byteLength);
+        try {
+          for (const f of decoder.push(chunk)) {
+            if (f.type === FrameType.SnapshotAck) finish(null, f.payload[0] === 1);
+          }
+        } catch (err) {
+          finish(err as Error);
+        }
+      };
+      socket.on('data', onData);
+      socket.once('close', () => finish(new Error('stream closed before the snapshot was acknowledged')));
+      socket.once('error', (err) => finish(err));
+      socket.setTimeout(this.#o.snapshotIdleTimeoutMs, () => finish(new Error('snapshot stream idle')));
+      if (head.byteLength > 0) onData(head);
+
+      const withoutData: Message = { ...msg, snapshot: msg.snapshot ? { ...msg.snapshot, data: new Uint8Array(0) } : null };
+      const header: SnapshotHeader = {
+        v: PROTOCOL_VERSION, clusterId: this.#o.clusterId(), from: this.#o.selfId, to: peer.id, msgs: [withoutData],
+        size: data.byteLength,
+      };
+      this.#write(peer, socket, encodeFrame(FrameType.SnapshotHeader, encodeMsgpack(header)));
+      const chunkBytes = this.#o.snapshotChunkBytes;
+      let offset = 0;
+      // Write chunks as the socket drains, so a huge snapshot never sits in memory twice.
+      const pump = (): void => {
+        while (!settled && offset < data.byteLength) {
+          const chunk = data.subarray(offset, Math.min(offset + chunkBytes, data.byteLength));
+          offset += chunk.byteLength;
+          this.#write(peer, socket, frameHeader(FrameType.SnapshotChunk, chunk.byteLength));
+          const more = this.#write(peer, socket, Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if (!more) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+        if (!settled && offset >= data.byteLength) {
+          offset = Infinity; // END once
+          this.#write(peer, socket, encodeFrame(FrameType.SnapshotEnd, new Uint8Array(0)));
+        }
+      };
+      pump();
+    });
+  }
+
+  // ---------------------------------------------------------------- inbound streams
+
+  /** For the HTTP server's 'upgrade' event. Returns false if the request is not a peer stream. */
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== STREAM_PATH || (req.headers.upgrade ?? '').toLowerCase() !== UPGRADE_PROTOCOL) return false;
+    const header = (name: string): string => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
+    };
+    const from = header(HEADER_FROM);
+    const to = header(HEADER_TO);
+    const version = header(HEADER_VERSION);
+    const remoteCluster = header(HEADER_CLUSTER_ID);
+    const stream = header(HEADER_STREAM);
+    const ownCluster = this.#o.clusterId();
+    const refuse = (status: keyof typeof REJECT_REASONS, code: string, message: string): true => {
+      this.#log.warn('refusing peer stream', { from, code, message });
+      const body = JSON.stringify({ error: { code, message } });
+      socket.end(
+        `HTTP/1.1 ${status} ${REJECT_REASONS[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return true;
+    };
+    if (this.#closed) return refuse(409, 'unavailable', 'transport closed');
+    if (version !== String(PROTOCOL_VERSION)) return refuse(400, 'invalid-parameter', `unsupported protocol version "${version}"`);
+    if (from === '' || from === this.#o.selfId) return refuse(400, 'invalid-parameter', `bad sender id "${from}"`);
+    if (to !== this.#o.selfId) return refuse(404, 'member-not-found', `this node is "${this.#o.selfId}", not "${to}"`);
+    if (stream !== 'msg' && stream !== 'snap') return refuse(400, 'invalid-parameter', `unknown stream kind "${stream}"`);
+    if (remoteCluster !== '' && ownCluster !== '' && remoteCluster !== ownCluster) {
+      return refuse(412, 'cluster-id-mismatch', `this node belongs to cluster "${ownCluster}", not "${remoteCluster}"`);
+    }
+    const peerUrl = header(HEADER_PEER_URL);
+    if (peerUrl !== '' && URL.canParse(peerUrl)) this.#learnedUrls.set(from, peerUrl);
+
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${UPGRADE_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
+    (socket as Socket).setNoDelay?.(true);
+    this.#inbound.add(socket);
+    socket.once('close', () => this.#inbound.delete(socket));
+    socket.on('error', (err) => this.#log.debug('inbound stream error', { from, err: String(err) }));
+    const log = this.#log.child({ from, stream });
+    const decoder = new FrameDecoder(Math.max(this.#o.snapshotChunkBytes + 1024, 64 * 1024 * 1024));
+    const snap = { header: null as SnapshotHeader | null, data: null as Buffer | null, received: 0 };
+    const onData = (chunk: Buffer): void => {
+      this.#o.metrics.peerReceivedBytesTotal.inc({ peer: from }, chunk.byteLength);
+      try {
+        for (const f of decoder.push(chunk)) {
+          if (stream === 'msg') this.#onInboundMessageFrame(from, socket, f);
+          else this.#onInboundSnapshotFrame(from, socket, f, snap);
+          if (socket.destroyed) return;
+        }
+      } catch (err) {
+        log.warn('bad frame from peer, closing stream', { err: String(err) });
+        socket.destroy();
+      }
+    };
+    socket.on('data', onData);
+    if (head.byteLength > 0) onData(head);
+    return true;
+  }
+
+  /** Accepts an envelope for this node and cluster; closes the stream otherwise. */
+  #accept(from: NodeId, socket: Duplex, env: Envelope): boolean {
+    const reject = (why: string): false => {
+      this.#log.warn('rejecting envelope, closing stream', { from, why, clusterId: env.clusterId, v: env.v });
+      socket.destroy();
+      return false;
+    };
+    if (env.v !== PROTOCOL_VERSION) return reject(`unsupported envelope version ${env.v}`);
+    if (env.from !== from || env.to !== this.#o.selfId) return reject(`envelope ${env.from}->${env.to} on stream from ${from}`);
+    const own = this.#o.clusterId();
+    if (own === '' && env.clusterId !== '') {
+      this.#log.info('adopting cluster id from peer', { from, clusterId: env.clusterId });
+      this.#o.onClusterId?.(env.clusterId);
+    } else if (env.clusterId !== own) {
+      return reject(`cluster id mismatch: ours "${own}"`);
+    }
+    for (const m of env.msgs) {
+      if (m.from !== from || m.to !== this.#o.selfId) return reject(`message ${m.from}->${m.to} on stream from ${from}`);
+    }
+    return true;
+  }
+
+  #onInboundMessageFrame(from: NodeId, socket: Duplex, f: Frame): void {
+    if (f.type === FrameType.Ping) {
+      const frame = encodeFrame(FrameType.Pong, f.payload);
+      this.#o.metrics.peerSentBytesTotal.inc({ peer: from }, frame.byteLength);
+      socket.write(frame);
+      return;
+    }
+    if (f.type !== FrameType.Messages) throw new Error(`unexpected frame type ${f.type} on message stream`);
+    const env = decodeEnvelope(f.payload);
+    if (!this.#accept(from, socket, env) || env.msgs.length === 0) return;
+    this.#deliver(env.msgs, from);
+  }
+
+  #onInboundSnapshotFrame(
+    from: NodeId, socket: Duplex, f: Frame, snap: { header: SnapshotHeader | null; data: Buffer | null; received: number },
+  ): void {
+    if (f.type === FrameType.SnapshotHeader) {
+      if (snap.header) throw new Error('second snapshot header on one stream');
+      const env = decodeEnvelope(f.payload) as SnapshotHeader;
+      if (!this.#accept(from, socket, env)) return;
+      const msg = env.msgs[0];
+      if (env.msgs.length !== 1 || msg?.type !== MessageType.Snap || !msg.snapshot) throw new Error('snapshot header without one snap message');
+      if (!Number.isSafeInteger(env.size) || env.size < 0 || env.size > this.#o.maxSnapshotBytes) {
+        throw new Error(`snapshot size ${env.size} out of range`);
+      }
+      snap.header = env;
+      snap.data = Buffer.allocUnsafe(env.size);
+      return;
+    }
+    if (!snap.header || !snap.data) throw new Error('snapshot data before its header');
+    if (f.type === FrameType.SnapshotChunk) {
+      if (snap.received + f.payload.byteLength > snap.data.byteLength) throw new Error('snapshot larger than announced');
+      f.payload.copy(snap.data, snap.received);
+      snap.received += f.payload.byteLength;
+      return;
+    }
+    if (f.type === FrameType.SnapshotEnd) {
+      if (snap.received !== snap.data.byteLength) throw new Error(`snapshot truncated: ${snap.received}/${snap.data.byteLength}`);
+      const m = snap.header.msgs[0]!;
+      const msg: Message = { ...m, snapshot: { ...m.snapshot!, data: snap.data } };
+      this.#o.metrics.snapshotsReceivedTotal.inc({ peer: from });
+      this.#log.info('snapshot received', { from, bytes: snap.received, index: m.snapshot?.metadata.index });
+      let ok = true;
+      try {
+        this.#o.onMessages([msg]);
+      } catch (err) {
+        ok = false;
+        this.#log.error('delivering snapshot failed', { from, err });
+      }
+      snap.header = null;
+      snap.data = null;
+      const ack = encodeFrame(FrameType.SnapshotAck, Uint8Array.of(ok ? 1 : 0));
+      this.#o.metrics.peerSentBytesTotal.inc({ peer: from }, ack.byteLength);
+      socket.end(ack);
+      return;
+    }
+    throw new Error(`unexpected frame type ${f.type} on snapshot stream`);
+  }
+
+  #deliver(msgs: Message[], from: NodeId): void {
+    try {
+      this.#o.onMessages(msgs);
+    } catch (err) {
+      // The driver's bug must not kill the stream or the process.
+      this.#log.error('onMessages threw', { from, err });
+    }
+  }
+}
