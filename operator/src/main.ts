@@ -138,6 +138,10 @@ async function shutdown(signal: string): Promise<void> {
   process.exit(0);
 }
 
+server.on('error', (err) => {
+  log.error('http server failed', { error: err, host: config.httpHost, port: config.httpPort });
+  process.exit(1);
+});
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
 server.listen(config.httpPort, config.httpHost, () => {

@@ -247,7 +247,7 @@ void describe('kv-store operator on a real control plane', () => {
     });
 
     void test('helm test writes and reads a key through the client Service', () => {
-      const out = env.cluster.helm(['test', RELEASE, '-n', OPERATOR_NS, '--timeout', '5m']);
+      const out = env.cluster.helm(['test', RELEASE, '-n', OPERATOR_NS, '--timeout', '10m']);
       assert.match(out, /Succeeded/);
     });
 

@@ -124,7 +124,8 @@ export function buildStatus(obs: Observation, input: PlanInput, step: Step, now:
   const operation = nextOperation(input, step, now);
   return {
     observedGeneration: gen,
-    phase: phaseOf(input, step, spec.paused),
+    // "Available" only when a quorum of voters is actually ready (e.g. not after a node outage).
+    phase: ((p) => (p === 'Available' && !available ? 'Degraded' : p))(phaseOf(input, step, spec.paused)),
     replicas: input.pods.length,
     readyReplicas: input.pods.filter((p) => p.ready).length,
     voters: voters.length,
