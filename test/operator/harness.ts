@@ -1,6 +1,7 @@
 // Helpers for the operator end-to-end suite: the control plane (test/cluster), the chart
 // installed with its real RBAC, typed reads of KVClusters, node admin calls through pod IPs, and
 // a client writing throughout a change that remembers every acknowledged write.
+import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
@@ -56,12 +57,41 @@ export class Env {
     return new Env(cluster);
   }
 
-  kubectl(args: string[], input?: string): string {
-    return this.cluster.kubectl(args, input);
+  /**
+   * kubectl and helm run asynchronously: the process-kubelet lives in this process, and a
+   * synchronous child (e.g. `helm test` waiting for a pod) would freeze it, so the pod would never
+   * start and the Node would miss its heartbeats.
+   */
+  private run(file: string, args: string[], input?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = execFile(
+        file,
+        args,
+        { env: this.cluster.env, maxBuffer: 64 << 20 },
+        (err, stdout, stderr) => {
+          if (err !== null)
+            reject(
+              new Error(`${path.basename(file)} ${args.join(' ')} failed: ${stderr}${stdout}`, {
+                cause: err,
+              }),
+            );
+          else resolve(stdout);
+        },
+      );
+      child.stdin?.end(input ?? '');
+    });
   }
 
-  helmInstall(extra: string[] = []): void {
-    this.cluster.helm([
+  kubectl(args: string[], input?: string): Promise<string> {
+    return this.run(this.cluster.tools.kubectl, args, input);
+  }
+
+  helm(args: string[]): Promise<string> {
+    return this.run(this.cluster.tools.helm, args);
+  }
+
+  helmInstall(extra: string[] = []): Promise<string> {
+    return this.helm([
       'install',
       RELEASE,
       path.join(REPO_ROOT, 'charts/kv-store-operator'),

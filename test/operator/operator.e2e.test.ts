@@ -83,11 +83,11 @@ void describe('kv-store operator on a real control plane', () => {
   }
 
   void test('helm install with the chart RBAC: the operator runs under its own ServiceAccount and takes the Lease', async () => {
-    env.kubectl(['create', 'namespace', NS]);
-    env.helmInstall();
-    const lease = await eventually('operator Lease held', () => {
-      const out = env
-        .kubectl([
+    await env.kubectl(['create', 'namespace', NS]);
+    await env.helmInstall();
+    const lease = await eventually('operator Lease held', async () => {
+      const out = (
+        await env.kubectl([
           '-n',
           OPERATOR_NS,
           'get',
@@ -96,8 +96,8 @@ void describe('kv-store operator on a real control plane', () => {
           '-o',
           'jsonpath={.spec.holderIdentity}',
         ])
-        .trim();
-      return Promise.resolve(out === '' ? undefined : out);
+      ).trim();
+      return out === '' ? undefined : out;
     });
     const pods = await env.pods('app.kubernetes.io/name=kv-store-operator', OPERATOR_NS);
     assert.ok(
@@ -107,56 +107,70 @@ void describe('kv-store operator on a real control plane', () => {
     assert.equal(pods[0]?.spec?.serviceAccountName, `${RELEASE}-kv-store-operator`);
     // least privilege, checked for real
     const sa = `system:serviceaccount:${OPERATOR_NS}:${RELEASE}-kv-store-operator`;
-    assert.equal(env.kubectl(['auth', 'can-i', 'delete', 'pods', '-n', NS, `--as=${sa}`]).trim(), 'yes');
-    assert.throws(() => env.kubectl(['auth', 'can-i', 'create', 'pods', '-n', NS, `--as=${sa}`]), /no/);
-    assert.throws(() => env.kubectl(['auth', 'can-i', 'get', 'secrets', '-n', NS, `--as=${sa}`]), /no/);
-    assert.throws(
-      () => env.kubectl(['auth', 'can-i', 'delete', 'statefulsets', '-n', NS, `--as=${sa}`]),
+    assert.equal(
+      (await env.kubectl(['auth', 'can-i', 'delete', 'pods', '-n', NS, `--as=${sa}`])).trim(),
+      'yes',
+    );
+    await assert.rejects(env.kubectl(['auth', 'can-i', 'create', 'pods', '-n', NS, `--as=${sa}`]), /no/);
+    await assert.rejects(env.kubectl(['auth', 'can-i', 'get', 'secrets', '-n', NS, `--as=${sa}`]), /no/);
+    await assert.rejects(
+      env.kubectl(['auth', 'can-i', 'delete', 'statefulsets', '-n', NS, `--as=${sa}`]),
       /no/,
     );
   });
 
-  void test('the CRD validates: replicas range, defaults, immutable storage class and size', () => {
+  void test('the CRD validates: replicas range, defaults, immutable storage class and size', async () => {
     const bad = (spec: string) =>
       `apiVersion: kvstore.io/v1alpha1\nkind: KVCluster\nmetadata: { name: bad, namespace: ${NS} }\nspec: ${spec}\n`;
-    assert.throws(() => env.kubectl(['apply', '-f', '-'], bad('{ replicas: 10 }')), /replicas/);
-    assert.throws(() => env.kubectl(['apply', '-f', '-'], bad('{ replicas: 0 }')), /replicas/);
-    assert.throws(() => env.kubectl(['apply', '-f', '-'], bad('{ service: { type: Weird } }')), /type/);
-    env.kubectl(['apply', '-f', '-'], bad('{ replicas: 1, paused: true, storage: { storageClassName: a } }'));
-    const defaulted = JSON.parse(env.kubectl(['-n', NS, 'get', 'kvcluster', 'bad', '-o', 'json'])) as {
+    await assert.rejects(env.kubectl(['apply', '-f', '-'], bad('{ replicas: 10 }')), /replicas/);
+    await assert.rejects(env.kubectl(['apply', '-f', '-'], bad('{ replicas: 0 }')), /replicas/);
+    await assert.rejects(env.kubectl(['apply', '-f', '-'], bad('{ service: { type: Weird } }')), /type/);
+    await env.kubectl(
+      ['apply', '-f', '-'],
+      bad('{ replicas: 1, paused: true, storage: { storageClassName: a } }'),
+    );
+    const defaulted = JSON.parse(await env.kubectl(['-n', NS, 'get', 'kvcluster', 'bad', '-o', 'json'])) as {
       spec: Record<string, unknown> & { storage: Record<string, unknown> };
     };
     assert.equal(defaulted.spec.image, 'kv-store:0.1.0');
     assert.equal(defaulted.spec.storage.size, '1Gi');
     assert.equal(defaulted.spec.storage.onMemberRemoval, 'Delete');
-    assert.throws(
-      () =>
-        env.kubectl(
-          ['apply', '-f', '-'],
-          bad('{ replicas: 1, paused: true, storage: { storageClassName: b } }'),
-        ),
+    await assert.rejects(
+      env.kubectl(
+        ['apply', '-f', '-'],
+        bad('{ replicas: 1, paused: true, storage: { storageClassName: b } }'),
+      ),
       /storageClassName is immutable/,
     );
-    assert.throws(
-      () =>
-        env.kubectl(
-          ['apply', '-f', '-'],
-          bad('{ replicas: 1, paused: true, storage: { storageClassName: a, size: 2Gi } }'),
-        ),
+    await assert.rejects(
+      env.kubectl(
+        ['apply', '-f', '-'],
+        bad('{ replicas: 1, paused: true, storage: { storageClassName: a, size: 2Gi } }'),
+      ),
       /size is immutable/,
     );
-    env.kubectl(['-n', NS, 'delete', 'kvcluster', 'bad', '--wait=true']);
+    await env.kubectl(['-n', NS, 'delete', 'kvcluster', 'bad', '--wait=true']);
   });
 
   void test('server-side apply of every owned object with the chart RBAC; status through the subresource', async () => {
-    env.kubectl(
+    await env.kubectl(
       ['apply', '-f', '-'],
       `apiVersion: kvstore.io/v1alpha1\nkind: KVCluster\nmetadata: { name: probe, namespace: ${NS} }\nspec: { replicas: 3, image: kv-store:dev, storage: { size: 64Mi, onClusterDeletion: Delete } }\n`,
     );
-    const sts = await eventually('StatefulSet probe with member 0 only', () => {
-      const out = env
-        .kubectl(['-n', NS, 'get', 'statefulset', 'probe', '-o', 'json', '--show-managed-fields', '--ignore-not-found'])
-        .trim();
+    const sts = await eventually('StatefulSet probe with member 0 only', async () => {
+      const out = (
+        await env.kubectl([
+          '-n',
+          NS,
+          'get',
+          'statefulset',
+          'probe',
+          '-o',
+          'json',
+          '--show-managed-fields',
+          '--ignore-not-found',
+        ])
+      ).trim();
       return Promise.resolve(
         out === ''
           ? undefined
@@ -179,7 +193,7 @@ void describe('kv-store operator on a real control plane', () => {
       'poddisruptionbudget/probe',
       'serviceaccount/probe-node',
     ]) {
-      env.kubectl(['-n', NS, 'get', kind]);
+      await env.kubectl(['-n', NS, 'get', kind]);
     }
     const kv = await eventually('status written', async () => {
       const k = await env.kv('probe');
@@ -187,13 +201,15 @@ void describe('kv-store operator on a real control plane', () => {
     });
     assert.ok(['Pending', 'Creating', 'Scaling', 'Available'].includes(kv.status!.phase!), kv.status!.phase);
     assert.equal(
-      env.kubectl(['-n', NS, 'get', 'kvcluster', 'probe', '-o', 'jsonpath={.status.selector}']).trim(),
+      (
+        await env.kubectl(['-n', NS, 'get', 'kvcluster', 'probe', '-o', 'jsonpath={.status.selector}'])
+      ).trim(),
       'app.kubernetes.io/name=kv-store,app.kubernetes.io/instance=probe',
     );
-    env.kubectl(['-n', NS, 'delete', 'kvcluster', 'probe', '--wait=true', '--timeout=120s']);
-    await eventually('probe objects garbage-collected', () => {
-      const left = env
-        .kubectl([
+    await env.kubectl(['-n', NS, 'delete', 'kvcluster', 'probe', '--wait=true', '--timeout=120s']);
+    await eventually('probe objects garbage-collected', async () => {
+      const left = (
+        await env.kubectl([
           '-n',
           NS,
           'get',
@@ -203,8 +219,8 @@ void describe('kv-store operator on a real control plane', () => {
           '-o',
           'name',
         ])
-        .trim();
-      return Promise.resolve(left === '' ? true : undefined);
+      ).trim();
+      return left === '' ? true : undefined;
     });
   });
 
@@ -212,10 +228,10 @@ void describe('kv-store operator on a real control plane', () => {
     void test('kubectl apply the example: Available with 3 voters, Raft membership equal to the pods', async () => {
       const example = readFileSync(path.join(REPO_ROOT, 'manifests/examples/kvcluster-3.yaml'), 'utf8');
       const t0 = Date.now();
-      env.kubectl(['-n', NS, 'apply', '-f', '-'], example);
+      await env.kubectl(['-n', NS, 'apply', '-f', '-'], example);
       await waitSettled(3, 'demo Available with 3 voters');
       timings['apply -> Available, 3 voters (s)'] = seconds(Date.now() - t0);
-      const printed = env.kubectl(['-n', NS, 'get', 'kvcluster', 'demo']);
+      const printed = await env.kubectl(['-n', NS, 'get', 'kvcluster', 'demo']);
       assert.match(printed, /REPLICAS\s+READY\s+LEADER\s+PHASE\s+AGE/);
       assert.match(printed, /demo\s+3\s+3\s+demo-\d\s+Available/);
       for (const kind of [
@@ -226,10 +242,10 @@ void describe('kv-store operator on a real control plane', () => {
         'poddisruptionbudget/demo',
         'serviceaccount/demo-node',
       ]) {
-        env.kubectl(['-n', NS, 'get', kind]);
+        await env.kubectl(['-n', NS, 'get', kind]);
       }
       assert.equal(
-        env.kubectl(['-n', NS, 'get', 'pdb', 'demo', '-o', 'jsonpath={.spec.maxUnavailable}']).trim(),
+        (await env.kubectl(['-n', NS, 'get', 'pdb', 'demo', '-o', 'jsonpath={.spec.maxUnavailable}'])).trim(),
         '1',
       );
     });
@@ -246,8 +262,8 @@ void describe('kv-store operator on a real control plane', () => {
       }
     });
 
-    void test('helm test writes and reads a key through the client Service', () => {
-      const out = env.cluster.helm(['test', RELEASE, '-n', OPERATOR_NS, '--timeout', '10m']);
+    void test('helm test writes and reads a key through the client Service', async () => {
+      const out = await env.helm(['test', RELEASE, '-n', OPERATOR_NS, '--timeout', '10m']);
       assert.match(out, /Succeeded/);
     });
 
@@ -256,11 +272,11 @@ void describe('kv-store operator on a real control plane', () => {
       writer.start();
       try {
         let t0 = Date.now();
-        env.kubectl(['-n', NS, 'scale', 'kvcluster/demo', '--replicas=5']);
+        await env.kubectl(['-n', NS, 'scale', 'kvcluster/demo', '--replicas=5']);
         await waitSettled(5, 'demo scaled to 5');
         timings['scale 3 -> 5 (s)'] = seconds(Date.now() - t0);
         t0 = Date.now();
-        env.kubectl(['-n', NS, 'scale', 'kvcluster/demo', '--replicas=3']);
+        await env.kubectl(['-n', NS, 'scale', 'kvcluster/demo', '--replicas=3']);
         await waitSettled(3, 'demo scaled back to 3');
         timings['scale 5 -> 3 (s)'] = seconds(Date.now() - t0);
       } finally {
@@ -272,8 +288,9 @@ void describe('kv-store operator on a real control plane', () => {
       );
       assert.deepEqual(await writer.lost(), []);
       // Removed members' volumes are deleted (onMemberRemoval: Delete).
-      const pvcs = env
-        .kubectl(['-n', NS, 'get', 'pvc', '-l', 'app.kubernetes.io/instance=demo', '-o', 'name'])
+      const pvcs = (
+        await env.kubectl(['-n', NS, 'get', 'pvc', '-l', 'app.kubernetes.io/instance=demo', '-o', 'name'])
+      )
         .trim()
         .split('\n')
         .sort();
@@ -291,7 +308,7 @@ void describe('kv-store operator on a real control plane', () => {
         const victim =
           which === 'leader' ? leaderName : (await env.readyPods()).map(name).find((n) => n !== leaderName)!;
         const before = (await env.pods()).find((p) => name(p) === victim)?.metadata?.uid;
-        env.kubectl(['-n', NS, 'delete', 'pod', victim, '--wait=false']);
+        await env.kubectl(['-n', NS, 'delete', 'pod', victim, '--wait=false']);
         await eventually(`${victim} recreated`, async () => {
           const p = (await env.readyPods()).find((x) => name(x) === victim);
           return p !== undefined && p.metadata?.uid !== before ? true : undefined;
@@ -304,16 +321,16 @@ void describe('kv-store operator on a real control plane', () => {
     void test('delete a member PVC and pod: replaced by a new member with a new volume', async () => {
       const leaderName = (await env.kv())?.status?.leader;
       const victim = ['demo-0', 'demo-1', 'demo-2'].find((n) => n !== leaderName)!;
-      const oldPvc = env
-        .kubectl(['-n', NS, 'get', 'pvc', `data-${victim}`, '-o', 'jsonpath={.metadata.uid}'])
-        .trim();
-      env.kubectl(['-n', NS, 'delete', 'pvc', `data-${victim}`, '--wait=false']);
-      env.kubectl(['-n', NS, 'delete', 'pod', victim, '--wait=false']);
-      await eventually('a new PVC', () => {
-        const uid = env
-          .kubectl(['-n', NS, 'get', 'pvc', `data-${victim}`, '-o', 'jsonpath={.metadata.uid}'])
-          .trim();
-        return Promise.resolve(uid !== '' && uid !== oldPvc ? true : undefined);
+      const oldPvc = (
+        await env.kubectl(['-n', NS, 'get', 'pvc', `data-${victim}`, '-o', 'jsonpath={.metadata.uid}'])
+      ).trim();
+      await env.kubectl(['-n', NS, 'delete', 'pvc', `data-${victim}`, '--wait=false']);
+      await env.kubectl(['-n', NS, 'delete', 'pod', victim, '--wait=false']);
+      await eventually('a new PVC', async () => {
+        const uid = (
+          await env.kubectl(['-n', NS, 'get', 'pvc', `data-${victim}`, '-o', 'jsonpath={.metadata.uid}'])
+        ).trim();
+        return uid !== '' && uid !== oldPvc ? true : undefined;
       });
       await waitSettled(3, `${victim} replaced`);
       const ops = await env.operatorLogs();
@@ -333,7 +350,7 @@ void describe('kv-store operator on a real control plane', () => {
       const t0 = Date.now();
       let minReady = 3;
       try {
-        env.kubectl([
+        await env.kubectl([
           '-n',
           NS,
           'patch',
@@ -375,23 +392,23 @@ void describe('kv-store operator on a real control plane', () => {
     });
 
     void test('restart the operator mid-scale: it resumes', async () => {
-      env.kubectl(['-n', NS, 'scale', 'kvcluster/demo', '--replicas=5']);
+      await env.kubectl(['-n', NS, 'scale', 'kvcluster/demo', '--replicas=5']);
       await eventually('scale-up under way', async () =>
         (await env.kv())?.status?.operation?.kind === 'ScaleUp' ? true : undefined,
       );
       for (const p of await env.pods('app.kubernetes.io/name=kv-store-operator', OPERATOR_NS)) {
-        env.kubectl(['-n', OPERATOR_NS, 'delete', 'pod', name(p), '--wait=false']);
+        await env.kubectl(['-n', OPERATOR_NS, 'delete', 'pod', name(p), '--wait=false']);
       }
       await waitSettled(5, 'scale to 5 finished by the restarted operator');
-      env.kubectl(['-n', NS, 'scale', 'kvcluster/demo', '--replicas=3']);
+      await env.kubectl(['-n', NS, 'scale', 'kvcluster/demo', '--replicas=3']);
       await waitSettled(3, 'back to 3');
     });
 
     void test('kubectl delete the KVCluster: owned objects gone, PVCs kept (onClusterDeletion: Retain)', async () => {
-      env.kubectl(['-n', NS, 'delete', 'kvcluster', 'demo', '--wait=true', '--timeout=120s']);
-      await eventually('owned objects garbage-collected', () => {
-        const left = env
-          .kubectl([
+      await env.kubectl(['-n', NS, 'delete', 'kvcluster', 'demo', '--wait=true', '--timeout=120s']);
+      await eventually('owned objects garbage-collected', async () => {
+        const left = (
+          await env.kubectl([
             '-n',
             NS,
             'get',
@@ -401,12 +418,13 @@ void describe('kv-store operator on a real control plane', () => {
             '-o',
             'name',
           ])
-          .trim();
-        return Promise.resolve(left === '' ? true : undefined);
+        ).trim();
+        return left === '' ? true : undefined;
       });
       await eventually('pods gone', async () => ((await env.pods()).length === 0 ? true : undefined));
-      const pvcs = env
-        .kubectl(['-n', NS, 'get', 'pvc', '-l', 'app.kubernetes.io/instance=demo', '-o', 'name'])
+      const pvcs = (
+        await env.kubectl(['-n', NS, 'get', 'pvc', '-l', 'app.kubernetes.io/instance=demo', '-o', 'name'])
+      )
         .trim()
         .split('\n')
         .filter((l) => l !== '');
@@ -415,10 +433,10 @@ void describe('kv-store operator on a real control plane', () => {
       assert.equal(condition(await env.kv(), 'Available'), undefined);
     });
 
-    void test('helm uninstall keeps the CRD', () => {
-      env.cluster.helm(['uninstall', RELEASE, '-n', OPERATOR_NS]);
+    void test('helm uninstall keeps the CRD', async () => {
+      await env.helm(['uninstall', RELEASE, '-n', OPERATOR_NS]);
       assert.match(
-        env.kubectl(['get', 'crd', 'kvclusters.kvstore.io', '-o', 'name']),
+        await env.kubectl(['get', 'crd', 'kvclusters.kvstore.io', '-o', 'name']),
         /kvclusters.kvstore.io/,
       );
     });
