@@ -2,6 +2,7 @@
 // installed with its real RBAC, typed reads of KVClusters, node admin calls through pod IPs, and
 // a client writing throughout a change that remembers every acknowledged write.
 import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
@@ -50,7 +51,13 @@ export class Env {
   }
 
   static async start(): Promise<Env> {
+    mkdirSync(path.join(REPO_ROOT, '.cache'), { recursive: true });
+    // Not under /tmp: pods mount an emptyDir at /tmp, and the process-kubelet rewrites mount
+    // paths in args one after another, so a volume path under /tmp would be rewritten twice.
+    const stateDir = mkdtempSync(path.join(REPO_ROOT, '.cache', 'operator-e2e-'));
     const cluster = await startCluster({
+      stateDir,
+      removeStateOnStop: process.env.KVSTORE_KEEP_CLUSTER === undefined,
       imageMapPath: path.join(import.meta.dirname, 'images.json'),
       restartBackoffMs: { base: 500, max: 5000 },
     });

@@ -53,6 +53,8 @@ export function clusterIdOf(obs: Observation): string | undefined {
 
 export function dataStateOf(status: NodeStatus | null | undefined, clusterId: string | undefined): DataState {
   if (status === null || status === undefined) return 'unknown';
+  // A removed member keeps (and refuses to rejoin with) its old state: stale, wipe before reuse.
+  if (status.state === 'removed') return clusterId !== undefined && status.clusterId !== '' && status.clusterId !== clusterId ? 'foreign' : 'cluster';
   if (status.clusterId === null || status.clusterId === '') return 'empty';
   if (clusterId !== undefined && status.clusterId !== clusterId) return 'foreign';
   return 'cluster';
@@ -84,6 +86,8 @@ export function toPlanInput(obs: Observation): PlanInput {
   }
   const pvcs: ObservedPvc[] = [];
   for (const c of obs.pvcs) {
+    // A PVC being deleted is as good as gone (its deletion waits only for its pod).
+    if (c.metadata?.deletionTimestamp !== undefined && c.metadata.deletionTimestamp !== null) continue;
     const name = c.metadata?.name ?? '';
     const prefix = `${n.volumeClaimTemplate}-`;
     if (!name.startsWith(prefix)) continue;

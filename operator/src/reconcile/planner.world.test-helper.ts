@@ -128,9 +128,15 @@ export class World {
         this.leader = step.to;
         break;
       case 'remove-member':
-      case 'replace-member':
         this.members.delete(step.member);
         break;
+      case 'replace-member': {
+        const o = Number(step.member.split('-')[1]);
+        this.members.delete(step.member);
+        this.pvcs.delete(o);
+        this.pods.delete(o);
+        break;
+      }
       case 'delete-pvc':
         this.pvcs.delete(step.ordinal);
         if (step.deletePod) this.pods.delete(step.ordinal);

@@ -155,6 +155,8 @@ void describe('observe', () => {
     assert.equal(dataStateOf(s(''), 'c1'), 'empty');
     assert.equal(dataStateOf(s('c2'), 'c1'), 'foreign');
     assert.equal(dataStateOf(s('c1'), 'c1'), 'cluster');
+    assert.equal(dataStateOf({ ...s(''), state: 'removed' }, 'c1'), 'cluster', 'a removed member is stale, never "empty"');
+    assert.equal(dataStateOf({ ...s('c2'), state: 'removed' }, 'c1'), 'foreign');
   });
 
   void test('the leader is the one claiming leadership in the highest term', () => {

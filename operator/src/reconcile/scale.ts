@@ -48,11 +48,18 @@ export async function executeMembershipStep(ctx: StepContext, step: MembershipSt
       await node.transferLeadership(needLeader(ctx), step.to);
       return;
     case 'remove-member':
-    case 'replace-member':
-      // A replaced member's pod is handled on the next pass: it is no member any more, so the
-      // planner re-adds it (empty data) or wipes it first (stale data).
       await node.removeMember(needLeader(ctx), step.member);
       return;
+    case 'replace-member': {
+      // Its data is gone or foreign, so nothing of value is on the volume. Remove it from Raft,
+      // then restart it from a fresh volume: a node that saw its own removal refuses to rejoin
+      // with that state, and the planner adds the empty pod back as a learner.
+      const ordinal = Number(step.member.slice(kv.metadata.name.length + 1));
+      await node.removeMember(needLeader(ctx), step.member);
+      await kube.delete('v1', 'PersistentVolumeClaim', ns, n.pvc(ordinal));
+      await kube.delete('v1', 'Pod', ns, step.member);
+      return;
+    }
     case 'delete-pvc':
       if (step.deletePod) await kube.delete('v1', 'Pod', ns, step.member);
       await kube.delete('v1', 'PersistentVolumeClaim', ns, n.pvc(step.ordinal));
