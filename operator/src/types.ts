@@ -44,6 +44,8 @@ export interface MemberStatus {
   healthy: boolean;
   ready: boolean;
   lag?: number;
+  /** UID of the PVC holding this member's Raft state. */
+  volume?: string;
 }
 
 export type OperationKind = 'ScaleUp' | 'ScaleDown' | 'Replace' | 'Roll';

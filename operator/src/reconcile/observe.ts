@@ -66,22 +66,45 @@ export function isBootstrapped(obs: Observation): boolean {
   return args.includes('-join');
 }
 
+/** UID of the live (not terminating) PVC of each ordinal. */
+export function currentVolumes(obs: Observation): Map<number, string> {
+  const out = new Map<number, string>();
+  const prefix = `${names(obs.kv).volumeClaimTemplate}-`;
+  for (const c of obs.pvcs) {
+    if (c.metadata?.deletionTimestamp !== undefined && c.metadata.deletionTimestamp !== null) continue;
+    const name = c.metadata?.name ?? '';
+    if (!name.startsWith(prefix)) continue;
+    const ordinal = ordinalOf(obs.kv.metadata.name, name.slice(prefix.length));
+    if (ordinal !== undefined && c.metadata?.uid !== undefined) out.set(ordinal, c.metadata.uid);
+  }
+  return out;
+}
+
 export function toPlanInput(obs: Observation): PlanInput {
   const kv = obs.kv;
   const spec = withDefaults(kv.spec);
   const n = names(kv);
   const clusterId = clusterIdOf(obs);
   const pods: ObservedPod[] = [];
+  const volumes = currentVolumes(obs);
+  const recorded = new Map((kv.status?.members ?? []).map((m) => [m.name, m.volume]));
+  const raftIds = new Set(raftView(leaderStatus(obs))?.members.map((m) => m.id) ?? []);
   for (const p of obs.pods) {
     const name = p.metadata?.name ?? '';
     const ordinal = ordinalOf(kv.metadata.name, name);
     if (ordinal === undefined) continue;
+    let dataState = dataStateOf(obs.nodeStatuses.get(name), clusterId);
+    // A member now running on a different volume than the one its Raft state was on lost that
+    // state, whatever its node says (an empty node may re-adopt the cluster id from the leader).
+    const was = recorded.get(name);
+    const now = volumes.get(ordinal);
+    if (raftIds.has(name) && was !== undefined && now !== undefined && was !== now) dataState = 'empty';
     pods.push({
       ordinal,
       ready: isPodReady(p),
       terminating: p.metadata?.deletionTimestamp !== undefined && p.metadata.deletionTimestamp !== null,
       configHash: p.metadata?.annotations?.[CONFIG_HASH_ANNOTATION],
-      dataState: dataStateOf(obs.nodeStatuses.get(name), clusterId),
+      dataState,
     });
   }
   const pvcs: ObservedPvc[] = [];

@@ -7,7 +7,7 @@ import { selectorString } from '../specs/names.ts';
 import type { PlanInput, Step } from './planner.ts';
 import { lagOf, memberName, operationKindOf, ordinalOfMember } from './planner.ts';
 import type { Observation } from './observe.ts';
-import { clusterIdOf } from './observe.ts';
+import { clusterIdOf, currentVolumes } from './observe.ts';
 
 export function phaseOf(input: PlanInput, step: Step, paused: boolean): Phase {
   if (paused) return 'Paused';
@@ -70,11 +70,26 @@ export function nextOperation(input: PlanInput, step: Step, now: string): Operat
   return { kind, member, step: step.kind, startedAt };
 }
 
+/**
+ * The volume each member's Raft state lives on: recorded while it is not yet a voter, then kept,
+ * so a voter later found on another PVC is known to have lost its state (see observe.ts).
+ */
+export function withVolumes(members: MemberStatus[], previous: MemberStatus[] | undefined, volumes: Map<number, string>, cluster: string): MemberStatus[] {
+  const prev = new Map((previous ?? []).map((m) => [m.name, m]));
+  return members.map((m) => {
+    const o = ordinalOfMember(cluster, m.name);
+    const current = o === undefined ? undefined : volumes.get(o);
+    const kept = m.role === 'voter' ? prev.get(m.name)?.volume : undefined;
+    const volume = kept ?? current;
+    return volume === undefined ? m : { ...m, volume };
+  });
+}
+
 export function buildStatus(obs: Observation, input: PlanInput, step: Step, now: string): KVClusterStatus {
   const kv = obs.kv;
   const spec = withDefaults(kv.spec);
   const prev = kv.status?.conditions;
-  const members = membersOf(input);
+  const members = withVolumes(membersOf(input), kv.status?.members, currentVolumes(obs), input.clusterName);
   const voters = members.filter((m) => m.role === 'voter');
   const learners = members.filter((m) => m.role === 'learner');
   const readyVoters = voters.filter((m) => m.ready && m.healthy).length;
