@@ -18,6 +18,7 @@ import {
   condition,
   eventually,
   get,
+  kvclusterYaml,
   put,
   seconds,
   settled,
@@ -318,31 +319,6 @@ void describe('kv-store operator on a real control plane', () => {
       }
     });
 
-    void test('delete a member PVC and pod: replaced by a new member with a new volume', async () => {
-      const leaderName = (await env.kv())?.status?.leader;
-      const victim = ['demo-0', 'demo-1', 'demo-2'].find((n) => n !== leaderName)!;
-      const oldPvc = (
-        await env.kubectl(['-n', NS, 'get', 'pvc', `data-${victim}`, '-o', 'jsonpath={.metadata.uid}'])
-      ).trim();
-      await env.kubectl(['-n', NS, 'delete', 'pvc', `data-${victim}`, '--wait=false']);
-      await env.kubectl(['-n', NS, 'delete', 'pod', victim, '--wait=false']);
-      await eventually('a new PVC', async () => {
-        const uid = (
-          await env.kubectl(['-n', NS, 'get', 'pvc', `data-${victim}`, '-o', 'jsonpath={.metadata.uid}'])
-        ).trim();
-        return uid !== '' && uid !== oldPvc ? true : undefined;
-      });
-      await waitSettled(3, `${victim} replaced`);
-      const ops = await env.operatorLogs();
-      assert.match(ops, new RegExp(`"kind":"replace-member","member":"${victim}"`));
-      // the new member has the data
-      const pod = (await env.readyPods()).find((p) => name(p) === victim)!;
-      assert.deepEqual(await get(env.podUrl(pod), 'e2e/through-0'), {
-        status: 200,
-        value: (await get(env.podUrl((await env.readyPods())[0]!), 'e2e/through-0')).value,
-      });
-    });
-
     void test('change the image tag: quorum-aware roll, followers first, the leader last, writes continuing', async () => {
       const writer = new Writer(env, 'roll');
       const leaderBefore = (await env.kv())?.status?.leader;
@@ -391,17 +367,55 @@ void describe('kv-store operator on a real control plane', () => {
         );
     });
 
-    void test('restart the operator mid-scale: it resumes', async () => {
-      await env.kubectl(['-n', NS, 'scale', 'kvcluster/demo', '--replicas=5']);
+    void test('restart the operator mid-scale: it resumes (a second cluster, 1 -> 3)', async () => {
+      await env.kubectl(['apply', '-f', '-'], kvclusterYaml({ name: 'second', replicas: 1 }));
+      await eventually(
+        'second Available with 1 voter',
+        async () => (settled(await env.kv('second'), 1) ? true : undefined),
+        300_000,
+      );
+      await env.kubectl(['-n', NS, 'scale', 'kvcluster/second', '--replicas=3']);
       await eventually('scale-up under way', async () =>
-        (await env.kv())?.status?.operation?.kind === 'ScaleUp' ? true : undefined,
+        (await env.kv('second'))?.status?.operation?.kind === 'ScaleUp' ? true : undefined,
       );
       for (const p of await env.pods('app.kubernetes.io/name=kv-store-operator', OPERATOR_NS)) {
         await env.kubectl(['-n', OPERATOR_NS, 'delete', 'pod', name(p), '--wait=false']);
       }
-      await waitSettled(5, 'scale to 5 finished by the restarted operator');
-      await env.kubectl(['-n', NS, 'scale', 'kvcluster/demo', '--replicas=3']);
-      await waitSettled(3, 'back to 3');
+      await eventually(
+        'scale to 3 finished by the restarted operator',
+        async () => (settled(await env.kv('second'), 3) ? true : undefined),
+        300_000,
+      );
+      const pods = await env.pods('app.kubernetes.io/instance=second');
+      const leader = (await Promise.all(pods.map((p) => env.nodeStatus(p)))).find(
+        (st) => st.state === 'leader',
+      );
+      assert.deepEqual(leader?.members.map((m) => m.id).sort(), ['second-0', 'second-1', 'second-2']);
+      await env.kubectl(['-n', NS, 'delete', 'kvcluster', 'second', '--wait=true', '--timeout=120s']);
+    });
+    void test('delete a member PVC and pod: replaced by a new member with a new volume', async () => {
+      const leaderName = (await env.kv())?.status?.leader;
+      const victim = ['demo-0', 'demo-1', 'demo-2'].find((n) => n !== leaderName)!;
+      const oldPvc = (
+        await env.kubectl(['-n', NS, 'get', 'pvc', `data-${victim}`, '-o', 'jsonpath={.metadata.uid}'])
+      ).trim();
+      await env.kubectl(['-n', NS, 'delete', 'pvc', `data-${victim}`, '--wait=false']);
+      await env.kubectl(['-n', NS, 'delete', 'pod', victim, '--wait=false']);
+      await eventually('a new PVC', async () => {
+        const uid = (
+          await env.kubectl(['-n', NS, 'get', 'pvc', `data-${victim}`, '-o', 'jsonpath={.metadata.uid}'])
+        ).trim();
+        return uid !== '' && uid !== oldPvc ? true : undefined;
+      });
+      await waitSettled(3, `${victim} replaced`);
+      const ops = await env.operatorLogs();
+      assert.match(ops, new RegExp(`"kind":"replace-member","member":"${victim}"`));
+      // the new member has the data
+      const pod = (await env.readyPods()).find((p) => name(p) === victim)!;
+      assert.deepEqual(await get(env.podUrl(pod), 'e2e/through-0'), {
+        status: 200,
+        value: (await get(env.podUrl((await env.readyPods())[0]!), 'e2e/through-0')).value,
+      });
     });
 
     void test('kubectl delete the KVCluster: owned objects gone, PVCs kept (onClusterDeletion: Retain)', async () => {
