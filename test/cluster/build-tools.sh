@@ -27,26 +27,39 @@ if [[ "${1:-}" == "--print-dir" ]]; then
 fi
 
 binaries=(kube-apiserver kube-controller-manager etcd helm)
-missing=0
-for b in "${binaries[@]}"; do [[ -x "$bin_dir/$b" ]] || missing=1; done
-if [[ $missing == 0 ]]; then
+packages=(./etcd helm.sh/helm/v3/cmd/helm k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
+# kubectl is usually on the machine; build the pinned one only where it is not (or when asked).
+if [[ -n "${KVSTORE_BUILD_KUBECTL:-}" ]] || ! command -v kubectl >/dev/null; then
+  binaries+=(kubectl)
+  packages+=(k8s.io/kubernetes/cmd/kubectl)
+fi
+all_built() {
+  for b in "${binaries[@]}"; do [[ -x "$bin_dir/$b" ]] || return 1; done
+}
+if all_built; then
+  echo "$bin_dir"
+  exit 0
+fi
+
+# Two test runs starting at once on a fresh machine build once: the second waits, then finds the result.
+mkdir -p "$cache_root"
+exec 9>"$cache_root/.build.lock"
+flock 9
+if all_built; then
   echo "$bin_dir"
   exit 0
 fi
 
 staging="$bin_dir.partial-$$"
+trap 'rm -rf "$staging"' EXIT
 rm -rf "$staging"
 mkdir -p "$staging"
 start=$SECONDS
 echo "building ${binaries[*]} into $bin_dir (cold build takes many minutes; cached afterwards)" >&2
-# One go build for all four: shared dependencies are compiled once.
+# One go build for all of them: shared dependencies are compiled once.
 (
   cd "$tools_dir"
-  GOFLAGS=-mod=readonly nice -n 19 go build -trimpath -ldflags="$ldflags" -o "$staging/" \
-    ./etcd \
-    helm.sh/helm/v3/cmd/helm \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager
+  GOFLAGS=-mod=readonly nice -n 19 go build -trimpath -ldflags="$ldflags" -o "$staging/" "${packages[@]}"
 )
 # Publish atomically so a concurrent or interrupted build never leaves a half-filled bin dir.
 mkdir -p "$(dirname "$bin_dir")"

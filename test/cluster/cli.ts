@@ -7,7 +7,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT, STATE_MARKER, startCluster } from './cluster.ts';
 
-const stateDir = path.resolve(process.env['KVSTORE_CLUSTER_DIR'] ?? path.join(REPO_ROOT, '.cache', 'cluster'));
+const stateDir = path.resolve(
+  process.env['KVSTORE_CLUSTER_DIR'] ?? path.join(REPO_ROOT, '.cache', 'cluster'),
+);
 const pidFile = path.join(stateDir, 'supervisor.pid');
 const readyFile = path.join(stateDir, 'ready.json');
 
@@ -30,7 +32,11 @@ function supervisorPid(): number | undefined {
 }
 
 function printReady(): void {
-  const ready = JSON.parse(fs.readFileSync(readyFile, 'utf8')) as { kubeconfigPath: string; startupMs: number; server: string };
+  const ready = JSON.parse(fs.readFileSync(readyFile, 'utf8')) as {
+    kubeconfigPath: string;
+    startupMs: number;
+    server: string;
+  };
   console.log(`cluster up at ${ready.server} (start-up ${(ready.startupMs / 1000).toFixed(1)} s)`);
   console.log(`export KUBECONFIG=${ready.kubeconfigPath}`);
 }
@@ -55,10 +61,17 @@ async function up(): Promise<void> {
   }
   resetStateDir();
   const log = fs.openSync(path.join(stateDir, 'supervisor.log'), 'a');
-  const child = spawn(process.execPath, [import.meta.filename, 'serve'], { detached: true, stdio: ['ignore', log, log], env: process.env });
+  const child = spawn(process.execPath, [import.meta.filename, 'serve'], {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: process.env,
+  });
   fs.closeSync(log);
   child.unref();
   // The first run builds the binaries (many minutes), so wait as long as the supervisor lives.
+  console.log(
+    `starting cluster in ${stateDir} (first run on a machine builds the binaries; see supervisor.log)`,
+  );
   while (!fs.existsSync(readyFile)) {
     if (child.exitCode !== null || (child.pid !== undefined && !alive(child.pid))) {
       throw new Error(`cluster supervisor exited; see ${path.join(stateDir, 'supervisor.log')}`);
@@ -73,7 +86,10 @@ async function serve(): Promise<void> {
   const t0 = performance.now();
   const cluster = await startCluster({ stateDir, removeStateOnStop: false });
   const startupMs = Math.round(performance.now() - t0);
-  fs.writeFileSync(readyFile, JSON.stringify({ kubeconfigPath: cluster.kubeconfigPath, server: cluster.server, startupMs }));
+  fs.writeFileSync(
+    readyFile,
+    JSON.stringify({ kubeconfigPath: cluster.kubeconfigPath, server: cluster.server, startupMs }),
+  );
   console.log(`ready in ${startupMs} ms`);
   let stopping = false;
   const shutdown = (): void => {

@@ -1,22 +1,28 @@
 // The entry point test suites import: a real control plane plus the process-kubelet.
 //
 //   const cluster = await startCluster();
-//   cluster.kubectl(['get', 'pods']);            // KUBECONFIG already set
+//   await cluster.kubectl(['get', 'pods']);      // KUBECONFIG already set
 //   cluster.logs('default', 'web-0');            // container output
 //   await cluster.stop();                        // every process gone
 //
 // See docs/adr/0030 for pod IPs, DNS and how volume mounts reach a process.
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_IMAGE_MAP, loadImageMap } from './image-map.ts';
-import { ensureTools, REPO_ROOT, startControlPlane, type ControlPlane, type ToolPaths } from './control-plane.ts';
+import {
+  ensureTools,
+  REPO_ROOT,
+  startControlPlane,
+  type ControlPlane,
+  type ToolPaths,
+} from './control-plane.ts';
 import { installClusterNetwork } from './pod-network.ts';
 import { ProcessKubelet } from './process-kubelet.ts';
 
 export { REPO_ROOT } from './control-plane.ts';
-export { mountEnvName } from './pod-runner.ts';
+export { mountEnvName } from './container-env.ts';
 export { toLoopback } from './pod-network.ts';
 
 /** Marks a directory as ours so cluster:up may wipe it. */
@@ -53,9 +59,9 @@ export interface Cluster {
   readonly env: NodeJS.ProcessEnv;
   /** A container's log; pods that were deleted keep theirs until the state dir goes. */
   logs(namespace: string, pod: string, opts?: LogOptions): string;
-  /** Runs kubectl against the cluster; throws with stderr on a non-zero exit. */
-  kubectl(args: readonly string[], input?: string): string;
-  helm(args: readonly string[]): string;
+  /** Runs kubectl against the cluster; rejects with stderr on a non-zero exit. */
+  kubectl(args: readonly string[], input?: string): Promise<string>;
+  helm(args: readonly string[]): Promise<string>;
   /** Stops pods (graceful), then controller-manager, apiserver and etcd. */
   stop(): Promise<void>;
 }
@@ -66,12 +72,23 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   const stateDir = opts.stateDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'kv-store-cluster-'));
   fs.mkdirSync(stateDir, { recursive: true });
   fs.writeFileSync(path.join(stateDir, STATE_MARKER), '');
-  const imageMap = loadImageMap(opts.imageMapPath ?? process.env['KVSTORE_IMAGE_MAP'] ?? DEFAULT_IMAGE_MAP, REPO_ROOT);
+  const imageMap = loadImageMap(
+    opts.imageMapPath ?? process.env['KVSTORE_IMAGE_MAP'] ?? DEFAULT_IMAGE_MAP,
+    REPO_ROOT,
+  );
 
   const controlPlane = await startControlPlane({ stateDir, tools });
   const kubelet = new ProcessKubelet({
-    kubeconfig: controlPlane.kubeconfig, stateDir, imageMap, repoRoot: REPO_ROOT,
+    kubeconfig: controlPlane.kubeconfig,
+    stateDir,
+    imageMap,
+    repoRoot: REPO_ROOT,
     apiserverPort: controlPlane.ports.apiserver,
+    tls: {
+      cert: fs.readFileSync(controlPlane.pki.file('kubelet.crt')),
+      key: fs.readFileSync(controlPlane.pki.file('kubelet.key')),
+      ca: fs.readFileSync(controlPlane.pki.caCert),
+    },
     ...(opts.nodeName !== undefined ? { nodeName: opts.nodeName } : {}),
     ...(opts.restartBackoffMs !== undefined ? { restartBackoffMs: opts.restartBackoffMs } : {}),
   });
@@ -84,32 +101,64 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   if (opts.patchProcessNetwork ?? true) installClusterNetwork(kubelet.hostsPath);
 
   const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: controlPlane.kubeconfigPath };
-  const run = (file: string, args: readonly string[], input?: string): string => {
-    try {
-      return execFileSync(file, args, { env, encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
-    } catch (err) {
-      const e = err as { stderr?: string; stdout?: string; status?: number };
-      throw new Error(`${path.basename(file)} ${args.join(' ')} exited ${String(e.status)}: ${e.stderr ?? ''}${e.stdout ?? ''}`, { cause: err });
-    }
-  };
-  const removeState = opts.removeStateOnStop ?? (createdTemp && process.env['KVSTORE_KEEP_CLUSTER'] === undefined);
+  // Asynchronous on purpose: the process-kubelet lives in this process, and a blocking exec would
+  // freeze it (kubectl logs is served by it, and pods only progress while it runs).
+  const run = (file: string, args: readonly string[], input?: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        if (code === 0) resolve(stdout);
+        else
+          reject(
+            new Error(`${path.basename(file)} ${args.join(' ')} exited ${String(code)}: ${stderr}${stdout}`),
+          );
+      });
+      child.stdin.end(input ?? '');
+    });
+  const removeState =
+    opts.removeStateOnStop ?? (createdTemp && process.env['KVSTORE_KEEP_CLUSTER'] === undefined);
 
   let stopping: Promise<void> | undefined;
   return {
-    stateDir, server: controlPlane.server, kubeconfigPath: controlPlane.kubeconfigPath, kubeconfig: controlPlane.kubeconfig,
-    kubelet, tools, controlPlane, env,
+    stateDir,
+    server: controlPlane.server,
+    kubeconfigPath: controlPlane.kubeconfigPath,
+    kubeconfig: controlPlane.kubeconfig,
+    kubelet,
+    tools,
+    controlPlane,
+    env,
     logs(namespace, pod, logOpts = {}) {
       const runner = kubelet.runner(namespace, pod);
       let file = runner?.logPath(logOpts.container, logOpts.previous ?? false);
       if (file === undefined) {
         // Deleted pod: newest log of that name on disk.
         const prefix = `${namespace}_${pod}_`;
-        const dirs = fs.existsSync(kubelet.podsDir) ? fs.readdirSync(kubelet.podsDir).filter((d) => d.startsWith(prefix)) : [];
-        const candidates = dirs.flatMap((d) => {
-          const base = path.join(kubelet.podsDir, d);
-          const containers = logOpts.container !== undefined ? [logOpts.container] : fs.readdirSync(base).filter((c) => c !== 'volumes');
-          return containers.flatMap((c) => (fs.existsSync(path.join(base, c)) ? fs.readdirSync(path.join(base, c)).map((f) => path.join(base, c, f)) : []));
-        }).filter((f) => f.endsWith('.log'));
+        const dirs = fs.existsSync(kubelet.podsDir)
+          ? fs.readdirSync(kubelet.podsDir).filter((d) => d.startsWith(prefix))
+          : [];
+        const candidates = dirs
+          .flatMap((d) => {
+            const base = path.join(kubelet.podsDir, d);
+            const containers =
+              logOpts.container !== undefined
+                ? [logOpts.container]
+                : fs
+                    .readdirSync(base, { withFileTypes: true })
+                    .filter((e) => e.isDirectory() && e.name !== 'volumes')
+                    .map((e) => e.name);
+            return containers.flatMap((c) =>
+              fs.statSync(path.join(base, c), { throwIfNoEntry: false })?.isDirectory() === true
+                ? fs.readdirSync(path.join(base, c)).map((f) => path.join(base, c, f))
+                : [],
+            );
+          })
+          .filter((f) => f.endsWith('.log'));
         candidates.sort((a, b) => fs.statSync(a).mtimeMs - fs.statSync(b).mtimeMs);
         file = candidates.at(-1);
       }

@@ -21,8 +21,11 @@ export interface ToolPaths {
 
 /** Returns the cached binaries, building them first (minutes, once per pin set) if missing. */
 export function ensureTools(): ToolPaths {
-  const binDir = execFileSync(BUILD_SCRIPT, [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-  const kubectl = findOnPath('kubectl') ?? path.join(binDir, 'kubectl');
+  const output = execFileSync(BUILD_SCRIPT, [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const binDir = output.trim().split('\n').at(-1) ?? '';
+  // build-tools.sh builds kubectl only where none is on PATH (or KVSTORE_BUILD_KUBECTL asks for it).
+  const builtKubectl = path.join(binDir, 'kubectl');
+  const kubectl = fs.existsSync(builtKubectl) ? builtKubectl : (findOnPath('kubectl') ?? builtKubectl);
   return {
     binDir,
     etcd: path.join(binDir, 'etcd'),
@@ -64,11 +67,48 @@ function openssl(args: readonly string[], cwd: string): void {
 
 function issueCert(dir: string, name: string, subject: string, extensions: string): void {
   const ext = path.join(dir, `${name}.ext`);
-  fs.writeFileSync(ext, `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n${extensions}\n`);
-  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject], dir);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial',
-    '-days', '3650', '-out', `${name}.crt`, '-extfile', ext], dir);
+  fs.writeFileSync(
+    ext,
+    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n${extensions}\n`,
+  );
+  openssl(
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      subject,
+    ],
+    dir,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '3650',
+      '-out',
+      `${name}.crt`,
+      '-extfile',
+      ext,
+    ],
+    dir,
+  );
 }
 
 export interface Pki {
@@ -80,14 +120,52 @@ export interface Pki {
 /** CA, apiserver serving cert, client certs for admin and controller-manager, SA signing key. */
 export function generatePki(dir: string): Pki {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/CN=kv-store-test-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
-  issueCert(dir, 'apiserver', '/CN=kube-apiserver',
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=kv-store-test-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir,
+  );
+  issueCert(
+    dir,
+    'apiserver',
+    '/CN=kube-apiserver',
     'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,' +
-      'DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local');
+      'DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local',
+  );
   issueCert(dir, 'admin', '/O=system:masters/CN=kube-admin', 'extendedKeyUsage=clientAuth');
   issueCert(dir, 'controller-manager', '/CN=system:kube-controller-manager', 'extendedKeyUsage=clientAuth');
+  // The apiserver calls the process-kubelet (kubectl logs) with this one.
+  issueCert(
+    dir,
+    'apiserver-kubelet-client',
+    '/O=system:masters/CN=kube-apiserver-kubelet-client',
+    'extendedKeyUsage=clientAuth',
+  );
+  issueCert(
+    dir,
+    'kubelet',
+    '/O=system:nodes/CN=system:node:process-node',
+    'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost',
+  );
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir);
   openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
   return { dir, caCert: path.join(dir, 'ca.crt'), file: (name) => path.join(dir, name) };
@@ -127,8 +205,13 @@ export interface ManagedProcess {
 }
 
 /** Spawns a long-running component in its own process group, output appended to a log file. */
-export function startProcess(name: string, command: string, args: readonly string[], logDir: string,
-  env: NodeJS.ProcessEnv = process.env): ManagedProcess {
+export function startProcess(
+  name: string,
+  command: string,
+  args: readonly string[],
+  logDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): ManagedProcess {
   const logPath = path.join(logDir, `${name}.log`);
   const fd = fs.openSync(logPath, 'a');
   const child = spawn(command, args, { stdio: ['ignore', fd, fd], detached: true, env });
@@ -150,9 +233,19 @@ export function registerForExitCleanup(child: ChildProcess): void {
   child.once('exit', () => liveGroups.delete(child));
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.once('exit', () => {
+  const killAll = (): void => {
     for (const c of liveGroups) killGroup(c, 'SIGKILL');
-  });
+  };
+  process.once('exit', killAll);
+  // Ctrl-C or a CI timeout kills by signal, which skips 'exit'. Unless someone else handles the
+  // signal (cli.ts shuts down gracefully), clean up and die of the same signal.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      if (process.listenerCount(signal) > 0) return;
+      killAll();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -188,24 +281,39 @@ export interface HttpsGetOptions {
   readonly insecure?: boolean;
 }
 
-export async function httpsGet(url: string, opts: HttpsGetOptions): Promise<{ status: number; body: string }> {
+export async function httpsGet(
+  url: string,
+  opts: HttpsGetOptions,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.get(url, {
-      ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.insecure !== true, timeout: 5000,
-    }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
+    const req = https.get(
+      url,
+      {
+        ca: opts.ca,
+        cert: opts.cert,
+        key: opts.key,
+        rejectUnauthorized: opts.insecure !== true,
+        timeout: 5000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
 }
 
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number,
-  watch: readonly ManagedProcess[] = []): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  watch: readonly ManagedProcess[] = [],
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
@@ -278,57 +386,113 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   try {
     const etcdUrl = `http://127.0.0.1:${ports.etcdClient}`;
     const peerUrl = `http://127.0.0.1:${ports.etcdPeer}`;
-    processes.push(startProcess('etcd', tools.etcd, [
-      '--name=test', `--data-dir=${path.join(stateDir, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`,
-      `--initial-cluster=test=${peerUrl}`,
-      // Test data only: skipping fsync keeps a shared, slow disk from stalling the apiserver.
-      '--unsafe-no-fsync', '--log-level=warn',
-    ], logDir));
+    processes.push(
+      startProcess(
+        'etcd',
+        tools.etcd,
+        [
+          '--name=test',
+          `--data-dir=${path.join(stateDir, 'etcd')}`,
+          `--listen-client-urls=${etcdUrl}`,
+          `--advertise-client-urls=${etcdUrl}`,
+          `--listen-peer-urls=${peerUrl}`,
+          `--initial-advertise-peer-urls=${peerUrl}`,
+          `--initial-cluster=test=${peerUrl}`,
+          // Test data only: skipping fsync keeps a shared, slow disk from stalling the apiserver.
+          '--unsafe-no-fsync',
+          '--log-level=warn',
+        ],
+        logDir,
+      ),
+    );
 
-    processes.push(startProcess('kube-apiserver', tools.kubeApiserver, [
-      `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1', `--secure-port=${ports.apiserver}`, '--advertise-address=127.0.0.1',
-      // Nothing can route to 127.0.0.1 from a pod's point of view, and Endpoints reject loopback.
-      '--endpoint-reconciler-type=none',
-      `--tls-cert-file=${pki.file('apiserver.crt')}`, `--tls-private-key-file=${pki.file('apiserver.key')}`,
-      `--client-ca-file=${pki.caCert}`,
-      // Published in kube-system/extension-apiserver-authentication; controllers complain without it.
-      `--requestheader-client-ca-file=${pki.caCert}`, '--requestheader-allowed-names=front-proxy-client',
-      '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group',
-      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
-      '--authorization-mode=RBAC',
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${pki.file('sa.pub')}`,
-      `--service-account-signing-key-file=${pki.file('sa.key')}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
-      '--allow-privileged=true', '--profiling=false', '--v=1',
-      ...(opts.apiserverArgs ?? []),
-    ], logDir));
+    processes.push(
+      startProcess(
+        'kube-apiserver',
+        tools.kubeApiserver,
+        [
+          `--etcd-servers=${etcdUrl}`,
+          '--bind-address=127.0.0.1',
+          `--secure-port=${ports.apiserver}`,
+          '--advertise-address=127.0.0.1',
+          // Nothing can route to 127.0.0.1 from a pod's point of view, and Endpoints reject loopback.
+          '--endpoint-reconciler-type=none',
+          `--tls-cert-file=${pki.file('apiserver.crt')}`,
+          `--tls-private-key-file=${pki.file('apiserver.key')}`,
+          `--client-ca-file=${pki.caCert}`,
+          // Published in kube-system/extension-apiserver-authentication; controllers complain without it.
+          `--kubelet-client-certificate=${pki.file('apiserver-kubelet-client.crt')}`,
+          `--kubelet-client-key=${pki.file('apiserver-kubelet-client.key')}`,
+          `--kubelet-certificate-authority=${pki.caCert}`,
+          '--kubelet-preferred-address-types=InternalIP',
+          `--requestheader-client-ca-file=${pki.caCert}`,
+          '--requestheader-allowed-names=front-proxy-client',
+          '--requestheader-username-headers=X-Remote-User',
+          '--requestheader-group-headers=X-Remote-Group',
+          '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+          '--authorization-mode=RBAC',
+          '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+          `--service-account-key-file=${pki.file('sa.pub')}`,
+          `--service-account-signing-key-file=${pki.file('sa.key')}`,
+          '--service-cluster-ip-range=10.96.0.0/16',
+          '--allow-privileged=true',
+          '--profiling=false',
+          '--v=1',
+          ...(opts.apiserverArgs ?? []),
+        ],
+        logDir,
+      ),
+    );
 
     const ca = fs.readFileSync(pki.caCert);
     const cert = fs.readFileSync(pki.file('admin.crt'));
     const key = fs.readFileSync(pki.file('admin.key'));
-    await waitFor('kube-apiserver /readyz', async () => (await httpsGet(`${server}/readyz`, { ca, cert, key })).status === 200,
-      timeoutMs, processes);
+    await waitFor(
+      'kube-apiserver /readyz',
+      async () => (await httpsGet(`${server}/readyz`, { ca, cert, key })).status === 200,
+      timeoutMs,
+      processes,
+    );
 
-    processes.push(startProcess('kube-controller-manager', tools.kubeControllerManager, [
-      `--kubeconfig=${cmKubeconfig}`,
-      `--authentication-kubeconfig=${cmKubeconfig}`, `--authorization-kubeconfig=${cmKubeconfig}`,
-      '--bind-address=127.0.0.1', `--secure-port=${ports.controllerManager}`,
-      '--leader-elect=false', '--use-service-account-credentials=true',
-      `--service-account-private-key-file=${pki.file('sa.key')}`, `--root-ca-file=${pki.caCert}`,
-      `--cluster-signing-cert-file=${pki.caCert}`, `--cluster-signing-key-file=${pki.file('ca.key')}`,
-      '--profiling=false', '--v=1',
-    ], logDir));
-    await waitFor('kube-controller-manager /healthz', async () =>
-      (await httpsGet(`https://127.0.0.1:${ports.controllerManager}/healthz`, { insecure: true })).status === 200,
-    timeoutMs, processes);
+    processes.push(
+      startProcess(
+        'kube-controller-manager',
+        tools.kubeControllerManager,
+        [
+          `--kubeconfig=${cmKubeconfig}`,
+          `--authentication-kubeconfig=${cmKubeconfig}`,
+          `--authorization-kubeconfig=${cmKubeconfig}`,
+          '--bind-address=127.0.0.1',
+          `--secure-port=${ports.controllerManager}`,
+          '--leader-elect=false',
+          '--use-service-account-credentials=true',
+          `--service-account-private-key-file=${pki.file('sa.key')}`,
+          `--root-ca-file=${pki.caCert}`,
+          `--cluster-signing-cert-file=${pki.caCert}`,
+          `--cluster-signing-key-file=${pki.file('ca.key')}`,
+          '--profiling=false',
+          '--v=1',
+        ],
+        logDir,
+      ),
+    );
+    await waitFor(
+      'kube-controller-manager /healthz',
+      async () =>
+        (await httpsGet(`https://127.0.0.1:${ports.controllerManager}/healthz`, { insecure: true }))
+          .status === 200,
+      timeoutMs,
+      processes,
+    );
     // Pods cannot be created before the service-account controller made "default/default".
-    await waitFor('default service account', async () =>
-      (await httpsGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, { ca, cert, key })).status === 200,
-    timeoutMs, processes);
+    await waitFor(
+      'default service account',
+      async () =>
+        (await httpsGet(`${server}/api/v1/namespaces/default/serviceaccounts/default`, { ca, cert, key }))
+          .status === 200,
+      timeoutMs,
+      processes,
+    );
   } catch (err) {
     await stop();
     throw err;

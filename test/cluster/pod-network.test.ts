@@ -6,8 +6,16 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { installClusterNetwork, loopbackForIndex, parseHosts, resolveClusterName, toLoopback, toPodIp, writeHostsFile } from './pod-network.ts';
-import { expandVars, mountEnvName, substituteMounts } from './pod-runner.ts';
+import {
+  installClusterNetwork,
+  loopbackForIndex,
+  parseHosts,
+  resolveClusterName,
+  toLoopback,
+  toPodIp,
+  writeHostsFile,
+} from './pod-network.ts';
+import { expandVars, mountEnvName, substituteMounts } from './container-env.ts';
 
 void test('pod addresses: loopback per index, alias round trip, control-plane block skipped', () => {
   assert.equal(loopbackForIndex(1), '127.0.1.1');
@@ -28,11 +36,17 @@ void test('hosts file: several lines per name give several addresses; comments i
 });
 
 void test('$(VAR) expansion follows Kubernetes: $$ escapes, unknown stays', () => {
-  assert.equal(expandVars('--id=$(POD_NAME) $(NOPE) $$(POD_NAME)', { POD_NAME: 'web-0' }), '--id=web-0 $(NOPE) $(POD_NAME)');
+  assert.equal(
+    expandVars('--id=$(POD_NAME) $(NOPE) $$(POD_NAME)', { POD_NAME: 'web-0' }),
+    '--id=web-0 $(NOPE) $(POD_NAME)',
+  );
 });
 
 void test('mount paths are rewritten at path boundaries only, longest first', () => {
-  const mounts = [{ mountPath: '/data', localPath: '/tmp/pv1' }, { mountPath: '/data/wal', localPath: '/tmp/pv2' }];
+  const mounts = [
+    { mountPath: '/data', localPath: '/tmp/pv1' },
+    { mountPath: '/data/wal', localPath: '/tmp/pv2' },
+  ];
   assert.equal(substituteMounts('/data', mounts), '/tmp/pv1');
   assert.equal(substituteMounts('--dir=/data/db', mounts), '--dir=/tmp/pv1/db');
   assert.equal(substituteMounts('--wal=/data/wal/x', mounts), '--wal=/tmp/pv2/x');

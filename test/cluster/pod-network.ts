@@ -112,7 +112,11 @@ export function resolveClusterName(name: string): { addresses: string[] } | { no
   return undefined;
 }
 
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | dns.LookupAddress[],
+  family?: number,
+) => void;
 
 function notFoundError(hostname: string): NodeJS.ErrnoException {
   const err: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
@@ -150,7 +154,10 @@ export function installClusterNetwork(hostsPath: string | undefined): void {
       if ('notFound' in answer || opts.family === 6) {
         done(notFoundError(hostname), opts.all === true ? [] : '');
       } else if (opts.all === true) {
-        done(null, answer.addresses.map((address) => ({ address, family: 4 })));
+        done(
+          null,
+          answer.addresses.map((address) => ({ address, family: 4 })),
+        );
       } else {
         done(null, answer.addresses[0] ?? '', 4);
       }
@@ -158,11 +165,16 @@ export function installClusterNetwork(hostsPath: string | undefined): void {
   };
   (dns as { lookup: unknown }).lookup = patchedLookup;
 
-  const originalPromiseLookup = dns.promises.lookup.bind(dns.promises) as (...args: unknown[]) => Promise<unknown>;
-  (dns.promises as { lookup: unknown }).lookup = async (hostname: string, options?: unknown): Promise<unknown> => {
+  const originalPromiseLookup = dns.promises.lookup.bind(dns.promises) as (
+    ...args: unknown[]
+  ) => Promise<unknown>;
+  (dns.promises as { lookup: unknown }).lookup = async (
+    hostname: string,
+    options?: unknown,
+  ): Promise<unknown> => {
     const answer = resolveClusterName(hostname);
     if (answer === undefined) return originalPromiseLookup(hostname, options);
-    const opts: dns.LookupOptions = typeof options === 'number' ? { family: options } : ((options ?? {}));
+    const opts: dns.LookupOptions = typeof options === 'number' ? { family: options } : (options ?? {});
     if ('notFound' in answer || opts.family === 6) throw notFoundError(hostname);
     const all = answer.addresses.map((address) => ({ address, family: 4 }));
     return opts.all === true ? all : all[0];

@@ -2,13 +2,13 @@
 // graceful termination and the pod status the kubelet reports (docs/adr/0030).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
-import type { V1Container, V1EnvVar, V1Pod, V1Probe } from '@kubernetes/client-node';
+import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
 import { registerForExitCleanup } from './control-plane.ts';
-import { resolveImage, type ImageMap } from './image-map.ts';
-import { toLoopback } from './pod-network.ts';
+import { resolveImage, type ImageEntry, type ImageMap } from './image-map.ts';
+import { containerEnv, expandVars, substituteMounts, type Mount } from './container-env.ts';
+import { ContainerRun, now, podStatus, SIGNAL_NUMBERS, type PodStatusReport } from './pod-status.ts';
+import { runProbe } from './probes.ts';
 
 export interface RunnerEnvironment {
   readonly imageMap: ImageMap;
@@ -21,65 +21,14 @@ export interface RunnerEnvironment {
   /** Local directory for each volume of the pod, or undefined while one is not ready yet (e.g. an unbound PVC). */
   prepareVolumes(pod: V1Pod, podDir: string): Promise<Map<string, string> | undefined>;
   /** Values for env valueFrom configMapKeyRef/secretKeyRef and envFrom. */
-  readKey(kind: 'configMap' | 'secret', namespace: string, name: string, key: string | undefined): Promise<Record<string, string> | undefined>;
+  readKey(
+    kind: 'configMap' | 'secret',
+    namespace: string,
+    name: string,
+  ): Promise<Record<string, string> | undefined>;
   /** Something changed that the API should hear about. */
   kick(): void;
   log(message: string): void;
-}
-
-type ContainerState =
-  | { kind: 'waiting'; reason: string; message?: string }
-  | { kind: 'running'; startedAt: string }
-  | { kind: 'terminated'; exitCode: number; signal?: string; reason: string; startedAt: string; finishedAt: string };
-
-class ContainerRun {
-  readonly spec: V1Container;
-  readonly init: boolean;
-  state: ContainerState = { kind: 'waiting', reason: 'ContainerCreating' };
-  lastTerminated: ContainerState | undefined;
-  restartCount = 0;
-  ready = false;
-  started = false;
-  child: ChildProcess | undefined;
-  exited: Promise<void> = Promise.resolve();
-  probeTimers: NodeJS.Timeout[] = [];
-
-  constructor(spec: V1Container, init: boolean) {
-    this.spec = spec;
-    this.init = init;
-  }
-}
-
-const SIGNAL_NUMBERS: Readonly<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15 };
-
-function now(): string {
-  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-}
-
-/** Kubernetes $(VAR) expansion: $$ escapes, unknown references stay as written. */
-export function expandVars(value: string, vars: Readonly<Record<string, string>>): string {
-  return value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (match, name: string | undefined) => {
-    if (match === '$$') return '$';
-    return name !== undefined && Object.hasOwn(vars, name) ? (vars[name] ?? '') : match;
-  });
-}
-
-/** Replaces a mountPath (at a path boundary) with its local directory, so `--data=/data/x` works. */
-export function substituteMounts(value: string, mounts: readonly { mountPath: string; localPath: string }[]): string {
-  let out = value;
-  // Longest mount path first so /data/wal wins over /data.
-  for (const m of [...mounts].sort((a, b) => b.mountPath.length - a.mountPath.length)) {
-    const mp = m.mountPath.replace(/\/+$/, '');
-    if (mp === '') continue;
-    const escaped = mp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    out = out.replace(new RegExp(`(^|[=:,\\s])${escaped}(?=$|/|[\\s,:;])`, 'g'), (_m, lead: string) => `${lead}${m.localPath}`);
-  }
-  return out;
-}
-
-/** KVSTORE_MOUNT_<VOLUME_MOUNT_NAME>: the volumeMount's name upper-cased, non-alphanumerics as _. */
-export function mountEnvName(volumeMountName: string): string {
-  return `KVSTORE_MOUNT_${volumeMountName.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
 export class PodRunner {
@@ -183,8 +132,8 @@ export class PodRunner {
     });
   }
 
-  private mounts(c: V1Container): { name: string; mountPath: string; localPath: string }[] {
-    const out: { name: string; mountPath: string; localPath: string }[] = [];
+  private mounts(c: V1Container): Mount[] {
+    const out: Mount[] = [];
     for (const vm of c.volumeMounts ?? []) {
       const base = this.volumes?.get(vm.name);
       if (base === undefined) continue;
@@ -195,94 +144,58 @@ export class PodRunner {
     return out;
   }
 
-  private fieldValue(fieldPath: string): string {
-    const meta = this.pod.metadata ?? {};
-    const labelOrAnnotation = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
-    if (labelOrAnnotation !== null) {
-      const bag = labelOrAnnotation[1] === 'labels' ? meta.labels : meta.annotations;
-      return bag?.[labelOrAnnotation[2] ?? ''] ?? '';
-    }
-    switch (fieldPath) {
-      case 'metadata.name': return meta.name ?? '';
-      case 'metadata.namespace': return meta.namespace ?? '';
-      case 'metadata.uid': return meta.uid ?? '';
-      case 'spec.nodeName': return this.pod.spec?.nodeName ?? '';
-      case 'spec.serviceAccountName': return this.pod.spec?.serviceAccountName ?? '';
-      case 'status.podIP': case 'status.podIPs': return this.podIp;
-      case 'status.hostIP': case 'status.hostIPs': return '127.0.0.1';
-      default: return '';
-    }
-  }
-
-  private async containerEnv(c: V1Container, mounts: readonly { name: string; mountPath: string; localPath: string }[],
-    imageEnv: Readonly<Record<string, string>>): Promise<Record<string, string>> {
-    const namespace = this.pod.metadata?.namespace ?? 'default';
-    const vars: Record<string, string> = { ...imageEnv };
-    for (const from of c.envFrom ?? []) {
-      const ref = from.configMapRef ?? from.secretRef;
-      if (ref?.name === undefined) continue;
-      const values = await this.env.readKey(from.configMapRef !== undefined ? 'configMap' : 'secret', namespace, ref.name, undefined);
-      if (values === undefined && ref.optional !== true) throw new Error(`envFrom ${ref.name} not found`);
-      for (const [k, v] of Object.entries(values ?? {})) vars[`${from.prefix ?? ''}${k}`] = v;
-    }
-    for (const e of c.env ?? []) vars[e.name] = await this.envValue(e, vars, namespace, c);
-    for (const m of mounts) vars[mountEnvName(m.name)] = m.localPath;
-    for (const [k, v] of Object.entries(vars)) vars[k] = substituteMounts(v, mounts);
-    return vars;
-  }
-
-  private async envValue(e: V1EnvVar, vars: Readonly<Record<string, string>>, namespace: string, c: V1Container): Promise<string> {
-    if (e.value !== undefined) return expandVars(e.value, vars);
-    const from = e.valueFrom;
-    if (from?.fieldRef !== undefined) return this.fieldValue(from.fieldRef.fieldPath);
-    if (from?.resourceFieldRef !== undefined) {
-      const [kind, resource] = from.resourceFieldRef.resource.split('.');
-      const bag = kind === 'limits' ? c.resources?.limits : c.resources?.requests;
-      return String(bag?.[resource ?? ''] ?? (resource === 'cpu' ? '1' : '0'));
-    }
-    const keyRef = from?.configMapKeyRef ?? from?.secretKeyRef;
-    if (keyRef !== undefined) {
-      const values = await this.env.readKey(from?.configMapKeyRef !== undefined ? 'configMap' : 'secret', namespace, keyRef.name ?? '', keyRef.key);
-      const value = values?.[keyRef.key];
-      if (value === undefined && keyRef.optional !== true) throw new Error(`env ${e.name}: ${keyRef.name ?? ''}/${keyRef.key} not found`);
-      return value ?? '';
-    }
-    return '';
+  private async containerEnv(
+    c: V1Container,
+    mounts: readonly Mount[],
+    imageEnv: Readonly<Record<string, string>>,
+  ): Promise<Record<string, string>> {
+    const readKey = (
+      kind: 'configMap' | 'secret',
+      namespace: string,
+      name: string,
+    ): Promise<Record<string, string> | undefined> => this.env.readKey(kind, namespace, name);
+    return containerEnv({ pod: this.pod, podIp: this.podIp, readKey }, c, mounts, imageEnv);
   }
 
   private async startContainer(c: ContainerRun): Promise<void> {
     const image = c.spec.image ?? '';
-    const entry = resolveImage(this.env.imageMap, image);
-    if (entry === undefined) {
-      c.state = { kind: 'waiting', reason: 'ErrImagePull', message: `image ${image} is not in the process-kubelet image map` };
-      this.env.kick();
-      // Like a pull that keeps failing: the pod stays waiting; retry slowly in case the map is fixed.
-      let resolveExit!: () => void;
-      c.exited = new Promise<void>((r) => (resolveExit = r));
-      await this.delay(5000);
-      c.state = { kind: 'terminated', exitCode: 128, reason: 'ErrImagePull', startedAt: now(), finishedAt: now() };
-      resolveExit();
+    let entry: ImageEntry | undefined;
+    let vars: Record<string, string> | undefined;
+    let mounts: Mount[] = [];
+    // Like the real kubelet, an unknown image or a missing configMap/secret key leaves the container
+    // waiting (no restart counted) and is retried until it resolves or the pod goes away.
+    while (!this.terminating) {
+      entry = resolveImage(this.env.imageMap, image);
+      if (entry === undefined) {
+        this.setWaiting(c, 'ErrImagePull', `image ${image} is not in the process-kubelet image map`);
+        await this.delay(5000);
+        continue;
+      }
+      mounts = this.mounts(c.spec);
+      try {
+        vars = await this.containerEnv(c.spec, mounts, entry.env ?? {});
+        break;
+      } catch (err) {
+        this.setWaiting(c, 'CreateContainerConfigError', String(err));
+        await this.delay(2000);
+      }
+    }
+    if (entry === undefined || vars === undefined) {
+      c.exited = Promise.resolve();
       return;
     }
-    const mounts = this.mounts(c.spec);
-    let vars: Record<string, string>;
-    try {
-      vars = await this.containerEnv(c.spec, mounts, entry.env ?? {});
-    } catch (err) {
-      c.state = { kind: 'waiting', reason: 'CreateContainerConfigError', message: String(err) };
-      this.env.kick();
-      c.exited = this.delay(2000).then(() => {
-        c.state = { kind: 'terminated', exitCode: 128, reason: 'CreateContainerConfigError', startedAt: now(), finishedAt: now() };
-      });
-      return;
-    }
-    const expand = (v: string): string => substituteMounts(expandVars(v, vars), mounts);
-    const argv = c.spec.command !== undefined
-      ? [...c.spec.command, ...(c.spec.args ?? [])]
-      : [...entry.command, ...(c.spec.args ?? entry.args ?? [])];
+    const resolvedVars = vars;
+    const expand = (v: string): string => substituteMounts(expandVars(v, resolvedVars), mounts);
+    const argv =
+      c.spec.command !== undefined
+        ? [...c.spec.command, ...(c.spec.args ?? [])]
+        : [...entry.command, ...(c.spec.args ?? entry.args ?? [])];
     const [file, ...args] = argv.map(expand);
-    const cwd = c.spec.workingDir !== undefined ? expand(c.spec.workingDir) : (entry.workingDir ?? this.env.repoRoot);
-    const nodeOptions = [`--import=${this.env.preloadPath}`, vars['NODE_OPTIONS'] ?? ''].join(' ').trim();
+    const cwd =
+      c.spec.workingDir !== undefined ? expand(c.spec.workingDir) : (entry.workingDir ?? this.env.repoRoot);
+    const nodeOptions = [`--import=${this.env.preloadPath}`, resolvedVars['NODE_OPTIONS'] ?? '']
+      .join(' ')
+      .trim();
     const processEnv: Record<string, string> = {
       PATH: process.env['PATH'] ?? '/usr/bin:/bin',
       HOME: this.podDir,
@@ -291,7 +204,8 @@ export class PodRunner {
       KUBERNETES_SERVICE_PORT: String(this.env.apiserverPort),
       KVSTORE_CLUSTER_HOSTS: this.env.hostsPath,
       KVSTORE_POD_LOOPBACK_IP: this.loopbackIp,
-      ...vars,
+      ...this.serviceAccountKubeconfig(),
+      ...resolvedVars,
       NODE_OPTIONS: nodeOptions,
     };
     const logDir = path.join(this.podDir, c.spec.name);
@@ -323,7 +237,11 @@ export class PodRunner {
         if (spawnFailed) return;
         const exitCode = code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 0);
         c.state = {
-          kind: 'terminated', exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', startedAt, finishedAt: now(),
+          kind: 'terminated',
+          exitCode,
+          reason: exitCode === 0 ? 'Completed' : 'Error',
+          startedAt,
+          finishedAt: now(),
           ...(signal !== null ? { signal } : {}),
         };
         this.onContainerExit(c);
@@ -332,6 +250,52 @@ export class PodRunner {
     });
     this.startProbes(c);
     this.env.kick();
+  }
+
+  /**
+   * In-cluster config reads fixed paths under /var/run/secrets, which a process here cannot see, so a
+   * pod with a mounted service-account token gets KUBECONFIG instead: same server, CA and token, so
+   * it talks to the API as its ServiceAccount, under RBAC.
+   */
+  private serviceAccountKubeconfig(): Record<string, string> {
+    for (const v of this.pod.spec?.volumes ?? []) {
+      const tokenSource = v.projected?.sources?.find((src) => src.serviceAccountToken !== undefined);
+      const dir = this.volumes?.get(v.name);
+      if (tokenSource?.serviceAccountToken === undefined || dir === undefined) continue;
+      const tokenFile = path.join(dir, tokenSource.serviceAccountToken.path);
+      const caFile = path.join(dir, 'ca.crt');
+      if (!fs.existsSync(tokenFile) || !fs.existsSync(caFile)) continue;
+      const file = path.join(this.podDir, 'serviceaccount.kubeconfig');
+      const ca = fs.readFileSync(caFile).toString('base64');
+      const token = fs.readFileSync(tokenFile, 'utf8').trim();
+      fs.writeFileSync(
+        file,
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          'clusters:',
+          `- name: in-cluster`,
+          `  cluster: { server: 'https://127.0.0.1:${this.env.apiserverPort}', certificate-authority-data: ${ca} }`,
+          'users:',
+          `- name: serviceaccount`,
+          `  user: { token: ${token} }`,
+          'contexts:',
+          `- name: in-cluster`,
+          `  context: { cluster: in-cluster, user: serviceaccount, namespace: ${this.pod.metadata?.namespace ?? 'default'} }`,
+          'current-context: in-cluster',
+          '',
+        ].join('\n'),
+        { mode: 0o600 },
+      );
+      return { KUBECONFIG: file };
+    }
+    return {};
+  }
+
+  private setWaiting(c: ContainerRun, reason: string, message: string): void {
+    const changed = c.state.kind !== 'waiting' || c.state.reason !== reason || c.state.message !== message;
+    c.state = { kind: 'waiting', reason, message };
+    if (changed) this.env.kick();
   }
 
   private onContainerExit(c: ContainerRun): void {
@@ -344,12 +308,16 @@ export class PodRunner {
 
   /** The pid of a running container's process (tests kill it to simulate a crash). */
   containerPid(container?: string): number | undefined {
-    const c = container === undefined ? this.containers[0] : this.containers.find((x) => x.spec.name === container);
+    const c =
+      container === undefined ? this.containers[0] : this.containers.find((x) => x.spec.name === container);
     return c?.child?.pid;
   }
 
   logPath(container?: string, previous = false): string | undefined {
-    const c = container === undefined ? this.containers[0] : [...this.containers, ...this.initContainers].find((x) => x.spec.name === container);
+    const c =
+      container === undefined
+        ? this.containers[0]
+        : [...this.containers, ...this.initContainers].find((x) => x.spec.name === container);
     if (c === undefined) return undefined;
     const n = previous ? c.restartCount - 1 : c.restartCount;
     return n < 0 ? undefined : path.join(this.podDir, c.spec.name, `${n}.log`);
@@ -362,41 +330,63 @@ export class PodRunner {
     const afterStartup = (): void => {
       c.started = true;
       if (readiness === undefined) c.ready = true;
-      else this.loopProbe(c, readiness, (ok) => { c.ready = ok; });
+      else
+        this.loopProbe(c, readiness, (ok) => {
+          c.ready = ok;
+        });
       if (liveness !== undefined) {
         this.loopProbe(c, liveness, (ok) => {
           if (!ok) {
             this.env.log(`pod ${this.name}: container ${c.spec.name} failed liveness, restarting`);
-            void this.killContainer(c, liveness.terminationGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30);
+            void this.killContainer(
+              c,
+              liveness.terminationGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30,
+            );
           }
         });
       }
       this.env.kick();
     };
     if (startup === undefined) afterStartup();
-    else this.loopProbe(c, startup, (ok, stopLoop) => {
-      if (ok) {
-        stopLoop();
-        afterStartup();
-      } else {
-        void this.killContainer(c, startup.terminationGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30);
-      }
-    });
+    else
+      this.loopProbe(c, startup, (ok, stopLoop) => {
+        if (ok) {
+          stopLoop();
+          afterStartup();
+        } else {
+          void this.killContainer(
+            c,
+            startup.terminationGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30,
+          );
+        }
+      });
   }
 
   /** Runs a probe on its period; calls onResult when the success/failure threshold is crossed. */
-  private loopProbe(c: ContainerRun, probe: V1Probe, onResult: (ok: boolean, stopLoop: () => void) => void): void {
+  private loopProbe(
+    c: ContainerRun,
+    probe: V1Probe,
+    onResult: (ok: boolean, stopLoop: () => void) => void,
+  ): void {
     const child = c.child;
     let successes = 0;
     let failures = 0;
     let lastReported: boolean | undefined;
     let stopped = false;
-    const stopLoop = (): void => { stopped = true; };
+    const stopLoop = (): void => {
+      stopped = true;
+    };
     const tick = async (): Promise<void> => {
       if (stopped || c.child !== child || child === undefined || this.terminating) return;
       const ok = await this.runProbe(c, probe);
       if (stopped || c.child !== child) return;
-      if (ok) { successes += 1; failures = 0; } else { failures += 1; successes = 0; }
+      if (ok) {
+        successes += 1;
+        failures = 0;
+      } else {
+        failures += 1;
+        successes = 0;
+      }
       if (ok && successes >= (probe.successThreshold ?? 1) && lastReported !== true) {
         lastReported = true;
         onResult(true, stopLoop);
@@ -411,56 +401,19 @@ export class PodRunner {
     c.probeTimers.push(setTimeout(() => void tick(), (probe.initialDelaySeconds ?? 0) * 1000));
   }
 
-  private resolvePort(c: ContainerRun, port: number | string): number {
-    if (typeof port === 'number') return port;
-    const named = c.spec.ports?.find((p) => p.name === port);
-    return named?.containerPort ?? Number(port);
-  }
-
   private async runProbe(c: ContainerRun, probe: V1Probe): Promise<boolean> {
-    const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
-    try {
-      if (probe.httpGet !== undefined) {
-        const get = probe.httpGet;
-        const host = toLoopback(get.host ?? this.loopbackIp);
-        const port = this.resolvePort(c, get.port);
-        const headers = Object.fromEntries((get.httpHeaders ?? []).map((h) => [h.name, h.value]));
-        return await new Promise<boolean>((resolve) => {
-          const req = http.get({ host, port, path: get.path ?? '/', headers, timeout: timeoutMs }, (res) => {
-            res.resume();
-            const status = res.statusCode ?? 0;
-            resolve(status >= 200 && status < 400);
-          });
-          req.on('timeout', () => req.destroy());
-          req.on('error', () => resolve(false));
-        });
-      }
-      if (probe.tcpSocket !== undefined) {
-        const host = toLoopback(probe.tcpSocket.host ?? this.loopbackIp);
-        const port = this.resolvePort(c, probe.tcpSocket.port);
-        return await new Promise<boolean>((resolve) => {
-          const socket = net.connect({ host, port, timeout: timeoutMs }, () => { socket.destroy(); resolve(true); });
-          socket.on('timeout', () => { socket.destroy(); resolve(false); });
-          socket.on('error', () => resolve(false));
-        });
-      }
-      if (probe.exec?.command !== undefined) {
-        const [file, ...args] = probe.exec.command;
-        const mounts = this.mounts(c.spec);
-        const vars = await this.containerEnv(c.spec, mounts, {});
-        return await new Promise<boolean>((resolve) => {
-          const p = spawn(file ?? '', args.map((a) => substituteMounts(a, mounts)), {
-            cwd: this.env.repoRoot, stdio: 'ignore', timeout: timeoutMs,
-            env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', KVSTORE_CLUSTER_HOSTS: this.env.hostsPath, ...vars },
-          });
-          p.on('error', () => resolve(false));
-          p.on('exit', (code) => resolve(code === 0));
-        });
-      }
-    } catch {
-      return false;
-    }
-    return true;
+    const mounts = this.mounts(c.spec);
+    return runProbe(probe, {
+      loopbackIp: this.loopbackIp,
+      ports: c.spec.ports ?? [],
+      cwd: this.env.repoRoot,
+      rewriteArg: (a) => substituteMounts(a, mounts),
+      execEnv: async () => ({
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        KVSTORE_CLUSTER_HOSTS: this.env.hostsPath,
+        ...(await this.containerEnv(c.spec, mounts, {})),
+      }),
+    });
   }
 
   /** SIGTERM to the container's process group, SIGKILL after graceSeconds. */
@@ -468,7 +421,11 @@ export class PodRunner {
     const child = c.child;
     if (child?.pid === undefined) return;
     const signalGroup = (sig: NodeJS.Signals): void => {
-      try { process.kill(-(child.pid ?? 0), sig); } catch { /* gone */ }
+      try {
+        process.kill(-(child.pid ?? 0), sig);
+      } catch {
+        /* gone */
+      }
     };
     signalGroup('SIGTERM');
     const timer = setTimeout(() => signalGroup('SIGKILL'), Math.max(0, graceSeconds) * 1000);
@@ -484,10 +441,18 @@ export class PodRunner {
     for (const t of this.backoffTimers) clearTimeout(t);
     this.backoffTimers.clear();
     this.finished = (async () => {
-      await Promise.all([...this.initContainers, ...this.containers].map((c) => this.killContainer(c, graceSeconds)));
+      await Promise.all(
+        [...this.initContainers, ...this.containers].map((c) => this.killContainer(c, graceSeconds)),
+      );
       for (const c of [...this.initContainers, ...this.containers]) {
         if (c.state.kind === 'waiting') {
-          c.state = { kind: 'terminated', exitCode: 0, reason: 'Completed', startedAt: now(), finishedAt: now() };
+          c.state = {
+            kind: 'terminated',
+            exitCode: 0,
+            reason: 'Completed',
+            startedAt: now(),
+            finishedAt: now(),
+          };
         }
       }
       this.stoppedFlag = true;
@@ -496,62 +461,18 @@ export class PodRunner {
     return this.finished;
   }
 
-  private containerStatus(c: ContainerRun): Record<string, unknown> {
-    const state = (s: ContainerState): Record<string, unknown> => {
-      switch (s.kind) {
-        case 'waiting': return { waiting: { reason: s.reason, ...(s.message !== undefined ? { message: s.message } : {}) } };
-        case 'running': return { running: { startedAt: s.startedAt } };
-        case 'terminated': return {
-          terminated: {
-            exitCode: s.exitCode, reason: s.reason, startedAt: s.startedAt, finishedAt: s.finishedAt,
-            ...(s.signal !== undefined ? { signal: SIGNAL_NUMBERS[s.signal] ?? 0 } : {}),
-          },
-        };
-      }
-    };
-    return {
-      name: c.spec.name,
-      image: c.spec.image ?? '',
-      imageID: `process-kubelet://${c.spec.image ?? ''}`,
-      containerID: c.child?.pid !== undefined ? `process://${c.child.pid}` : undefined,
-      ready: c.ready,
-      started: c.started,
-      restartCount: c.restartCount,
-      state: state(c.state),
-      lastState: c.lastTerminated !== undefined ? state(c.lastTerminated) : {},
-    };
-  }
-
   /** The pod status as the kubelet would report it; conditions carry no timestamps (the caller adds them). */
-  status(): { phase: string; conditions: { type: string; status: string; reason?: string }[]; body: Record<string, unknown> } {
-    const all = this.containers;
-    const policy = this.pod.spec?.restartPolicy ?? 'Always';
-    const terminatedFor = (c: ContainerRun): boolean => c.state.kind === 'terminated' &&
-      (this.terminating || policy === 'Never' || (policy === 'OnFailure' && c.state.exitCode === 0));
-    let phase = 'Pending';
-    if (this.failedInit) phase = 'Failed';
-    else if (this.initialized && all.length > 0 && all.every(terminatedFor)) {
-      phase = all.every((c) => c.state.kind === 'terminated' && c.state.exitCode === 0) ? 'Succeeded' : 'Failed';
-    } else if (this.initialized && all.some((c) => c.state.kind === 'running' || c.restartCount > 0)) phase = 'Running';
-    const containersReady = all.length > 0 && all.every((c) => c.ready);
-    const cond = (type: string, ok: boolean, reason?: string): { type: string; status: string; reason?: string } =>
-      ({ type, status: ok ? 'True' : 'False', ...(ok || reason === undefined ? {} : { reason }) });
-    const conditions = [
-      cond('PodReadyToStartContainers', this.volumes !== undefined),
-      cond('Initialized', this.initialized, 'ContainersNotInitialized'),
-      cond('ContainersReady', containersReady, 'ContainersNotReady'),
-      cond('Ready', containersReady && !this.terminating, 'ContainersNotReady'),
-    ];
-    const body: Record<string, unknown> = {
-      phase,
-      hostIP: '127.0.0.1',
-      hostIPs: [{ ip: '127.0.0.1' }],
-      podIP: this.podIp,
-      podIPs: [{ ip: this.podIp }],
+  status(): PodStatusReport {
+    return podStatus({
+      pod: this.pod,
+      podIp: this.podIp,
       startTime: this.startTime,
-      containerStatuses: this.containers.map((c) => this.containerStatus(c)),
-      ...(this.initContainers.length > 0 ? { initContainerStatuses: this.initContainers.map((c) => this.containerStatus(c)) } : {}),
-    };
-    return { phase, conditions, body };
+      initContainers: this.initContainers,
+      containers: this.containers,
+      volumesReady: this.volumes !== undefined,
+      initialized: this.initialized,
+      terminating: this.terminating,
+      failedInit: this.failedInit,
+    });
   }
 }

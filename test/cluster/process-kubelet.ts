@@ -5,16 +5,22 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CoreV1Api, DiscoveryV1Api, KubeConfig, PatchStrategy, StorageV1Api, setHeaderOptions,
-  type V1EndpointSlice, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1Pod,
+  CoreV1Api,
+  DiscoveryV1Api,
+  KubeConfig,
+  PatchStrategy,
+  StorageV1Api,
+  setHeaderOptions,
+  type V1EndpointSlice,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import type { ImageMap } from './image-map.ts';
+export { PROVISIONER, STORAGE_CLASS } from './volumes.ts';
+import { startKubeletServer, type KubeletTls } from './kubelet-server.ts';
 import { PodRunner } from './pod-runner.ts';
+import { LocalVolumes, PROVISIONER, STORAGE_CLASS } from './volumes.ts';
 import { CLUSTER_DOMAIN, loopbackForIndex, toPodIp, writeHostsFile, type HostsEntry } from './pod-network.ts';
-
-export const PROVISIONER = 'kv-store.test/process-kubelet';
-export const STORAGE_CLASS = 'process-local';
-const PROVISIONED_BY = 'pv.kubernetes.io/provisioned-by';
 
 export interface ProcessKubeletOptions {
   readonly kubeconfig: string;
@@ -22,6 +28,8 @@ export interface ProcessKubeletOptions {
   readonly imageMap: ImageMap;
   readonly repoRoot: string;
   readonly apiserverPort: number;
+  /** Serving cert for the kubelet API (kubectl logs); without it there is none. */
+  readonly tls?: KubeletTls;
   readonly nodeName?: string;
   /** How often the world is re-listed when nothing kicks the loop. */
   readonly resyncMs?: number;
@@ -33,7 +41,9 @@ export interface ProcessKubeletOptions {
 const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 function errorCode(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number' ? err.code : undefined;
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'number'
+    ? err.code
+    : undefined;
 }
 
 export class ProcessKubelet {
@@ -45,6 +55,7 @@ export class ProcessKubelet {
   private readonly core: CoreV1Api;
   private readonly discovery: DiscoveryV1Api;
   private readonly storage: StorageV1Api;
+  private readonly volumes: LocalVolumes;
   private readonly runners = new Map<string, PodRunner>();
   private readonly sentStatus = new Map<string, string>();
   private readonly deleting = new Set<string>();
@@ -67,12 +78,24 @@ export class ProcessKubelet {
     this.hostsPath = path.join(opts.stateDir, 'hosts');
     this.volumesDir = path.join(opts.stateDir, 'volumes');
     this.podsDir = path.join(opts.stateDir, 'pods');
-    this.log = opts.log ?? ((m) => fs.appendFileSync(path.join(opts.stateDir, 'process-kubelet.log'), `${new Date().toISOString()} ${m}\n`));
+    this.log =
+      opts.log ??
+      ((m) =>
+        fs.appendFileSync(
+          path.join(opts.stateDir, 'process-kubelet.log'),
+          `${new Date().toISOString()} ${m}\n`,
+        ));
+    this.volumes = new LocalVolumes(this.core, this.volumesDir, this.log);
   }
 
   async start(): Promise<void> {
     for (const d of [this.volumesDir, this.podsDir]) fs.mkdirSync(d, { recursive: true });
     writeHostsFile(this.hostsPath, []);
+    if (this.opts.tls !== undefined) {
+      this.server = await startKubeletServer(this.opts.tls, (ns, pod, container, previous) =>
+        this.runner(ns, pod)?.logPath(container, previous),
+      );
+    }
     await this.registerNode();
     await this.ensureStorageClass();
     this.loop = this.run();
@@ -109,7 +132,12 @@ export class ProcessKubelet {
     this.stopped = true;
     this.kick();
     await this.loop;
-    await Promise.all([...this.runners.values()].map((r) => r.terminate(Math.min(graceSeconds, r.pod.spec?.terminationGracePeriodSeconds ?? 30))));
+    this.server?.close();
+    await Promise.all(
+      [...this.runners.values()].map((r) =>
+        r.terminate(Math.min(graceSeconds, r.pod.spec?.terminationGracePeriodSeconds ?? 30)),
+      ),
+    );
     this.runners.clear();
   }
 
@@ -139,63 +167,99 @@ export class ProcessKubelet {
     try {
       await this.core.createNode({
         body: {
-          apiVersion: 'v1', kind: 'Node',
+          apiVersion: 'v1',
+          kind: 'Node',
           metadata: {
             name: this.nodeName,
-            labels: { 'kubernetes.io/hostname': this.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64' },
+            labels: {
+              'kubernetes.io/hostname': this.nodeName,
+              'kubernetes.io/os': 'linux',
+              'kubernetes.io/arch': 'amd64',
+            },
           },
         },
       });
     } catch (err) {
       if (errorCode(err) !== 409) throw err;
     }
-    await this.core.patchNodeStatus({
-      name: this.nodeName,
-      body: {
-        status: {
-          capacity: resources, allocatable: resources,
-          addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: this.nodeName }],
-          nodeInfo: {
-            architecture: 'amd64', operatingSystem: 'linux', osImage: 'process-kubelet', kernelVersion: os.release(),
-            kubeletVersion: 'v1.33.0-process', kubeProxyVersion: '', containerRuntimeVersion: 'process://1',
-            machineID: '', systemUUID: '', bootID: '',
+    await this.core.patchNodeStatus(
+      {
+        name: this.nodeName,
+        body: {
+          status: {
+            capacity: resources,
+            allocatable: resources,
+            addresses: [
+              { type: 'InternalIP', address: '127.0.0.1' },
+              { type: 'Hostname', address: this.nodeName },
+            ],
+            daemonEndpoints: { kubeletEndpoint: { Port: this.server?.port ?? 0 } },
+            nodeInfo: {
+              architecture: 'amd64',
+              operatingSystem: 'linux',
+              osImage: 'process-kubelet',
+              kernelVersion: os.release(),
+              kubeletVersion: 'v1.33.0-process',
+              kubeProxyVersion: '',
+              containerRuntimeVersion: 'process://1',
+              machineID: '',
+              systemUUID: '',
+              bootID: '',
+            },
           },
         },
       },
-    }, merge);
+      merge,
+    );
     await this.heartbeat();
   }
 
   private async heartbeat(): Promise<void> {
     const t = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const condition = (type: string, status: string, reason: string): Record<string, string> =>
-      ({ type, status, reason, message: reason, lastHeartbeatTime: t, lastTransitionTime: this.lastHeartbeat === 0 ? t : this.transitionTime });
+    const condition = (type: string, status: string, reason: string): Record<string, string> => ({
+      type,
+      status,
+      reason,
+      message: reason,
+      lastHeartbeatTime: t,
+      lastTransitionTime: this.lastHeartbeat === 0 ? t : this.transitionTime,
+    });
     if (this.lastHeartbeat === 0) this.transitionTime = t;
-    await this.core.patchNodeStatus({
-      name: this.nodeName,
-      body: {
-        status: {
-          conditions: [
-            condition('Ready', 'True', 'KubeletReady'),
-            condition('MemoryPressure', 'False', 'KubeletHasSufficientMemory'),
-            condition('DiskPressure', 'False', 'KubeletHasNoDiskPressure'),
-            condition('PIDPressure', 'False', 'KubeletHasSufficientPID'),
-          ],
+    await this.core.patchNodeStatus(
+      {
+        name: this.nodeName,
+        body: {
+          status: {
+            conditions: [
+              condition('Ready', 'True', 'KubeletReady'),
+              condition('MemoryPressure', 'False', 'KubeletHasSufficientMemory'),
+              condition('DiskPressure', 'False', 'KubeletHasNoDiskPressure'),
+              condition('PIDPressure', 'False', 'KubeletHasSufficientPID'),
+            ],
+          },
         },
       },
-    }, merge);
+      merge,
+    );
     this.lastHeartbeat = Date.now();
   }
 
   private transitionTime = '';
+  private server: { port: number; close(): void } | undefined;
 
   private async ensureStorageClass(): Promise<void> {
     try {
       await this.storage.createStorageClass({
         body: {
-          apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',
-          metadata: { name: STORAGE_CLASS, annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
-          provisioner: PROVISIONER, reclaimPolicy: 'Delete', volumeBindingMode: 'Immediate',
+          apiVersion: 'storage.k8s.io/v1',
+          kind: 'StorageClass',
+          metadata: {
+            name: STORAGE_CLASS,
+            annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' },
+          },
+          provisioner: PROVISIONER,
+          reclaimPolicy: 'Delete',
+          volumeBindingMode: 'Immediate',
         },
       });
     } catch (err) {
@@ -211,166 +275,49 @@ export class ProcessKubelet {
       this.discovery.listEndpointSliceForAllNamespaces(),
     ]);
     if (this.stopped) return;
-    await this.provision(pvcs.items, pvs.items);
-    await this.schedule(pods.items, pvcs.items);
-    await this.syncPods(pods.items);
-    this.writeHosts(slices.items, pods.items);
-    if (Date.now() - this.lastHeartbeat > 10_000) await this.heartbeat();
+    // One failing step (an API hiccup) must not starve the others.
+    await this.step('provision', () => this.volumes.provision(pvcs.items, pvs.items));
+    await this.step('schedule', () => this.schedule(pods.items, pvcs.items));
+    await this.step('pods', () => this.syncPods(pods.items));
+    await this.step('dns', () => Promise.resolve(this.writeHosts(slices.items, pods.items)));
+    if (Date.now() - this.lastHeartbeat > 10_000) await this.step('heartbeat', () => this.heartbeat());
   }
 
-  // ---- storage ----
-
-  private async provision(pvcs: readonly V1PersistentVolumeClaim[], pvs: readonly V1PersistentVolume[]): Promise<void> {
-    const pvByClaimUid = new Map(pvs.map((pv) => [pv.spec?.claimRef?.uid ?? '', pv]));
-    for (const pvc of pvcs) {
-      const meta = pvc.metadata ?? {};
-      const className = pvc.spec?.storageClassName;
-      if (pvc.status?.phase !== 'Pending' || pvc.spec?.volumeName !== undefined || meta.deletionTimestamp !== undefined) continue;
-      if (className !== undefined && className !== STORAGE_CLASS) continue;
-      if (pvByClaimUid.has(meta.uid ?? '')) continue;
-      const name = `pvc-${meta.uid ?? ''}`;
-      const dir = path.join(this.volumesDir, name);
-      fs.mkdirSync(dir, { recursive: true });
-      try {
-        await this.core.createPersistentVolume({
-          body: {
-            apiVersion: 'v1', kind: 'PersistentVolume',
-            metadata: { name, annotations: { [PROVISIONED_BY]: PROVISIONER } },
-            spec: {
-              capacity: { storage: pvc.spec?.resources?.requests?.['storage'] ?? '1Gi' },
-              accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'],
-              persistentVolumeReclaimPolicy: 'Delete',
-              storageClassName: className ?? '',
-              volumeMode: pvc.spec?.volumeMode ?? 'Filesystem',
-              hostPath: { path: dir, type: 'Directory' },
-              claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: meta.namespace ?? 'default', name: meta.name ?? '', uid: meta.uid ?? '' },
-            },
-          },
-        });
-        this.log(`provisioned ${name} for ${meta.namespace ?? ''}/${meta.name ?? ''}`);
-      } catch (err) {
-        if (errorCode(err) !== 409) throw err;
-      }
-    }
-    // A released volume of ours (its claim deleted) goes away with its data, like a cloud disk.
-    for (const pv of pvs) {
-      const name = pv.metadata?.name ?? '';
-      if (pv.metadata?.annotations?.[PROVISIONED_BY] !== PROVISIONER) continue;
-      if (pv.status?.phase !== 'Released' || pv.spec?.persistentVolumeReclaimPolicy !== 'Delete') continue;
-      const dir = pv.spec.hostPath?.path;
-      if (dir !== undefined && dir.startsWith(this.volumesDir + path.sep)) fs.rmSync(dir, { recursive: true, force: true });
-      try {
-        await this.core.deletePersistentVolume({ name });
-        this.log(`deleted released volume ${name}`);
-      } catch (err) {
-        if (errorCode(err) !== 404) throw err;
-      }
-    }
-  }
-
-  /** Volume name -> local directory, or undefined while a claim is unbound. */
-  private async prepareVolumes(pod: V1Pod, podDir: string): Promise<Map<string, string> | undefined> {
-    const namespace = pod.metadata?.namespace ?? 'default';
-    const out = new Map<string, string>();
-    for (const v of pod.spec?.volumes ?? []) {
-      const own = path.join(podDir, 'volumes', v.name);
-      if (v.persistentVolumeClaim !== undefined) {
-        let pvc: V1PersistentVolumeClaim;
-        try {
-          pvc = await this.core.readNamespacedPersistentVolumeClaim({ name: v.persistentVolumeClaim.claimName, namespace });
-        } catch {
-          return undefined;
-        }
-        if (pvc.status?.phase !== 'Bound' || pvc.spec?.volumeName === undefined) return undefined;
-        const pv = await this.core.readPersistentVolume({ name: pvc.spec.volumeName });
-        const dir = pv.spec?.hostPath?.path;
-        if (dir === undefined) return undefined;
-        out.set(v.name, dir);
-      } else if (v.hostPath !== undefined) {
-        out.set(v.name, v.hostPath.path);
-      } else {
-        fs.mkdirSync(own, { recursive: true });
-        await this.writeVolumeFiles(v, own, namespace, pod);
-        out.set(v.name, own);
-      }
-    }
-    return out;
-  }
-
-  /** configMap, secret, downwardAPI and projected volumes become files; emptyDir stays an empty dir. */
-  private async writeVolumeFiles(v: NonNullable<NonNullable<V1Pod['spec']>['volumes']>[number], dir: string,
-    namespace: string, pod: V1Pod): Promise<void> {
-    const write = (file: string, content: string | Buffer): void => {
-      const target = path.join(dir, file);
-      fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.writeFileSync(target, content);
-    };
-    const fromData = async (kind: 'configMap' | 'secret', name: string, items: readonly { key: string; path: string }[] | undefined): Promise<void> => {
-      const data = await this.readKey(kind, namespace, name, undefined);
-      for (const [key, value] of Object.entries(data ?? {})) {
-        const item = items?.find((i) => i.key === key);
-        if (items !== undefined && items.length > 0 && item === undefined) continue;
-        write(item?.path ?? key, value);
-      }
-    };
-    if (v.configMap?.name !== undefined) await fromData('configMap', v.configMap.name, v.configMap.items);
-    if (v.secret?.secretName !== undefined) await fromData('secret', v.secret.secretName, v.secret.items);
-    for (const source of v.projected?.sources ?? []) {
-      if (source.configMap?.name !== undefined) await fromData('configMap', source.configMap.name, source.configMap.items);
-      if (source.secret?.name !== undefined) await fromData('secret', source.secret.name, source.secret.items);
-      for (const item of source.downwardAPI?.items ?? []) {
-        if (item.fieldRef?.fieldPath === 'metadata.namespace') write(item.path, namespace);
-        if (item.fieldRef?.fieldPath === 'metadata.name') write(item.path, pod.metadata?.name ?? '');
-      }
-      if (source.serviceAccountToken !== undefined) {
-        try {
-          const token = await this.core.createNamespacedServiceAccountToken({
-            name: pod.spec?.serviceAccountName ?? 'default', namespace,
-            body: {
-              spec: {
-                audiences: source.serviceAccountToken.audience !== undefined ? [source.serviceAccountToken.audience] : [],
-                expirationSeconds: source.serviceAccountToken.expirationSeconds ?? 3600,
-                boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata?.name ?? '', uid: pod.metadata?.uid ?? '' },
-              },
-            },
-          });
-          write(source.serviceAccountToken.path, token.status?.token ?? '');
-        } catch (err) {
-          this.log(`token for ${namespace}/${pod.metadata?.name ?? ''}: ${String(err)}`);
-        }
-      }
-    }
-  }
-
-  private async readKey(kind: 'configMap' | 'secret', namespace: string, name: string, _key: string | undefined): Promise<Record<string, string> | undefined> {
+  private async step(name: string, run: () => Promise<void>): Promise<void> {
     try {
-      if (kind === 'configMap') {
-        const cm = await this.core.readNamespacedConfigMap({ name, namespace });
-        return { ...cm.data };
-      }
-      const secret = await this.core.readNamespacedSecret({ name, namespace });
-      return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+      await run();
     } catch (err) {
-      if (errorCode(err) === 404) return undefined;
-      throw err;
+      this.log(`${name}: ${String(err)}`);
     }
   }
 
   // ---- scheduling ----
 
   private async schedule(pods: readonly V1Pod[], pvcs: readonly V1PersistentVolumeClaim[]): Promise<void> {
-    const bound = new Set(pvcs.filter((c) => c.status?.phase === 'Bound').map((c) => `${c.metadata?.namespace ?? ''}/${c.metadata?.name ?? ''}`));
+    const bound = new Set(
+      pvcs
+        .filter((c) => c.status?.phase === 'Bound')
+        .map((c) => `${c.metadata?.namespace ?? ''}/${c.metadata?.name ?? ''}`),
+    );
     for (const pod of pods) {
       const meta = pod.metadata ?? {};
       if (pod.spec?.nodeName !== undefined || meta.deletionTimestamp !== undefined) continue;
       if ((pod.spec?.schedulerName ?? 'default-scheduler') !== 'default-scheduler') continue;
       if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
-      const claims = (pod.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim !== undefined ? [v.persistentVolumeClaim.claimName] : []));
+      const claims = (pod.spec?.volumes ?? []).flatMap((v) =>
+        v.persistentVolumeClaim !== undefined ? [v.persistentVolumeClaim.claimName] : [],
+      );
       if (!claims.every((c) => bound.has(`${meta.namespace ?? ''}/${c}`))) continue;
       try {
         await this.core.createNamespacedPodBinding({
-          name: meta.name ?? '', namespace: meta.namespace ?? 'default',
-          body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: meta.name ?? '', uid: meta.uid ?? '' }, target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName } },
+          name: meta.name ?? '',
+          namespace: meta.namespace ?? 'default',
+          body: {
+            apiVersion: 'v1',
+            kind: 'Binding',
+            metadata: { name: meta.name ?? '', uid: meta.uid ?? '' },
+            target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName },
+          },
         });
       } catch (err) {
         if (errorCode(err) !== 409 && errorCode(err) !== 404) throw err;
@@ -386,44 +333,9 @@ export class ProcessKubelet {
       if (pod.spec?.nodeName !== this.nodeName) continue;
       const uid = pod.metadata?.uid ?? '';
       seen.add(uid);
-      let runner = this.runners.get(uid);
-      const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-      if (runner === undefined && pod.metadata?.deletionTimestamp === undefined && !terminal) {
-        const loopback = loopbackForIndex(this.nextAddress);
-        this.nextAddress = (this.nextAddress % 60_000) + 1;
-        runner = new PodRunner(pod, loopback, toPodIp(loopback), {
-          imageMap: this.opts.imageMap, repoRoot: this.opts.repoRoot, podsDir: this.podsDir,
-          hostsPath: this.hostsPath, preloadPath: path.join(import.meta.dirname, 'net-preload.ts'),
-          apiserverPort: this.opts.apiserverPort,
-          restartBackoffMs: this.opts.restartBackoffMs ?? { base: 1000, max: 10_000 },
-          prepareVolumes: (p, dir) => this.prepareVolumes(p, dir),
-          readKey: (kind, ns, name, key) => this.readKey(kind, ns, name, key),
-          kick: () => this.kick(),
-          log: this.log,
-        });
-        this.runners.set(uid, runner);
-        this.log(`starting pod ${runner.name} at ${runner.podIp} (${runner.loopbackIp})`);
-        runner.start();
-      }
-      if (runner === undefined) {
-        if (pod.metadata?.deletionTimestamp !== undefined) await this.finalDelete(pod);
-        continue;
-      }
-      runner.pod = pod;
-      if (pod.metadata?.deletionTimestamp !== undefined) {
-        const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
-        void runner.terminate(grace);
-        if (runner.stopped) {
-          await this.syncStatus(runner, pod);
-          await this.finalDelete(pod);
-          this.runners.delete(uid);
-          this.sentStatus.delete(uid);
-        } else {
-          await this.syncStatus(runner, pod);
-        }
-        continue;
-      }
-      await this.syncStatus(runner, pod);
+      await this.step(`pod ${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`, () =>
+        this.syncPod(pod, uid),
+      );
     }
     // Pods force-deleted from the API (or bound elsewhere): their processes must still go.
     for (const [uid, runner] of this.runners) {
@@ -436,6 +348,50 @@ export class ProcessKubelet {
     }
   }
 
+  private async syncPod(pod: V1Pod, uid: string): Promise<void> {
+    let runner = this.runners.get(uid);
+    const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+    if (runner === undefined && pod.metadata?.deletionTimestamp === undefined && !terminal) {
+      const loopback = loopbackForIndex(this.nextAddress);
+      this.nextAddress = (this.nextAddress % 60_000) + 1;
+      runner = new PodRunner(pod, loopback, toPodIp(loopback), {
+        imageMap: this.opts.imageMap,
+        repoRoot: this.opts.repoRoot,
+        podsDir: this.podsDir,
+        hostsPath: this.hostsPath,
+        preloadPath: path.join(import.meta.dirname, 'net-preload.ts'),
+        apiserverPort: this.opts.apiserverPort,
+        restartBackoffMs: this.opts.restartBackoffMs ?? { base: 1000, max: 10_000 },
+        prepareVolumes: (p, dir) => this.volumes.prepareVolumes(p, dir),
+        readKey: (kind, ns, name) => this.volumes.readKey(kind, ns, name),
+        kick: () => this.kick(),
+        log: this.log,
+      });
+      this.runners.set(uid, runner);
+      this.log(`starting pod ${runner.name} at ${runner.podIp} (${runner.loopbackIp})`);
+      runner.start();
+    }
+    if (runner === undefined) {
+      if (pod.metadata?.deletionTimestamp !== undefined) await this.finalDelete(pod);
+      return;
+    }
+    runner.pod = pod;
+    if (pod.metadata?.deletionTimestamp !== undefined) {
+      const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+      void runner.terminate(grace);
+      if (runner.stopped) {
+        await this.syncStatus(runner, pod);
+        await this.finalDelete(pod);
+        this.runners.delete(uid);
+        this.sentStatus.delete(uid);
+      } else {
+        await this.syncStatus(runner, pod);
+      }
+      return;
+    }
+    await this.syncStatus(runner, pod);
+  }
+
   /** The kubelet's last word on a pod: remove it now that its containers are gone. */
   private async finalDelete(pod: V1Pod): Promise<void> {
     const uid = pod.metadata?.uid ?? '';
@@ -443,8 +399,10 @@ export class ProcessKubelet {
     this.deleting.add(uid);
     try {
       await this.core.deleteNamespacedPod({
-        name: pod.metadata?.name ?? '', namespace: pod.metadata?.namespace ?? 'default',
-        gracePeriodSeconds: 0, body: { gracePeriodSeconds: 0, preconditions: { uid } },
+        name: pod.metadata?.name ?? '',
+        namespace: pod.metadata?.namespace ?? 'default',
+        gracePeriodSeconds: 0,
+        body: { gracePeriodSeconds: 0, preconditions: { uid } },
       });
       this.log(`pod ${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''} removed`);
     } catch (err) {
@@ -460,20 +418,29 @@ export class ProcessKubelet {
     const t = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     const ours = new Set(conditions.map((c) => c.type));
     const existing = pod.status?.conditions ?? [];
-    const merged: Record<string, unknown>[] = existing.filter((c) => !ours.has(c.type)).map((c) => ({ ...c }));
+    const merged: Record<string, unknown>[] = existing
+      .filter((c) => !ours.has(c.type))
+      .map((c) => ({ ...c }));
     for (const c of conditions) {
       const prev = existing.find((e) => e.type === c.type);
-      const since = prev !== undefined && prev.status === c.status && prev.lastTransitionTime !== undefined
-        ? new Date(prev.lastTransitionTime).toISOString().replace(/\.\d+Z$/, 'Z') : t;
+      const since =
+        prev !== undefined && prev.status === c.status && prev.lastTransitionTime !== undefined
+          ? new Date(prev.lastTransitionTime).toISOString().replace(/\.\d+Z$/, 'Z')
+          : t;
       merged.push({ ...c, lastProbeTime: null, lastTransitionTime: since });
     }
     const status = { ...body, conditions: merged };
     const fingerprint = JSON.stringify({ ...body, conditions });
     if (this.sentStatus.get(runner.uid) === fingerprint) return;
     try {
-      await this.core.patchNamespacedPodStatus({
-        name: pod.metadata?.name ?? '', namespace: pod.metadata?.namespace ?? 'default', body: { status },
-      }, merge);
+      await this.core.patchNamespacedPodStatus(
+        {
+          name: pod.metadata?.name ?? '',
+          namespace: pod.metadata?.namespace ?? 'default',
+          body: { status },
+        },
+        merge,
+      );
       this.sentStatus.set(runner.uid, fingerprint);
     } catch (err) {
       if (errorCode(err) !== 404) throw err;
@@ -493,7 +460,11 @@ export class ProcessKubelet {
         if (ep.conditions?.ready === false) continue;
         for (const ip of ep.addresses) {
           const names = [`${svc}.${ns}.svc.${CLUSTER_DOMAIN}`, `${svc}.${ns}.svc`];
-          if (ep.hostname !== undefined) names.push(`${ep.hostname}.${svc}.${ns}.svc.${CLUSTER_DOMAIN}`, `${ep.hostname}.${svc}.${ns}.svc`);
+          if (ep.hostname !== undefined)
+            names.push(
+              `${ep.hostname}.${svc}.${ns}.svc.${CLUSTER_DOMAIN}`,
+              `${ep.hostname}.${svc}.${ns}.svc`,
+            );
           entries.push({ ip, names });
         }
       }
@@ -501,7 +472,10 @@ export class ProcessKubelet {
     for (const pod of pods) {
       const ip = pod.status?.podIP;
       if (pod.spec?.nodeName !== this.nodeName || ip === undefined) continue;
-      entries.push({ ip, names: [`${ip.replaceAll('.', '-')}.${pod.metadata?.namespace ?? 'default'}.pod.${CLUSTER_DOMAIN}`] });
+      entries.push({
+        ip,
+        names: [`${ip.replaceAll('.', '-')}.${pod.metadata?.namespace ?? 'default'}.pod.${CLUSTER_DOMAIN}`],
+      });
     }
     entries.sort((a, b) => (a.ip + a.names.join()).localeCompare(b.ip + b.names.join()));
     const text = JSON.stringify(entries);
