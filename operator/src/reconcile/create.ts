@@ -1,0 +1,25 @@
+// Creation and steady state of the owned objects: everything except membership is declarative
+// and re-applied (server-side apply, owner references) on every reconcile.
+import type { KVCluster } from '../types.ts';
+import type { Kube } from '../kube/kube.ts';
+import {
+  buildClientService,
+  buildConfigMap,
+  buildPeerService,
+  buildPodDisruptionBudget,
+  buildServiceAccount,
+  buildStatefulSet,
+} from '../specs/index.ts';
+
+export async function applyOwnedObjects(kube: Kube, kv: KVCluster): Promise<void> {
+  await kube.apply(buildServiceAccount(kv));
+  await kube.apply(buildConfigMap(kv));
+  await kube.apply(buildPeerService(kv));
+  await kube.apply(buildClientService(kv));
+  await kube.apply(buildPodDisruptionBudget(kv));
+}
+
+/** Applies the StatefulSet with the replica count the planner wants right now. */
+export async function applyStatefulSet(kube: Kube, kv: KVCluster, replicas: number, bootstrapped: boolean): Promise<void> {
+  await kube.apply(buildStatefulSet(kv, { replicas, bootstrapped }));
+}

@@ -1,0 +1,300 @@
+// The membership planner: a pure function from what the operator observes to the ONE next
+// change to make. Everything the operator does to Raft membership, the StatefulSet size, member
+// PVCs and pod rolls is decided here, so it can be tested exhaustively without a cluster.
+//
+// Rules (see docs/adr/0040-operator-membership.md):
+// - one change at a time; the plan is recomputed from fresh observations after every change,
+//   so a restarted operator simply continues (the recorded operation is only a label);
+// - never act without a leader; never remove, roll or promote when the live voters left would
+//   be below quorum; never remove or roll the leader (transfer leadership first);
+// - new members join as learners and are promoted only when ready and caught up;
+// - a member's volume is never reused by a different member: stale data is wiped first.
+import type { OperationKind, OperationStatus } from '../types.ts';
+import { quorum } from '../types.ts';
+
+/** What the node inside a pod says about its own data. */
+export type DataState =
+  | 'empty' // started with -join and never received cluster state
+  | 'cluster' // holds state of this cluster
+  | 'foreign' // holds state of another cluster (different cluster id)
+  | 'unknown'; // node not answering
+
+export interface ObservedPod {
+  ordinal: number;
+  ready: boolean;
+  terminating: boolean;
+  configHash: string | undefined;
+  dataState: DataState;
+}
+
+export interface ObservedPvc {
+  ordinal: number;
+  /** Labelled kvstore.io/removed=true (Retain policy). */
+  markedRemoved: boolean;
+}
+
+export interface RaftMember {
+  id: string;
+  role: 'voter' | 'learner';
+  /** The leader's view: recently heard from. */
+  healthy: boolean;
+  matchIndex?: number;
+}
+
+export interface RaftView {
+  leader: string;
+  commitIndex: number;
+  members: RaftMember[];
+}
+
+export interface PlanInput {
+  clusterName: string;
+  desiredReplicas: number;
+  desiredConfigHash: string;
+  onMemberRemoval: 'Delete' | 'Retain';
+  /** Member 0 has bootstrapped the cluster at some point (cluster id recorded). */
+  bootstrapped: boolean;
+  /** StatefulSet .spec.replicas, null when the StatefulSet does not exist. */
+  statefulSetReplicas: number | null;
+  pods: ObservedPod[];
+  pvcs: ObservedPvc[];
+  /** Membership as the leader reports it; null when no member reports a leader. */
+  raft: RaftView | null;
+  operation: OperationStatus | null;
+  /** A learner at most this many entries behind the commit index may be promoted. */
+  maxLearnerLag?: number;
+}
+
+export type Step =
+  | { kind: 'nothing' }
+  | { kind: 'wait'; reason: string }
+  | { kind: 'refuse'; reason: string }
+  | { kind: 'raise-statefulset'; replicas: number }
+  | { kind: 'lower-statefulset'; replicas: number }
+  | { kind: 'add-learner'; member: string; ordinal: number }
+  | { kind: 'promote'; member: string }
+  | { kind: 'transfer-leadership'; from: string; to: string }
+  | { kind: 'remove-member'; member: string }
+  | { kind: 'replace-member'; member: string }
+  | { kind: 'delete-pvc'; member: string; ordinal: number; deletePod: boolean }
+  | { kind: 'mark-pvc-removed'; member: string; ordinal: number }
+  | { kind: 'roll-pod'; member: string };
+
+export type StepKind = Step['kind'];
+
+export const DEFAULT_MAX_LEARNER_LAG = 50;
+
+export function memberName(cluster: string, ordinal: number): string {
+  return `${cluster}-${ordinal}`;
+}
+
+export function ordinalOfMember(cluster: string, id: string): number | undefined {
+  const prefix = `${cluster}-`;
+  if (!id.startsWith(prefix)) return undefined;
+  const rest = id.slice(prefix.length);
+  return /^(0|[1-9][0-9]{0,3})$/.test(rest) ? Number(rest) : undefined;
+}
+
+export function lagOf(raft: RaftView, m: RaftMember): number | undefined {
+  if (m.id === raft.leader) return 0;
+  return m.matchIndex === undefined ? undefined : Math.max(0, raft.commitIndex - m.matchIndex);
+}
+
+/** The membership-operation kind a step belongs to (recorded in status.operation). */
+export function operationKindOf(step: Step, input: PlanInput): OperationKind | undefined {
+  switch (step.kind) {
+    case 'raise-statefulset':
+    case 'add-learner':
+    case 'promote':
+      return 'ScaleUp';
+    case 'lower-statefulset':
+    case 'remove-member':
+    case 'delete-pvc':
+    case 'mark-pvc-removed':
+      return input.operation?.kind === 'Replace' && step.kind === 'delete-pvc' ? 'Replace' : 'ScaleDown';
+    case 'replace-member':
+      return 'Replace';
+    case 'roll-pod':
+      return 'Roll';
+    case 'transfer-leadership':
+      return input.operation?.kind === 'Roll' || input.operation?.kind === 'ScaleDown' ? input.operation.kind : 'ScaleDown';
+    default:
+      return undefined;
+  }
+}
+
+export function planNextStep(input: PlanInput): Step {
+  const { clusterName, desiredReplicas: desired, raft } = input;
+  const sts = input.statefulSetReplicas ?? 0;
+  const name = (o: number) => memberName(clusterName, o);
+  const podAt = (o: number) => input.pods.find((p) => p.ordinal === o);
+  const pvcAt = (o: number) => input.pvcs.find((p) => p.ordinal === o);
+  const maxLag = input.maxLearnerLag ?? DEFAULT_MAX_LEARNER_LAG;
+
+  // --- No leader: never touch membership. Only create or bring back the StatefulSet.
+  if (raft === null) {
+    if (!input.bootstrapped) {
+      if (sts < 1) return { kind: 'raise-statefulset', replicas: 1 };
+      return { kind: 'wait', reason: 'waiting for member 0 to bootstrap the cluster' };
+    }
+    // The StatefulSet vanished (deleted by hand) while the volumes stayed: bring the members
+    // back; they restart from their data with -join and elect a leader among themselves.
+    if (sts < 1) return { kind: 'raise-statefulset', replicas: desired };
+    return { kind: 'refuse', reason: 'no leader: quorum lost or cluster restarting; membership is left alone' };
+  }
+
+  const members = raft.members;
+  const byId = new Map(members.map((m) => [m.id, m]));
+  const ordinalOf = (m: RaftMember) => ordinalOfMember(clusterName, m.id);
+  const memberAt = (o: number) => byId.get(name(o));
+  const voters = members.filter((m) => m.role === 'voter');
+  const podOf = (m: RaftMember) => {
+    const o = ordinalOf(m);
+    return o === undefined ? undefined : podAt(o);
+  };
+  // Live: the leader hears from it and its pod is not going away.
+  const isLive = (m: RaftMember) => {
+    if (!m.healthy) return false;
+    const pod = podOf(m);
+    return pod !== undefined && !pod.terminating;
+  };
+  const liveVoters = voters.filter(isLive).length;
+  if (liveVoters < quorum(voters.length)) {
+    return { kind: 'refuse', reason: `only ${liveVoters} of ${voters.length} voters live; quorum is ${quorum(voters.length)}` };
+  }
+  const canLoseVoter = (m: RaftMember) => {
+    const remainingLive = liveVoters - (isLive(m) ? 1 : 0);
+    return voters.length > 1 && remainingLive >= quorum(voters.length - 1);
+  };
+  const transferTarget = (avoid: (m: RaftMember) => boolean): RaftMember | undefined =>
+    voters
+      .filter((m) => m.id !== raft.leader && isLive(m) && podOf(m)?.ready === true && !avoid(m))
+      .sort((a, b) => (lagOf(raft, a) ?? Infinity) - (lagOf(raft, b) ?? Infinity) || a.id.localeCompare(b.id))[0];
+
+  const removeSafely = (m: RaftMember, isExtra: (m: RaftMember) => boolean): Step => {
+    if (m.role === 'learner') return { kind: 'remove-member', member: m.id };
+    if (m.id === raft.leader) {
+      const to = transferTarget(isExtra);
+      if (to === undefined) return { kind: 'wait', reason: `no ready voter to take over leadership from ${m.id}` };
+      return { kind: 'transfer-leadership', from: m.id, to: to.id };
+    }
+    if (!canLoseVoter(m)) return { kind: 'refuse', reason: `removing ${m.id} would leave fewer live voters than a quorum` };
+    return { kind: 'remove-member', member: m.id };
+  };
+
+  // --- 1. A voter that lost its data (volume lost, or another cluster's data): replace it.
+  for (const m of voters) {
+    const o = ordinalOf(m);
+    if (o === undefined || o >= desired) continue;
+    const pod = podAt(o);
+    if (pod === undefined || pod.terminating) continue;
+    if (pod.dataState === 'empty' || pod.dataState === 'foreign') {
+      if (m.id === raft.leader) continue; // it answers as leader, so it has data; stale report
+      if (!canLoseVoter(m)) return { kind: 'refuse', reason: `cannot replace ${m.id}: quorum would not hold` };
+      return { kind: 'replace-member', member: m.id };
+    }
+  }
+  for (const m of members) {
+    const o = ordinalOf(m);
+    if (m.role !== 'learner' || o === undefined) continue;
+    if (podAt(o)?.dataState === 'foreign') return { kind: 'remove-member', member: m.id };
+  }
+
+  // --- 2. Scale-down, one member at a time: the highest pod, if not a member, leaves first.
+  if (sts > desired) {
+    const top = sts - 1;
+    if (memberAt(top) === undefined) return { kind: 'lower-statefulset', replicas: top };
+  }
+  // PVCs of ordinals the StatefulSet no longer runs, which are not members: per policy.
+  for (const pvc of [...input.pvcs].sort((a, b) => b.ordinal - a.ordinal)) {
+    if (pvc.ordinal < sts || memberAt(pvc.ordinal) !== undefined) continue;
+    if (pvc.ordinal >= desired) {
+      if (input.onMemberRemoval === 'Delete') return { kind: 'delete-pvc', member: name(pvc.ordinal), ordinal: pvc.ordinal, deletePod: false };
+      if (!pvc.markedRemoved) return { kind: 'mark-pvc-removed', member: name(pvc.ordinal), ordinal: pvc.ordinal };
+    }
+  }
+  // Members beyond the desired size (or not of this cluster at all): learners first, then
+  // the highest ordinal; foreign ids count as highest.
+  const isExtra = (m: RaftMember) => {
+    const o = ordinalOf(m);
+    return o === undefined || o >= desired;
+  };
+  const extras = members
+    .filter(isExtra)
+    .sort(
+      (a, b) =>
+        (a.role === 'learner' ? 0 : 1) - (b.role === 'learner' ? 0 : 1) ||
+        (ordinalOf(b) ?? Infinity) - (ordinalOf(a) ?? Infinity),
+    );
+  const extra = extras[0];
+  if (extra !== undefined) return removeSafely(extra, isExtra);
+
+  // --- 3. Scale-up / fill. A learner in flight is finished first (one at a time).
+  const learner = members.find((m) => m.role === 'learner');
+  if (learner !== undefined) {
+    const o = ordinalOf(learner) ?? 0; // extras were removed above, so it has an ordinal < desired
+    const pod = podAt(o);
+    if (o >= sts) return { kind: 'raise-statefulset', replicas: o + 1 };
+    if (pod === undefined || !pod.ready || pod.terminating) return { kind: 'wait', reason: `waiting for learner ${learner.id} to become ready` };
+    const lag = lagOf(raft, learner);
+    if (!learner.healthy || lag === undefined || lag > maxLag) {
+      return { kind: 'wait', reason: `waiting for learner ${learner.id} to catch up (lag ${lag ?? '?'})` };
+    }
+    if (liveVoters + 1 < quorum(voters.length + 1)) return { kind: 'refuse', reason: `promoting ${learner.id} would leave the cluster without quorum` };
+    return { kind: 'promote', member: learner.id };
+  }
+  // The lowest ordinal below the desired size that is not a voter yet.
+  for (let o = 0; o < desired; o++) {
+    const pod = podAt(o);
+    if (memberAt(o) !== undefined) {
+      if (o >= sts) return { kind: 'raise-statefulset', replicas: o + 1 };
+      continue; // a missing pod is recreated by the StatefulSet controller
+    }
+    if (pod !== undefined) {
+      if (pod.terminating) return { kind: 'wait', reason: `waiting for pod ${name(o)} to terminate` };
+      switch (pod.dataState) {
+        case 'empty':
+          return { kind: 'add-learner', member: name(o), ordinal: o };
+        case 'cluster':
+        case 'foreign':
+          // A removed member's (or a stranger's) data: never let it rejoin with it.
+          return { kind: 'delete-pvc', member: name(o), ordinal: o, deletePod: true };
+        case 'unknown':
+          return { kind: 'wait', reason: `waiting for pod ${name(o)} to answer` };
+      }
+    }
+    if (o < sts) return { kind: 'wait', reason: `waiting for the StatefulSet to create ${name(o)}` };
+    if (pvcAt(o) !== undefined) return { kind: 'delete-pvc', member: name(o), ordinal: o, deletePod: false };
+    return { kind: 'add-learner', member: name(o), ordinal: o };
+  }
+  if (sts < desired) return { kind: 'raise-statefulset', replicas: desired };
+
+  // --- 4. Rolling update: membership is exactly right; replace outdated pods one at a time.
+  const outdated = input.pods.filter((p) => p.ordinal < desired && p.configHash !== input.desiredConfigHash);
+  if (outdated.length === 0) return { kind: 'nothing' };
+  for (let o = 0; o < desired; o++) {
+    const pod = podAt(o);
+    const m = memberAt(o);
+    if (pod === undefined || !pod.ready || pod.terminating) return { kind: 'wait', reason: `rolling: waiting for ${name(o)} to be ready` };
+    if (m === undefined || !m.healthy || (lagOf(raft, m) ?? Infinity) > maxLag) {
+      return { kind: 'wait', reason: `rolling: waiting for ${name(o)} to be healthy and caught up` };
+    }
+  }
+  const followers = outdated.filter((p) => name(p.ordinal) !== raft.leader).sort((a, b) => b.ordinal - a.ordinal);
+  const next = followers[0];
+  const canRoll = (m: RaftMember) => canLoseVoter(m) || voters.length <= 2; // 1-2 voters: unavoidable downtime
+  if (next !== undefined) {
+    const m = memberAt(next.ordinal);
+    if (m === undefined) return { kind: 'wait', reason: 'rolling: member vanished' };
+    if (!canRoll(m)) return { kind: 'refuse', reason: `rolling ${m.id} would leave fewer live voters than a quorum` };
+    return { kind: 'roll-pod', member: m.id };
+  }
+  // Only the leader is outdated: hand leadership to an up-to-date member, then roll it.
+  const leader = byId.get(raft.leader);
+  if (leader === undefined) return { kind: 'wait', reason: 'leader not in membership' };
+  if (voters.length === 1) return { kind: 'roll-pod', member: leader.id };
+  const isOutdated = (m: RaftMember) => podOf(m)?.configHash !== input.desiredConfigHash;
+  const to = transferTarget(isOutdated);
+  if (to === undefined) return { kind: 'wait', reason: 'rolling: no up-to-date voter to take over leadership' };
+  return { kind: 'transfer-leadership', from: leader.id, to: to.id };
+}

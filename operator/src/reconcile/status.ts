@@ -1,0 +1,161 @@
+// Status of a KVCluster, computed (purely) from the observation and the planned step, and
+// written through the status subresource.
+import type { Condition, KVClusterStatus, MemberStatus, OperationStatus, Phase } from '../types.ts';
+import { quorum, withDefaults } from '../types.ts';
+import { configHash } from '../specs/config.ts';
+import { selectorString } from '../specs/names.ts';
+import type { PlanInput, Step } from './planner.ts';
+import { lagOf, memberName, operationKindOf, ordinalOfMember } from './planner.ts';
+import type { Observation } from './observe.ts';
+import { clusterIdOf, currentVolumes } from './observe.ts';
+
+export function phaseOf(input: PlanInput, step: Step, paused: boolean): Phase {
+  if (paused) return 'Paused';
+  if (!input.bootstrapped) return input.statefulSetReplicas === null ? 'Pending' : 'Creating';
+  if (input.raft === null) return 'NoQuorum';
+  switch (step.kind) {
+    case 'refuse':
+      return 'Degraded';
+    case 'roll-pod':
+      return 'Upgrading';
+    case 'replace-member':
+      return 'Replacing';
+    case 'nothing':
+      return 'Available';
+    case 'transfer-leadership':
+      return operationKindOf(step, input) === 'Roll' ? 'Upgrading' : 'Scaling';
+    case 'wait': {
+      const op = input.operation?.kind;
+      if (op === 'Roll') return 'Upgrading';
+      if (op === 'Replace') return 'Replacing';
+      return input.raft.members.length === 1 && input.desiredReplicas > 1 && input.operation === null ? 'Creating' : 'Scaling';
+    }
+    default:
+      return 'Scaling';
+  }
+}
+
+export function membersOf(input: PlanInput): MemberStatus[] {
+  const out = new Map<string, MemberStatus>();
+  for (const p of input.pods) {
+    const name = memberName(input.clusterName, p.ordinal);
+    out.set(name, { name, role: 'none', healthy: false, ready: p.ready });
+  }
+  for (const m of input.raft?.members ?? []) {
+    const o = ordinalOfMember(input.clusterName, m.id);
+    const name = o === undefined ? m.id : memberName(input.clusterName, o);
+    const prev = out.get(name);
+    const lag = input.raft === null ? undefined : lagOf(input.raft, m);
+    out.set(name, { name, id: m.id, role: m.role, healthy: m.healthy, ready: prev?.ready ?? false, ...(lag !== undefined ? { lag } : {}) });
+  }
+  return [...out.values()].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
+
+function condition(prev: Condition[] | undefined, c: Omit<Condition, 'lastTransitionTime'>, now: string): Condition {
+  const old = prev?.find((p) => p.type === c.type);
+  return { ...c, lastTransitionTime: old !== undefined && old.status === c.status ? old.lastTransitionTime : now };
+}
+
+export function nextOperation(input: PlanInput, step: Step, now: string): OperationStatus | undefined {
+  if (step.kind === 'nothing') return undefined;
+  if (step.kind === 'wait' || step.kind === 'refuse') {
+    return input.operation === null ? undefined : { ...input.operation, message: step.reason };
+  }
+  const kind = operationKindOf(step, input);
+  if (kind === undefined) return undefined;
+  const member =
+    'member' in step ? step.member : step.kind === 'transfer-leadership' ? step.from : `replicas=${'replicas' in step ? step.replicas : ''}`;
+  const prev = input.operation;
+  const startedAt = prev !== null && prev.kind === kind ? prev.startedAt : now;
+  return { kind, member, step: step.kind, startedAt };
+}
+
+/**
+ * The volume each member's Raft state lives on: recorded while it is not yet a voter, then kept,
+ * so a voter later found on another PVC is known to have lost its state (see observe.ts).
+ */
+export function withVolumes(members: MemberStatus[], previous: MemberStatus[] | undefined, volumes: Map<number, string>, cluster: string): MemberStatus[] {
+  const prev = new Map((previous ?? []).map((m) => [m.name, m]));
+  return members.map((m) => {
+    const o = ordinalOfMember(cluster, m.name);
+    const current = o === undefined ? undefined : volumes.get(o);
+    const kept = m.role === 'voter' ? prev.get(m.name)?.volume : undefined;
+    const volume = kept ?? current;
+    return volume === undefined ? m : { ...m, volume };
+  });
+}
+
+export function buildStatus(obs: Observation, input: PlanInput, step: Step, now: string): KVClusterStatus {
+  const kv = obs.kv;
+  const spec = withDefaults(kv.spec);
+  const prev = kv.status?.conditions;
+  const members = withVolumes(membersOf(input), kv.status?.members, currentVolumes(obs), input.clusterName);
+  const voters = members.filter((m) => m.role === 'voter');
+  const learners = members.filter((m) => m.role === 'learner');
+  const readyVoters = voters.filter((m) => m.ready && m.healthy).length;
+  const available = input.raft !== null && readyVoters >= quorum(Math.max(1, voters.length));
+  const consistent =
+    input.raft !== null &&
+    learners.length === 0 &&
+    voters.length === spec.replicas &&
+    members.every((m) => m.role === 'voter' && ordinalOfMember(input.clusterName, m.name) !== undefined) &&
+    input.pods.length === spec.replicas;
+  const progressing = !['nothing', 'refuse'].includes(step.kind);
+  const degraded = step.kind === 'refuse' || (input.raft === null && input.bootstrapped) || voters.some((v) => !v.healthy);
+  const reason = step.kind === 'wait' || step.kind === 'refuse' ? step.reason : step.kind;
+  const gen = kv.metadata.generation ?? 0;
+  const conditions: Condition[] = [
+    condition(prev, {
+      type: 'Available',
+      status: available ? 'True' : 'False',
+      observedGeneration: gen,
+      reason: available ? 'QuorumReady' : input.raft === null ? 'NoLeader' : 'QuorumNotReady',
+      message: `${readyVoters} of ${voters.length} voters ready`,
+    }, now),
+    condition(prev, {
+      type: 'Progressing',
+      status: progressing ? 'True' : 'False',
+      observedGeneration: gen,
+      reason: progressing ? camel(step.kind) : 'Idle',
+      message: progressing ? reason : 'nothing to do',
+    }, now),
+    condition(prev, {
+      type: 'Degraded',
+      status: degraded ? 'True' : 'False',
+      observedGeneration: gen,
+      reason: step.kind === 'refuse' ? 'Refused' : degraded ? 'MembersUnhealthy' : 'Healthy',
+      message: step.kind === 'refuse' ? step.reason : `${voters.filter((v) => !v.healthy).length} unhealthy voters`,
+    }, now),
+    condition(prev, {
+      type: 'MembershipConsistent',
+      status: consistent ? 'True' : 'False',
+      observedGeneration: gen,
+      reason: consistent ? 'Consistent' : 'Converging',
+      message: `raft: ${voters.length} voters, ${learners.length} learners; pods: ${input.pods.length}; desired: ${spec.replicas}`,
+    }, now),
+  ];
+  const leader = input.raft?.leader;
+  const clusterId = clusterIdOf(obs);
+  const operation = nextOperation(input, step, now);
+  return {
+    observedGeneration: gen,
+    // "Available" only when a quorum of voters is actually ready (e.g. not after a node outage).
+    phase: ((p) => (p === 'Available' && !available ? 'Degraded' : p))(phaseOf(input, step, spec.paused)),
+    replicas: input.pods.length,
+    readyReplicas: input.pods.filter((p) => p.ready).length,
+    voters: voters.length,
+    learners: learners.length,
+    ...(leader !== undefined ? { leader } : {}),
+    ...(clusterId !== undefined ? { clusterId } : {}),
+    selector: selectorString(kv),
+    image: spec.image,
+    configHash: configHash(kv),
+    members,
+    ...(operation !== undefined ? { operation } : {}),
+    conditions,
+  };
+}
+
+function camel(kind: string): string {
+  return kind.replace(/(^|-)([a-z])/g, (_m, _d: string, c: string) => c.toUpperCase());
+}

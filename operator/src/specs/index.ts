@@ -1,0 +1,6 @@
+export * from './names.ts';
+export * from './config.ts';
+export * from './services.ts';
+export * from './statefulset.ts';
+export * from './pdb.ts';
+export * from './serviceaccount.ts';

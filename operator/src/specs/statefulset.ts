@@ -1,0 +1,164 @@
+// The StatefulSet running the members. The operator, not the StatefulSet controller, decides
+// how many pods exist (replicas follows Raft membership one step at a time) and when a pod is
+// replaced (updateStrategy OnDelete: rolls are quorum-aware, see reconcile/planner.ts).
+import type { V1Affinity, V1ResourceRequirements, V1StatefulSet, V1TopologySpreadConstraint } from '@kubernetes/client-node';
+import type { KVCluster } from '../types.ts';
+import { withDefaults } from '../types.ts';
+import { configHash } from './config.ts';
+import { CONFIG_HASH_ANNOTATION, DATA_DIR, NODE_PORT, commonLabels, names, objectMeta, selectorLabels } from './names.ts';
+
+export interface StatefulSetOptions {
+  /** Pods the StatefulSet should run (decided by the membership planner). */
+  replicas: number;
+  /**
+   * True once member 0 has bootstrapped the cluster. From then on every pod, member 0
+   * included, starts with -join: a recreated member 0 that lost its volume must wait to be
+   * re-added, never bootstrap a second cluster under the same name.
+   */
+  bootstrapped: boolean;
+}
+
+export const NODE_UID = 1000;
+
+/** The node's command line. $(VAR) references are expanded by the kubelet from env. */
+export function nodeArgs(kv: KVCluster, bootstrapped: boolean): string[] {
+  const n = names(kv);
+  const args = [
+    '-id', '$(POD_NAME)',
+    // Bind the pod IP, not 0.0.0.0: same behaviour in a real cluster, and lets pods share one
+    // host network in the test control plane.
+    '-addr', `$(POD_IP):${NODE_PORT}`,
+    '-advertise-addr', `$(POD_NAME).${n.peerService}.$(POD_NAMESPACE).svc.cluster.local:${NODE_PORT}`,
+    '-data-dir', DATA_DIR,
+    '-tick-ms', '$(KVSTORE_TICK_MS)',
+    '-election-ticks', '$(KVSTORE_ELECTION_TICKS)',
+    '-snapshot-threshold', '$(KVSTORE_SNAPSHOT_THRESHOLD)',
+    '-log-level', '$(KVSTORE_LOG_LEVEL)',
+  ];
+  // Before bootstrap the StatefulSet has exactly one pod (member 0), which bootstraps a
+  // single-member cluster (no -peers). Every later pod is created from the bootstrapped template.
+  if (bootstrapped) args.push('-join');
+  return args;
+}
+
+export function defaultAffinity(kv: KVCluster): V1Affinity | undefined {
+  const sch = withDefaults(kv.spec).scheduling;
+  if (sch.affinity !== undefined) return sch.affinity;
+  const term = { labelSelector: { matchLabels: selectorLabels(kv) }, topologyKey: 'kubernetes.io/hostname' };
+  switch (sch.podAntiAffinity) {
+    case 'Disabled':
+      return undefined;
+    case 'Required':
+      return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
+    case 'Preferred':
+      return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } };
+  }
+}
+
+function quantities(r: NonNullable<KVCluster['spec']['resources']>): V1ResourceRequirements {
+  const str = (m: Record<string, string | number> | undefined) =>
+    m === undefined ? undefined : Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+  const out: V1ResourceRequirements = {};
+  const limits = str(r.limits);
+  const requests = str(r.requests);
+  if (limits !== undefined) out.limits = limits;
+  if (requests !== undefined) out.requests = requests;
+  return out;
+}
+
+export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1StatefulSet {
+  const spec = withDefaults(kv.spec);
+  const n = names(kv);
+  const affinity = defaultAffinity(kv);
+  const container = {
+    name: 'kv-store',
+    image: spec.image,
+    imagePullPolicy: spec.imagePullPolicy,
+    args: nodeArgs(kv, opts.bootstrapped),
+    env: [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    ],
+    envFrom: [{ configMapRef: { name: n.configMap } }],
+    ports: [{ name: 'http', containerPort: NODE_PORT, protocol: 'TCP' }],
+    // Startup: replaying a long log may take a while; liveness only once the server listens.
+    startupProbe: { httpGet: { path: '/livez', port: 'http' }, periodSeconds: 2, failureThreshold: 150 },
+    livenessProbe: { httpGet: { path: '/livez', port: 'http' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+    // Ready = has a leader and caught up; drives the client Service and the planner's waits.
+    readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 3 },
+    volumeMounts: [
+      { name: n.volumeClaimTemplate, mountPath: DATA_DIR },
+      { name: 'tmp', mountPath: '/tmp' },
+    ],
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: NODE_UID,
+      runAsGroup: NODE_UID,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    ...(spec.resources !== undefined ? { resources: quantities(spec.resources) } : {}),
+  };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: objectMeta(kv, n.statefulSet),
+    spec: {
+      replicas: opts.replicas,
+      serviceName: n.peerService,
+      selector: { matchLabels: selectorLabels(kv) },
+      // Parallel: after a full restart every member must come back at once to form a quorum;
+      // OrderedReady would wait forever for member 0 to become ready alone.
+      podManagementPolicy: 'Parallel',
+      updateStrategy: { type: 'OnDelete' },
+      persistentVolumeClaimRetentionPolicy: {
+        // Scale-down PVCs are handled by the operator (after the member left Raft).
+        whenScaled: 'Retain',
+        whenDeleted: spec.storage.onClusterDeletion,
+      },
+      template: {
+        metadata: {
+          labels: commonLabels(kv),
+          annotations: { [CONFIG_HASH_ANNOTATION]: configHash(kv) },
+        },
+        spec: {
+          serviceAccountName: n.serviceAccount,
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: 30,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: NODE_UID,
+            runAsGroup: NODE_UID,
+            fsGroup: NODE_UID,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [container],
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
+          ...(affinity !== undefined ? { affinity } : {}),
+          ...(spec.scheduling.nodeSelector !== undefined ? { nodeSelector: spec.scheduling.nodeSelector } : {}),
+          ...(spec.scheduling.tolerations !== undefined
+            ? { tolerations: spec.scheduling.tolerations }
+            : {}),
+          ...(spec.scheduling.topologySpreadConstraints !== undefined
+            ? { topologySpreadConstraints: spec.scheduling.topologySpreadConstraints as unknown as V1TopologySpreadConstraint[] }
+            : {}),
+          ...(spec.scheduling.priorityClassName !== undefined ? { priorityClassName: spec.scheduling.priorityClassName } : {}),
+        },
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: n.volumeClaimTemplate, labels: commonLabels(kv) },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            resources: { requests: { storage: spec.storage.size } },
+            ...(spec.storage.storageClassName !== undefined ? { storageClassName: spec.storage.storageClassName } : {}),
+          },
+        },
+      ],
+    },
+  };
+}

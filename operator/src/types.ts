@@ -1,0 +1,157 @@
+// KVCluster custom resource types (mirror of manifests/crd/kvclusters.kvstore.io.yaml).
+// The API server applies the schema defaults; withDefaults() applies the same ones again so
+// the builders never depend on a field being present (e.g. objects written before a default existed).
+
+export const GROUP = 'kvstore.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'KVCluster';
+export const PLURAL = 'kvclusters';
+
+export type PvcPolicy = 'Delete' | 'Retain';
+export type AntiAffinityMode = 'Preferred' | 'Required' | 'Disabled';
+
+export interface KVClusterSpec {
+  replicas: number;
+  image: string;
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  paused: boolean;
+  storage: {
+    size: string;
+    storageClassName?: string;
+    onMemberRemoval: PvcPolicy;
+    onClusterDeletion: PvcPolicy;
+  };
+  resources?: { limits?: Record<string, string | number>; requests?: Record<string, string | number> };
+  scheduling: {
+    podAntiAffinity: AntiAffinityMode;
+    affinity?: Record<string, unknown>;
+    nodeSelector?: Record<string, string>;
+    tolerations?: Record<string, unknown>[];
+    topologySpreadConstraints?: Record<string, unknown>[];
+    priorityClassName?: string;
+  };
+  service: { type: 'ClusterIP' | 'NodePort' | 'LoadBalancer'; port: number };
+  tuning: { tickMs: number; electionTicks: number; snapshotThreshold: number; logLevel: 'debug' | 'info' | 'warn' | 'error' };
+}
+
+export type MemberRole = 'voter' | 'learner' | 'none';
+
+export interface MemberStatus {
+  name: string;
+  id?: string;
+  role: MemberRole;
+  healthy: boolean;
+  ready: boolean;
+  lag?: number;
+  /** UID of the PVC holding this member's Raft state. */
+  volume?: string;
+}
+
+export type OperationKind = 'ScaleUp' | 'ScaleDown' | 'Replace' | 'Roll';
+
+export interface OperationStatus {
+  kind: OperationKind;
+  member: string;
+  step: string;
+  startedAt: string;
+  message?: string;
+}
+
+export interface Condition {
+  type: 'Available' | 'Progressing' | 'Degraded' | 'MembershipConsistent';
+  status: 'True' | 'False' | 'Unknown';
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export type Phase =
+  | 'Pending'
+  | 'Creating'
+  | 'Available'
+  | 'Scaling'
+  | 'Upgrading'
+  | 'Replacing'
+  | 'Degraded'
+  | 'NoQuorum'
+  | 'Paused';
+
+export interface KVClusterStatus {
+  observedGeneration?: number;
+  phase?: Phase;
+  replicas?: number;
+  readyReplicas?: number;
+  voters?: number;
+  learners?: number;
+  leader?: string;
+  clusterId?: string;
+  selector?: string;
+  image?: string;
+  configHash?: string;
+  members?: MemberStatus[];
+  operation?: OperationStatus;
+  conditions?: Condition[];
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  deletionTimestamp?: string | Date;
+  finalizers?: string[];
+}
+
+export interface KVCluster {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec: KVClusterSpec;
+  status?: KVClusterStatus;
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+export function withDefaults(spec: DeepPartial<KVClusterSpec> | undefined): KVClusterSpec {
+  const s = spec ?? {};
+  const out: KVClusterSpec = {
+    replicas: s.replicas ?? 3,
+    image: s.image ?? 'kv-store:0.1.0',
+    imagePullPolicy: s.imagePullPolicy ?? 'IfNotPresent',
+    paused: s.paused ?? false,
+    storage: {
+      size: s.storage?.size ?? '1Gi',
+      onMemberRemoval: s.storage?.onMemberRemoval ?? 'Delete',
+      onClusterDeletion: s.storage?.onClusterDeletion ?? 'Retain',
+    },
+    scheduling: {
+      podAntiAffinity: s.scheduling?.podAntiAffinity ?? 'Preferred',
+    },
+    service: { type: s.service?.type ?? 'ClusterIP', port: s.service?.port ?? 8080 },
+    tuning: {
+      tickMs: s.tuning?.tickMs ?? 100,
+      electionTicks: s.tuning?.electionTicks ?? 10,
+      snapshotThreshold: s.tuning?.snapshotThreshold ?? 10000,
+      logLevel: s.tuning?.logLevel ?? 'info',
+    },
+  };
+  if (s.storage?.storageClassName !== undefined) out.storage.storageClassName = s.storage.storageClassName;
+  if (s.resources !== undefined) out.resources = s.resources;
+  const sch = s.scheduling;
+  if (sch?.affinity !== undefined) out.scheduling.affinity = sch.affinity;
+  if (sch?.nodeSelector !== undefined) out.scheduling.nodeSelector = sch.nodeSelector;
+  if (sch?.tolerations !== undefined) out.scheduling.tolerations = sch.tolerations;
+  if (sch?.topologySpreadConstraints !== undefined) out.scheduling.topologySpreadConstraints = sch.topologySpreadConstraints;
+  if (sch?.priorityClassName !== undefined) out.scheduling.priorityClassName = sch.priorityClassName;
+  return out;
+}
+
+/** Majority of n voters. */
+export function quorum(voters: number): number {
+  return Math.floor(voters / 2) + 1;
+}

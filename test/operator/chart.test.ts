@@ -1,0 +1,104 @@
+// The Helm chart: generated copies are current, and (when helm is available) it lints, renders,
+// keeps the CRD on uninstall, and grants exactly the RBAC rules of manifests/operator/rbac.yaml.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadAllYaml } from '@kubernetes/client-node';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const chart = path.join(root, 'charts/kv-store-operator');
+
+export function findHelm(): string | undefined {
+  if (process.env.HELM !== undefined) return process.env.HELM;
+  if (spawnSync('helm', ['version']).status === 0) return 'helm';
+  const script = path.join(root, 'test/cluster/build-tools.sh');
+  if (!existsSync(script)) return undefined;
+  const dir = spawnSync('bash', [script, '--print-dir'], { encoding: 'utf8' }).stdout.trim();
+  const bin = path.join(dir, 'helm');
+  return existsSync(bin) ? bin : undefined;
+}
+
+interface Obj {
+  kind: string;
+  metadata: { name: string; annotations?: Record<string, string> };
+  rules?: unknown[];
+}
+
+void describe('Helm chart', () => {
+  void test('generated chart files match their sources (run: node operator/src/tools/sync-chart.ts)', () => {
+    const res = spawnSync(
+      process.execPath,
+      [path.join(root, 'operator/src/tools/sync-chart.ts'), '--check'],
+      { encoding: 'utf8' },
+    );
+    assert.equal(res.status, 0, res.stderr);
+  });
+
+  const helm = findHelm();
+  void test(
+    'helm lint and template: CRD kept, RBAC equal to the manifests',
+    { skip: helm === undefined ? 'helm not found' : false },
+    () => {
+      execFileSync(
+        helm!,
+        ['lint', '--strict', '--kube-version', '1.33.0', chart, '--set', 'cluster.enabled=true'],
+        { stdio: 'pipe' },
+      );
+      const out = execFileSync(
+        helm!,
+        [
+          'template',
+          'kvs',
+          chart,
+          '--kube-version',
+          '1.33.0',
+          '-n',
+          'kv-store-system',
+          '--set',
+          'cluster.enabled=true',
+        ],
+        {
+          encoding: 'utf8',
+        },
+      );
+      const docs = loadAllYaml(out) as Obj[];
+      const crd = docs.find((d) => d.kind === 'CustomResourceDefinition');
+      assert.equal(crd?.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+      const chartRole = docs.find((d) => d.kind === 'ClusterRole');
+      const manifestRole = (
+        loadAllYaml(readFileSync(path.join(root, 'manifests/operator/rbac.yaml'), 'utf8')) as Obj[]
+      ).find((d) => d.kind === 'ClusterRole');
+      assert.deepEqual(chartRole?.rules, manifestRole?.rules);
+      assert.ok(
+        docs.some((d) => d.kind === 'Pod' && d.metadata.annotations?.['helm.sh/hook'] === 'test'),
+        'helm test hook rendered',
+      );
+      // The CRD in the chart is the manifests CRD plus the keep annotation.
+      const manifestCrd = (
+        loadAllYaml(
+          readFileSync(path.join(root, 'manifests/crd/kvclusters.kvstore.io.yaml'), 'utf8'),
+        ) as Obj[]
+      )[0]!;
+      assert.deepEqual(
+        { ...crd, metadata: { ...crd?.metadata, annotations: undefined } },
+        { ...manifestCrd, metadata: { ...manifestCrd.metadata, annotations: undefined } },
+      );
+    },
+  );
+
+  void test(
+    'values.schema.json rejects bad values',
+    { skip: helm === undefined ? 'helm not found' : false },
+    () => {
+      const bad = spawnSync(
+        helm!,
+        ['template', 'kvs', chart, '--kube-version', '1.33.0', '--set', 'cluster.replicas=10'],
+        { encoding: 'utf8' },
+      );
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /replicas/);
+    },
+  );
+});

@@ -1,0 +1,319 @@
+// Helpers for the operator end-to-end suite: the control plane (test/cluster), the chart
+// installed with its real RBAC, typed reads of KVClusters, node admin calls through pod IPs, and
+// a client writing throughout a change that remembers every acknowledged write.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { startCluster, REPO_ROOT, type Cluster } from '../cluster/cluster.ts';
+
+export const NS = 'kvtest';
+export const OPERATOR_NS = 'kv-store-system';
+export const RELEASE = 'kvs';
+
+export interface KVClusterObject {
+  metadata: { name: string; namespace: string; generation?: number; uid: string };
+  spec: { replicas: number; image: string };
+  status?: {
+    phase?: string;
+    replicas?: number;
+    readyReplicas?: number;
+    voters?: number;
+    learners?: number;
+    leader?: string;
+    observedGeneration?: number;
+    operation?: { kind: string; member: string; step: string };
+    members?: { name: string; role: string; healthy: boolean; ready: boolean }[];
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
+}
+
+export interface NodeStatus {
+  id: string;
+  clusterId: string;
+  state: string;
+  leader: string | null;
+  members: { id: string; role: string }[];
+}
+
+export class Env {
+  readonly cluster: Cluster;
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
+
+  private constructor(cluster: Cluster) {
+    this.cluster = cluster;
+    const kc = new KubeConfig();
+    kc.loadFromString(cluster.kubeconfig);
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+  }
+
+  static async start(): Promise<Env> {
+    mkdirSync(path.join(REPO_ROOT, '.cache'), { recursive: true });
+    // Not under /tmp: pods mount an emptyDir at /tmp, and the process-kubelet rewrites mount
+    // paths in args one after another, so a volume path under /tmp would be rewritten twice.
+    const stateDir = mkdtempSync(path.join(REPO_ROOT, '.cache', 'operator-e2e-'));
+    const cluster = await startCluster({
+      stateDir,
+      removeStateOnStop: process.env.KVSTORE_KEEP_CLUSTER === undefined,
+      imageMapPath: path.join(import.meta.dirname, 'images.json'),
+      restartBackoffMs: { base: 500, max: 5000 },
+    });
+    return new Env(cluster);
+  }
+
+  /**
+   * kubectl and helm run asynchronously: the process-kubelet lives in this process, and a
+   * synchronous child (e.g. `helm test` waiting for a pod) would freeze it, so the pod would never
+   * start and the Node would miss its heartbeats.
+   */
+  private run(file: string, args: string[], input?: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = execFile(
+        file,
+        args,
+        { env: this.cluster.env, maxBuffer: 64 << 20 },
+        (err, stdout, stderr) => {
+          if (err !== null)
+            reject(
+              new Error(`${path.basename(file)} ${args.join(' ')} failed: ${stderr}${stdout}`, {
+                cause: err,
+              }),
+            );
+          else resolve(stdout);
+        },
+      );
+      child.stdin?.end(input ?? '');
+    });
+  }
+
+  kubectl(args: string[], input?: string): Promise<string> {
+    return this.run(this.cluster.tools.kubectl, args, input);
+  }
+
+  helm(args: string[]): Promise<string> {
+    return this.run(this.cluster.tools.helm, args);
+  }
+
+  helmInstall(extra: string[] = []): Promise<string> {
+    return this.helm([
+      'install',
+      RELEASE,
+      path.join(REPO_ROOT, 'charts/kv-store-operator'),
+      '--namespace',
+      OPERATOR_NS,
+      '--create-namespace',
+      '--set',
+      'logLevel=debug',
+      '--set',
+      'test.clusterName=demo',
+      '--set',
+      `test.namespace=${NS}`,
+      ...extra,
+    ]);
+  }
+
+  async kv(name = 'demo'): Promise<KVClusterObject | undefined> {
+    try {
+      return (await this.custom.getNamespacedCustomObject({
+        group: 'kvstore.io',
+        version: 'v1alpha1',
+        namespace: NS,
+        plural: 'kvclusters',
+        name,
+      })) as KVClusterObject;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async pods(selector = 'app.kubernetes.io/instance=demo', namespace = NS): Promise<V1Pod[]> {
+    const list = await this.core.listNamespacedPod({ namespace, labelSelector: selector });
+    return list.items;
+  }
+
+  async readyPods(): Promise<V1Pod[]> {
+    return (await this.pods()).filter(
+      (p) =>
+        p.metadata?.deletionTimestamp === undefined &&
+        p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+  }
+
+  podUrl(pod: V1Pod): string {
+    return `http://${pod.status?.podIP ?? 'missing-ip'}:8080`;
+  }
+
+  async nodeStatus(pod: V1Pod): Promise<NodeStatus> {
+    const res = await fetch(`${this.podUrl(pod)}/v1/status`, { signal: AbortSignal.timeout(5000) });
+    return (await res.json()) as NodeStatus;
+  }
+
+  logs(pod: string, namespace = NS): string {
+    return this.cluster.logs(namespace, pod);
+  }
+
+  async operatorLogs(): Promise<string> {
+    const pods = await this.pods('app.kubernetes.io/name=kv-store-operator', OPERATOR_NS);
+    return pods.map((p) => this.cluster.logs(OPERATOR_NS, p.metadata?.name ?? '')).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    await this.cluster.stop();
+  }
+}
+
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 180_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(500);
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`,
+  );
+}
+
+export function condition(kv: KVClusterObject | undefined, type: string): string | undefined {
+  return kv?.status?.conditions?.find((c) => c.type === type)?.status;
+}
+
+/** Available, membership consistent and exactly `voters` voters, observed for the current generation. */
+export function settled(kv: KVClusterObject | undefined, voters: number): boolean {
+  return (
+    kv !== undefined &&
+    kv.status?.observedGeneration === kv.metadata.generation &&
+    kv.status?.phase === 'Available' &&
+    kv.status.voters === voters &&
+    kv.status.learners === 0 &&
+    condition(kv, 'Available') === 'True' &&
+    condition(kv, 'MembershipConsistent') === 'True'
+  );
+}
+
+export async function put(base: string, key: string, value: string): Promise<number> {
+  const res = await fetch(`${base}/v1/kv/${encodeURIComponent(key)}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ value }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  await res.text();
+  return res.status;
+}
+
+export async function get(base: string, key: string): Promise<{ status: number; value?: string }> {
+  const res = await fetch(`${base}/v1/kv/${encodeURIComponent(key)}`, {
+    signal: AbortSignal.timeout(10_000),
+  });
+  const body = (await res.json()) as { value?: string };
+  return { status: res.status, ...(body.value !== undefined ? { value: body.value } : {}) };
+}
+
+/**
+ * Writes keys one after another through whichever member is ready, retrying a key until it is
+ * acknowledged. Only 200 answers count as acknowledged; check() then reads every one back.
+ */
+export class Writer {
+  private readonly env: Env;
+  private readonly prefix: string;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  readonly acknowledged = new Map<string, string>();
+  attempts = 0;
+  failures = 0;
+
+  constructor(env: Env, prefix: string) {
+    this.env = env;
+    this.prefix = prefix;
+  }
+
+  start(): void {
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    let n = 0;
+    while (this.running) {
+      const key = `${this.prefix}/${n}`;
+      const value = `v${n}`;
+      const pods = await this.env.readyPods().catch(() => []);
+      const pod = pods[n % Math.max(1, pods.length)];
+      this.attempts++;
+      try {
+        if (pod !== undefined && (await put(this.env.podUrl(pod), key, value)) === 200) {
+          this.acknowledged.set(key, value);
+          n++;
+          continue;
+        }
+      } catch {
+        // network error or timeout: outcome unknown, retry the same key (idempotent)
+      }
+      this.failures++;
+      await sleep(200);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  /** Keys acknowledged but missing or different now (read linearizably through a ready member). */
+  async lost(): Promise<string[]> {
+    const missing: string[] = [];
+    for (const [key, value] of this.acknowledged) {
+      const got = await eventually(
+        `read ${key}`,
+        async () => {
+          const pods = await this.env.readyPods();
+          const pod = pods[0];
+          if (pod === undefined) return undefined;
+          const r = await get(this.env.podUrl(pod), key);
+          return r.status === 200 || r.status === 404 ? r : undefined;
+        },
+        60_000,
+      );
+      if (got.value !== value) missing.push(key);
+    }
+    return missing;
+  }
+}
+
+export function kvclusterYaml(
+  opts: { name?: string; replicas?: number; image?: string; onMemberRemoval?: string } = {},
+): string {
+  return `apiVersion: kvstore.io/v1alpha1
+kind: KVCluster
+metadata:
+  name: ${opts.name ?? 'demo'}
+  namespace: ${NS}
+spec:
+  replicas: ${opts.replicas ?? 3}
+  image: ${opts.image ?? 'kv-store:dev'}
+  storage:
+    size: 64Mi
+    onMemberRemoval: ${opts.onMemberRemoval ?? 'Delete'}
+    onClusterDeletion: Retain
+  tuning:
+    tickMs: 100
+    electionTicks: 10
+`;
+}
+
+export function seconds(ms: number): string {
+  return (ms / 1000).toFixed(1);
+}
