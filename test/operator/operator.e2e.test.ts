@@ -393,37 +393,32 @@ void describe('kv-store operator on a real control plane', () => {
       assert.deepEqual(leader?.members.map((m) => m.id).sort(), ['second-0', 'second-1', 'second-2']);
       await env.kubectl(['-n', NS, 'delete', 'kvcluster', 'second', '--wait=true', '--timeout=120s']);
     });
-    // todo until the node accepts being re-added under an id it saw itself removed with: today a
-    // fresh learner replays its own earlier removal from the leader's log, marks itself removed and
-    // never becomes ready (node/src/server/kv-node.ts applyMembership). Runs and reports either way.
-    void test(
-      'delete a member PVC and pod: replaced by a new member with a new volume',
-      { todo: 'needs the node to accept re-adding a removed id (issue 7 report)' },
-      async () => {
-        const leaderName = (await env.kv())?.status?.leader;
-        const victim = ['demo-0', 'demo-1', 'demo-2'].find((n) => n !== leaderName)!;
-        const oldPvc = (
+    // The replacement reuses the member id on a fresh volume: the new learner replays its own earlier
+    // removal from the leader's log, then its re-add (the node treats it as a member again).
+    void test('delete a member PVC and pod: replaced by a new member with a new volume', async () => {
+      const leaderName = (await env.kv())?.status?.leader;
+      const victim = ['demo-0', 'demo-1', 'demo-2'].find((n) => n !== leaderName)!;
+      const oldPvc = (
+        await env.kubectl(['-n', NS, 'get', 'pvc', `data-${victim}`, '-o', 'jsonpath={.metadata.uid}'])
+      ).trim();
+      await env.kubectl(['-n', NS, 'delete', 'pvc', `data-${victim}`, '--wait=false']);
+      await env.kubectl(['-n', NS, 'delete', 'pod', victim, '--wait=false']);
+      await eventually('a new PVC', async () => {
+        const uid = (
           await env.kubectl(['-n', NS, 'get', 'pvc', `data-${victim}`, '-o', 'jsonpath={.metadata.uid}'])
         ).trim();
-        await env.kubectl(['-n', NS, 'delete', 'pvc', `data-${victim}`, '--wait=false']);
-        await env.kubectl(['-n', NS, 'delete', 'pod', victim, '--wait=false']);
-        await eventually('a new PVC', async () => {
-          const uid = (
-            await env.kubectl(['-n', NS, 'get', 'pvc', `data-${victim}`, '-o', 'jsonpath={.metadata.uid}'])
-          ).trim();
-          return uid !== '' && uid !== oldPvc ? true : undefined;
-        });
-        await waitSettled(3, `${victim} replaced`);
-        const ops = await env.operatorLogs();
-        assert.match(ops, new RegExp(`"kind":"replace-member","member":"${victim}"`));
-        // the new member has the data
-        const pod = (await env.readyPods()).find((p) => name(p) === victim)!;
-        assert.deepEqual(await get(env.podUrl(pod), 'e2e/through-0'), {
-          status: 200,
-          value: (await get(env.podUrl((await env.readyPods())[0]!), 'e2e/through-0')).value,
-        });
-      },
-    );
+        return uid !== '' && uid !== oldPvc ? true : undefined;
+      });
+      await waitSettled(3, `${victim} replaced`);
+      const ops = await env.operatorLogs();
+      assert.match(ops, new RegExp(`"kind":"replace-member","member":"${victim}"`));
+      // the new member has the data
+      const pod = (await env.readyPods()).find((p) => name(p) === victim)!;
+      assert.deepEqual(await get(env.podUrl(pod), 'e2e/through-0'), {
+        status: 200,
+        value: (await get(env.podUrl((await env.readyPods())[0]!), 'e2e/through-0')).value,
+      });
+    });
 
     void test('kubectl delete the KVCluster: owned objects gone, PVCs kept (onClusterDeletion: Retain)', async () => {
       await env.kubectl(['-n', NS, 'delete', 'kvcluster', 'demo', '--wait=true', '--timeout=120s']);
