@@ -5,17 +5,9 @@ export type Consistency = 'linearizable' | 'stale';
 export type MemberRole = 'voter' | 'learner';
 export type NodeState = 'leader' | 'follower' | 'candidate' | 'learner' | 'removed';
 
-export interface KeyValue {
-  key: string;
-  value: string;
-  createIndex: number;
-  modifyIndex: number;
-  version: number;
-  /** Unix epoch milliseconds at which the key expires. */
-  expiresAt?: number;
-  /** The TTL as the client wrote it (Go duration). */
-  ttl?: string;
-}
+// One definition of a stored key, shared with the state machine.
+import type { KeyValue } from '../kv/types.ts';
+export type { KeyValue };
 
 export interface MemberInfo {
   id: string;
