@@ -73,6 +73,8 @@ export class KvNode implements KvService {
   private ticker: NodeJS.Timeout | null = null;
   private loopRunning = false;
   private turnScheduled = false;
+  /** Set once stop() closes transport and storage: nothing may run the loop after that. */
+  private closed = false;
   /** Conf-change answers held until the core has adopted the change (see applyEntries). */
   private readonly afterAdvance: (() => void)[] = [];
   private loopIdle: (() => void)[] = [];
@@ -230,7 +232,7 @@ export class KvNode implements KvService {
     this.turnScheduled = true;
     setImmediate(() => {
       this.turnScheduled = false;
-      if (this.fatalError) return;
+      if (this.fatalError || this.closed) return;
       if (this.loopRunning) {
         // A Ready is being persisted: let appends and heartbeats leave now rather than after the fsync.
         this.transport.send(this.rn.takeMessages());
@@ -608,6 +610,7 @@ export class KvNode implements KvService {
     const err = kvError('unavailable', 'the node is shutting down');
     this.writes.failAll(err);
     this.reads.failAll(err);
+    this.closed = true;
     await this.transport.close();
     await this.storage.close();
   }
