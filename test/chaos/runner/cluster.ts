@@ -27,6 +27,12 @@ export interface Member {
   paused: boolean;
   /** Started with -join (added through the membership API): restarts must not bootstrap. */
   joined: boolean;
+  /**
+   * Command line of the first start, reused by every restart (as a process
+   * supervisor would): -peers must keep describing the cluster this data
+   * directory was bootstrapped with, even after other members were replaced.
+   */
+  args?: string[];
   /** Incremented per restart, for log file names. */
   generation: number;
 }
@@ -88,7 +94,7 @@ export class Cluster {
   #spawn(member: Member, joining: boolean): void {
     mkdirSync(member.dataDir, { recursive: true });
     const { net } = this.options;
-    const args = [
+    const args = member.args ?? [
       ...this.options.command.slice(1),
       '-id',
       member.id,
@@ -104,6 +110,7 @@ export class Cluster {
       '1000',
       ...this.options.extraArgs,
     ];
+    member.args = args;
     const [command, wrapped] = net.wrap(this.options.command[0], args, member.slot);
     const logDir = join(this.options.runDir, 'logs');
     mkdirSync(logDir, { recursive: true });

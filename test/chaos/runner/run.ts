@@ -131,24 +131,28 @@ async function finalReads(cluster: Cluster, workload: Workload, o: RunOptions, d
   if (!converged) o.log('warning: replicas did not reach the same applied index within 30 s');
   const finals = new Map<string, string | null>();
   let proc = 1_000_000;
-  for (const key of workload.keysUsed) {
+  // Thousands of keys after a long run: read them through a small pool, asking
+  // for the leader again only after a failed read.
+  let leader = await cluster.leaderSlot();
+  await forEachLimit(workload.keysUsed, 16, async (key) => {
     for (let attempt = 0; attempt < 10; attempt++) {
-      const slot = (await cluster.leaderSlot()) ?? slots[attempt % slots.length]!;
+      const slot = leader ?? slots[attempt % slots.length]!;
       const op = await workload.get(proc++, slot, key, 3000);
       if (op.outcome === 'ok') {
         finals.set(key, op.result ?? null);
         break;
       }
       await sleep(300);
+      leader = await cluster.leaderSlot();
     }
     if (!finals.has(key)) o.log(`warning: final read of ${key} never succeeded`);
-  }
+  });
   if (converged) {
     const staleRead = async (slot: number, key: string): Promise<string | null | undefined> => {
       const res = await request('GET', `${cluster.url(slot)}/v1/kv/${encodeURIComponent(key)}?consistency=stale`, undefined, 3000);
       return res.kind === 'response' ? (res.status === 200 ? ((res.body as { value?: string }).value ?? null) : res.status === 404 ? null : undefined) : undefined;
     };
-    for (const [key] of finals) {
+    await forEachLimit([...finals.keys()], 16, async (key) => {
       // A write whose outcome was unknown (e.g. a forwarded proposal held in a socket during a partition)
       // may still apply after the final read: re-read (recorded) until replicas and cluster agree, and only
       // report a divergence that persists.
@@ -167,9 +171,17 @@ async function finalReads(cluster: Cluster, workload: Workload, o: RunOptions, d
         if (op.outcome === 'ok') finals.set(key, op.result ?? null);
       }
       divergence.push(...mismatches);
-    }
+    });
   }
   return finals;
+}
+
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function summarize(
