@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { ClassicLevel } from 'classic-level';
 import { DiskStorage } from './disk-storage.ts';
+import { ENTRY_RANGE } from './records.ts';
 import { CorruptionError, DataDirError } from './errors.ts';
 import { CompactedError, SnapshotOutOfDateError } from '../raft/storage.ts';
 import type { Entry } from '../raft/types.ts';
@@ -111,6 +112,30 @@ void describe('DiskStorage', () => {
     assert.equal(r.term(30), 2);
     assert.equal(r.term(29), 1);
     await r.close();
+  });
+
+  void test('compacted entries are deleted from disk in the background, and leftovers on the next open', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 3000, 2), hardState: { term: 2, vote: 'a', commit: 3000 }, snapshot: null });
+    await s.saveSnapshot(2900, voters, Buffer.from('state'), 0);
+    await s.close(); // waits for the background deletes
+    const countEntries = async (): Promise<number> => {
+      const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      let n = 0;
+      for await (const _ of raw.keys({ gte: ENTRY_RANGE.gte, lt: ENTRY_RANGE.lt })) n++;
+      await raw.close();
+      return n;
+    };
+    assert.equal(await countEntries(), 100, 'only entries 2901..3000 remain');
+    // A crash mid-deletion leaves entries below the log start: they are garbage, not corruption.
+    const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await raw.put(entryKey(5), Buffer.from('leftover'));
+    await raw.close();
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.firstIndex(), 2901);
+    assert.equal(r.lastIndex(), 3000);
+    await r.close();
+    assert.equal(await countEntries(), 100, 'the leftover was deleted');
   });
 
   void test('saveSnapshot compacts memory and disk, and survives reopen', async () => {

@@ -44,6 +44,8 @@ import {
 } from './records.ts';
 
 export { FORMAT_VERSION } from './meta-records.ts';
+/** Compacted log entries deleted per background batch. */
+const COMPACT_DELETE_BATCH = 1000;
 const SNAPSHOT_CHUNK_BYTES = 1 << 20;
 /** Snapshot chunks written per synced batch before the snapshot record switches over. */
 const CHUNKS_PER_BATCH = 8;
@@ -72,6 +74,10 @@ export class DiskStorage extends MemoryStorage {
   /** Set when a write fails: memory is then ahead of disk and nothing more may be acknowledged. */
   private failure: Error | null = null;
   private closed = false;
+  /** Background deletion of compacted log entries (one at a time). */
+  private compacting: Promise<void> = Promise.resolve();
+  /** The last background compaction failure, for diagnostics. */
+  compactionError: Error | null = null;
   /** The snapshot generation whose chunks are live on disk (once queued writes land). */
   private liveChunks = { snapshotIndex: 0, chunks: 0 };
 
@@ -140,15 +146,11 @@ export class DiskStorage extends MemoryStorage {
 
     const ents: Entry[] = [{ index: logStart.index, term: logStart.term, type: 0, data: new Uint8Array() }];
     let expected = logStart.index + 1;
-    for await (const [key, value] of this.db.iterator(ENTRY_RANGE)) {
+    // Entries at or below the log start are compacted away; they are deleted in the background after a
+    // snapshot (see saveSnapshot), so a crash can leave some behind: they are garbage, never data.
+    for await (const [key, value] of this.db.iterator({ gte: entryKey(expected), lt: ENTRY_RANGE.lt })) {
       const index = entryIndexOfKey(key);
-      if (index !== expected) {
-        const what =
-          index < expected
-            ? 'stale entry before the log start'
-            : `gap in the log: expected entry ${expected}`;
-        throw new CorruptionError(printableKey(key), what);
-      }
+      if (index !== expected) throw new CorruptionError(printableKey(key), `gap in the log: expected entry ${expected}`);
       const { term, type, data } = decodeEntryPayload(key, openRecord(key, value));
       if (type !== 0 && type !== 1)
         throw new CorruptionError(printableKey(key), `unknown entry type ${type}`);
@@ -172,6 +174,7 @@ export class DiskStorage extends MemoryStorage {
     this.snap = { metadata: snapRec.metadata, data };
     this.liveChunks = { snapshotIndex: snapIndex, chunks: snapRec.chunks };
     await this.collectGarbageChunks(snapIndex);
+    this.deleteCompactedInBackground(logStart.index);
   }
 
   private async loadSnapshotData(rec: SnapshotRecord): Promise<Uint8Array> {
@@ -262,8 +265,15 @@ export class DiskStorage extends MemoryStorage {
       const oldOffset = this.ents[0]!.index;
       if (compactIndex > oldOffset) {
         super.compact(compactIndex);
-        for (let i = oldOffset + 1; i <= compactIndex; i++) ops.push({ type: 'del', key: entryKey(i) });
         ops.push(putOp(KEY_LOG_START, packr.pack({ index: this.ents[0]!.index, term: this.ents[0]!.term })));
+        // Once the new log start lands, the entries below it are unreachable: delete them afterwards in
+        // small batches, so synced Raft writes never queue behind one huge batch of deletes.
+        const written = this.enqueue([...chunkOps, ops]);
+        void written.then(
+          () => this.deleteCompactedInBackground(compactIndex),
+          () => undefined,
+        );
+        return written;
       }
       return this.enqueue([...chunkOps, ops]);
     } catch (err) {
@@ -305,10 +315,35 @@ export class DiskStorage extends MemoryStorage {
     return this.db.approximateSize(ALL_RANGE.gte, ALL_RANGE.lt);
   }
 
-  /** Waits for queued writes, then closes the database. Idempotent. */
+  /**
+   * Deletes log entries at or below `upTo` (already behind the durable log start) in batches of
+   * COMPACT_DELETE_BATCH, unsynced: anything a crash leaves behind is deleted again on the next open.
+   */
+  private deleteCompactedInBackground(upTo: number): void {
+    this.compacting = this.compacting
+      .then(async () => {
+        let batch: BatchOp[] = [];
+        for await (const key of this.db.keys({ gte: ENTRY_RANGE.gte, lte: entryKey(upTo) })) {
+          batch.push({ type: 'del', key });
+          if (batch.length >= COMPACT_DELETE_BATCH) {
+            await this.db.batch(batch);
+            batch = [];
+          }
+        }
+        if (batch.length > 0) await this.db.batch(batch);
+      })
+      .catch((err: unknown) => {
+        // Only garbage is left behind; the next open deletes it.
+        this.compactionError = asError(err);
+      });
+  }
+
+  /** Waits for queued writes and background compaction, then closes the database. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     await this.enqueue([]).catch(() => undefined);
+    // Bounded (at most one snapshot interval of entries, in small batches); leftovers would be deleted on the next open anyway.
+    await this.compacting;
     this.closed = true;
     await this.db.close();
   }
