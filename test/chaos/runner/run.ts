@@ -152,26 +152,31 @@ async function finalReads(cluster: Cluster, workload: Workload, o: RunOptions, d
       const res = await request('GET', `${cluster.url(slot)}/v1/kv/${encodeURIComponent(key)}?consistency=stale`, undefined, 3000);
       return res.kind === 'response' ? (res.status === 200 ? ((res.body as { value?: string }).value ?? null) : res.status === 404 ? null : undefined) : undefined;
     };
-    await forEachLimit([...finals.keys()], 16, async (key) => {
-      // A write whose outcome was unknown (e.g. a forwarded proposal held in a socket during a partition)
-      // may still apply after the final read: re-read (recorded) until replicas and cluster agree, and only
-      // report a divergence that persists.
-      let mismatches: string[] = [];
-      for (let round = 0; round < 6; round++) {
-        const value = finals.get(key) ?? null;
-        mismatches = [];
-        for (const slot of slots) {
-          const local = await staleRead(slot, key);
-          if (local !== value) mismatches.push(`${cluster.members.get(slot)?.id}: ${key} = ${String(local)} but the cluster says ${String(value)}`);
-        }
-        if (mismatches.length === 0) break;
-        await sleep(1000);
-        const slot = (await cluster.leaderSlot()) ?? slots[0]!;
+    // A write whose outcome was unknown (e.g. a forwarded proposal held in a socket during a partition)
+    // may still apply after the final read: keys whose replicas disagree with the cluster are re-read
+    // (recorded) in rounds, all keys of a round together, and only a divergence that persists counts.
+    const mismatches = new Map<string, string[]>();
+    const compare = async (key: string): Promise<void> => {
+      const value = finals.get(key) ?? null;
+      const found: string[] = [];
+      for (const slot of slots) {
+        const local = await staleRead(slot, key);
+        if (local !== value) found.push(`${cluster.members.get(slot)?.id}: ${key} = ${String(local)} but the cluster says ${String(value)}`);
+      }
+      if (found.length > 0) mismatches.set(key, found);
+      else mismatches.delete(key);
+    };
+    await forEachLimit([...finals.keys()], 16, compare);
+    for (let round = 0; round < 5 && mismatches.size > 0; round++) {
+      await sleep(1000);
+      const slot = (await cluster.leaderSlot()) ?? slots[0]!;
+      await forEachLimit([...mismatches.keys()], 16, async (key) => {
         const op = await workload.get(proc++, slot, key, 3000);
         if (op.outcome === 'ok') finals.set(key, op.result ?? null);
-      }
-      divergence.push(...mismatches);
-    });
+        await compare(key);
+      });
+    }
+    for (const found of mismatches.values()) divergence.push(...found);
   }
   return finals;
 }
