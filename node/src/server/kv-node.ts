@@ -293,9 +293,12 @@ export class KvNode implements KvService {
     await persisted;
     this.transport.send(rd.messages);
     for (const rs of rd.readStates) this.reads.onReadState(rs.context, rs.index);
-    const st = this.rn.status();
-    this.metrics.term.set(st.term);
-    this.metrics.commitIndex.set(st.commit);
+    // Term and commit only change through a hard state; rn.status() would also build the leader's
+    // per-peer progress map on every Ready, which this hot path does not need.
+    if (rd.hardState) {
+      this.metrics.term.set(rd.hardState.term);
+      this.metrics.commitIndex.set(rd.hardState.commit);
+    }
     this.metrics.appliedIndex.set(this.sm.appliedIndex);
     this.metrics.proposalsPending.set(this.writes.size());
     this.metrics.keys.set(this.sm.count());
