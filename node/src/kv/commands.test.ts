@@ -46,28 +46,54 @@ void describe('commands', () => {
   }
 
   void test('unknown fields are dropped and absent optionals omitted', () => {
-    const bytes = raw.pack([1, { op: 'put', requestId: 'r', key: 'k', value: 'v', extra: 1, cas: null }]);
-    assert.deepEqual(decodeCommand(bytes), { op: 'put', requestId: 'r', key: 'k', value: 'v' });
+    const loose = { op: 'put', requestId: 'r', key: 'k', value: 'v', extra: 1, cas: null } as unknown as Command;
+    assert.deepEqual(decodeCommand(encodeCommand(loose)), { op: 'put', requestId: 'r', key: 'k', value: 'v' });
+    const del = { op: 'delete', requestId: 'r', key: 'k', recurse: false } as Command;
+    assert.deepEqual(decodeCommand(encodeCommand(del)), { op: 'delete', requestId: 'r', key: 'k' });
   });
 
+  void test('invalid commands are refused when encoding', () => {
+    const bad = [
+      { op: 'rename', requestId: 'r' },
+      { op: 'noop' },
+      { op: 'put', requestId: 'r', key: 1, value: 'v' },
+      { op: 'put', requestId: 'r', key: 'k' },
+      { op: 'put', requestId: 'r', key: 'k', value: 'v', cas: -1 },
+      { op: 'delete', requestId: 'r', key: 'k', cas: 1.5 },
+      { op: 'put', requestId: 'r', key: 'k', value: 'v', expiresAt: '1' },
+      { op: 'delete', requestId: 'r', key: 'k', recurse: 1 },
+      { op: 'expire', requestId: 'r', keys: 'a' },
+      { op: 'expire', requestId: 'r', keys: [{ key: 'a' }] },
+    ];
+    for (const cmd of bad) assert.throws(() => encodeCommand(cmd as unknown as Command), CommandDecodeError);
+  });
+
+  const good = Buffer.from(encodeCommand({ op: 'put', requestId: 'r', key: 'k', value: 'v', cas: 3 }));
+  const withByte = (at: number, v: number): Buffer => {
+    const b = Buffer.from(good);
+    b[at] = v;
+    return b;
+  };
   const garbage: [string, Uint8Array][] = [
     ['empty bytes', new Uint8Array()],
     ['random bytes', Uint8Array.from([0xc1, 0xff, 0x00, 0x13])],
-    ['a bare object', raw.pack({ op: 'noop', requestId: 'r' })],
-    ['an unknown format', raw.pack([2, { op: 'noop', requestId: 'r' }])],
-    ['an unknown op', raw.pack([1, { op: 'rename', requestId: 'r' }])],
-    ['a missing requestId', raw.pack([1, { op: 'noop' }])],
-    ['a numeric key', raw.pack([1, { op: 'put', requestId: 'r', key: 1, value: 'v' }])],
-    ['a missing value', raw.pack([1, { op: 'put', requestId: 'r', key: 'k' }])],
-    ['a negative cas', raw.pack([1, { op: 'put', requestId: 'r', key: 'k', value: 'v', cas: -1 }])],
-    ['a fractional cas', raw.pack([1, { op: 'delete', requestId: 'r', key: 'k', cas: 1.5 }])],
+    ['msgpack (the old format)', raw.pack([1, { op: 'noop', requestId: 'r' }])],
+    ['an unknown format', withByte(0, 9)],
+    ['an unknown op', withByte(1, 7)],
+    ['an unknown flag', withByte(2, 0x40)],
+    ['a flag the op does not take', withByte(2, 16)],
+    ['a truncated command', good.subarray(0, good.byteLength - 1)],
+    ['trailing bytes', Buffer.concat([good, Buffer.from([0])])],
+    ['a string longer than the command', withByte(3, 100)],
+    ['an endless varint', Buffer.from([2, 3, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])],
     [
-      'a string expiresAt',
-      raw.pack([1, { op: 'put', requestId: 'r', key: 'k', value: 'v', expiresAt: '1' }]),
+      'a non-finite time',
+      (() => {
+        const b = Buffer.from(encodeCommand({ op: 'delete', requestId: 'r', key: 'k', proposedAt: 1 }));
+        b.writeDoubleLE(Number.NaN, b.byteLength - 8);
+        return b;
+      })(),
     ],
-    ['a non-boolean recurse', raw.pack([1, { op: 'delete', requestId: 'r', key: 'k', recurse: 1 }])],
-    ['expire keys not an array', raw.pack([1, { op: 'expire', requestId: 'r', keys: 'a' }])],
-    ['expire key without index', raw.pack([1, { op: 'expire', requestId: 'r', keys: [{ key: 'a' }] }])],
   ];
   for (const [what, bytes] of garbage) {
     void test(`${what} is rejected`, () => {
@@ -77,6 +103,6 @@ void describe('commands', () => {
 
   void test('encoding is compact', () => {
     const bytes = encodeCommand({ op: 'put', requestId: 'abcd', key: 'key', value: 'value' });
-    assert.ok(bytes.byteLength < 60, `${bytes.byteLength} bytes`);
+    assert.equal(bytes.byteLength, 3 + 5 + 4 + 6);
   });
 });

@@ -1,10 +1,17 @@
-// Commands replicated through the Raft log. Encoded with msgpack inside a
-// versioned envelope `[COMMAND_FORMAT, command]`, so a later format can be told
-// apart and refused instead of misread. Decoding validates the full shape: the
-// log is trusted, but a bug or a foreign payload must fail loudly, not apply.
-import { Packr } from 'msgpackr';
-
-export const COMMAND_FORMAT = 1;
+// Commands replicated through the Raft log, in a small binary format:
+//   u8 COMMAND_FORMAT | u8 op | u8 flags | str requestId | op fields
+//   put:    str key, str value, [f64 expiresAt], [str ttl], [varint cas], [f64 proposedAt]
+//   delete: str key, [varint cas], [f64 proposedAt]            (recurse is a flag)
+//   expire: varint n, n x (str key, varint modifyIndex)
+//   str = varint UTF-8 byte length, bytes; varint = unsigned LEB128
+// Not msgpack: its decoder returns strings sliced out of one string holding
+// every string of the message, so each stored key and value kept its whole
+// command alive (with a DataView cached on the entry's buffer): over three
+// times the memory per key. Decoding here makes each string on its own.
+// The format byte lets a later format be told apart and refused instead of
+// misread. Decoding validates the full shape: the log is trusted, but a bug or
+// a foreign payload must fail loudly, not apply.
+export const COMMAND_FORMAT = 2;
 
 export interface PutCommand {
   op: 'put';
@@ -59,23 +66,203 @@ export class CommandDecodeError extends Error {
   }
 }
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+const OPS = ['put', 'delete', 'expire', 'noop'] as const;
+const FLAG_EXPIRES_AT = 1;
+const FLAG_TTL = 2;
+const FLAG_CAS = 4;
+const FLAG_PROPOSED_AT = 8;
+const FLAG_RECURSE = 16;
 
-export function encodeCommand(cmd: Command): Uint8Array {
-  return packr.pack([COMMAND_FORMAT, normalise(cmd)]);
+class Writer {
+  buf: Buffer;
+  pos = 0;
+  constructor(size: number) {
+    // Large enough for any command; the result is copied out at its exact size.
+    if (scratch.byteLength < size) scratch = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratch.byteLength));
+    this.buf = scratch;
+  }
+  u8(v: number): void {
+    this.buf[this.pos++] = v;
+  }
+  varint(v: number): void {
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+  }
+  f64(v: number): void {
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+  str(s: string): void {
+    const n = Buffer.byteLength(s, 'utf8');
+    this.varint(n);
+    this.buf.write(s, this.pos, n, 'utf8');
+    this.pos += n;
+  }
+}
+
+let scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** Upper bound of a string's encoded size: varint length + at most 3 UTF-8 bytes per UTF-16 unit. */
+const strBound = (s: string): number => 9 + 3 * s.length;
+
+export function encodeCommand(command: Command): Uint8Array {
+  const cmd = normalise(command);
+  let size = 3 + strBound(cmd.requestId);
+  let flags = 0;
+  switch (cmd.op) {
+    case 'put':
+      size += strBound(cmd.key) + strBound(cmd.value) + 8 + 9 + 8;
+      if (cmd.ttl !== undefined) size += strBound(cmd.ttl);
+      flags =
+        (cmd.expiresAt !== undefined ? FLAG_EXPIRES_AT : 0) |
+        (cmd.ttl !== undefined ? FLAG_TTL : 0) |
+        (cmd.cas !== undefined ? FLAG_CAS : 0) |
+        (cmd.proposedAt !== undefined ? FLAG_PROPOSED_AT : 0);
+      break;
+    case 'delete':
+      size += strBound(cmd.key) + 9 + 8;
+      flags =
+        (cmd.cas !== undefined ? FLAG_CAS : 0) |
+        (cmd.proposedAt !== undefined ? FLAG_PROPOSED_AT : 0) |
+        (cmd.recurse === true ? FLAG_RECURSE : 0);
+      break;
+    case 'expire':
+      size += 9;
+      for (const k of cmd.keys) size += strBound(k.key) + 9;
+      break;
+    case 'noop':
+      break;
+  }
+  const w = new Writer(size);
+  w.u8(COMMAND_FORMAT);
+  w.u8(OPS.indexOf(cmd.op));
+  w.u8(flags);
+  w.str(cmd.requestId);
+  switch (cmd.op) {
+    case 'put':
+      w.str(cmd.key);
+      w.str(cmd.value);
+      if (cmd.expiresAt !== undefined) w.f64(cmd.expiresAt);
+      if (cmd.ttl !== undefined) w.str(cmd.ttl);
+      if (cmd.cas !== undefined) w.varint(cmd.cas);
+      if (cmd.proposedAt !== undefined) w.f64(cmd.proposedAt);
+      break;
+    case 'delete':
+      w.str(cmd.key);
+      if (cmd.cas !== undefined) w.varint(cmd.cas);
+      if (cmd.proposedAt !== undefined) w.f64(cmd.proposedAt);
+      break;
+    case 'expire':
+      w.varint(cmd.keys.length);
+      for (const k of cmd.keys) {
+        w.str(k.key);
+        w.varint(k.modifyIndex);
+      }
+      break;
+    case 'noop':
+      break;
+  }
+  // Copied: log entries stay in memory until a snapshot, so their buffers should hold nothing else.
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+class Reader {
+  private readonly buf: Buffer;
+  pos = 0;
+  constructor(bytes: Uint8Array) {
+    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  get done(): boolean {
+    return this.pos === this.buf.byteLength;
+  }
+  private need(n: number): void {
+    if (this.pos + n > this.buf.byteLength) throw new CommandDecodeError('truncated');
+  }
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
+  varint(): number {
+    let v = 0;
+    let scale = 1;
+    for (let i = 0; ; i++) {
+      const b = this.u8();
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 0x80;
+      if (i >= 7) throw new CommandDecodeError('varint too long');
+    }
+    if (!Number.isSafeInteger(v)) throw new CommandDecodeError('integer out of range');
+    return v;
+  }
+  f64(): number {
+    this.need(8);
+    const v = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    if (!Number.isFinite(v)) throw new CommandDecodeError('time must be a finite number');
+    return v;
+  }
+  str(): string {
+    const n = this.varint();
+    this.need(n);
+    // A new string of its own (not a slice of a larger one).
+    const s = this.buf.toString('utf8', this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
 }
 
 export function decodeCommand(bytes: Uint8Array): Command {
-  let raw: unknown;
-  try {
-    raw = packr.unpack(bytes);
-  } catch (err) {
-    throw new CommandDecodeError(`not msgpack (${err instanceof Error ? err.message : String(err)})`);
+  const r = new Reader(bytes);
+  const format = r.u8();
+  if (format !== COMMAND_FORMAT) throw new CommandDecodeError(`unknown command format ${format}`);
+  const opCode = r.u8();
+  const op = OPS[opCode];
+  if (op === undefined) throw new CommandDecodeError(`unknown op ${opCode}`);
+  const flags = r.u8();
+  const allowed: Record<Command['op'], number> = {
+    put: FLAG_EXPIRES_AT | FLAG_TTL | FLAG_CAS | FLAG_PROPOSED_AT,
+    delete: FLAG_CAS | FLAG_PROPOSED_AT | FLAG_RECURSE,
+    expire: 0,
+    noop: 0,
+  };
+  if ((flags & ~allowed[op]) !== 0) throw new CommandDecodeError(`unknown flags ${flags} for ${op}`);
+  const requestId = r.str();
+  let cmd: Command;
+  switch (op) {
+    case 'put': {
+      const put: PutCommand = { op, requestId, key: r.str(), value: r.str() };
+      if ((flags & FLAG_EXPIRES_AT) !== 0) put.expiresAt = r.f64();
+      if ((flags & FLAG_TTL) !== 0) put.ttl = r.str();
+      if ((flags & FLAG_CAS) !== 0) put.cas = r.varint();
+      if ((flags & FLAG_PROPOSED_AT) !== 0) put.proposedAt = r.f64();
+      cmd = put;
+      break;
+    }
+    case 'delete': {
+      const del: DeleteCommand = { op, requestId, key: r.str() };
+      if ((flags & FLAG_CAS) !== 0) del.cas = r.varint();
+      if ((flags & FLAG_RECURSE) !== 0) del.recurse = true;
+      if ((flags & FLAG_PROPOSED_AT) !== 0) del.proposedAt = r.f64();
+      cmd = del;
+      break;
+    }
+    case 'expire': {
+      const n = r.varint();
+      const keys: { key: string; modifyIndex: number }[] = [];
+      for (let i = 0; i < n; i++) keys.push({ key: r.str(), modifyIndex: r.varint() });
+      cmd = { op, requestId, keys };
+      break;
+    }
+    case 'noop':
+      cmd = { op, requestId };
+      break;
   }
-  if (!Array.isArray(raw) || raw.length !== 2) throw new CommandDecodeError('not a command envelope');
-  const [format, body] = raw as [unknown, unknown];
-  if (format !== COMMAND_FORMAT) throw new CommandDecodeError(`unknown command format ${String(format)}`);
-  return normalise(body);
+  if (!r.done) throw new CommandDecodeError('trailing bytes');
+  return cmd;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -134,7 +321,7 @@ export function normalise(v: unknown): Command {
       const recurse = optional(v, 'recurse', isBoolean, 'a boolean');
       const proposedAt = optional(v, 'proposedAt', isTime, 'a finite number');
       if (cas !== undefined) cmd.cas = cas;
-      if (recurse !== undefined) cmd.recurse = recurse;
+      if (recurse === true) cmd.recurse = true;
       if (proposedAt !== undefined) cmd.proposedAt = proposedAt;
       return cmd;
     }

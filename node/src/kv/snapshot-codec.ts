@@ -4,12 +4,13 @@
 //   record: string key, string value, varint createIndex, varint modifyIndex, varint version,
 //           u8 flags (1 = expiresAt, 2 = ttl), [f64 expiresAt], [string ttl]
 //   string = varint UTF-8 byte length, bytes; varint = unsigned LEB128
-// Records are written straight into large buffers (no per-key objects or one
-// giant string), in strictly increasing key order, so restoring rebuilds the
-// sorted index in linear time and equal states give byte-identical snapshots.
-// Encoding and decoding are generators that pause every STEP records, so the
-// async variants can yield to the event loop (a node with a million keys must
-// keep heartbeating while it snapshots); the sync variants just run them through.
+// Records are written straight into a reused buffer handed out chunk by chunk
+// (no per-key objects, no giant string, no copy of the whole snapshot in memory),
+// in strictly increasing key order, so restoring rebuilds the sorted index in
+// linear time and equal states give byte-identical snapshots. Encoding and
+// decoding are generators that pause between bounded slices of work, so the
+// async users can yield to the event loop (a node with a million keys must keep
+// heartbeating while it snapshots); the sync variants just run them through.
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { CorruptionError } from '../storage/errors.ts';
@@ -52,35 +53,48 @@ export interface SnapshotContent {
   kvs: KeyValue[];
 }
 
-/** Appends to a list of large buffers, so the output never needs re-copying while it grows. */
-class ChunkWriter {
-  private readonly done: Buffer[] = [];
-  private buf = Buffer.allocUnsafe(CHUNK_BYTES);
-  private pos = 0;
-  private total = 0;
+/** Bytes per chunk of the encoded stream (a record larger than this gets a chunk of its own size). */
+const STREAM_CHUNK_BYTES = 1 << 20;
 
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.byteLength) return;
-    this.done.push(this.buf.subarray(0, this.pos));
-    this.total += this.pos;
-    this.buf = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, n));
+/**
+ * Writes records into one buffer and hands it out whenever the next record
+ * might not fit; the buffer is reused once the consumer asks for more, so
+ * encoding a snapshot of any size needs about one chunk of memory.
+ */
+class ChunkWriter {
+  private buf = Buffer.allocUnsafe(STREAM_CHUNK_BYTES);
+  private pos = 0;
+  crc = 0;
+
+  /** Room for `n` more bytes without a flush. */
+  fits(n: number): boolean {
+    return this.pos + n <= this.buf.byteLength;
+  }
+
+  /** The bytes written since the last take (valid until the writer is used again). */
+  take(): Buffer {
+    const out = this.buf.subarray(0, this.pos);
+    this.crc = crc32(out, this.crc);
     this.pos = 0;
+    return out;
+  }
+
+  /** After a take: make sure `n` bytes fit (a huge record gets a buffer of its own). */
+  reserve(n: number): void {
+    if (n > this.buf.byteLength) this.buf = Buffer.allocUnsafe(n);
   }
 
   u8(v: number): void {
-    this.ensure(1);
     this.buf[this.pos++] = v;
   }
 
   u32(v: number): void {
-    this.ensure(4);
     this.buf.writeUInt32BE(v, this.pos);
     this.pos += 4;
   }
 
   /** Unsigned LEB128 of a safe integer (arithmetic, not bitwise: values may exceed 2^32). */
   varint(v: number): void {
-    this.ensure(8);
     while (v >= 0x80) {
       this.buf[this.pos++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
@@ -89,13 +103,11 @@ class ChunkWriter {
   }
 
   f64(v: number): void {
-    this.ensure(8);
     this.buf.writeDoubleBE(v, this.pos);
     this.pos += 8;
   }
 
   bytes(b: Uint8Array): void {
-    this.ensure(b.byteLength);
     this.buf.set(b, this.pos);
     this.pos += b.byteLength;
   }
@@ -104,7 +116,6 @@ class ChunkWriter {
   str(s: string): void {
     if (s.length <= 42) {
       // At most 3 bytes per UTF-16 code unit, so the length fits one varint byte.
-      this.ensure(1 + 3 * s.length);
       const n = this.buf.write(s, this.pos + 1, 'utf8');
       this.buf[this.pos] = n;
       this.pos += 1 + n;
@@ -112,34 +123,24 @@ class ChunkWriter {
     }
     const n = Buffer.byteLength(s, 'utf8');
     this.varint(n);
-    this.ensure(n);
     this.buf.write(s, this.pos, n, 'utf8');
     this.pos += n;
   }
-
-  /** Everything written, followed by a crc32 of it, as one buffer. */
-  *finish(): Steps<Buffer> {
-    const size = this.total + this.pos;
-    const out = Buffer.allocUnsafe(size + 4);
-    let at = 0;
-    let crc = 0;
-    for (const b of [...this.done, this.buf.subarray(0, this.pos)]) {
-      out.set(b, at);
-      crc = crc32(b, crc);
-      at += b.byteLength;
-      yield;
-    }
-    out.writeUInt32BE(crc, size);
-    return out;
-  }
 }
 
-/** `chunks` hold the key-values in strictly increasing key order. */
-export function* encodeSnapshotSteps(
+/** Upper bound of a string's encoded size: varint + at most 3 UTF-8 bytes per UTF-16 unit. */
+const strBound = (s: string): number => 9 + 3 * s.length;
+
+/**
+ * The snapshot as a stream of chunks, in order; `chunks` hold the key-values in
+ * strictly increasing key order. Each yielded buffer is only valid until the
+ * generator is resumed (its memory is reused), so consume (write, copy) it first.
+ */
+export function* encodeSnapshotChunks(
   appliedIndex: number,
   members: Member[],
   chunks: readonly (readonly KeyValue[])[],
-): Steps<Uint8Array> {
+): Generator<Buffer, void, undefined> {
   const w = new ChunkWriter();
   let keyCount = 0;
   for (const c of chunks) keyCount += c.length;
@@ -148,14 +149,19 @@ export function* encodeSnapshotSteps(
     keyCount,
     members: members.map((m) => [m.id, m.peerUrl, m.clientUrl]),
   });
+  w.reserve(PREAMBLE_BYTES + header.byteLength);
   w.bytes(MAGIC);
   w.u8(SNAPSHOT_FORMAT >> 8);
   w.u8(SNAPSHOT_FORMAT & 0xff);
   w.u32(header.byteLength);
   w.bytes(header);
-  let sincePause = 0;
   for (const chunk of chunks) {
     for (const kv of chunk) {
+      const bound = 8 * 3 + 1 + 8 + strBound(kv.key) + strBound(kv.value) + (kv.ttl !== undefined ? strBound(kv.ttl) : 0);
+      if (!w.fits(bound)) {
+        yield w.take();
+        w.reserve(bound);
+      }
       w.str(kv.key);
       w.str(kv.value);
       w.varint(kv.createIndex);
@@ -165,13 +171,25 @@ export function* encodeSnapshotSteps(
       if (kv.expiresAt !== undefined) w.f64(kv.expiresAt);
       if (kv.ttl !== undefined) w.str(kv.ttl);
     }
-    sincePause += chunk.length;
-    if (sincePause >= STEP) {
-      sincePause = 0;
-      yield;
-    }
   }
-  return yield* w.finish();
+  const last = w.take();
+  const trailer = Buffer.allocUnsafe(4);
+  trailer.writeUInt32BE(w.crc, 0);
+  yield Buffer.concat([last, trailer]);
+}
+
+/** The whole snapshot as one buffer, pausing (yield) after each chunk. */
+export function* encodeSnapshotSteps(
+  appliedIndex: number,
+  members: Member[],
+  chunks: readonly (readonly KeyValue[])[],
+): Steps<Uint8Array> {
+  const out: Buffer[] = [];
+  for (const part of encodeSnapshotChunks(appliedIndex, members, chunks)) {
+    out.push(Buffer.from(part));
+    yield;
+  }
+  return Buffer.concat(out);
 }
 
 export function encodeSnapshot(

@@ -6,7 +6,7 @@
 import type { Command, DeleteCommand, ExpireCommand, PutCommand } from './commands.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 import type { ExpiryEntry } from './expiry-heap.ts';
-import { decodeSnapshotSteps, encodeSnapshotSteps, runAsync, runSync } from './snapshot-codec.ts';
+import { decodeSnapshotSteps, encodeSnapshotChunks, encodeSnapshotSteps, runAsync, runSync } from './snapshot-codec.ts';
 import type { SnapshotContent, Steps } from './snapshot-codec.ts';
 import { SortedList, prefixSuccessor } from './sorted-list.ts';
 import type { KeyValue, Member, MemberAddress } from './types.ts';
@@ -322,14 +322,14 @@ export class KvStateMachine {
   }
 
   /**
-   * Like snapshot(), without blocking the event loop for long: the state is
-   * captured at call time (a copy of the key order; values are immutable) and
-   * encoded in slices while applies continue.
+   * The snapshot as a lazy stream of chunks, for writing it out without holding
+   * it in memory: the state is captured now (a copy of the key order; stored
+   * values are immutable), so applies may continue while it is consumed. Each
+   * chunk is valid only until the next is requested.
    */
-  async snapshotAsync(): Promise<{ appliedIndex: number; data: Uint8Array }> {
+  snapshotChunks(): { appliedIndex: number; chunks: Generator<Buffer, void, undefined> } {
     const appliedIndex = this.applied;
-    const data = await runAsync(encodeSnapshotSteps(appliedIndex, this.members(), this.sorted.view()));
-    return { appliedIndex, data };
+    return { appliedIndex, chunks: encodeSnapshotChunks(appliedIndex, this.members(), this.sorted.view()) };
   }
 
   /** Replaces the whole state; throws CorruptionError (and changes nothing) if the bytes are damaged. */

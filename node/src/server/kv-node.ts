@@ -109,6 +109,8 @@ export class KvNode implements KvService {
       logger: log,
       metrics,
       onMessages: (msgs: Message[]) => this.onPeerMessages(msgs),
+      // The core's snapshots carry only metadata; the data is read from its file when sent.
+      snapshotData: (index: number) => this.storage.snapshotDataAt(index),
       onSnapshotStatus: (peer: string, ok: boolean) => {
         this.rn.reportSnapshot(peer, ok);
         this.schedule();
@@ -159,8 +161,8 @@ export class KvNode implements KvService {
       log.info('waiting to be added to a cluster (-join)');
     }
     const sm = new KvStateMachine();
-    const snap = storage.snapshot();
-    if (snap.data.byteLength > 0) sm.restore(snap.data);
+    const snapshotData = await storage.readSnapshotData();
+    if (snapshotData.byteLength > 0) sm.restore(snapshotData);
     return new KvNode(opts, log, metrics, storage, sm);
   }
 
@@ -383,14 +385,16 @@ export class KvNode implements KvService {
   private maybeSnapshot(): void {
     if (this.snapshotting || this.sm.appliedIndex - this.lastSnapshotIndex < this.opts.snapshotThreshold) return;
     this.snapshotting = true;
-    // Taken now, it matches the applied index snapshotAsync() captures synchronously.
+    // Taken now, it matches the applied index snapshotChunks() captures synchronously.
     const confState = this.rn.status().confState;
     const end = this.metrics.snapshotDurationSeconds.startTimer();
     const keep = Math.min(SNAPSHOT_CATCHUP_ENTRIES, this.opts.snapshotThreshold);
     void (async () => {
-      const { appliedIndex, data } = await this.sm.snapshotAsync();
+      // Streamed into the snapshot file chunk by chunk: never the whole snapshot in memory.
+      const { appliedIndex, chunks } = this.sm.snapshotChunks();
+      let bytes: number;
       try {
-        await this.storage.saveSnapshot(appliedIndex, confState, data, keep);
+        bytes = await this.storage.saveSnapshot(appliedIndex, confState, chunks, keep);
       } catch (e) {
         // A snapshot from the leader landed meanwhile and is newer: ours is moot.
         if (e instanceof SnapshotOutOfDateError) return;
@@ -398,8 +402,8 @@ export class KvNode implements KvService {
       }
       this.lastSnapshotIndex = appliedIndex;
       end();
-      this.metrics.snapshotSizeBytes.set(data.byteLength);
-      this.log.info('snapshot saved', { index: appliedIndex, bytes: data.byteLength });
+      this.metrics.snapshotSizeBytes.set(bytes);
+      this.log.info('snapshot saved', { index: appliedIndex, bytes });
     })()
       .catch((e: unknown) => this.fatal(e))
       .finally(() => {

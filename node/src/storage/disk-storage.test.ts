@@ -1,6 +1,7 @@
 import { describe, test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -161,16 +162,18 @@ void describe('DiskStorage', () => {
     const snap = r.snapshot();
     assert.equal(snap.metadata.index, 95);
     assert.deepEqual(snap.metadata.confState, { voters: ['a', 'b'], learners: ['c'] });
-    assert.equal(Buffer.from(snap.data).toString(), 'small');
+    assert.equal(snap.data.byteLength, 0, 'the core sees metadata only');
+    assert.equal(Buffer.from(await r.readSnapshotData()).toString(), 'small');
+    assert.equal(Buffer.from(await r.snapshotDataAt(95)).toString(), 'small');
+    await assert.rejects(r.snapshotDataAt(90), SnapshotOutOfDateError);
     assert.deepEqual(r.initialState().confState, { voters: ['a', 'b'], learners: ['c'] });
     await assert.rejects(r.saveSnapshot(95, voters, Buffer.from('x'), 0), SnapshotOutOfDateError);
     await r.close();
-    // Only the live snapshot generation is left on disk.
-    const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    let chunks = 0;
-    for await (const _ of raw.keys({ gte: Buffer.from('s'), lt: Buffer.from('t') })) chunks++;
-    await raw.close();
-    assert.equal(chunks, 1);
+    // Only the live snapshot's file is left; a stray file (a crash mid-write) is deleted on open.
+    assert.equal(readdirSync(join(dir, 'snap')).length, 1);
+    writeFileSync(join(dir, 'snap', '00000000000000aa-00000000.snap.tmp'), 'partial');
+    await (await DiskStorage.open(dir, { memberId: 'a' })).close();
+    assert.equal(readdirSync(join(dir, 'snap')).length, 1);
   });
 
   void test('a snapshot received from the leader replaces the log, atomically with entries after it', async () => {
@@ -199,8 +202,9 @@ void describe('DiskStorage', () => {
     assert.equal(r.firstIndex(), 51);
     assert.equal(r.lastIndex(), 52);
     assert.equal(r.term(50), 4);
-    assert.equal(r.snapshot().data.byteLength, snap.data.byteLength);
-    assert.ok(Buffer.from(r.snapshot().data).equals(snap.data));
+    const data = await r.readSnapshotData();
+    assert.equal(data.byteLength, snap.data.byteLength);
+    assert.ok(Buffer.from(data).equals(snap.data));
     await r.close();
   });
 
@@ -220,26 +224,34 @@ void describe('DiskStorage', () => {
     });
   });
 
-  void test('corrupt hard state and corrupt snapshot chunks are detected', async () => {
+  void test('corrupt hard state and a corrupt, truncated or missing snapshot file are detected', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
     await s.persist({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
     await s.saveSnapshot(4, voters, Buffer.alloc(5000, 1), 2);
     await s.close();
-    const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    let chunkKey: Buffer | undefined;
-    for await (const k of raw.keys({ gte: Buffer.from('s'), lt: Buffer.from('t') })) chunkKey = k;
-    const chunk = (await raw.get(chunkKey!))!;
-    chunk[100]! ^= 0xff;
-    await raw.put(chunkKey!, chunk);
-    await raw.close();
-    await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), (err: unknown) => {
+    const [file] = readdirSync(join(dir, 'snap'));
+    const path = join(dir, 'snap', file!);
+    const good = readFileSync(path);
+    const isSnapshotCorruption = (pattern: RegExp) => (err: unknown) => {
       assert.ok(err instanceof CorruptionError);
-      assert.match(err.key, /^snapshot-chunk\/4\/0$/);
+      assert.equal(err.key, 'meta/snapshot');
+      assert.match(err.message, pattern);
       return true;
-    });
+    };
+    // A flipped byte: the checksum, verified whenever the data is read (the node reads it at start).
+    const flipped = Buffer.from(good);
+    flipped[100]! ^= 0xff;
+    writeFileSync(path, flipped);
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    await assert.rejects(r.readSnapshotData(), isSnapshotCorruption(/checksum/));
+    await r.close();
+    // Truncated or missing: refused at open.
+    writeFileSync(path, good.subarray(0, 4000));
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), isSnapshotCorruption(/4000 bytes/));
+    rmSync(path);
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), isSnapshotCorruption(/missing/));
+    writeFileSync(path, good);
     const raw2 = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    chunk[100]! ^= 0xff;
-    await raw2.put(chunkKey!, chunk);
     const hs = (await raw2.get(metaKey('hard-state')))!;
     hs[5]! ^= 0x10;
     await raw2.put(metaKey('hard-state'), hs);

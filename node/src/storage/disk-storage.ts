@@ -6,11 +6,11 @@
 //
 // Invariant: once every queued write has landed, the entries on disk are
 // exactly the in-memory entries after the dummy `ents[0]`, whose index/term are
-// stored as the "log start" record. Snapshot data is stored in chunks under a
-// generation named by the snapshot's index; only the generation named by the
-// snapshot record is live, older or half-written ones are garbage.
+// stored as the "log start" record. Snapshot data lives in files beside the
+// database (snapshot-files.ts), not in memory: the snapshot the core sees carries
+// only metadata, and the bytes are read from the file when a follower needs them
+// (readSnapshotData). Only the file the snapshot record names is live.
 import { mkdir } from 'node:fs/promises';
-import { crc32 } from 'node:zlib';
 import { ClassicLevel } from 'classic-level';
 import { MemoryStorage, SnapshotOutOfDateError } from '../raft/storage.ts';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from '../raft/types.ts';
@@ -30,25 +30,22 @@ import {
 import type { MetaRecord, SnapshotRecord } from './meta-records.ts';
 import {
   ALL_RANGE,
-  CHUNK_RANGE,
   ENTRY_RANGE,
-  chunkKey,
-  chunkKeyParts,
   decodeEntryPayload,
-  encodeEntryPayload,
   entryIndexOfKey,
   entryKey,
   openRecord,
   printableKey,
+  sealEntryRecord,
   sealRecord,
 } from './records.ts';
+import { LogArena } from './log-arena.ts';
+import { SnapshotFiles, type SnapshotFile } from './snapshot-files.ts';
 
 export { FORMAT_VERSION } from './meta-records.ts';
 /** Compacted log entries deleted per background batch. */
 const COMPACT_DELETE_BATCH = 1000;
-const SNAPSHOT_CHUNK_BYTES = 1 << 20;
-/** Snapshot chunks written per synced batch before the snapshot record switches over. */
-const CHUNKS_PER_BATCH = 8;
+const NO_DATA = new Uint8Array(0);
 
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
@@ -78,13 +75,27 @@ export class DiskStorage extends MemoryStorage {
   private compacting: Promise<void> = Promise.resolve();
   /** The last background compaction failure, for diagnostics. */
   compactionError: Error | null = null;
-  /** The snapshot generation whose chunks are live on disk (once queued writes land). */
-  private liveChunks = { snapshotIndex: 0, chunks: 0 };
+  private readonly files: SnapshotFiles;
+  /** Payloads of the in-memory log entries (see log-arena.ts). */
+  private readonly arena = new LogArena();
+  /**
+   * Where the data of the current snapshot (this.snap, whose `data` is always empty) is:
+   * its file once written, or still in memory while a snapshot received from the leader is
+   * being written (`pending`). `file` null and no `pending`: the snapshot has no data (index 0).
+   */
+  private current: { index: number; file: SnapshotFile | null; pending: Uint8Array | null } = {
+    index: 0,
+    file: null,
+    pending: null,
+  };
+  /** Snapshot files being written outside the write queue (see saveSnapshot); close() waits for them. */
+  private fileWrites = new Set<Promise<unknown>>();
 
-  private constructor(db: ClassicLevel<Buffer, Buffer>, meta: MetaRecord) {
+  private constructor(db: ClassicLevel<Buffer, Buffer>, meta: MetaRecord, dir: string) {
     super();
     this.db = db;
     this.metaRecord = meta;
+    this.files = new SnapshotFiles(dir);
   }
 
   static async open(dir: string, opts: DiskStorageOptions): Promise<DiskStorage> {
@@ -93,10 +104,11 @@ export class DiskStorage extends MemoryStorage {
     await db.open();
     try {
       const rawMeta = await db.get(KEY_META);
-      if (rawMeta === undefined) return await DiskStorage.initialise(db, opts);
+      if (rawMeta === undefined) return await DiskStorage.initialise(db, opts, dir);
       const meta = decodeMeta(rawMeta);
       checkIdentity(dir, meta, opts);
-      const storage = new DiskStorage(db, meta);
+      const storage = new DiskStorage(db, meta, dir);
+      await storage.files.init();
       await storage.load();
       if (meta.clusterId === null && opts.clusterId !== undefined) await storage.setClusterId(opts.clusterId);
       return storage;
@@ -109,6 +121,7 @@ export class DiskStorage extends MemoryStorage {
   private static async initialise(
     db: ClassicLevel<Buffer, Buffer>,
     opts: DiskStorageOptions,
+    dir: string,
   ): Promise<DiskStorage> {
     for await (const key of db.keys({ ...ALL_RANGE, limit: 1 })) {
       throw new DataDirError(
@@ -122,7 +135,9 @@ export class DiskStorage extends MemoryStorage {
       clusterId: opts.clusterId ?? null,
       removed: false,
     };
-    const storage = new DiskStorage(db, meta);
+    const storage = new DiskStorage(db, meta, dir);
+    await storage.files.init();
+    await storage.files.removeAllExcept(null);
     if (opts.bootstrap !== undefined) {
       const confState = { voters: [...opts.bootstrap.voters], learners: [...opts.bootstrap.learners] };
       storage.snap = { metadata: { index: 0, term: 0, confState }, data: new Uint8Array() };
@@ -130,7 +145,7 @@ export class DiskStorage extends MemoryStorage {
     // Meta goes last in key order but all of it lands atomically in one batch.
     const ops: BatchOp[] = [
       putOp(KEY_HARD_STATE, packr.pack(storage.hardState)),
-      putOp(KEY_SNAPSHOT, packr.pack(snapshotRecord(storage.snap.metadata, 0, 0, 0))),
+      putOp(KEY_SNAPSHOT, packr.pack(snapshotRecord(storage.snap.metadata, null))),
       putOp(KEY_LOG_START, packr.pack({ index: 0, term: 0 })),
       putOp(KEY_META, packr.pack(meta)),
     ];
@@ -157,7 +172,7 @@ export class DiskStorage extends MemoryStorage {
       const prevTerm = ents[ents.length - 1]!.term;
       if (term < prevTerm)
         throw new CorruptionError(printableKey(key), `term ${term} below previous term ${prevTerm}`);
-      ents.push({ index, term, type, data });
+      ents.push({ index, term, type, data: this.arena.copy(data) });
       expected++;
     }
     const last = expected - 1;
@@ -169,40 +184,31 @@ export class DiskStorage extends MemoryStorage {
       );
     }
 
-    const data = await this.loadSnapshotData(snapRec);
+    if (snapRec.file !== null) await this.files.check(snapRec.file, printableKey(KEY_SNAPSHOT));
     this.ents = ents;
-    this.snap = { metadata: snapRec.metadata, data };
-    this.liveChunks = { snapshotIndex: snapIndex, chunks: snapRec.chunks };
-    await this.collectGarbageChunks(snapIndex);
+    this.snap = { metadata: snapRec.metadata, data: NO_DATA };
+    this.current = { index: snapIndex, file: snapRec.file, pending: null };
+    await this.files.removeAllExcept(snapRec.file?.file ?? null);
     this.deleteCompactedInBackground(logStart.index);
   }
 
-  private async loadSnapshotData(rec: SnapshotRecord): Promise<Uint8Array> {
-    if (rec.chunks === 0) return new Uint8Array();
-    const parts: Buffer[] = [];
-    for (let i = 0; i < rec.chunks; i++) {
-      const key = chunkKey(rec.metadata.index, i);
-      const value = await this.db.get(key);
-      if (value === undefined) throw new CorruptionError(printableKey(key), 'snapshot chunk missing');
-      parts.push(openRecord(key, value));
-    }
-    const data = Buffer.concat(parts);
-    if (data.byteLength !== rec.size || crc32(data) !== rec.crc) {
-      throw new CorruptionError(
-        printableKey(KEY_SNAPSHOT),
-        'snapshot data does not match its recorded size/checksum',
-      );
-    }
-    return data;
+  /**
+   * The current snapshot's data (empty for the initial index-0 snapshot), read from its file and
+   * checked against the size and checksum its record holds.
+   */
+  readSnapshotData(): Promise<Uint8Array> {
+    const { pending, file } = this.current;
+    if (pending !== null) return Promise.resolve(pending);
+    if (file === null) return Promise.resolve(NO_DATA);
+    return this.files.read(file, printableKey(KEY_SNAPSHOT));
   }
 
-  /** Deletes chunks of snapshots that were superseded or only half written before a crash. */
-  private async collectGarbageChunks(liveIndex: number): Promise<void> {
-    const garbage: BatchOp[] = [];
-    for await (const key of this.db.keys(CHUNK_RANGE)) {
-      if (chunkKeyParts(key).snapshotIndex !== liveIndex) garbage.push({ type: 'del', key });
+  /** The data of the snapshot at `index`, for sending it to a follower; rejects if a newer one replaced it. */
+  snapshotDataAt(index: number): Promise<Uint8Array> {
+    if (index !== this.current.index) {
+      return Promise.reject(new SnapshotOutOfDateError());
     }
-    if (garbage.length > 0) await this.db.batch(garbage, { sync: true });
+    return this.readSnapshotData();
   }
 
   private async mustGet(key: Buffer): Promise<Buffer> {
@@ -235,9 +241,9 @@ export class DiskStorage extends MemoryStorage {
       return Promise.reject(new SnapshotOutOfDateError());
     }
     const ops: BatchOp[] = [];
-    let chunkOps: BatchOp[][] = [];
+    let prepare: (() => Promise<BatchOp[]>) | undefined;
     try {
-      if (p.snapshot !== null) chunkOps = this.applySnapshotInMemory(p.snapshot, ops);
+      if (p.snapshot !== null) prepare = this.applySnapshotInMemory(p.snapshot, ops);
       if (p.entries.length > 0) this.appendInMemory(p.entries, ops);
       if (p.hardState !== null) {
         super.setHardState(p.hardState);
@@ -248,37 +254,84 @@ export class DiskStorage extends MemoryStorage {
       this.failure = asError(err);
       return Promise.reject(this.failure);
     }
-    return this.enqueue([...chunkOps, ops]);
+    const written = this.enqueue(ops, prepare);
+    if (p.snapshot !== null) this.afterSwitch(written, p.snapshot.metadata.index);
+    return written;
   }
 
   /**
    * Records a snapshot of the applied state at `index` and compacts the log so
    * that `keepEntries` entries before `index` remain (for followers slightly behind).
+   * `data` (one buffer, or its parts in order, consumed lazily) goes to a file
+   * first, outside the write queue, so Raft writes keep landing meanwhile; then
+   * one small synced batch switches the snapshot record and the log start over
+   * to it. Resolves to the snapshot's size in bytes.
    */
-  saveSnapshot(index: number, confState: ConfState, data: Uint8Array, keepEntries: number): Promise<void> {
+  async saveSnapshot(
+    index: number,
+    confState: ConfState,
+    data: Uint8Array | Iterable<Uint8Array>,
+    keepEntries: number,
+  ): Promise<number> {
+    this.assertWritable();
+    if (index <= this.snap.metadata.index) throw new SnapshotOutOfDateError();
+    const parts = data instanceof Uint8Array ? [data] : data;
+    const writing = this.files.write(SnapshotFiles.nameFor(index), parts);
+    this.fileWrites.add(writing);
+    let file: SnapshotFile;
+    try {
+      file = await writing;
+    } finally {
+      this.fileWrites.delete(writing);
+    }
+    const ops: BatchOp[] = [];
     try {
       this.assertWritable();
-      const snap = super.createSnapshot(index, confState, data);
-      const ops: BatchOp[] = [];
-      const chunkOps = this.snapshotWriteOps(snap, ops);
-      const compactIndex = index - Math.max(0, Math.floor(keepEntries));
-      const oldOffset = this.ents[0]!.index;
-      if (compactIndex > oldOffset) {
-        super.compact(compactIndex);
-        ops.push(putOp(KEY_LOG_START, packr.pack({ index: this.ents[0]!.index, term: this.ents[0]!.term })));
-        // Once the new log start lands, the entries below it are unreachable: delete them afterwards in
-        // small batches, so synced Raft writes never queue behind one huge batch of deletes.
-        const written = this.enqueue([...chunkOps, ops]);
-        void written.then(
-          () => this.deleteCompactedInBackground(compactIndex),
-          () => undefined,
-        );
-        return written;
-      }
-      return this.enqueue([...chunkOps, ops]);
+      // Throws SnapshotOutOfDateError if a snapshot from the leader landed while the file was written.
+      super.createSnapshot(index, confState, NO_DATA);
     } catch (err) {
-      return Promise.reject(asError(err));
+      await this.files.remove(file.file);
+      throw err;
     }
+    this.current = { index, file, pending: null };
+    ops.push(putOp(KEY_SNAPSHOT, packr.pack(snapshotRecord(this.snap.metadata, file))));
+    const compactIndex = index - Math.max(0, Math.floor(keepEntries));
+    const compacts = compactIndex > this.ents[0]!.index;
+    if (compacts) {
+      super.compact(compactIndex);
+      ops.push(putOp(KEY_LOG_START, packr.pack({ index: this.ents[0]!.index, term: this.ents[0]!.term })));
+    }
+    const written = this.enqueue(ops);
+    this.afterSwitch(written, index);
+    // Once the new log start lands, the entries below it are unreachable: delete them afterwards in
+    // small batches, so synced Raft writes never queue behind one huge batch of deletes.
+    if (compacts) {
+      void written.then(
+        () => this.deleteCompactedInBackground(compactIndex),
+        () => undefined,
+      );
+    }
+    await written;
+    return file.size;
+  }
+
+  /**
+   * Once the switch to the snapshot at `index` is durable: its data no longer needs to be held in
+   * memory, and the files of earlier snapshots are garbage.
+   */
+  private afterSwitch(written: Promise<void>, index: number): void {
+    void written.then(
+      async () => {
+        if (this.current.index !== index) return;
+        this.current.pending = null;
+        const live = this.current.file?.file ?? null;
+        const cleanup = this.files.removeAllExcept(live).catch(() => undefined);
+        this.fileWrites.add(cleanup);
+        await cleanup;
+        this.fileWrites.delete(cleanup);
+      },
+      () => undefined,
+    );
   }
 
   /** Records the cluster id learned after joining. Refuses to change an id already recorded. */
@@ -307,7 +360,7 @@ export class DiskStorage extends MemoryStorage {
 
   private writeMeta(meta: MetaRecord): Promise<void> {
     this.metaRecord = meta;
-    return this.enqueue([[putOp(KEY_META, packr.pack(meta))]]);
+    return this.enqueue([putOp(KEY_META, packr.pack(meta))]);
   }
 
   /** Approximate bytes used on disk by all records. */
@@ -341,6 +394,7 @@ export class DiskStorage extends MemoryStorage {
   /** Waits for queued writes and background compaction, then closes the database. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
+    while (this.fileWrites.size > 0) await Promise.allSettled([...this.fileWrites]);
     await this.enqueue([]).catch(() => undefined);
     // Bounded (at most one snapshot interval of entries, in small batches); leftovers would be deleted on the next open anyway.
     await this.compacting;
@@ -370,46 +424,35 @@ export class DiskStorage extends MemoryStorage {
     throw new Error('DiskStorage: use saveSnapshot()');
   }
 
-  private applySnapshotInMemory(snap: Snapshot, ops: BatchOp[]): BatchOp[][] {
+  /**
+   * A snapshot received from the leader replaces the log in memory at once; returns the step the
+   * writer runs before this write's batch: writing the data to its file, which yields the record.
+   */
+  private applySnapshotInMemory(snap: Snapshot, ops: BatchOp[]): () => Promise<BatchOp[]> {
     const oldFirst = this.firstIndex();
     const oldLast = this.lastIndex();
-    super.applySnapshot(snap);
+    const { metadata, data } = snap;
+    super.applySnapshot({ metadata, data: NO_DATA });
     for (let i = oldFirst; i <= oldLast; i++) ops.push({ type: 'del', key: entryKey(i) });
-    ops.push(putOp(KEY_LOG_START, packr.pack({ index: snap.metadata.index, term: snap.metadata.term })));
-    return this.snapshotWriteOps(snap, ops);
-  }
-
-  /**
-   * Returns batches that write the snapshot's chunks (synced, before the switch)
-   * and appends to `ops` the switch itself: the snapshot record and the deletion
-   * of the previous generation's chunks.
-   */
-  private snapshotWriteOps(snap: Snapshot, ops: BatchOp[]): BatchOp[][] {
-    const data = snap.data;
-    const chunks = Math.ceil(data.byteLength / SNAPSHOT_CHUNK_BYTES);
-    const batches: BatchOp[][] = [];
-    for (let i = 0; i < chunks; i++) {
-      if (i % CHUNKS_PER_BATCH === 0) batches.push([]);
-      const part = data.subarray(i * SNAPSHOT_CHUNK_BYTES, (i + 1) * SNAPSHOT_CHUNK_BYTES);
-      batches[batches.length - 1]!.push(putOp(chunkKey(snap.metadata.index, i), part));
-    }
-    const old = this.liveChunks;
-    for (let i = 0; i < old.chunks; i++) ops.push({ type: 'del', key: chunkKey(old.snapshotIndex, i) });
-    this.liveChunks = { snapshotIndex: snap.metadata.index, chunks };
-    ops.push(
-      putOp(KEY_SNAPSHOT, packr.pack(snapshotRecord(snap.metadata, chunks, data.byteLength, crc32(data)))),
-    );
-    return batches;
+    ops.push(putOp(KEY_LOG_START, packr.pack({ index: metadata.index, term: metadata.term })));
+    const current = { index: metadata.index, file: null as SnapshotFile | null, pending: data };
+    this.current = current;
+    return async () => {
+      const file = await this.files.write(SnapshotFiles.nameFor(metadata.index), [data]);
+      current.file = file;
+      return [putOp(KEY_SNAPSHOT, packr.pack(snapshotRecord(metadata, file)))];
+    };
   }
 
   private appendInMemory(entries: Entry[], ops: BatchOp[]): void {
     const oldLast = this.lastIndex();
-    super.append(entries);
+    super.append(entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: this.arena.copy(e.data) })));
     const newLast = this.lastIndex();
     const from = Math.max(entries[0]!.index, this.firstIndex());
     for (let i = from; i <= newLast; i++) {
       const e = this.ents[i - this.ents[0]!.index]!;
-      ops.push(putOp(entryKey(i), encodeEntryPayload(e.term, e.type, e.data)));
+      const key = entryKey(i);
+      ops.push({ type: 'put', key, value: sealEntryRecord(key, e.term, e.type, e.data) });
     }
     for (let i = newLast + 1; i <= oldLast; i++) ops.push({ type: 'del', key: entryKey(i) });
   }
@@ -420,28 +463,26 @@ export class DiskStorage extends MemoryStorage {
   }
 
   /**
-   * Queues batches to be written in order, each synced; resolves when the last
-   * has landed. The last batch of a write is its main batch; any before it only
-   * add snapshot chunks nothing refers to yet.
+   * Queues a batch to be written (synced) after every batch queued before it;
+   * resolves when it has landed. `prepare` runs first, in queue order, and adds
+   * operations to the batch (a received snapshot's file write and record).
    */
-  private enqueue(batches: BatchOp[][]): Promise<void> {
+  private enqueue(ops: BatchOp[], prepare?: () => Promise<BatchOp[]>): Promise<void> {
     try {
       this.assertWritable();
     } catch (err) {
       return Promise.reject(asError(err));
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ batches, resolve, reject });
+      this.queue.push({ ops, prepare, resolve, reject });
       if (!this.writing) void this.drain();
     });
   }
 
   /**
    * The single writer. Writes queued while a batch was being synced are merged
-   * into the next synced batch (group commit across calls): main batches are
-   * concatenated in call order, so a later write still wins over an earlier one,
-   * and their chunk batches go first, which is safe because chunks only become
-   * reachable through a main batch.
+   * into the next synced batch (group commit across calls), concatenated in
+   * call order, so a later write still wins over an earlier one.
    */
   private async drain(): Promise<void> {
     this.writing = true;
@@ -451,10 +492,8 @@ export class DiskStorage extends MemoryStorage {
         if (this.failure !== null) throw this.failure;
         const main: BatchOp[] = [];
         for (const item of items) {
-          for (const pre of item.batches.slice(0, -1))
-            if (pre.length > 0) await this.db.batch(pre, { sync: true });
-          const last = item.batches[item.batches.length - 1];
-          if (last !== undefined) main.push(...last);
+          if (item.prepare !== undefined) main.push(...(await item.prepare()));
+          main.push(...item.ops);
         }
         if (main.length > 0) await this.db.batch(main, { sync: true });
         for (const item of items) item.resolve();
@@ -468,7 +507,8 @@ export class DiskStorage extends MemoryStorage {
 }
 
 interface QueuedWrite {
-  batches: BatchOp[][];
+  ops: BatchOp[];
+  prepare: (() => Promise<BatchOp[]>) | undefined;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -477,13 +517,8 @@ function putOp(key: Buffer, payload: Uint8Array): BatchOp {
   return { type: 'put', key, value: sealRecord(key, payload) };
 }
 
-function snapshotRecord(
-  metadata: SnapshotMetadata,
-  chunks: number,
-  size: number,
-  crc: number,
-): SnapshotRecord {
-  return { metadata, chunks, size, crc };
+function snapshotRecord(metadata: SnapshotMetadata, file: SnapshotFile | null): SnapshotRecord {
+  return { metadata, file };
 }
 
 function asError(err: unknown): Error {

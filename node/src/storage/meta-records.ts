@@ -6,8 +6,10 @@ import { Packr } from 'msgpackr';
 import type { HardState, SnapshotMetadata } from '../raft/types.ts';
 import { CorruptionError, DataDirError } from './errors.ts';
 import { metaKey, openRecord, printableKey } from './records.ts';
+import type { SnapshotFile } from './snapshot-files.ts';
 
-export const FORMAT_VERSION = 1;
+// 2: snapshot data in files (snapshot-files.ts) instead of chunk records.
+export const FORMAT_VERSION = 2;
 
 export const KEY_META = metaKey('meta');
 export const KEY_HARD_STATE = metaKey('hard-state');
@@ -25,9 +27,8 @@ export interface MetaRecord {
 
 export interface SnapshotRecord {
   metadata: SnapshotMetadata;
-  chunks: number;
-  size: number;
-  crc: number;
+  /** null: the snapshot has no data (the bootstrap snapshot at index 0). */
+  file: SnapshotFile | null;
 }
 
 function asError(err: unknown): Error {
@@ -96,6 +97,17 @@ function isIdList(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === 'string');
 }
 
+function isSnapshotFile(v: unknown): v is SnapshotFile {
+  // A plain file name: a record must never make us read outside the snapshot directory.
+  return (
+    isRecord(v) &&
+    typeof v.file === 'string' &&
+    /^[0-9a-f]{16}-[0-9a-f]{8}\.snap$/.test(v.file) &&
+    isIndex(v.size) &&
+    isIndex(v.crc)
+  );
+}
+
 export function decodeSnapshotRecord(payload: Buffer): SnapshotRecord {
   const v = unpackAt(KEY_SNAPSHOT, payload);
   const m = isRecord(v) ? v.metadata : undefined;
@@ -108,16 +120,12 @@ export function decodeSnapshotRecord(payload: Buffer): SnapshotRecord {
     !isIndex(m.term) ||
     !isIdList(cs.voters) ||
     !isIdList(cs.learners) ||
-    !isIndex(v.chunks) ||
-    !isIndex(v.size) ||
-    !isIndex(v.crc)
+    !(v.file === null || isSnapshotFile(v.file))
   ) {
     throw new CorruptionError(printableKey(KEY_SNAPSHOT), 'malformed snapshot record');
   }
   return {
     metadata: { index: m.index, term: m.term, confState: { voters: cs.voters, learners: cs.learners } },
-    chunks: v.chunks,
-    size: v.size,
-    crc: v.crc,
+    file: v.file === null ? null : { file: v.file.file, size: v.file.size, crc: v.file.crc },
   };
 }

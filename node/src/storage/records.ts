@@ -26,14 +26,9 @@ export function openRecord(key: Buffer, value: Buffer): Buffer {
 
 // Key space. One-byte prefixes keep the groups apart and in a fixed order.
 const ENTRY_PREFIX = 0x65; // 'e' + u48 index: log entries, in index order
-const SNAPSHOT_CHUNK_PREFIX = 0x73; // 's' + u48 snapshot index + u32 chunk number
 const META_PREFIX = 0x6d; // 'm' + name: small records
 
 export const ENTRY_RANGE = { gte: Buffer.from([ENTRY_PREFIX]), lt: Buffer.from([ENTRY_PREFIX + 1]) };
-export const CHUNK_RANGE = {
-  gte: Buffer.from([SNAPSHOT_CHUNK_PREFIX]),
-  lt: Buffer.from([SNAPSHOT_CHUNK_PREFIX + 1]),
-};
 export const ALL_RANGE = { gte: Buffer.from([0x00]), lt: Buffer.from([0xff]) };
 
 export function entryKey(index: number): Buffer {
@@ -49,30 +44,12 @@ export function entryIndexOfKey(key: Buffer): number {
   return key.readUIntBE(1, 6);
 }
 
-export function chunkKey(snapshotIndex: number, chunk: number): Buffer {
-  const k = Buffer.alloc(11);
-  k[0] = SNAPSHOT_CHUNK_PREFIX;
-  k.writeUIntBE(snapshotIndex, 1, 6);
-  k.writeUInt32BE(chunk, 7);
-  return k;
-}
-
-export function chunkKeyParts(key: Buffer): { snapshotIndex: number; chunk: number } {
-  if (key.byteLength !== 11 || key[0] !== SNAPSHOT_CHUNK_PREFIX) {
-    throw new CorruptionError(printableKey(key), 'malformed snapshot chunk key');
-  }
-  return { snapshotIndex: key.readUIntBE(1, 6), chunk: key.readUInt32BE(7) };
-}
-
 export function metaKey(name: string): Buffer {
   return Buffer.concat([Buffer.from([META_PREFIX]), Buffer.from(name, 'utf8')]);
 }
 
 export function printableKey(key: Buffer): string {
   if (key[0] === ENTRY_PREFIX && key.byteLength === 7) return `entry/${key.readUIntBE(1, 6)}`;
-  if (key[0] === SNAPSHOT_CHUNK_PREFIX && key.byteLength === 11) {
-    return `snapshot-chunk/${key.readUIntBE(1, 6)}/${key.readUInt32BE(7)}`;
-  }
   if (key[0] === META_PREFIX) return `meta/${key.subarray(1).toString('utf8')}`;
   return `raw/${key.toString('hex')}`;
 }
@@ -83,6 +60,16 @@ export function encodeEntryPayload(term: number, type: number, data: Uint8Array)
   out.writeUIntBE(term, 0, 6);
   out[6] = type;
   out.set(data, 7);
+  return out;
+}
+
+/** sealRecord(key, encodeEntryPayload(...)) in one allocation and copy (the hot path of every write). */
+export function sealEntryRecord(key: Buffer, term: number, type: number, data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(CRC_BYTES + 7 + data.byteLength);
+  out.writeUIntBE(term, CRC_BYTES, 6);
+  out[CRC_BYTES + 6] = type;
+  out.set(data, CRC_BYTES + 7);
+  out.writeUInt32BE(crc32(out.subarray(CRC_BYTES), crc32(key)), 0);
   return out;
 }
 

@@ -42,6 +42,11 @@ export interface PeerTransportOptions {
   maxFrameMessageBytes?: number;
   snapshotChunkBytes?: number;
   maxSnapshotBytes?: number;
+  /**
+   * The data of the snapshot at `index`, for snapshot messages that carry only metadata (storage
+   * keeps snapshot data in files); rejecting fails the send, which the core retries.
+   */
+  snapshotData?: (index: number) => Promise<Uint8Array>;
   /** A snapshot stream idle for this long fails. */
   snapshotIdleTimeoutMs?: number;
   connectTimeoutMs?: number;
@@ -72,7 +77,7 @@ interface Peer {
 }
 
 export class PeerTransport {
-  readonly #o: Required<Omit<PeerTransportOptions, 'onClusterId' | 'onSnapshotStatus' | 'onUnreachable' | 'selfPeerUrl'>> &
+  readonly #o: Required<Omit<PeerTransportOptions, 'onClusterId' | 'onSnapshotStatus' | 'onUnreachable' | 'selfPeerUrl' | 'snapshotData'>> &
     PeerTransportOptions;
   readonly #log: Logger;
   readonly #peers = new Map<NodeId, Peer>();
@@ -400,11 +405,14 @@ export class PeerTransport {
   // ---------------------------------------------------------------- snapshots (sender)
 
   async #sendSnapshot(peer: Peer, msg: Message): Promise<void> {
-    const data = msg.snapshot?.data ?? new Uint8Array(0);
+    let data = msg.snapshot?.data ?? new Uint8Array(0);
     const started = performance.now();
     let ok = false;
     let socket: Socket | null = null;
     try {
+      if (msg.snapshot && data.byteLength === 0 && this.#o.snapshotData) {
+        data = await this.#o.snapshotData(msg.snapshot.metadata.index);
+      }
       const opened = await this.#openStream(peer, 'snap');
       socket = opened.socket;
       if (peer.stopped) throw new Error('peer removed');
