@@ -132,18 +132,20 @@ class ChunkWriter {
 const strBound = (s: string): number => 9 + 3 * s.length;
 
 /**
- * The snapshot as a stream of chunks, in order; `chunks` hold the key-values in
- * strictly increasing key order. Each yielded buffer is only valid until the
- * generator is resumed (its memory is reused), so consume (write, copy) it first.
+ * The snapshot as a stream of chunks, in order. `keys` hold the keys in strictly
+ * increasing order and `valueOf` gives each one's key-value as of the snapshot.
+ * Each yielded buffer is only valid until the generator is resumed (its memory
+ * is reused), so consume (write, copy) it first.
  */
 export function* encodeSnapshotChunks(
   appliedIndex: number,
   members: Member[],
-  chunks: readonly (readonly KeyValue[])[],
+  keys: readonly (readonly string[])[],
+  valueOf: (key: string) => KeyValue,
 ): Generator<Buffer, void, undefined> {
   const w = new ChunkWriter();
   let keyCount = 0;
-  for (const c of chunks) keyCount += c.length;
+  for (const c of keys) keyCount += c.length;
   const header = packr.pack({
     appliedIndex,
     keyCount,
@@ -155,8 +157,9 @@ export function* encodeSnapshotChunks(
   w.u8(SNAPSHOT_FORMAT & 0xff);
   w.u32(header.byteLength);
   w.bytes(header);
-  for (const chunk of chunks) {
-    for (const kv of chunk) {
+  for (const chunk of keys) {
+    for (const key of chunk) {
+      const kv = valueOf(key);
       const bound = 8 * 3 + 1 + 8 + strBound(kv.key) + strBound(kv.value) + (kv.ttl !== undefined ? strBound(kv.ttl) : 0);
       if (!w.fits(bound)) {
         yield w.take();
@@ -178,26 +181,17 @@ export function* encodeSnapshotChunks(
   yield Buffer.concat([last, trailer]);
 }
 
-/** The whole snapshot as one buffer, pausing (yield) after each chunk. */
-export function* encodeSnapshotSteps(
-  appliedIndex: number,
-  members: Member[],
-  chunks: readonly (readonly KeyValue[])[],
-): Steps<Uint8Array> {
+/** A whole chunk stream as one buffer. */
+export function concatChunks(chunks: Iterable<Uint8Array>): Buffer {
   const out: Buffer[] = [];
-  for (const part of encodeSnapshotChunks(appliedIndex, members, chunks)) {
-    out.push(Buffer.from(part));
-    yield;
-  }
+  for (const part of chunks) out.push(Buffer.from(part));
   return Buffer.concat(out);
 }
 
-export function encodeSnapshot(
-  appliedIndex: number,
-  members: Member[],
-  kvs: readonly KeyValue[],
-): Uint8Array {
-  return runSync(encodeSnapshotSteps(appliedIndex, members, [kvs]));
+/** `kvs` in strictly increasing key order. */
+export function encodeSnapshot(appliedIndex: number, members: Member[], kvs: readonly KeyValue[]): Uint8Array {
+  const byKey = new Map(kvs.map((kv) => [kv.key, kv]));
+  return concatChunks(encodeSnapshotChunks(appliedIndex, members, [kvs.map((kv) => kv.key)], (k) => byKey.get(k)!));
 }
 
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;

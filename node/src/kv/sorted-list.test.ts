@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SortedList, prefixSuccessor } from './sorted-list.ts';
+import { SortedKeys, prefixSuccessor } from './sorted-list.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 
 function rng(seed: number): (n: number) => number {
@@ -11,32 +11,27 @@ function rng(seed: number): (n: number) => number {
   };
 }
 
-interface Item {
-  key: string;
-  v: number;
-}
-
-function keysFrom(s: SortedList<Item>, start: string): string[] {
+function keysFrom(s: SortedKeys, start: string): string[] {
   const out: string[] = [];
-  s.scan(start, (item) => out.push(item.key) > 0);
+  s.scan(start, (key) => out.push(key) > 0);
   return out;
 }
 
-void describe('SortedList', () => {
-  void test('matches a naive sorted map under random sets and deletes', () => {
+void describe('SortedKeys', () => {
+  void test('matches a naive sorted set under random adds and deletes', () => {
     const rnd = rng(1);
-    const s = new SortedList<Item>();
-    const naive = new Map<string, number>();
+    const s = new SortedKeys();
+    const naive = new Set<string>();
     for (let i = 0; i < 30_000; i++) {
       const key = `k${rnd(5000)}/${rnd(7)}`;
       if (rnd(3) === 0) assert.equal(s.delete(key), naive.delete(key));
       else {
         const had = naive.has(key);
-        naive.set(key, i);
-        assert.equal(s.set({ key, v: i }), !had);
+        naive.add(key);
+        assert.equal(s.add(key), !had);
       }
     }
-    const expected = [...naive.keys()].sort();
+    const expected = [...naive].sort();
     assert.equal(s.size, expected.length);
     assert.deepEqual(keysFrom(s, ''), expected);
     for (const start of ['k1', 'k25', 'k4999/6', 'k5', 'z', '']) {
@@ -46,43 +41,35 @@ void describe('SortedList', () => {
         start,
       );
     }
-    for (const k of expected.slice(0, 200)) assert.equal(s.get(k)?.v, naive.get(k));
-    assert.equal(s.get('nope'), undefined);
+    for (const k of expected.slice(0, 200)) assert.ok(s.has(k));
+    assert.equal(s.has('nope'), false);
   });
 
   void test('scan stops when the visitor returns false', () => {
-    const s = SortedList.fromSorted(['a', 'b', 'c', 'd'].map((key, v) => ({ key, v })));
+    const s = SortedKeys.fromSorted(['a', 'b', 'c', 'd']);
     const seen: string[] = [];
-    s.scan('b', (item) => {
-      seen.push(item.key);
-      return item.key < 'c';
+    s.scan('b', (key) => {
+      seen.push(key);
+      return key < 'c';
     });
     assert.deepEqual(seen, ['b', 'c']);
   });
 
   void test('fromSorted builds the same order, and view() is a point-in-time copy', () => {
-    const items = Array.from({ length: 2000 }, (_, i) => ({ key: `key${String(i).padStart(5, '0')}`, v: i }));
-    const s = SortedList.fromSorted(items);
+    const keys = Array.from({ length: 2000 }, (_, i) => `key${String(i).padStart(5, '0')}`);
+    const s = SortedKeys.fromSorted(keys);
     assert.deepEqual(
       keysFrom(s, 'key01'),
-      items.map((i) => i.key).filter((k) => k >= 'key01'),
+      keys.filter((k) => k >= 'key01'),
     );
     const view = s.view();
-    assert.equal(s.set({ key: 'key00000a', v: -1 }), true);
-    assert.equal(s.set({ key: 'key00001', v: -2 }), false);
+    assert.equal(s.add('key00000a'), true);
+    assert.equal(s.add('key00001'), false);
     s.delete('key00002');
-    assert.equal(keysFrom(s, '')[1], 'key00000a');
-    assert.equal(s.get('key00001')?.v, -2);
+    assert.deepEqual(keysFrom(s, '').slice(0, 4), ['key00000', 'key00000a', 'key00001', 'key00003']);
     const frozen = view.flat();
     assert.equal(frozen.length, 2000);
-    assert.deepEqual(
-      frozen.slice(0, 3).map((i) => [i.key, i.v]),
-      [
-        ['key00000', 0],
-        ['key00001', 1],
-        ['key00002', 2],
-      ],
-    );
+    assert.deepEqual(frozen.slice(0, 3), ['key00000', 'key00001', 'key00002']);
   });
 
   void test('prefixSuccessor bounds every string with the prefix', () => {

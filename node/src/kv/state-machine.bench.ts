@@ -74,11 +74,13 @@ const stalls = monitorEventLoopDelay({ resolution: 5 });
 stalls.enable();
 t0 = performance.now();
 const asyncSnap = { parts: [] as Buffer[], bytes: 0 };
-for (const chunk of sm.snapshotChunks().chunks) {
+const streamed = sm.snapshotChunks();
+for (const chunk of streamed.chunks) {
   asyncSnap.parts.push(Buffer.from(chunk));
   asyncSnap.bytes += chunk.byteLength;
   await new Promise<void>((resolve) => setImmediate(resolve));
 }
+streamed.release();
 stalls.disable();
 console.log(
   `snapshotChunks: ${ms(t0)}, ${mib(asyncSnap.bytes)}, longest event-loop stall ${(stalls.max / 1e6).toFixed(0)} ms`,

@@ -288,21 +288,50 @@ void describe('KvStateMachine async snapshots', () => {
     const { sm, run } = machine();
     for (let i = 0; i < 60_000; i++) run(put(`k/${String(i).padStart(6, '0')}`, `v${i}`));
     const expected = sm.snapshot();
-    const { appliedIndex, chunks } = sm.snapshotChunks();
-    // Changes after the call must not leak into the snapshot, even between chunks.
+    const { appliedIndex, chunks, release } = sm.snapshotChunks();
+    // Changes after the call must not leak into the snapshot, even between chunks:
+    // replaced, deleted, deleted and re-created, and new keys.
     run(put('k/000001', 'changed'));
+    run(del('k/000003'));
+    run(put('k/000003', 'again'));
     const parts: Buffer[] = [];
     for (const chunk of chunks) {
       parts.push(Buffer.from(chunk)); // chunks are reused: copy
       run(del(`k/${String(parts.length * 7).padStart(6, '0')}`));
+      run(put(`k/${String(59_999 - parts.length).padStart(6, '0')}`, 'late'));
       run(put('zzz', `new${parts.length}`));
     }
+    release();
     assert.equal(appliedIndex, 60_000);
     assert.ok(parts.length > 1, 'more than one chunk');
     assert.ok(
       Buffer.concat(parts).equals(Buffer.from(expected)),
       'the streamed snapshot equals the sync one taken at the same point',
     );
+    // The live state has the later changes.
+    assert.equal(sm.get('k/000001', 0)?.value, 'changed');
+    assert.equal(sm.get('k/000003', 0)?.value, 'again');
+    assert.equal(sm.list('k/', Infinity, 0).items.length, 60_000 - parts.length);
+  });
+
+  void test('a snapshot in progress keeps the state it started from when a restore replaces it', () => {
+    const { sm, run } = machine();
+    for (let i = 0; i < 30_000; i++) run(put(`a/${String(i).padStart(6, '0')}`, `v${i}`));
+    const expected = sm.snapshot();
+    const other = machine();
+    other.run(put('b/only', 'x'));
+    const { chunks, release } = sm.snapshotChunks();
+    const parts: Buffer[] = [];
+    for (const chunk of chunks) {
+      parts.push(Buffer.from(chunk));
+      if (parts.length === 1) {
+        run(put('a/000001', 'changed before the restore'));
+        sm.restore(other.sm.snapshot());
+        assert.equal(sm.count(), 1);
+      }
+    }
+    release();
+    assert.ok(Buffer.concat(parts).equals(Buffer.from(expected)));
   });
 
   void test('restoreAsync refuses applies until it is done, then matches restore()', async () => {

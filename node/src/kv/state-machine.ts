@@ -6,9 +6,9 @@
 import type { Command, DeleteCommand, ExpireCommand, PutCommand } from './commands.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 import type { ExpiryEntry } from './expiry-heap.ts';
-import { decodeSnapshotSteps, encodeSnapshotChunks, encodeSnapshotSteps, runAsync, runSync } from './snapshot-codec.ts';
+import { concatChunks, decodeSnapshotSteps, encodeSnapshotChunks, runAsync, runSync } from './snapshot-codec.ts';
 import type { SnapshotContent, Steps } from './snapshot-codec.ts';
-import { SortedList, prefixSuccessor } from './sorted-list.ts';
+import { SortedKeys, prefixSuccessor } from './sorted-list.ts';
 import type { KeyValue, Member, MemberAddress } from './types.ts';
 import { WatchHub } from './watch-hub.ts';
 import type { WatchHubOptions } from './watch-hub.ts';
@@ -43,14 +43,27 @@ interface RestoredState {
   memory: number;
 }
 
+/**
+ * A snapshot in progress: its key order was copied when it started, and the
+ * value of every key changed since is kept here as it was then (undefined: the
+ * key did not exist), so the snapshot reads the state of its start.
+ */
+interface Capture {
+  preImages: Map<string, KeyValue | undefined>;
+  /** The whole map the snapshot started from, once a restore replaced it. */
+  replacedData: Map<string, KeyValue> | null;
+}
+
 function expired(kv: KeyValue, nowMs: number): boolean {
   return kv.expiresAt !== undefined && kv.expiresAt <= nowMs;
 }
 
 export class KvStateMachine {
   private data = new Map<string, KeyValue>();
-  /** The same KeyValue objects as `data`, in key order. KeyValues are never mutated, only replaced. */
-  private sorted = new SortedList<KeyValue>();
+  /** The keys of `data`, in order. KeyValues are never mutated, only replaced. */
+  private sorted = new SortedKeys();
+  /** Snapshots being encoded (see Capture). */
+  private captures: Capture[] = [];
   private expiry = new ExpiryHeap();
   private staleExpiryEntries = 0;
   private bytes = 0;
@@ -149,7 +162,7 @@ export class KvStateMachine {
     }
     if (cmd.recurse === true) {
       const doomed: KeyValue[] = [];
-      this.sorted.scan(cmd.key, (kv) => kv.key.startsWith(cmd.key) && doomed.push(kv) > 0);
+      this.sorted.scan(cmd.key, (key) => key.startsWith(cmd.key) && doomed.push(this.data.get(key)!) > 0);
       let deleted = 0;
       for (const kv of doomed) {
         this.remove(kv);
@@ -178,8 +191,9 @@ export class KvStateMachine {
   }
 
   private store(kv: KeyValue, replaced: KeyValue | undefined): void {
-    this.sorted.set(kv);
+    this.keepPreImage(kv.key, replaced);
     if (replaced === undefined) {
+      this.sorted.add(kv.key);
       this.bytes += PER_KEY_OVERHEAD_BYTES + kv.key.length;
     } else {
       this.bytes -= replaced.value.length;
@@ -194,6 +208,7 @@ export class KvStateMachine {
   }
 
   private remove(kv: KeyValue): void {
+    this.keepPreImage(kv.key, kv);
     this.data.delete(kv.key);
     this.sorted.delete(kv.key);
     this.bytes -= PER_KEY_OVERHEAD_BYTES + kv.key.length + kv.value.length;
@@ -201,6 +216,10 @@ export class KvStateMachine {
       this.staleExpiryEntries++;
       this.maybeCompactExpiry();
     }
+  }
+
+  private keepPreImage(key: string, current: KeyValue | undefined): void {
+    for (const c of this.captures) if (c.replacedData === null && !c.preImages.has(key)) c.preImages.set(key, current);
   }
 
   private isLiveExpiry(e: ExpiryEntry): boolean {
@@ -224,8 +243,9 @@ export class KvStateMachine {
   list(prefix: string, limit: number, nowMs: number): ListResult<KeyValue> {
     const items: KeyValue[] = [];
     let more = false;
-    this.sorted.scan(prefix, (kv) => {
-      if (!kv.key.startsWith(prefix)) return false;
+    this.sorted.scan(prefix, (key) => {
+      if (!key.startsWith(prefix)) return false;
+      const kv = this.data.get(key)!;
       if (expired(kv, nowMs)) return true;
       if (items.length >= limit) {
         more = true;
@@ -249,10 +269,9 @@ export class KvStateMachine {
     let start: string | undefined = prefix;
     while (start !== undefined) {
       let skipTo: string | undefined;
-      this.sorted.scan(start, (kv) => {
-        const k = kv.key;
+      this.sorted.scan(start, (k) => {
         if (!k.startsWith(prefix)) return false;
-        if (expired(kv, nowMs)) return true;
+        if (expired(this.data.get(k)!, nowMs)) return true;
         if (items.length >= limit) {
           more = true;
           return false;
@@ -316,20 +335,41 @@ export class KvStateMachine {
 
   // ---- snapshots ----
 
-  /** Everything (keys, members, applied index) as checksummed bytes. Blocks; see snapshotAsync. */
+  /** Everything (keys, members, applied index) as checksummed bytes. Blocks; see snapshotChunks. */
   snapshot(): Uint8Array {
-    return runSync(encodeSnapshotSteps(this.applied, this.members(), this.sorted.view()));
+    const { chunks, release } = this.snapshotChunks();
+    try {
+      return concatChunks(chunks);
+    } finally {
+      release();
+    }
   }
 
   /**
    * The snapshot as a lazy stream of chunks, for writing it out without holding
-   * it in memory: the state is captured now (a copy of the key order; stored
-   * values are immutable), so applies may continue while it is consumed. Each
-   * chunk is valid only until the next is requested.
+   * it in memory: the state is captured now (the key order is copied, and values
+   * changed from here on are remembered as they were), so applies may continue
+   * while it is consumed. Each chunk is valid only until the next is requested.
+   * Call release() when done with it, consumed or not: until then every change
+   * keeps a pre-image.
    */
-  snapshotChunks(): { appliedIndex: number; chunks: Generator<Buffer, void, undefined> } {
+  snapshotChunks(): { appliedIndex: number; chunks: Generator<Buffer, void, undefined>; release: () => void } {
     const appliedIndex = this.applied;
-    return { appliedIndex, chunks: encodeSnapshotChunks(appliedIndex, this.members(), this.sorted.view()) };
+    const capture: Capture = { preImages: new Map(), replacedData: null };
+    this.captures.push(capture);
+    const valueOf = (key: string): KeyValue => {
+      if (capture.preImages.has(key)) return capture.preImages.get(key)!;
+      return (capture.replacedData ?? this.data).get(key)!;
+    };
+    const release = (): void => {
+      this.captures = this.captures.filter((c) => c !== capture);
+      capture.preImages.clear();
+    };
+    return {
+      appliedIndex,
+      chunks: encodeSnapshotChunks(appliedIndex, this.members(), this.sorted.view(), valueOf),
+      release,
+    };
   }
 
   /** Replaces the whole state; throws CorruptionError (and changes nothing) if the bytes are damaged. */
@@ -365,8 +405,10 @@ export class KvStateMachine {
   }
 
   private install({ content, data, expiries, memory }: RestoredState): void {
+    // Snapshots in progress keep reading the state they started from.
+    for (const c of this.captures) c.replacedData ??= this.data;
     this.data = data;
-    this.sorted = SortedList.fromSorted(content.kvs);
+    this.sorted = SortedKeys.fromSorted(content.kvs.map((kv) => kv.key));
     this.expiry = new ExpiryHeap();
     this.expiry.rebuild(expiries);
     this.staleExpiryEntries = 0;

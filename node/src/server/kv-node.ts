@@ -18,6 +18,7 @@ import {
 } from '../raft/types.ts';
 import { DiskStorage } from '../storage/disk-storage.ts';
 import { SnapshotOutOfDateError } from '../raft/storage.ts';
+import { snapshotDue, snapshotPhase } from './snapshot-schedule.ts';
 import { decodeCommand, encodeCommand, type Command } from '../kv/commands.ts';
 import { KvStateMachine, type ApplyResult } from '../kv/state-machine.ts';
 import { PeerTransport } from '../transport/peer-transport.ts';
@@ -381,9 +382,15 @@ export class KvNode implements KvService {
     }
   }
 
-  /** Snapshots in the background every `snapshotThreshold` applied entries (encoding yields to the event loop). */
+  /**
+   * Snapshots in the background about every `snapshotThreshold` applied entries, on this member's
+   * own phase (snapshot-schedule.ts); encoding yields to the event loop.
+   */
   private maybeSnapshot(): void {
-    if (this.snapshotting || this.sm.appliedIndex - this.lastSnapshotIndex < this.opts.snapshotThreshold) return;
+    const threshold = this.opts.snapshotThreshold;
+    if (this.snapshotting || this.sm.appliedIndex - this.lastSnapshotIndex < Math.ceil(threshold / 2)) return;
+    const phase = snapshotPhase(this.opts.id, this.sm.members().map((m) => m.id), threshold);
+    if (!snapshotDue(this.sm.appliedIndex, this.lastSnapshotIndex, threshold, phase)) return;
     this.snapshotting = true;
     // Taken now, it matches the applied index snapshotChunks() captures synchronously.
     const confState = this.rn.status().confState;
@@ -391,7 +398,7 @@ export class KvNode implements KvService {
     const keep = Math.min(SNAPSHOT_CATCHUP_ENTRIES, this.opts.snapshotThreshold);
     void (async () => {
       // Streamed into the snapshot file chunk by chunk: never the whole snapshot in memory.
-      const { appliedIndex, chunks } = this.sm.snapshotChunks();
+      const { appliedIndex, chunks, release } = this.sm.snapshotChunks();
       let bytes: number;
       try {
         bytes = await this.storage.saveSnapshot(appliedIndex, confState, chunks, keep);
@@ -399,6 +406,8 @@ export class KvNode implements KvService {
         // A snapshot from the leader landed meanwhile and is newer: ours is moot.
         if (e instanceof SnapshotOutOfDateError) return;
         throw e;
+      } finally {
+        release();
       }
       this.lastSnapshotIndex = appliedIndex;
       end();

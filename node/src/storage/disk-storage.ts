@@ -11,6 +11,7 @@
 // only metadata, and the bytes are read from the file when a follower needs them
 // (readSnapshotData). Only the file the snapshot record names is live.
 import { mkdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ClassicLevel } from 'classic-level';
 import { MemoryStorage, SnapshotOutOfDateError } from '../raft/storage.ts';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from '../raft/types.ts';
@@ -45,6 +46,7 @@ import { SnapshotFiles, type SnapshotFile } from './snapshot-files.ts';
 export { FORMAT_VERSION } from './meta-records.ts';
 /** Compacted log entries deleted per background batch. */
 const COMPACT_DELETE_BATCH = 1000;
+const COMPACT_DELETE_PAUSE_MS = 5;
 const NO_DATA = new Uint8Array(0);
 
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
@@ -71,6 +73,8 @@ export class DiskStorage extends MemoryStorage {
   /** Set when a write fails: memory is then ahead of disk and nothing more may be acknowledged. */
   private failure: Error | null = null;
   private closed = false;
+  /** close() was called: background work stops pacing itself. */
+  private closing = false;
   /** Background deletion of compacted log entries (one at a time). */
   private compacting: Promise<void> = Promise.resolve();
   /** The last background compaction failure, for diagnostics. */
@@ -381,6 +385,8 @@ export class DiskStorage extends MemoryStorage {
           if (batch.length >= COMPACT_DELETE_BATCH) {
             await this.db.batch(batch);
             batch = [];
+            // Paced, so the synced writes clients wait on keep the disk and LevelDB's writer to themselves.
+            if (!this.closing) await sleep(COMPACT_DELETE_PAUSE_MS);
           }
         }
         if (batch.length > 0) await this.db.batch(batch);
@@ -394,6 +400,7 @@ export class DiskStorage extends MemoryStorage {
   /** Waits for queued writes and background compaction, then closes the database. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.closing = true;
     while (this.fileWrites.size > 0) await Promise.allSettled([...this.fileWrites]);
     await this.enqueue([]).catch(() => undefined);
     // Bounded (at most one snapshot interval of entries, in small batches); leftovers would be deleted on the next open anyway.
