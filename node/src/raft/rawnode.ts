@@ -166,11 +166,13 @@ export class RawNode {
    * Messages that may leave at once (appends, heartbeats, votes), taken out of
    * band while a Ready is being persisted, so replication and read rounds
    * need not wait for the local fsync. Never includes messages that
-   * acknowledge state not yet on disk.
+   * acknowledge state not yet on disk. With `flushProposals` false, appends
+   * for proposals made since the last Ready are left for the next one (which
+   * then carries them all in one append per follower).
    */
-  takeMessages(): Message[] {
+  takeMessages(flushProposals = true): Message[] {
     const r = this.raft;
-    r.flushBroadcast();
+    if (flushProposals) r.flushBroadcast();
     const out = r.msgs;
     r.msgs = [];
     return out;

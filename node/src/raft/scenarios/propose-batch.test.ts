@@ -36,6 +36,21 @@ describe('proposeBatch (group commit)', () => {
     );
   });
 
+  test('takeMessages(false) leaves proposals for the next Ready: one append per follower for all of them', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    c.campaign('a');
+    c.stabilize();
+    const rn = c.node('a').rn;
+    rn.propose(bytes('1'));
+    const early = rn.takeMessages(false);
+    rn.propose(bytes('2'));
+    assert.ok(!early.some((m) => m.type === 'app' && m.entries.length > 0), 'no append taken early');
+    const rd = rn.ready();
+    const apps = [...rd.messagesBeforePersist, ...rd.messages].filter((m) => m.type === 'app' && m.entries.length > 0);
+    assert.equal(apps.length, 2);
+    assert.ok(apps.every((m) => m.entries.map((e) => Buffer.from(e.data).toString()).join() === '1,2'));
+  });
+
   test('an empty batch is refused', () => {
     const c = new TestCluster(['a', 'b', 'c']);
     c.campaign('a');
