@@ -11,6 +11,9 @@
 // The format byte lets a later format be told apart and refused instead of
 // misread. Decoding validates the full shape: the log is trusted, but a bug or
 // a foreign payload must fail loudly, not apply.
+
+import { writeVarint } from './varint.ts';
+
 export const COMMAND_FORMAT = 2;
 
 export interface PutCommand {
@@ -85,11 +88,7 @@ class Writer {
     this.buf[this.pos++] = v;
   }
   varint(v: number): void {
-    while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.pos++] = v;
+    this.pos = writeVarint(this.buf, this.pos, v);
   }
   f64(v: number): void {
     this.buf.writeDoubleLE(v, this.pos);

@@ -15,6 +15,7 @@ import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { CorruptionError } from '../storage/errors.ts';
 import type { KeyValue, Member } from './types.ts';
+import { writeVarint } from './varint.ts';
 
 const MAGIC = Buffer.from('KVSN', 'latin1');
 export const SNAPSHOT_FORMAT = 1;
@@ -93,13 +94,8 @@ class ChunkWriter {
     this.pos += 4;
   }
 
-  /** Unsigned LEB128 of a safe integer (arithmetic, not bitwise: values may exceed 2^32). */
   varint(v: number): void {
-    while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.pos++] = v;
+    this.pos = writeVarint(this.buf, this.pos, v);
   }
 
   f64(v: number): void {
