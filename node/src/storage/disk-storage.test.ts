@@ -208,6 +208,26 @@ void describe('DiskStorage', () => {
     await r.close();
   });
 
+  void test('a snapshot received while the node is saving its own wins, and nothing it needs is deleted', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 100, 1), hardState: { term: 1, vote: 'a', commit: 100 }, snapshot: null });
+    // Our own snapshot, many chunks (each write yields to the event loop)...
+    function* slowChunks(): Generator<Uint8Array> {
+      for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024, i);
+    }
+    const own = s.saveSnapshot(90, voters, slowChunks(), 10);
+    // ...while the leader's newer snapshot lands and its clean-up runs.
+    const received = { metadata: { index: 500, term: 3, confState: voters }, data: Buffer.alloc(300_000, 9) };
+    await s.persist({ entries: [], hardState: { term: 3, vote: null, commit: 500 }, snapshot: received });
+    await assert.rejects(own, SnapshotOutOfDateError);
+    await s.close();
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.snapshot().metadata.index, 500);
+    assert.ok(Buffer.from(await r.readSnapshotData()).equals(received.data));
+    assert.equal(readdirSync(join(dir, 'snap')).length, 1);
+    await r.close();
+  });
+
   void test('a flipped byte in a stored entry is reported as corruption naming the key', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
     await s.persist({ entries: ents(1, 5, 1), hardState: null, snapshot: null });

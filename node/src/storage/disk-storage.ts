@@ -141,7 +141,7 @@ export class DiskStorage extends MemoryStorage {
     };
     const storage = new DiskStorage(db, meta, dir);
     await storage.files.init();
-    await storage.files.removeAllExcept(null);
+    await storage.files.removeAllExcept(() => false);
     if (opts.bootstrap !== undefined) {
       const confState = { voters: [...opts.bootstrap.voters], learners: [...opts.bootstrap.learners] };
       storage.snap = { metadata: { index: 0, term: 0, confState }, data: new Uint8Array() };
@@ -192,7 +192,7 @@ export class DiskStorage extends MemoryStorage {
     this.ents = ents;
     this.snap = { metadata: snapRec.metadata, data: NO_DATA };
     this.current = { index: snapIndex, file: snapRec.file, pending: null };
-    await this.files.removeAllExcept(snapRec.file?.file ?? null);
+    await this.files.removeAllExcept((name) => name === snapRec.file?.file);
     this.deleteCompactedInBackground(logStart.index);
   }
 
@@ -294,9 +294,12 @@ export class DiskStorage extends MemoryStorage {
       // Throws SnapshotOutOfDateError if a snapshot from the leader landed while the file was written.
       super.createSnapshot(index, confState, NO_DATA);
     } catch (err) {
+      this.files.settled(file.file);
       await this.files.remove(file.file);
       throw err;
     }
+    // From here the file is the current snapshot's: garbage collection keeps it by name.
+    this.files.settled(file.file);
     this.current = { index, file, pending: null };
     ops.push(putOp(KEY_SNAPSHOT, packr.pack(snapshotRecord(this.snap.metadata, file))));
     const compactIndex = index - Math.max(0, Math.floor(keepEntries));
@@ -328,8 +331,7 @@ export class DiskStorage extends MemoryStorage {
       async () => {
         if (this.current.index !== index) return;
         this.current.pending = null;
-        const live = this.current.file?.file ?? null;
-        const cleanup = this.files.removeAllExcept(live).catch(() => undefined);
+        const cleanup = this.files.removeAllExcept((name) => name === this.current.file?.file).catch(() => undefined);
         this.fileWrites.add(cleanup);
         await cleanup;
         this.fileWrites.delete(cleanup);
@@ -447,6 +449,7 @@ export class DiskStorage extends MemoryStorage {
     return async () => {
       const file = await this.files.write(SnapshotFiles.nameFor(metadata.index), [data]);
       current.file = file;
+      this.files.settled(file.file);
       return [putOp(KEY_SNAPSHOT, packr.pack(snapshotRecord(metadata, file)))];
     };
   }

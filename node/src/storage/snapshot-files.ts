@@ -30,6 +30,12 @@ export interface SnapshotFile {
 
 export class SnapshotFiles {
   readonly dir: string;
+  /**
+   * Files being written or written but not yet recorded or removed by their writer: garbage
+   * collection (removeAllExcept) leaves them alone, or a snapshot received from the leader could
+   * delete the file of one this node is still saving.
+   */
+  private readonly busy = new Set<string>();
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, SNAPSHOT_DIR);
@@ -50,6 +56,24 @@ export class SnapshotFiles {
    * so a generator may reuse one buffer for all of them.
    */
   async write(file: string, parts: Iterable<Uint8Array>): Promise<SnapshotFile> {
+    this.busy.add(file);
+    this.busy.add(`${file}.tmp`);
+    try {
+      return await this.writeFile(file, parts);
+    } catch (err) {
+      this.busy.delete(file);
+      throw err;
+    } finally {
+      this.busy.delete(`${file}.tmp`);
+    }
+  }
+
+  /** The writer of `file` has recorded it (or given it up): it is ordinary garbage-collection material again. */
+  settled(file: string): void {
+    this.busy.delete(file);
+  }
+
+  private async writeFile(file: string, parts: Iterable<Uint8Array>): Promise<SnapshotFile> {
     const tmp = join(this.dir, `${file}.tmp`);
     const handle = await open(tmp, 'w');
     let size = 0;
@@ -135,11 +159,15 @@ export class SnapshotFiles {
     });
   }
 
-  /** Deletes every file but `keep` (crash leftovers: temporaries, superseded or never-recorded snapshots). */
-  async removeAllExcept(keep: string | null): Promise<string[]> {
+  /**
+   * Deletes every file but `keep` and those being written (crash leftovers: temporaries,
+   * superseded or never-recorded snapshots).
+   */
+  async removeAllExcept(keep: (name: string) => boolean): Promise<string[]> {
     const removed: string[] = [];
     for (const name of await readdir(this.dir)) {
-      if (name === keep) continue;
+      // Asked per file, just before deleting it: what is live may have changed meanwhile.
+      if (keep(name) || this.busy.has(name)) continue;
       await this.remove(name);
       removed.push(name);
     }
