@@ -280,14 +280,7 @@ export class DiskStorage extends MemoryStorage {
     this.assertWritable();
     if (index <= this.snap.metadata.index) throw new SnapshotOutOfDateError();
     const parts = data instanceof Uint8Array ? [data] : data;
-    const writing = this.files.write(SnapshotFiles.nameFor(index), parts);
-    this.fileWrites.add(writing);
-    let file: SnapshotFile;
-    try {
-      file = await writing;
-    } finally {
-      this.fileWrites.delete(writing);
-    }
+    const file = await this.trackFileWork(this.files.write(SnapshotFiles.nameFor(index), parts));
     const ops: BatchOp[] = [];
     try {
       this.assertWritable();
@@ -322,6 +315,16 @@ export class DiskStorage extends MemoryStorage {
     return file.size;
   }
 
+  /** Snapshot file work outside the write queue: close() waits for it. */
+  private async trackFileWork<T>(work: Promise<T>): Promise<T> {
+    this.fileWrites.add(work);
+    try {
+      return await work;
+    } finally {
+      this.fileWrites.delete(work);
+    }
+  }
+
   /**
    * Once the switch to the snapshot at `index` is durable: its data no longer needs to be held in
    * memory, and the files of earlier snapshots are garbage.
@@ -331,10 +334,9 @@ export class DiskStorage extends MemoryStorage {
       async () => {
         if (this.current.index !== index) return;
         this.current.pending = null;
-        const cleanup = this.files.removeAllExcept((name) => name === this.current.file?.file).catch(() => undefined);
-        this.fileWrites.add(cleanup);
-        await cleanup;
-        this.fileWrites.delete(cleanup);
+        await this.trackFileWork(
+          this.files.removeAllExcept((name) => name === this.current.file?.file).catch(() => undefined),
+        );
       },
       () => undefined,
     );

@@ -55,15 +55,7 @@ export function printableKey(key: Buffer): string {
 }
 
 // Entry payload: term (u48), type (u8), data.
-export function encodeEntryPayload(term: number, type: number, data: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(7 + data.byteLength);
-  out.writeUIntBE(term, 0, 6);
-  out[6] = type;
-  out.set(data, 7);
-  return out;
-}
-
-/** sealRecord(key, encodeEntryPayload(...)) in one allocation and copy (the hot path of every write). */
+/** A sealed entry record (see sealRecord) built in one allocation and copy: the hot path of every write. */
 export function sealEntryRecord(key: Buffer, term: number, type: number, data: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(CRC_BYTES + 7 + data.byteLength);
   out.writeUIntBE(term, CRC_BYTES, 6);

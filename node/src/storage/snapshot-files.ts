@@ -107,15 +107,9 @@ export class SnapshotFiles {
 
   /** Cheap check at open: the file exists with the recorded size (read() verifies the checksum). */
   async check(rec: SnapshotFile, recordName: string): Promise<void> {
-    let size: number;
-    try {
-      size = (await stat(join(this.dir, rec.file))).size;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new CorruptionError(recordName, `snapshot file ${rec.file} is missing`);
-      }
-      throw err;
-    }
+    const { size } = await stat(join(this.dir, rec.file)).catch((err: unknown) => {
+      throw missingAsCorruption(err, rec, recordName);
+    });
     if (size !== rec.size) {
       throw new CorruptionError(recordName, `snapshot file ${rec.file} is ${size} bytes, its record says ${rec.size}`);
     }
@@ -123,31 +117,24 @@ export class SnapshotFiles {
 
   /** Reads a snapshot file whole, verifying the size and checksum its record holds. */
   async read(rec: SnapshotFile, recordName: string): Promise<Buffer> {
-    let data: Buffer;
+    const handle = await open(join(this.dir, rec.file), 'r').catch((err: unknown) => {
+      throw missingAsCorruption(err, rec, recordName);
+    });
+    const data = Buffer.allocUnsafe(rec.size);
     let crc = 0;
     try {
-      const handle = await open(join(this.dir, rec.file), 'r');
-      try {
-        data = Buffer.allocUnsafe(rec.size);
-        let at = 0;
-        while (at < rec.size) {
-          const { bytesRead } = await handle.read(data, at, Math.min(SLICE_BYTES, rec.size - at), at);
-          if (bytesRead === 0) break;
-          crc = crc32(data.subarray(at, at + bytesRead), crc);
-          at += bytesRead;
-        }
-        if (at !== rec.size || (await handle.read(Buffer.alloc(1), 0, 1, at)).bytesRead !== 0) {
-          throw new CorruptionError(recordName, `snapshot file ${rec.file} is not ${rec.size} bytes long`);
-        }
-      } finally {
-        await handle.close();
+      let at = 0;
+      while (at < rec.size) {
+        const { bytesRead } = await handle.read(data, at, Math.min(SLICE_BYTES, rec.size - at), at);
+        if (bytesRead === 0) break;
+        crc = crc32(data.subarray(at, at + bytesRead), crc);
+        at += bytesRead;
       }
-    } catch (err) {
-      if (err instanceof CorruptionError) throw err;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new CorruptionError(recordName, `snapshot file ${rec.file} is missing`);
+      if (at !== rec.size || (await handle.read(Buffer.alloc(1), 0, 1, at)).bytesRead !== 0) {
+        throw new CorruptionError(recordName, `snapshot file ${rec.file} is not ${rec.size} bytes long`);
       }
-      throw err;
+    } finally {
+      await handle.close();
     }
     if (crc !== rec.crc) throw new CorruptionError(recordName, `snapshot file ${rec.file} fails its checksum`);
     return data;
@@ -189,4 +176,11 @@ async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
     const { bytesWritten } = await handle.write(data, at, data.byteLength - at);
     at += bytesWritten;
   }
+}
+
+/** A recorded snapshot file that is gone is corruption of the data directory, not an I/O error. */
+function missingAsCorruption(err: unknown, rec: SnapshotFile, recordName: string): unknown {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT'
+    ? new CorruptionError(recordName, `snapshot file ${rec.file} is missing`)
+    : err;
 }
