@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 // kv-store node entry point. Node 24 runs the TypeScript sources directly (type stripping).
 //
-// Runtime tuning (docs/adr/0061-memory.md): a node keeps its whole key space in the V8 heap, and
-// with Node's defaults the heap grows to two or three times its live size under a write load (a
-// 32 MiB young generation, a heap growing factor of up to 4), and glibc keeps a malloc arena per
-// thread. So on start the process replaces itself (process.execve: same pid, same stdio, so
-// supervisors and signals see no difference) with the same command plus V8 flags that keep the
-// heap near its live size, and MALLOC_ARENA_MAX=2 unless already set. Flags given to node
+// Runtime tuning (docs/adr/0061-snapshot-files-and-memory.md, 0062): a node keeps its whole key
+// space in the V8 heap, and with Node's defaults the heap grows to two or three times its live size
+// under a write load (a 32 MiB young generation, a heap growing factor of up to 4), and glibc keeps
+// a malloc arena per thread. So on start the process replaces itself (process.execve: same pid,
+// same stdio, so supervisors and signals see no difference) with the same command plus a smaller
+// young generation and MALLOC_ARENA_MAX=2 unless already set; once running, the node limits heap
+// growth when its live heap is large (node/src/runtime/heap-growth.ts). Flags given to node
 // explicitly come later and win. KVSTORE_RUNTIME_TUNING=off starts without any of it.
 const TUNED_MARK = 'KVSTORE_RUNTIME_TUNED';
-const V8_FLAGS = ['--heap-growing-percent=50', '--max-semi-space-size=8'];
+const V8_FLAGS = ['--max-semi-space-size=8'];
 
 if (
   process.env[TUNED_MARK] === undefined &&

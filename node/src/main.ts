@@ -6,6 +6,7 @@ import { createApp } from './http/app.ts';
 import { startHttpServer, startPeerServer, type RunningServer } from './http/server.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
+import { heapGrowthPolicyWanted, startHeapGrowthPolicy } from './runtime/heap-growth.ts';
 import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
 import { DataDirError } from './storage/errors.ts';
 
@@ -45,6 +46,14 @@ async function main(): Promise<void> {
   const log = createLogger({ level: cfg.logLevel }).child({ member: cfg.id });
   const metrics = createMetrics();
   const opts = nodeOptions(cfg);
+  if (heapGrowthPolicyWanted(process.env, process.execArgv)) {
+    startHeapGrowthPolicy((percent, liveBytes) =>
+      log.info(percent > 0 ? 'large heap: limiting heap growth' : 'heap no longer large: V8 chooses heap growth', {
+        heapGrowingPercent: percent,
+        liveHeapMiB: Math.round(liveBytes / 2 ** 20),
+      }),
+    );
+  }
   if (opts.unsafeLocalReads)
     log.warn('KVSTORE_DEBUG_UNSAFE_LOCAL_READS=1: reads are NOT linearizable (testing only)');
 
