@@ -275,13 +275,17 @@ export class KvNode implements KvService {
     this.transport.send(rd.messagesBeforePersist);
     let persisted: Promise<void> | null = null;
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
-      const end = this.metrics.diskSyncDurationSeconds.startTimer();
-      // Memory is updated now; the promise resolves once the batch is fsynced.
-      persisted = this.storage.persist({ entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot });
-      void persisted.then(
-        () => end(),
-        () => undefined,
-      );
+      const request = { entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot };
+      // A commit index alone is written without fsync (DiskStorage.needsSync); only synced batches are timed.
+      const end = this.storage.needsSync(request) ? this.metrics.diskSyncDurationSeconds.startTimer() : null;
+      // Memory is updated now; the promise resolves once the batch has landed.
+      persisted = this.storage.persist(request);
+      if (end !== null) {
+        void persisted.then(
+          () => end(),
+          () => undefined,
+        );
+      }
     }
     if (rd.snapshot) {
       await persisted;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { ClassicLevel } from 'classic-level';
-import { DiskStorage } from './disk-storage.ts';
+import { DiskStorage, mustSync } from './disk-storage.ts';
 import { ENTRY_RANGE } from './records.ts';
 import { CorruptionError, DataDirError } from './errors.ts';
 import { CompactedError, SnapshotOutOfDateError } from '../raft/storage.ts';
@@ -49,6 +49,49 @@ void describe('DiskStorage', () => {
     });
     assert.deepEqual(again.initialState().confState, voters, 'bootstrap is ignored once data exists');
     await again.close();
+  });
+
+  void test('mustSync: entries, snapshots, term and vote need fsync; a commit index alone does not', () => {
+    const hs = { term: 2, vote: 'a', commit: 5 };
+    const none = { entries: [], hardState: null, snapshot: null };
+    const snapshot = { metadata: { index: 9, term: 2, confState: voters }, data: Buffer.from('s') };
+    assert.equal(mustSync(none, hs), false);
+    assert.equal(mustSync({ ...none, hardState: { ...hs, commit: 7 } }, hs), false);
+    assert.equal(mustSync({ ...none, hardState: { ...hs, term: 3 } }, hs), true);
+    assert.equal(mustSync({ ...none, hardState: { ...hs, vote: 'b' } }, hs), true);
+    assert.equal(mustSync({ ...none, hardState: { ...hs, vote: null } }, hs), true);
+    assert.equal(mustSync({ ...none, entries: ents(6, 6, 2) }, hs), true);
+    assert.equal(mustSync({ ...none, snapshot }, hs), true);
+  });
+
+  void test('a commit-only hard state is written without fsync, and a clean close syncs the latest', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 3 }, snapshot: null });
+    assert.deepEqual(s.batchesWritten, { synced: 1, unsynced: 0 });
+    await s.persist({ entries: [], hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
+    assert.deepEqual(s.batchesWritten, { synced: 1, unsynced: 1 });
+    await s.persist({ entries: [], hardState: { term: 2, vote: null, commit: 5 }, snapshot: null });
+    assert.deepEqual(s.batchesWritten, { synced: 2, unsynced: 1 }, 'a new term is synced');
+    await s.persist({ entries: [], hardState: { term: 2, vote: null, commit: 5 }, snapshot: null });
+    assert.deepEqual(s.batchesWritten, { synced: 2, unsynced: 2 });
+    await s.close();
+    assert.equal(s.batchesWritten.synced, 3, 'close synced the last unsynced hard state');
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.deepEqual(r.initialState().hardState, { term: 2, vote: null, commit: 5 });
+    await r.close();
+  });
+
+  void test('a commit index left behind the snapshot (lost unsynced writes) is lifted to the snapshot index', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 10, 1), hardState: { term: 1, vote: 'a', commit: 10 }, snapshot: null });
+    await s.saveSnapshot(8, voters, Buffer.from('state at 8'), 2);
+    // What a power loss can leave: the synced snapshot record, and an older commit index.
+    await s.persist({ entries: [], hardState: { term: 1, vote: 'a', commit: 4 }, snapshot: null });
+    await s.close();
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.deepEqual(r.initialState().hardState, { term: 1, vote: 'a', commit: 8 });
+    assert.equal(r.lastIndex(), 10);
+    await r.close();
   });
 
   void test('entries and hard state round-trip across reopen', async () => {

@@ -70,6 +70,10 @@ export class DiskStorage extends MemoryStorage {
   /** Writes not yet started, in call order; one writer drains them (see drain()). */
   private queue: QueuedWrite[] = [];
   private writing = false;
+  /** A batch was written without fsync since the last synced one (see persist()); close() syncs it. */
+  private unsynced = false;
+  /** Batches written with and without fsync, for metrics and tests. */
+  readonly batchesWritten = { synced: 0, unsynced: 0 };
   /** Set when a write fails: memory is then ahead of disk and nothing more may be acknowledged. */
   private failure: Error | null = null;
   private closed = false;
@@ -189,6 +193,9 @@ export class DiskStorage extends MemoryStorage {
     }
 
     if (snapRec.file !== null) await this.files.check(snapRec.file, printableKey(KEY_SNAPSHOT));
+    // The commit index is written unsynced (mustSync); a crash can leave it behind the snapshot, which
+    // holds only committed state, so the snapshot's index is a safe floor.
+    if (this.hardState.commit < snapIndex) this.hardState = { ...this.hardState, commit: snapIndex };
     this.ents = ents;
     this.snap = { metadata: snapRec.metadata, data: NO_DATA };
     this.current = { index: snapIndex, file: snapRec.file, pending: null };
@@ -246,6 +253,7 @@ export class DiskStorage extends MemoryStorage {
     }
     const ops: BatchOp[] = [];
     let prepare: (() => Promise<BatchOp[]>) | undefined;
+    const sync = this.needsSync(p);
     try {
       if (p.snapshot !== null) prepare = this.applySnapshotInMemory(p.snapshot, ops);
       if (p.entries.length > 0) this.appendInMemory(p.entries, ops);
@@ -258,9 +266,14 @@ export class DiskStorage extends MemoryStorage {
       this.failure = asError(err);
       return Promise.reject(this.failure);
     }
-    const written = this.enqueue(ops, prepare);
+    const written = this.enqueue(ops, prepare, sync);
     if (p.snapshot !== null) this.afterSwitch(written, p.snapshot.metadata.index);
     return written;
+  }
+
+  /** Whether persist(p) will fsync (see mustSync). */
+  needsSync(p: PersistRequest): boolean {
+    return mustSync(p, this.hardState);
   }
 
   /**
@@ -407,6 +420,8 @@ export class DiskStorage extends MemoryStorage {
     this.closing = true;
     while (this.fileWrites.size > 0) await Promise.allSettled([...this.fileWrites]);
     await this.enqueue([]).catch(() => undefined);
+    // A clean stop leaves the latest commit index on disk too (restarts then replay the whole log at once).
+    if (this.unsynced) await this.enqueue([putOp(KEY_HARD_STATE, packr.pack(this.hardState))]).catch(() => undefined);
     // Bounded (at most one snapshot interval of entries, in small batches); leftovers would be deleted on the next open anyway.
     await this.compacting;
     this.closed = true;
@@ -479,14 +494,14 @@ export class DiskStorage extends MemoryStorage {
    * resolves when it has landed. `prepare` runs first, in queue order, and adds
    * operations to the batch (a received snapshot's file write and record).
    */
-  private enqueue(ops: BatchOp[], prepare?: () => Promise<BatchOp[]>): Promise<void> {
+  private enqueue(ops: BatchOp[], prepare?: () => Promise<BatchOp[]>, sync = true): Promise<void> {
     try {
       this.assertWritable();
     } catch (err) {
       return Promise.reject(asError(err));
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ ops, prepare, resolve, reject });
+      this.queue.push({ ops, prepare, sync, resolve, reject });
       if (!this.writing) void this.drain();
     });
   }
@@ -507,7 +522,14 @@ export class DiskStorage extends MemoryStorage {
           if (item.prepare !== undefined) main.push(...(await item.prepare()));
           main.push(...item.ops);
         }
-        if (main.length > 0) await this.db.batch(main, { sync: true });
+        // A synced write makes the unsynced ones before it durable too (LevelDB's log is sequential; across a
+        // switch to a new log file it may not, and load() tolerates a stale commit index).
+        const sync = items.some((item) => item.sync);
+        if (main.length > 0) {
+          await this.db.batch(main, { sync });
+          this.unsynced = !sync;
+          this.batchesWritten[sync ? 'synced' : 'unsynced']++;
+        }
         for (const item of items) item.resolve();
       } catch (err) {
         this.failure ??= asError(err);
@@ -521,8 +543,22 @@ export class DiskStorage extends MemoryStorage {
 interface QueuedWrite {
   ops: BatchOp[];
   prepare: (() => Promise<BatchOp[]>) | undefined;
+  /** false only for a hard state whose commit index alone changed */
+  sync: boolean;
   resolve: () => void;
   reject: (err: Error) => void;
+}
+
+/**
+ * Raft needs entries, snapshots, term and vote on disk before anything that depends on them leaves
+ * the node. A commit index alone need not be: after a crash the member learns it again from the
+ * leader (as etcd-raft's MustSync), and load() lifts a stale one to the snapshot's index. Syncing it
+ * cost a second fsync per write at low concurrency (ADR 0064).
+ */
+export function mustSync(p: PersistRequest, previous: HardState): boolean {
+  if (p.snapshot !== null || p.entries.length > 0) return true;
+  const hs = p.hardState;
+  return hs !== null && (hs.term !== previous.term || hs.vote !== previous.vote);
 }
 
 function putOp(key: Buffer, payload: Uint8Array): BatchOp {
