@@ -1,4 +1,4 @@
-// `npm run bench`: etcd and kv-store, one after the other, on loopback, same load, same code.
+// `npm run bench`: etcd and kv-store on loopback, same load, same code; PUT/GET repetitions interleaved.
 // See docs/adr/0060-benchmark-harness.md for the method and its choices.
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,35 +32,70 @@ async function withCluster<T>(cluster: Cluster, body: (cluster: Cluster) => Prom
   }
 }
 
-async function benchSystem(system: SystemName, options: BenchOptions, tmpRoot: string): Promise<SystemResults> {
-  const results: SystemResults = { notes: [] };
+function recordFailure(results: SystemResults, system: SystemName, error: unknown): void {
+  results.error ??= error instanceof Error ? error.message : String(error);
+  log(`!! ${system} failed: ${results.error}`);
+}
+
+/**
+ * The PUT/GET and failover part: one 3-member cluster per system, all running side by side so that
+ * measureThroughput can interleave their repetitions (a shared machine's slow minutes then hit
+ * every system, not whichever ran at the time).
+ */
+async function benchLoad(systems: readonly SystemName[], options: BenchOptions, tmpRoot: string, results: ResultsBySystem): Promise<void> {
+  const clusters: Cluster[] = [];
   try {
-    log(`\n== ${system}: 3-member cluster for PUT/GET and failover`);
-    const loadCluster = makeCluster(system, path.join(tmpRoot, `${system}-load`));
-    results.version = loadCluster.version();
-    await withCluster(loadCluster, async (cluster) => {
-      const preload = await loadKeys(cluster, options.keyspace, benchKey, log);
-      results.preload = { keys: preload.keys, seconds: preload.seconds, failed: preload.failed };
-      log(`  ${system}: preloaded ${preload.keys} keys in ${preload.seconds.toFixed(1)} s (${preload.failed} failed)`);
-      if (preload.failed > 0) {
-        results.notes.push(`${preload.failed} preload writes failed (GETs of those keys count as errors); first failures: ${preload.failureSamples.join(' | ')}`);
+    for (const system of systems) {
+      const r = results[system]!;
+      log(`\n== ${system}: 3-member cluster for PUT/GET and failover`);
+      try {
+        const cluster = makeCluster(system, path.join(tmpRoot, `${system}-load`));
+        r.version = cluster.version();
+        clusters.push(cluster); // stopped in the finally below even if start fails
+        await cluster.start();
+        const preload = await loadKeys(cluster, options.keyspace, benchKey, log);
+        r.preload = { keys: preload.keys, seconds: preload.seconds, failed: preload.failed };
+        log(`  ${system}: preloaded ${preload.keys} keys in ${preload.seconds.toFixed(1)} s (${preload.failed} failed)`);
+        if (preload.failed > 0) {
+          r.notes.push(`${preload.failed} preload writes failed (GETs of those keys count as errors); first failures: ${preload.failureSamples.join(' | ')}`);
+        }
+      } catch (error) {
+        recordFailure(r, system, error);
       }
-      results.throughput = await measureThroughput(cluster, options, log);
-      results.failover = await measureFailover(cluster, options.failoverRepetitions, log);
-    });
-    if (!options.skip1m) {
-      log(`\n== ${system}: fresh 3-member cluster, ${options.bulkKeys} keys of 100 bytes`);
-      const bulkCluster = makeCluster(system, path.join(tmpRoot, `${system}-bulk`));
-      results.bulk = await withCluster(bulkCluster, (cluster) =>
-        measureBulk(cluster, options.bulkKeys, options.quick ? 1 : 3, log));
-      const { failed, failureSamples } = results.bulk.load;
-      if (failed > 0) results.notes.push(`${failed} bulk writes failed after 5 attempts; first failures: ${failureSamples.join(' | ')}`);
     }
-  } catch (error) {
-    results.error = error instanceof Error ? error.message : String(error);
-    log(`!! ${system} failed: ${results.error}`);
+    const healthy = clusters.filter((c) => results[c.system]!.error === undefined);
+    log(`\n== PUT/GET on ${healthy.map((c) => c.system).join(', ')}, repetitions interleaved`);
+    const points = await measureThroughput(healthy, options, log, (c, error) => recordFailure(results[c.system]!, c.system, error));
+    for (const [cluster, clusterPoints] of points) {
+      if (results[cluster.system]!.error === undefined) results[cluster.system]!.throughput = clusterPoints;
+    }
+    for (const cluster of healthy) {
+      const r = results[cluster.system]!;
+      if (r.error !== undefined) continue;
+      try {
+        r.failover = await measureFailover(cluster, options.failoverRepetitions, log);
+      } catch (error) {
+        recordFailure(r, cluster.system, error);
+      }
+    }
+  } finally {
+    for (const cluster of clusters) await cluster.stop();
   }
-  return results;
+}
+
+/** Memory, restart and disk with 1M keys: a fresh cluster per system, one after the other. */
+async function benchBulk(system: SystemName, options: BenchOptions, tmpRoot: string, results: SystemResults): Promise<void> {
+  if (options.skip1m || results.error !== undefined) return;
+  try {
+    log(`\n== ${system}: fresh 3-member cluster, ${options.bulkKeys} keys of 100 bytes`);
+    const bulkCluster = makeCluster(system, path.join(tmpRoot, `${system}-bulk`));
+    results.bulk = await withCluster(bulkCluster, (cluster) =>
+      measureBulk(cluster, options.bulkKeys, options.quick ? 1 : 3, log));
+    const { failed, failureSamples } = results.bulk.load;
+    if (failed > 0) results.notes.push(`${failed} bulk writes failed after 5 attempts; first failures: ${failureSamples.join(' | ')}`);
+  } catch (error) {
+    recordFailure(results, system, error);
+  }
 }
 
 async function main(): Promise<number> {
@@ -84,7 +119,9 @@ async function main(): Promise<number> {
   log(`bench: PUT -> leader, linearizable GET -> all members; ${options.repetitions} x ${options.durationSec} s per point, median; keyspace ${options.keyspace}`);
 
   const results: ResultsBySystem = {};
-  for (const system of options.systems) results[system] = await benchSystem(system, options, tmpRoot);
+  for (const system of options.systems) results[system] = { notes: [] };
+  await benchLoad(options.systems, options, tmpRoot, results);
+  for (const system of options.systems) await benchBulk(system, options, tmpRoot, results[system]!);
 
   const comparison = compare(results);
   const report = {

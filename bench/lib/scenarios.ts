@@ -5,7 +5,7 @@ import type { Cluster } from './cluster.ts';
 import { tryHttpRequest } from './http.ts';
 import { diskAllocatedBytes, diskBytes, memoryOf, sleep } from './proc.ts';
 import { median } from './stats.ts';
-import { runWrk, type Operation, type WrkResult } from './wrk.ts';
+import { runWrk, type Operation, type WrkResult, type WrkRun } from './wrk.ts';
 
 export const VALUE_SIZE = 100;
 
@@ -111,38 +111,73 @@ export interface ThroughputPoint {
 /**
  * PUT against the leader; linearizable GET spread over all members (wrk thread i -> member i mod 3,
  * list starting with the leader, so a single connection reads from the leader).
+ * Every point on every cluster, interleaved: each repetition runs once on each system
+ * before the next repetition starts, in alternating order, so a shared machine that slows down for
+ * a while slows both systems rather than whichever happens to run then. Returns points per system;
+ * a cluster whose run fails is reported through `onError` and left out of the remaining points.
  */
 export async function measureThroughput(
-  cluster: Cluster,
+  clusters: readonly Cluster[],
   options: BenchOptions,
   log: (line: string) => void,
-): Promise<ThroughputPoint[]> {
-  const points: ThroughputPoint[] = [];
+  onError: (cluster: Cluster, error: unknown) => void = (_, error) => {
+    throw error;
+  },
+): Promise<Map<Cluster, ThroughputPoint[]>> {
+  const points = new Map<Cluster, ThroughputPoint[]>(clusters.map((c) => [c, []]));
+  const live = new Set(clusters);
+  const attempt = async (cluster: Cluster, body: () => Promise<void>): Promise<void> => {
+    if (!live.has(cluster)) return;
+    try {
+      await body();
+    } catch (error) {
+      live.delete(cluster);
+      onError(cluster, error);
+    }
+  };
   for (const op of ['put', 'get'] as const) {
     for (const connections of options.connections) {
-      const leader = await cluster.waitForLeader();
-      const leaderHostPort = cluster.members[leader]!.clientHostPort;
-      const targets = op === 'put'
-        ? [leaderHostPort]
-        : [leaderHostPort, ...cluster.members.filter((_, i) => i !== leader).map((m) => m.clientHostPort)];
-      const run = { system: cluster.system, op, targets, connections, keyspace: options.keyspace, valueSize: VALUE_SIZE };
-      if (!options.quick) await runWrk({ ...run, durationSec: 2 }); // warm-up, discarded
-      const runs: WrkResult[] = [];
-      for (let rep = 0; rep < options.repetitions; rep++) {
-        const result = await runWrk({ ...run, durationSec: options.durationSec });
-        runs.push(result);
-        log(`  ${cluster.system} ${op} c=${connections} #${rep + 1}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}`);
+      const runsOf = new Map<Cluster, { targets: string[]; runs: WrkResult[] }>();
+      for (const cluster of clusters) {
+        await attempt(cluster, async () => {
+          const leader = await cluster.waitForLeader();
+          const leaderHostPort = cluster.members[leader]!.clientHostPort;
+          const targets = op === 'put'
+            ? [leaderHostPort]
+            : [leaderHostPort, ...cluster.members.filter((_, i) => i !== leader).map((m) => m.clientHostPort)];
+          if (!options.quick) await runWrk({ ...runOf(cluster, op, targets, connections, options), durationSec: 2 }); // warm-up, discarded
+          runsOf.set(cluster, { targets, runs: [] });
+        });
       }
-      points.push({
-        system: cluster.system, op, connections, targets, runs,
-        rps: median(runs.map((r) => r.rps)),
-        p50Ms: median(runs.map((r) => r.p50Ms)),
-        p99Ms: median(runs.map((r) => r.p99Ms)),
-        errors: runs.reduce((sum, r) => sum + r.errors, 0),
-      });
+      for (let rep = 0; rep < options.repetitions; rep++) {
+        const order = rep % 2 === 0 ? clusters : [...clusters].reverse();
+        for (const cluster of order) {
+          const entry = runsOf.get(cluster);
+          if (!entry) continue;
+          await attempt(cluster, async () => {
+            const result = await runWrk({ ...runOf(cluster, op, entry.targets, connections, options), durationSec: options.durationSec });
+            entry.runs.push(result);
+            log(`  ${cluster.system} ${op} c=${connections} #${rep + 1}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}`);
+          });
+        }
+      }
+      for (const [cluster, { targets, runs }] of runsOf) {
+        if (!live.has(cluster) || runs.length === 0) continue;
+        points.get(cluster)!.push({
+          system: cluster.system, op, connections, targets, runs,
+          rps: median(runs.map((r) => r.rps)),
+          p50Ms: median(runs.map((r) => r.p50Ms)),
+          p99Ms: median(runs.map((r) => r.p99Ms)),
+          errors: runs.reduce((sum, r) => sum + r.errors, 0),
+        });
+      }
     }
   }
   return points;
+}
+
+function runOf(cluster: Cluster, op: Operation, targets: string[], connections: number, options: BenchOptions): Omit<WrkRun, 'durationSec'> {
+  return { system: cluster.system, op, targets, connections, keyspace: options.keyspace, valueSize: VALUE_SIZE };
 }
 
 export interface FailoverReport {
