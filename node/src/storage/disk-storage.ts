@@ -72,7 +72,7 @@ export class DiskStorage extends MemoryStorage {
   private writing = false;
   /** A batch was written without fsync since the last synced one (see persist()); close() syncs it. */
   private unsynced = false;
-  /** Batches written with and without fsync, for metrics and tests. */
+  /** Batches written with and without fsync (read by tests). */
   readonly batchesWritten = { synced: 0, unsynced: 0 };
   /** Set when a write fails: memory is then ahead of disk and nothing more may be acknowledged. */
   private failure: Error | null = null;
