@@ -66,9 +66,7 @@ async function benchLoad(systems: readonly SystemName[], options: BenchOptions, 
     const healthy = clusters.filter((c) => results[c.system]!.error === undefined);
     log(`\n== PUT/GET on ${healthy.map((c) => c.system).join(', ')}, repetitions interleaved`);
     const points = await measureThroughput(healthy, options, log, (c, error) => recordFailure(results[c.system]!, c.system, error));
-    for (const [cluster, clusterPoints] of points) {
-      if (results[cluster.system]!.error === undefined) results[cluster.system]!.throughput = clusterPoints;
-    }
+    for (const [cluster, clusterPoints] of points) results[cluster.system]!.throughput = clusterPoints;
     for (const cluster of healthy) {
       const r = results[cluster.system]!;
       if (r.error !== undefined) continue;

@@ -113,16 +113,14 @@ export interface ThroughputPoint {
  * list starting with the leader, so a single connection reads from the leader).
  * Every point on every cluster, interleaved: each repetition runs once on each system
  * before the next repetition starts, in alternating order, so a shared machine that slows down for
- * a while slows both systems rather than whichever happens to run then. Returns points per system;
- * a cluster whose run fails is reported through `onError` and left out of the remaining points.
+ * a while slows both systems rather than whichever happens to run then. Returns points per cluster;
+ * a cluster whose run fails is reported through `onError` and left out of the result.
  */
 export async function measureThroughput(
   clusters: readonly Cluster[],
   options: BenchOptions,
   log: (line: string) => void,
-  onError: (cluster: Cluster, error: unknown) => void = (_, error) => {
-    throw error;
-  },
+  onError: (cluster: Cluster, error: unknown) => void,
 ): Promise<Map<Cluster, ThroughputPoint[]>> {
   const points = new Map<Cluster, ThroughputPoint[]>(clusters.map((c) => [c, []]));
   const live = new Set(clusters);
@@ -132,6 +130,7 @@ export async function measureThroughput(
       await body();
     } catch (error) {
       live.delete(cluster);
+      points.delete(cluster);
       onError(cluster, error);
     }
   };
