@@ -130,9 +130,13 @@ export class Raft {
     if (
       m.type === MessageType.AppResp ||
       m.type === MessageType.VoteResp ||
-      m.type === MessageType.PreVoteResp
+      m.type === MessageType.PreVoteResp ||
+      m.type === MessageType.Vote
     ) {
-      // These acknowledge state that must be on disk first.
+      // These acknowledge (or, for a vote request, stake a claim on) state that must be on disk first:
+      // a vote request leaves only once the candidate's term and self-vote are durable, otherwise it
+      // could win a term, crash, forget it and win the same term again with another log (issue 13).
+      // docs/adr/0067-votes-durable-before-counted.md reviews the messages that still leave early.
       this.msgsAfterAppend.push(m);
     } else {
       this.msgs.push(m);
@@ -297,10 +301,16 @@ export class Raft {
       type = MessageType.Vote;
       term = this.term;
     }
-    if (this.poll(this.id, true) === 'won') {
-      if (kind === 'pre') this.campaign('election', transfer);
-      else this.becomeLeader();
-      return;
+    if (kind === 'pre') {
+      // A pre-vote changes no state, so our own counts at once.
+      if (this.poll(this.id, true) === 'won') {
+        this.campaign('election', transfer);
+        return;
+      }
+    } else {
+      // Our own vote counts only once term and vote are on disk: it is a response to ourselves,
+      // released with the after-persist messages and stepped by the RawNode in advance().
+      this.send(emptyMessage(MessageType.VoteResp, this.id, this.id, term));
     }
     for (const id of [...this.voters].sort()) {
       if (id === this.id) continue;

@@ -50,6 +50,8 @@ export class RawNode {
   private prevSoft: SoftState;
   private prevHard: HardState;
   private readyOutstanding = false;
+  /** Self-addressed after-persist messages of the outstanding Ready. */
+  private stepsOnAdvance: Message[] = [];
 
   constructor(cfg: RaftConfig) {
     this.raft = new Raft(cfg);
@@ -150,9 +152,14 @@ export class RawNode {
       entries: r.raftLog.unstableEntries().slice(),
       committedEntries: r.raftLog.nextCommittedEnts(maxCommittedSize),
       messagesBeforePersist: r.msgs,
-      messages: r.msgsAfterAppend,
+      messages: [],
       readStates: r.readStates,
     };
+    // Messages to ourselves (our own vote) are stepped in advance(), once this Ready is durable.
+    for (const m of r.msgsAfterAppend) {
+      if (m.to === r.id) this.stepsOnAdvance.push(m);
+      else rd.messages.push(m);
+    }
     r.msgs = [];
     r.msgsAfterAppend = [];
     r.readStates = [];
@@ -196,6 +203,9 @@ export class RawNode {
         if (e.type === EntryType.ConfChange) r.applyConfChange(decodeConfChange(e.data));
       }
     }
+    const steps = this.stepsOnAdvance;
+    this.stepsOnAdvance = [];
+    for (const m of steps) r.step(m);
   }
 
   status(): RaftStatus {
