@@ -39,12 +39,12 @@ export class Raft {
   voters = new Set<NodeId>();
   learners = new Set<NodeId>();
   /** Leader only: one Progress per member (self included). */
-  prs = new Map<NodeId, Progress>();
+  private prs = new Map<NodeId, Progress>();
 
   /** Messages that may leave at once; messages that must wait for persistence. */
-  msgs: Message[] = [];
-  msgsAfterAppend: Message[] = [];
-  readStates: ReadState[] = [];
+  private msgs: Message[] = [];
+  private msgsAfterAppend: Message[] = [];
+  private readStates: ReadState[] = [];
 
   private votes = new Map<NodeId, boolean>();
   private electionElapsed = 0;
@@ -111,6 +111,38 @@ export class Raft {
 
   confState(): ConfState {
     return { voters: [...this.voters].sort(), learners: [...this.learners].sort() };
+  }
+
+  // ---- outbox (what the RawNode hands to the application) ----------------------
+
+  hasOutbox(): boolean {
+    return this.msgs.length > 0 || this.msgsAfterAppend.length > 0 || this.readStates.length > 0;
+  }
+
+  /** Everything queued: messages that may leave now, messages that wait for persistence, read states. */
+  takeOutbox(): { early: Message[]; afterPersist: Message[]; readStates: ReadState[] } {
+    const out = { early: this.msgs, afterPersist: this.msgsAfterAppend, readStates: this.readStates };
+    this.msgs = [];
+    this.msgsAfterAppend = [];
+    this.readStates = [];
+    return out;
+  }
+
+  /** Only the messages that may leave before the pending state is persisted. */
+  takeEarlyMessages(): Message[] {
+    const out = this.msgs;
+    this.msgs = [];
+    return out;
+  }
+
+  /** Leader only: whether `id` has a progress entry (is a member we replicate to). */
+  tracks(id: NodeId): boolean {
+    return this.prs.has(id);
+  }
+
+  /** Leader only: a read-only view of every member's progress. */
+  progress(): ReadonlyMap<NodeId, Readonly<Progress>> {
+    return this.prs;
   }
 
   private send(m: Message): void {
