@@ -24,7 +24,10 @@ function derive(password: string, salt: Buffer, o: { N: number; r: number; p: nu
 }
 
 /** `scrypt$<log2 N>$<r>$<p>$<salt b64url>$<key b64url>` */
-export async function hashPassword(password: string, params = SCRYPT_DEFAULTS): Promise<string> {
+export async function hashPassword(
+  password: string,
+  params: { N: number; r: number; p: number } = SCRYPT_DEFAULTS,
+): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
   const key = await derive(password, salt, params);
   return [
