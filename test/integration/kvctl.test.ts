@@ -24,7 +24,10 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
 
 function kvctl(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [KVCTL, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(env) });
+    const p = spawn(process.execPath, [KVCTL, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: childEnv(env),
+    });
     let stdout = '';
     let stderr = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -49,7 +52,10 @@ class Background {
   readonly exited: Promise<number | null>;
 
   constructor(args: string[], env: Record<string, string> = {}) {
-    this.proc = spawn(process.execPath, [KVCTL, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(env) });
+    this.proc = spawn(process.execPath, [KVCTL, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: childEnv(env),
+    });
     createInterface({ input: this.proc.stdout! }).on('line', (l) => this.lines.push(l));
     this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
     this.exited = new Promise((resolve) => this.proc.on('exit', (code) => resolve(code)));
@@ -57,9 +63,17 @@ class Background {
 
   async waitForLines(n: number, what: string, timeoutMs = 20_000): Promise<string[]> {
     try {
-      return await waitFor(what, () => Promise.resolve(this.lines.length >= n ? this.lines.slice(0, n) : undefined), timeoutMs, 50);
+      return await waitFor(
+        what,
+        () => Promise.resolve(this.lines.length >= n ? this.lines.slice(0, n) : undefined),
+        timeoutMs,
+        50,
+      );
     } catch (e) {
-      throw new Error(`${(e as Error).message}; lines so far ${JSON.stringify(this.lines)}; stderr ${JSON.stringify(this.stderr)}`, { cause: e });
+      throw new Error(
+        `${(e as Error).message}; lines so far ${JSON.stringify(this.lines)}; stderr ${JSON.stringify(this.stderr)}`,
+        { cause: e },
+      );
     }
   }
 
@@ -92,7 +106,16 @@ describe('kvctl against a three-member cluster', () => {
   const run = (...args: string[]): Promise<Run> => kvctl(['--endpoints', all, ...args]);
 
   test('put, get and del round trip keys with spaces, slashes, unicode, % and ?', async () => {
-    const keys = ['plain', 'dir/sub/key', 'with space', 'ünï/ключ/日本', '100%', 'what?x=1#frag', 'a/../b', 'trailing/'];
+    const keys = [
+      'plain',
+      'dir/sub/key',
+      'with space',
+      'ünï/ключ/日本',
+      '100%',
+      'what?x=1#frag',
+      'a/../b',
+      'trailing/',
+    ];
     for (const [i, key] of keys.entries()) {
       assert.equal(ok(await run('put', key, `value ${i}`), `put ${key}`), 'OK\n');
     }
@@ -110,7 +133,10 @@ describe('kvctl against a three-member cluster', () => {
     assert.equal(json.key, 'with space');
     assert.equal(json.value, 'value 2');
     assert.ok(json.modifyIndex > 0 && json.version === 1);
-    assert.match(ok(await run('get', 'plain', '-o', 'table'), 'get -o table'), /^KEY\s+VALUE\s+CREATE-INDEX.*\nplain\s+value 0\s+\d+/);
+    assert.match(
+      ok(await run('get', 'plain', '-o', 'table'), 'get -o table'),
+      /^KEY\s+VALUE\s+CREATE-INDEX.*\nplain\s+value 0\s+\d+/,
+    );
     for (const key of keys) assert.equal(ok(await run('del', key), `del ${key}`), '1\n');
     const gone = await run('get', 'ünï/ключ/日本');
     assert.equal(gone.code, 1);
@@ -134,7 +160,9 @@ describe('kvctl against a three-member cluster', () => {
   });
 
   test('cas: a mismatch exits 1 with the server message and changes nothing', async () => {
-    const first = JSON.parse(ok(await run('put', 'cas-key', 'v1', '--cas', '0', '-o', 'json'), 'create-only put'));
+    const first = JSON.parse(
+      ok(await run('put', 'cas-key', 'v1', '--cas', '0', '-o', 'json'), 'create-only put'),
+    );
     const again = await run('put', 'cas-key', 'v2', '--cas', '0');
     assert.equal(again.code, 1);
     assert.equal(again.stdout, '');
@@ -151,9 +179,21 @@ describe('kvctl against a three-member cluster', () => {
   });
 
   test('prefix get, keys-only, json, and prefix delete', async () => {
-    for (const [k, v] of [['pre/a', '1'], ['pre/b', '2'], ['pre/c/d', '3'], ['prefer', 'x']]) ok(await run('put', k!, v!), `put ${k}`);
-    assert.equal(ok(await run('get', 'pre/', '--prefix'), 'get --prefix'), 'pre/a\n1\npre/b\n2\npre/c/d\n3\n');
-    assert.equal(ok(await run('get', 'pre/', '--prefix', '--keys-only'), 'keys-only'), 'pre/a\npre/b\npre/c/d\n');
+    for (const [k, v] of [
+      ['pre/a', '1'],
+      ['pre/b', '2'],
+      ['pre/c/d', '3'],
+      ['prefer', 'x'],
+    ])
+      ok(await run('put', k!, v!), `put ${k}`);
+    assert.equal(
+      ok(await run('get', 'pre/', '--prefix'), 'get --prefix'),
+      'pre/a\n1\npre/b\n2\npre/c/d\n3\n',
+    );
+    assert.equal(
+      ok(await run('get', 'pre/', '--prefix', '--keys-only'), 'keys-only'),
+      'pre/a\npre/b\npre/c/d\n',
+    );
     const j = JSON.parse(ok(await run('get', 'pre/', '--prefix', '-o', 'json'), 'prefix json'));
     assert.deepEqual(
       j.items.map((kv: { key: string }) => kv.key),
@@ -172,7 +212,16 @@ describe('kvctl against a three-member cluster', () => {
   test('watch: a key changed by another process, through a timeout and a leader change, until Ctrl-C', async () => {
     const seed = JSON.parse(ok(await run('put', 'watched key', 'v0', '-o', 'json'), 'seed'));
     // --index makes the start deterministic: changes after the seed's index are reported.
-    const w = new Background(['--endpoints', all, 'watch', 'watched key', '--index', String(seed.modifyIndex), '--wait', '1s']);
+    const w = new Background([
+      '--endpoints',
+      all,
+      'watch',
+      'watched key',
+      '--index',
+      String(seed.modifyIndex),
+      '--wait',
+      '1s',
+    ]);
     await sleep(1500); // at least one round ends by timeout with nothing to print
     assert.deepEqual(w.lines, []);
     ok(await run('put', 'watched key', 'v1'), 'put v1');
@@ -180,7 +229,10 @@ describe('kvctl against a three-member cluster', () => {
     // Leadership moves; the watch goes on.
     ok(await run('move-leader'), 'move-leader');
     ok(await kvctl(['--endpoints', c.node('n3').url, 'put', 'watched key', 'v 2']), 'put v 2');
-    assert.deepEqual(await w.waitForLines(2, 'the second change'), ['PUT "watched key" v1', 'PUT "watched key" "v 2"']);
+    assert.deepEqual(await w.waitForLines(2, 'the second change'), [
+      'PUT "watched key" v1',
+      'PUT "watched key" "v 2"',
+    ]);
     ok(await run('del', 'watched key'), 'del');
     assert.equal((await w.waitForLines(3, 'the delete'))[2], 'DELETE "watched key"');
     // Recreated after the delete.
@@ -192,7 +244,19 @@ describe('kvctl against a three-member cluster', () => {
 
   test('watch --prefix -o json: one JSON line per change, deletes included', async () => {
     const seed = JSON.parse(ok(await run('put', 'wp/seed', 's', '-o', 'json'), 'seed'));
-    const w = new Background(['--endpoints', all, 'watch', 'wp/', '--prefix', '--index', String(seed.modifyIndex), '-o', 'json', '--wait', '2s']);
+    const w = new Background([
+      '--endpoints',
+      all,
+      'watch',
+      'wp/',
+      '--prefix',
+      '--index',
+      String(seed.modifyIndex),
+      '-o',
+      'json',
+      '--wait',
+      '2s',
+    ]);
     ok(await run('put', 'wp/x', '1'), 'put wp/x');
     const [first] = await w.waitForLines(1, 'the put');
     const e1 = JSON.parse(first!);
@@ -216,7 +280,13 @@ describe('kvctl against a three-member cluster', () => {
     const rows = table.trimEnd().split('\n');
     assert.match(rows[0]!, /^ID\s+ROLE\s+LEADER\s+PEER-URL\s+CLIENT-URL\s+MATCH-INDEX\s+HEALTHY$/);
     assert.equal(rows.length, 4, table);
-    assert.deepEqual(rows.slice(1).map((r) => r.split(/\s+/)[0]).sort(), ids);
+    assert.deepEqual(
+      rows
+        .slice(1)
+        .map((r) => r.split(/\s+/)[0])
+        .sort(),
+      ids,
+    );
     assert.equal(rows.filter((r) => /^\S+\s+voter\s+yes\s/.test(r)).length, 1, table);
     const members = JSON.parse(ok(await run('member', 'list', '-o', 'json'), 'member list json'));
     assert.deepEqual(members.members.map((m: { id: string }) => m.id).sort(), ids);
@@ -224,10 +294,18 @@ describe('kvctl against a three-member cluster', () => {
 
     const status = ok(await run('status'), 'status');
     const srows = status.trimEnd().split('\n');
-    assert.match(srows[0]!, /^ENDPOINT\s+ID\s+STATE\s+LEADER\s+TERM\s+COMMIT-INDEX\s+APPLIED-INDEX\s+MEMBERS\s+CLUSTER-ID$/);
+    assert.match(
+      srows[0]!,
+      /^ENDPOINT\s+ID\s+STATE\s+LEADER\s+TERM\s+COMMIT-INDEX\s+APPLIED-INDEX\s+MEMBERS\s+CLUSTER-ID$/,
+    );
     assert.equal(srows.length, 4, status);
     for (const [i, id] of ids.entries()) {
-      assert.match(srows[i + 1]!, new RegExp(`^${c.node(id).url.replaceAll('.', '\\.')}\\s+${id}\\s+(leader|follower)\\s+${members.leader}\\s+\\d+`));
+      assert.match(
+        srows[i + 1]!,
+        new RegExp(
+          `^${c.node(id).url.replaceAll('.', '\\.')}\\s+${id}\\s+(leader|follower)\\s+${members.leader}\\s+\\d+`,
+        ),
+      );
     }
     const sjson = JSON.parse(ok(await run('status', '-o', 'json'), 'status json'));
     assert.deepEqual(
@@ -238,7 +316,13 @@ describe('kvctl against a three-member cluster', () => {
 
     // One endpoint down: every row printed, exit 3.
     const dead = await closedUrl();
-    const partial = await kvctl(['--endpoints', `${c.node('n1').url},${dead}`, 'status', '--request-timeout', '1s']);
+    const partial = await kvctl([
+      '--endpoints',
+      `${c.node('n1').url},${dead}`,
+      'status',
+      '--request-timeout',
+      '1s',
+    ]);
     assert.equal(partial.code, 3, partial.stderr);
     const prow = partial.stdout.trimEnd().split('\n');
     assert.equal(prow.length, 3);
@@ -280,7 +364,10 @@ describe('kvctl against a three-member cluster', () => {
   test('usage errors exit 2 without contacting anything; unreachable endpoints exit 3', async () => {
     const bad = await kvctl(['get']);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /^kvctl: usage: "get" takes KEY; got 0 arguments\nRun 'kvctl get --help' for usage\.\n$/);
+    assert.match(
+      bad.stderr,
+      /^kvctl: usage: "get" takes KEY; got 0 arguments\nRun 'kvctl get --help' for usage\.\n$/,
+    );
     const tls = await kvctl(['--endpoints', all, 'get', 'k', '--cacert', '/tmp/ca.pem']);
     assert.equal(tls.code, 2);
     assert.match(tls.stderr, /--cacert is not supported yet/);
@@ -292,7 +379,10 @@ describe('kvctl against a three-member cluster', () => {
     const started = Date.now();
     const r = await kvctl(['--endpoints', down.join(','), '--timeout', '1s', 'get', 'k']);
     assert.equal(r.code, 3, r.stderr);
-    assert.match(r.stderr, /^kvctl: unreachable: no endpoint answered within 1s \(.*connection refused.*\)\n$/);
+    assert.match(
+      r.stderr,
+      /^kvctl: unreachable: no endpoint answered within 1s \(.*connection refused.*\)\n$/,
+    );
     assert.ok(Date.now() - started < 10_000);
     const viaEnv = await kvctl(['--timeout', '500ms', 'member', 'list'], { KVCTL_ENDPOINTS: down[0]! });
     assert.equal(viaEnv.code, 3);
@@ -301,8 +391,14 @@ describe('kvctl against a three-member cluster', () => {
 
   test('failover: a dead first endpoint, then a killed member', async () => {
     const dead = await closedUrl();
-    ok(await kvctl(['--endpoints', `${dead},${c.node('n2').url}`, 'put', 'fo', 'one']), 'put via the second endpoint');
-    assert.equal(ok(await kvctl(['get', 'fo'], { KVCTL_ENDPOINTS: `${dead},${c.node('n3').url}` }), 'get via env'), 'one\n');
+    ok(
+      await kvctl(['--endpoints', `${dead},${c.node('n2').url}`, 'put', 'fo', 'one']),
+      'put via the second endpoint',
+    );
+    assert.equal(
+      ok(await kvctl(['get', 'fo'], { KVCTL_ENDPOINTS: `${dead},${c.node('n3').url}` }), 'get via env'),
+      'one\n',
+    );
     // Kill the leader and list it first. (A write sent in the moment after a leader dies, before
     // the others notice, is forwarded to the dead leader and waits out the server's proposal
     // timeout with an unknown outcome; kvctl cannot repeat it safely, so wait for the election.)
@@ -312,7 +408,10 @@ describe('kvctl against a three-member cluster', () => {
     await c.waitForLeader(20_000, leader);
     const endpoints = order.map((id) => c.node(id).url).join(',');
     ok(await kvctl(['--endpoints', endpoints, 'put', 'fo', 'two']), 'put after the leader died');
-    assert.equal(ok(await kvctl(['--endpoints', endpoints, 'get', 'fo']), 'get after the leader died'), 'two\n');
+    assert.equal(
+      ok(await kvctl(['--endpoints', endpoints, 'get', 'fo']), 'get after the leader died'),
+      'two\n',
+    );
     const raw = await http('GET', `${c.node(order[1]!).url}/v1/kv/fo`);
     assert.equal(raw.body.value, 'two');
   });

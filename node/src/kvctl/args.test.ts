@@ -14,7 +14,10 @@ function usage(argv: string[], pattern: RegExp, env: Record<string, string> = {}
   } catch (e) {
     caught = e;
   }
-  assert.ok(caught instanceof UsageError, `expected a usage error for ${JSON.stringify(argv)}, got ${String(caught)}`);
+  assert.ok(
+    caught instanceof UsageError,
+    `expected a usage error for ${JSON.stringify(argv)}, got ${String(caught)}`,
+  );
   assert.match(caught.message, pattern);
   assert.equal(caught.exitCode, 2);
   return caught;
@@ -22,7 +25,14 @@ function usage(argv: string[], pattern: RegExp, env: Record<string, string> = {}
 
 void describe('kvctl arguments', () => {
   void test('kv commands and their options', () => {
-    assert.deepEqual(cmd(['get', 'a/b']), { name: 'get', key: 'a/b', prefix: false, keysOnly: false, consistency: 'linearizable', limit: undefined });
+    assert.deepEqual(cmd(['get', 'a/b']), {
+      name: 'get',
+      key: 'a/b',
+      prefix: false,
+      keysOnly: false,
+      consistency: 'linearizable',
+      limit: undefined,
+    });
     assert.deepEqual(cmd(['get', 'p/', '--prefix', '--keys-only', '--consistency', 'stale', '--limit=5']), {
       name: 'get',
       key: 'p/',
@@ -31,10 +41,27 @@ void describe('kvctl arguments', () => {
       consistency: 'stale',
       limit: 5,
     });
-    assert.deepEqual(cmd(['put', 'k', 'v', '--ttl', '5s', '--cas', '0']), { name: 'put', key: 'k', value: 'v', ttl: '5s', cas: 0 });
-    assert.deepEqual(cmd(['put', 'k', '']), { name: 'put', key: 'k', value: '', ttl: undefined, cas: undefined });
+    assert.deepEqual(cmd(['put', 'k', 'v', '--ttl', '5s', '--cas', '0']), {
+      name: 'put',
+      key: 'k',
+      value: 'v',
+      ttl: '5s',
+      cas: 0,
+    });
+    assert.deepEqual(cmd(['put', 'k', '']), {
+      name: 'put',
+      key: 'k',
+      value: '',
+      ttl: undefined,
+      cas: undefined,
+    });
     assert.deepEqual(cmd(['del', 'k', '--cas=12']), { name: 'del', key: 'k', prefix: false, cas: 12 });
-    assert.deepEqual(cmd(['del', 'p/', '--prefix']), { name: 'del', key: 'p/', prefix: true, cas: undefined });
+    assert.deepEqual(cmd(['del', 'p/', '--prefix']), {
+      name: 'del',
+      key: 'p/',
+      prefix: true,
+      cas: undefined,
+    });
     assert.deepEqual(cmd(['watch', 'k', '--prefix', '--index', '7', '--wait', '2s']), {
       name: 'watch',
       key: 'k',
@@ -48,13 +75,24 @@ void describe('kvctl arguments', () => {
 
   void test('admin commands', () => {
     assert.deepEqual(cmd(['member', 'list']), { name: 'member list' });
-    assert.deepEqual(cmd(['member', 'add', 'n4', 'http://127.0.0.1:9004', '--learner', '--client-url', 'http://127.0.0.1:8084']), {
-      name: 'member add',
-      id: 'n4',
-      peerUrl: 'http://127.0.0.1:9004',
-      clientUrl: 'http://127.0.0.1:8084',
-      learner: true,
-    });
+    assert.deepEqual(
+      cmd([
+        'member',
+        'add',
+        'n4',
+        'http://127.0.0.1:9004',
+        '--learner',
+        '--client-url',
+        'http://127.0.0.1:8084',
+      ]),
+      {
+        name: 'member add',
+        id: 'n4',
+        peerUrl: 'http://127.0.0.1:9004',
+        clientUrl: 'http://127.0.0.1:8084',
+        learner: true,
+      },
+    );
     assert.equal((cmd(['member', 'add', 'n4', 'http://h:1']) as { learner: boolean }).learner, false);
     assert.deepEqual(cmd(['member', 'promote', 'n4']), { name: 'member promote', id: 'n4' });
     assert.deepEqual(cmd(['member', 'remove', 'n4']), { name: 'member remove', id: 'n4' });
@@ -67,8 +105,19 @@ void describe('kvctl arguments', () => {
     const a = parseArgs(['--endpoints', 'http://a:1', '-o', 'json', 'get', 'k']);
     const b = parseArgs(['get', 'k', '-o=json', '--endpoints=http://a:1']);
     assert.deepEqual(a, b);
-    assert.deepEqual(a.global, { endpoints: ['http://a:1'], timeoutMs: 10_000, requestTimeoutMs: 5000, output: 'json' });
-    assert.deepEqual(cmd(['put', '--', '-k', '--v']), { name: 'put', key: '-k', value: '--v', ttl: undefined, cas: undefined });
+    assert.deepEqual(a.global, {
+      endpoints: ['http://a:1'],
+      timeoutMs: 10_000,
+      requestTimeoutMs: 5000,
+      output: 'json',
+    });
+    assert.deepEqual(cmd(['put', '--', '-k', '--v']), {
+      name: 'put',
+      key: '-k',
+      value: '--v',
+      ttl: undefined,
+      cas: undefined,
+    });
     const t = parseArgs(['status', '--timeout', '1.5s', '--request-timeout', '300ms']).global;
     assert.equal(t.timeoutMs, 1500);
     assert.equal(t.requestTimeoutMs, 300);
@@ -76,9 +125,18 @@ void describe('kvctl arguments', () => {
 
   void test('endpoints: flag, then KVCTL_ENDPOINTS, then the default', () => {
     assert.deepEqual(parseArgs(['status']).global.endpoints, [DEFAULT_ENDPOINT]);
-    assert.deepEqual(parseArgs(['status'], { KVCTL_ENDPOINTS: 'h1:1, h2:2' }).global.endpoints, ['http://h1:1', 'http://h2:2']);
-    assert.deepEqual(parseArgs(['status', '--endpoints', 'http://x:3'], { KVCTL_ENDPOINTS: 'h1:1' }).global.endpoints, ['http://x:3']);
-    assert.deepEqual(parseEndpoints('http://a:1/,http://a:1,http://[::1]:2'), ['http://a:1', 'http://[::1]:2']);
+    assert.deepEqual(parseArgs(['status'], { KVCTL_ENDPOINTS: 'h1:1, h2:2' }).global.endpoints, [
+      'http://h1:1',
+      'http://h2:2',
+    ]);
+    assert.deepEqual(
+      parseArgs(['status', '--endpoints', 'http://x:3'], { KVCTL_ENDPOINTS: 'h1:1' }).global.endpoints,
+      ['http://x:3'],
+    );
+    assert.deepEqual(parseEndpoints('http://a:1/,http://a:1,http://[::1]:2'), [
+      'http://a:1',
+      'http://[::1]:2',
+    ]);
     usage(['status'], /KVCTL_ENDPOINTS.*must look like/, { KVCTL_ENDPOINTS: 'ftp://x:1' });
     usage(['status', '--endpoints', 'https://a:1'], /https endpoints are not supported yet/);
     usage(['status', '--endpoints', 'http://a:1/v1'], /no path/);
@@ -95,7 +153,20 @@ void describe('kvctl arguments', () => {
     assert.deepEqual(cmd(['member', 'add', '-h']), { name: 'help', topic: 'member add' });
     // --help wins over missing arguments.
     assert.deepEqual(cmd(['put', '--help']), { name: 'help', topic: 'put' });
-    for (const topic of [undefined, 'get', 'put', 'del', 'watch', 'member', 'member list', 'member add', 'member promote', 'member remove', 'move-leader', 'status']) {
+    for (const topic of [
+      undefined,
+      'get',
+      'put',
+      'del',
+      'watch',
+      'member',
+      'member list',
+      'member add',
+      'member promote',
+      'member remove',
+      'move-leader',
+      'status',
+    ]) {
       const text = helpText(topic);
       assert.match(text, /^Usage: kvctl /, String(topic));
       assert.ok(text.endsWith('\n'));

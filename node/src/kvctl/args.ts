@@ -28,7 +28,14 @@ export interface GlobalOptions {
 
 export type Command =
   | { name: 'help'; topic: string | undefined }
-  | { name: 'get'; key: string; prefix: boolean; keysOnly: boolean; consistency: Consistency; limit: number | undefined }
+  | {
+      name: 'get';
+      key: string;
+      prefix: boolean;
+      keysOnly: boolean;
+      consistency: Consistency;
+      limit: number | undefined;
+    }
   | { name: 'put'; key: string; value: string; ttl: string | undefined; cas: number | undefined }
   | { name: 'del'; key: string; prefix: boolean; cas: number | undefined }
   | { name: 'watch'; key: string; prefix: boolean; index: number | undefined; waitMs: number; wait: string }
@@ -62,30 +69,85 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
     value: 'URL[,URL...]',
     help: `members to talk to, tried in order on connection errors and "no leader" answers\n(default: $${ENDPOINTS_ENV}, else ${DEFAULT_ENDPOINT})`,
   },
-  output: { type: 'string', short: 'o', value: 'simple|table|json', help: 'output format (default: table for status and member list, simple otherwise)' },
-  timeout: { type: 'string', value: 'DURATION', help: `bound on the whole command, failover and retries included (default ${DEFAULT_TIMEOUT})` },
-  'request-timeout': { type: 'string', value: 'DURATION', help: `bound on one request to one endpoint (default ${DEFAULT_REQUEST_TIMEOUT})` },
+  output: {
+    type: 'string',
+    short: 'o',
+    value: 'simple|table|json',
+    help: 'output format (default: table for status and member list, simple otherwise)',
+  },
+  timeout: {
+    type: 'string',
+    value: 'DURATION',
+    help: `bound on the whole command, failover and retries included (default ${DEFAULT_TIMEOUT})`,
+  },
+  'request-timeout': {
+    type: 'string',
+    value: 'DURATION',
+    help: `bound on one request to one endpoint (default ${DEFAULT_REQUEST_TIMEOUT})`,
+  },
   help: { type: 'boolean', short: 'h', help: 'show help (for a command: kvctl COMMAND --help)' },
   // TLS and authentication arrive with the security work; the names are taken now.
-  cacert: { type: 'string', value: 'FILE', help: 'CA bundle to verify members (not supported yet)', reserved: true },
+  cacert: {
+    type: 'string',
+    value: 'FILE',
+    help: 'CA bundle to verify members (not supported yet)',
+    reserved: true,
+  },
   cert: { type: 'string', value: 'FILE', help: 'client certificate (not supported yet)', reserved: true },
   key: { type: 'string', value: 'FILE', help: 'client certificate key (not supported yet)', reserved: true },
-  user: { type: 'string', value: 'NAME[:PASSWORD]', help: 'user to authenticate as (not supported yet)', reserved: true },
+  user: {
+    type: 'string',
+    value: 'NAME[:PASSWORD]',
+    help: 'user to authenticate as (not supported yet)',
+    reserved: true,
+  },
   token: { type: 'string', value: 'TOKEN', help: 'bearer token (not supported yet)', reserved: true },
 };
 
 const COMMAND_OPTIONS: Record<string, OptionSpec> = {
   prefix: { type: 'boolean', help: 'every key starting with KEY' },
   'keys-only': { type: 'boolean', help: 'print keys, not values' },
-  consistency: { type: 'string', value: 'linearizable|stale', help: 'stale: answer from the endpoint\'s replica, no quorum round (default linearizable)' },
-  limit: { type: 'string', value: 'N', help: 'with --prefix: at most N keys (default and maximum: the server\'s, 1000 and 10000)' },
-  ttl: { type: 'string', value: 'DURATION', help: 'expire the key after a Go duration ("5s", "1.5h", "300ms")' },
-  cas: { type: 'string', value: 'INDEX', help: 'only if the key\'s modifyIndex is INDEX (0: only if it does not exist)' },
-  index: { type: 'string', value: 'N', help: 'report changes after log index N (default: changes after now)' },
-  wait: { type: 'string', value: 'DURATION', help: `longest wait of one blocking request (default ${DEFAULT_WATCH_WAIT}; the server caps it at 10m)` },
-  'client-url': { type: 'string', value: 'URL', help: 'the new member\'s client API URL (default: the server\'s choice)' },
+  consistency: {
+    type: 'string',
+    value: 'linearizable|stale',
+    help: "stale: answer from the endpoint's replica, no quorum round (default linearizable)",
+  },
+  limit: {
+    type: 'string',
+    value: 'N',
+    help: "with --prefix: at most N keys (default and maximum: the server's, 1000 and 10000)",
+  },
+  ttl: {
+    type: 'string',
+    value: 'DURATION',
+    help: 'expire the key after a Go duration ("5s", "1.5h", "300ms")',
+  },
+  cas: {
+    type: 'string',
+    value: 'INDEX',
+    help: "only if the key's modifyIndex is INDEX (0: only if it does not exist)",
+  },
+  index: {
+    type: 'string',
+    value: 'N',
+    help: 'report changes after log index N (default: changes after now)',
+  },
+  wait: {
+    type: 'string',
+    value: 'DURATION',
+    help: `longest wait of one blocking request (default ${DEFAULT_WATCH_WAIT}; the server caps it at 10m)`,
+  },
+  'client-url': {
+    type: 'string',
+    value: 'URL',
+    help: "the new member's client API URL (default: the server's choice)",
+  },
   learner: { type: 'boolean', help: 'add as a learner (non-voting) instead of a voter' },
-  to: { type: 'string', value: 'ID', help: 'the voter to hand leadership to (default: the most up-to-date voter)' },
+  to: {
+    type: 'string',
+    value: 'ID',
+    help: 'the voter to hand leadership to (default: the most up-to-date voter)',
+  },
 };
 
 interface CommandSpec {
@@ -110,14 +172,15 @@ const COMMANDS: Record<CommandName, CommandSpec> = {
   put: {
     usage: 'put KEY VALUE [--ttl 5s] [--cas INDEX]',
     summary: 'write a key',
-    description: 'Prints OK (simple), the written key as a table (-o table) or as JSON (-o json).\nA --cas mismatch is an error (cas-mismatch, exit 1) and changes nothing.',
+    description:
+      'Prints OK (simple), the written key as a table (-o table) or as JSON (-o json).\nA --cas mismatch is an error (cas-mismatch, exit 1) and changes nothing.',
     args: ['KEY', 'VALUE'],
     options: ['ttl', 'cas'],
   },
   del: {
     usage: 'del KEY [--prefix] [--cas INDEX]',
     summary: 'delete a key, or every key under a prefix',
-    description: 'Prints the number of keys deleted (simple) or the server\'s answer (-o json).',
+    description: "Prints the number of keys deleted (simple) or the server's answer (-o json).",
     args: ['KEY'],
     options: ['prefix', 'cas'],
   },
@@ -137,14 +200,16 @@ const COMMANDS: Record<CommandName, CommandSpec> = {
   'member list': {
     usage: 'member list',
     summary: 'list the members',
-    description: 'Columns: ID, ROLE, LEADER, PEER URL, CLIENT URL, MATCH INDEX and HEALTHY (as the leader sees them).',
+    description:
+      'Columns: ID, ROLE, LEADER, PEER URL, CLIENT URL, MATCH INDEX and HEALTHY (as the leader sees them).',
     args: [],
     options: [],
   },
   'member add': {
     usage: 'member add ID PEER_URL [--client-url URL] [--learner]',
     summary: 'add a member (a voter unless --learner)',
-    description: 'Start the new member with `kv-store -join ...` so that it waits to be added.\nAdding it as a --learner and promoting it once caught up keeps the quorum safe.',
+    description:
+      'Start the new member with `kv-store -join ...` so that it waits to be added.\nAdding it as a --learner and promoting it once caught up keeps the quorum safe.',
     args: ['ID', 'PEER_URL'],
     options: ['client-url', 'learner'],
   },
@@ -165,7 +230,7 @@ const COMMANDS: Record<CommandName, CommandSpec> = {
   'move-leader': {
     usage: 'move-leader [--to ID]',
     summary: 'hand leadership to another voter',
-    description: 'Prints the new leader\'s id.',
+    description: "Prints the new leader's id.",
     args: [],
     options: ['to'],
   },
@@ -192,7 +257,8 @@ function optionLines(names: string[], specs: Record<string, OptionSpec>): string
     .map(([flag, help]) => {
       const [first, ...rest] = help.split('\n');
       const pad = ' '.repeat(width + 2);
-      const head = flag.length + 2 >= width + 2 ? `  ${flag}\n${pad}${first}` : `  ${flag.padEnd(width)}${first}`;
+      const head =
+        flag.length + 2 >= width + 2 ? `  ${flag}\n${pad}${first}` : `  ${flag.padEnd(width)}${first}`;
       return [head, ...rest.map((l) => pad + l)].join('\n');
     })
     .join('\n');
@@ -227,7 +293,8 @@ export function helpText(topic?: string): string {
   }
   const spec = COMMANDS[topic as CommandName] as CommandSpec | undefined;
   if (spec === undefined) throw new UsageError(`unknown command "${topic}"`);
-  const options = spec.options.length > 0 ? `Options:\n${optionLines(spec.options, COMMAND_OPTIONS)}\n\n` : '';
+  const options =
+    spec.options.length > 0 ? `Options:\n${optionLines(spec.options, COMMAND_OPTIONS)}\n\n` : '';
   return (
     `Usage: kvctl ${spec.usage}\n\n${spec.summary[0]!.toUpperCase()}${spec.summary.slice(1)}.\n${spec.description}\n\n` +
     options +
@@ -239,7 +306,9 @@ export function helpText(topic?: string): string {
 type RawOptions = Map<string, string | boolean>;
 
 const SHORT = new Map<string, string>(
-  Object.entries({ ...GLOBAL_OPTIONS, ...COMMAND_OPTIONS }).flatMap(([name, s]) => (s.short ? [[s.short, name]] : [])),
+  Object.entries({ ...GLOBAL_OPTIONS, ...COMMAND_OPTIONS }).flatMap(([name, s]) =>
+    s.short ? [[s.short, name]] : [],
+  ),
 );
 
 function specOf(name: string): OptionSpec | undefined {
@@ -285,7 +354,8 @@ function tokenize(argv: string[]): { positionals: string[]; options: RawOptions 
       let value = inline;
       if (value === undefined) {
         value = argv[i + 1];
-        if (value === undefined) throw new UsageError(`option --${name} needs a value (${spec.value ?? 'VALUE'})`);
+        if (value === undefined)
+          throw new UsageError(`option --${name} needs a value (${spec.value ?? 'VALUE'})`);
         i++;
       }
       options.set(name, value);
@@ -299,7 +369,8 @@ export function parseDurationOption(text: string, option: string): number {
   try {
     ms = parseDuration(text);
   } catch (e) {
-    if (e instanceof DurationError) throw new UsageError(`--${option}: ${e.message} (use a Go duration like "5s", "1.5h", "300ms")`);
+    if (e instanceof DurationError)
+      throw new UsageError(`--${option}: ${e.message} (use a Go duration like "5s", "1.5h", "300ms")`);
     throw e;
   }
   if (!(ms > 0)) throw new UsageError(`--${option} must be positive, got "${text}"`);
@@ -308,7 +379,8 @@ export function parseDurationOption(text: string, option: string): number {
 
 function parseUint(text: string, option: string, min = 0): number {
   const n = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${option} must be an integer >= ${min}, got "${text}"`);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`--${option} must be an integer >= ${min}, got "${text}"`);
   return n;
 }
 
@@ -325,10 +397,14 @@ export function parseEndpoints(text: string, source = '--endpoints'): string[] {
       throw new UsageError(`${source}: "${raw}" is not a URL`);
     }
     if (url.protocol === 'https:') {
-      throw new UsageError(`${source}: "${raw}": https endpoints are not supported yet (TLS comes with the security work)`);
+      throw new UsageError(
+        `${source}: "${raw}": https endpoints are not supported yet (TLS comes with the security work)`,
+      );
     }
-    if (url.protocol !== 'http:' || url.hostname === '') throw new UsageError(`${source}: "${raw}" must look like http://host:port`);
-    if (url.username !== '' || url.password !== '') throw new UsageError(`${source}: "${raw}": credentials in URLs are not supported`);
+    if (url.protocol !== 'http:' || url.hostname === '')
+      throw new UsageError(`${source}: "${raw}" must look like http://host:port`);
+    if (url.username !== '' || url.password !== '')
+      throw new UsageError(`${source}: "${raw}": credentials in URLs are not supported`);
     if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
       throw new UsageError(`${source}: "${raw}" must be just scheme, host and port (no path or query)`);
     }
@@ -343,9 +419,11 @@ function resolveCommand(positionals: string[]): { name: CommandName | 'help'; ar
   if (first === undefined) return undefined;
   if (first === 'help') return { name: 'help', args: positionals.slice(1) };
   if (first === 'member') {
-    if (second === undefined) throw new UsageError('member needs a subcommand: list, add, promote or remove', 'member');
+    if (second === undefined)
+      throw new UsageError('member needs a subcommand: list, add, promote or remove', 'member');
     const name = `member ${second}`;
-    if (!(name in COMMANDS)) throw new UsageError(`unknown member subcommand "${second}" (list, add, promote, remove)`, 'member');
+    if (!(name in COMMANDS))
+      throw new UsageError(`unknown member subcommand "${second}" (list, add, promote, remove)`, 'member');
     return { name: name as CommandName, args: rest };
   }
   if (!(first in COMMANDS) || first.startsWith('member ')) {
@@ -368,7 +446,9 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
   const global = (): GlobalOptions => {
     for (const [name, spec] of Object.entries(GLOBAL_OPTIONS)) {
       if (spec.reserved && options.has(name)) {
-        throw new UsageError(`--${name} is not supported yet: TLS and authentication come with the security work; nothing was sent`);
+        throw new UsageError(
+          `--${name} is not supported yet: TLS and authentication come with the security work; nothing was sent`,
+        );
       }
     }
     const endpointsText = str('endpoints');
@@ -386,7 +466,10 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
     return {
       endpoints,
       timeoutMs: parseDurationOption(str('timeout') ?? DEFAULT_TIMEOUT, 'timeout'),
-      requestTimeoutMs: parseDurationOption(str('request-timeout') ?? DEFAULT_REQUEST_TIMEOUT, 'request-timeout'),
+      requestTimeoutMs: parseDurationOption(
+        str('request-timeout') ?? DEFAULT_REQUEST_TIMEOUT,
+        'request-timeout',
+      ),
       output,
     };
   };
@@ -412,12 +495,22 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
   const args = resolved.args;
   if (args.length !== spec.args.length) {
     const want = spec.args.length === 0 ? 'no arguments' : spec.args.join(' ');
-    const extra = args.length > spec.args.length ? ` (extra: ${args.slice(spec.args.length).map((a) => JSON.stringify(a)).join(' ')})` : '';
-    throw new UsageError(`"${name}" takes ${want}; got ${args.length} argument${args.length === 1 ? '' : 's'}${extra}`, name);
+    const extra =
+      args.length > spec.args.length
+        ? ` (extra: ${args
+            .slice(spec.args.length)
+            .map((a) => JSON.stringify(a))
+            .join(' ')})`
+        : '';
+    throw new UsageError(
+      `"${name}" takes ${want}; got ${args.length} argument${args.length === 1 ? '' : 's'}${extra}`,
+      name,
+    );
   }
   const g = global();
   const memberIdArg = (raw: string, what: string): string => {
-    if (!isValidMemberId(raw)) throw new UsageError(`invalid ${what} "${raw}": letters, digits, '.', '_' or '-', at most 63`, name);
+    if (!isValidMemberId(raw))
+      throw new UsageError(`invalid ${what} "${raw}": letters, digits, '.', '_' or '-', at most 63`, name);
     return raw;
   };
   const cas = str('cas') === undefined ? undefined : parseUint(str('cas')!, 'cas');
@@ -448,7 +541,8 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
       break;
     }
     case 'del':
-      if (cas !== undefined && bool('prefix')) throw new UsageError('--cas cannot be combined with --prefix', name);
+      if (cas !== undefined && bool('prefix'))
+        throw new UsageError('--cas cannot be combined with --prefix', name);
       command = { name, key: args[0]!, prefix: bool('prefix'), cas };
       break;
     case 'watch': {
@@ -468,7 +562,13 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
       command = { name };
       break;
     case 'member add':
-      command = { name, id: memberIdArg(args[0]!, 'member id'), peerUrl: args[1]!, clientUrl: str('client-url'), learner: bool('learner') };
+      command = {
+        name,
+        id: memberIdArg(args[0]!, 'member id'),
+        peerUrl: args[1]!,
+        clientUrl: str('client-url'),
+        learner: bool('learner'),
+      };
       break;
     case 'member promote':
     case 'member remove':

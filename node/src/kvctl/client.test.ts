@@ -22,7 +22,11 @@ async function fake(handler: Handler): Promise<Fake> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      f.requests.push({ method: req.method ?? '', url: req.url ?? '', body: Buffer.concat(chunks).toString() });
+      f.requests.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        body: Buffer.concat(chunks).toString(),
+      });
       f.handler(req, res);
     });
   });
@@ -70,13 +74,29 @@ void describe('kvctl key paths', () => {
   });
 
   void test('the server (one decodeURIComponent of the raw tail) gets the key back', () => {
-    for (const key of ['a b', 'x/y', '%2F', '?=&', '日本/語', '😀', '..', 'a/./b', '+plus+', "it's", 'back\\slash', 'tab\there']) {
+    for (const key of [
+      'a b',
+      'x/y',
+      '%2F',
+      '?=&',
+      '日本/語',
+      '😀',
+      '..',
+      'a/./b',
+      '+plus+',
+      "it's",
+      'back\\slash',
+      'tab\there',
+    ]) {
       assert.equal(decodeURIComponent(kvPath(key).slice('/v1/kv/'.length)), key, key);
     }
   });
 
   void test('query strings: bare flags, encoded values, undefined left out', () => {
-    assert.equal(queryString({ recurse: true, limit: 5, cas: undefined, wait: '1m30s' }), '?recurse&limit=5&wait=1m30s');
+    assert.equal(
+      queryString({ recurse: true, limit: 5, cas: undefined, wait: '1m30s' }),
+      '?recurse&limit=5&wait=1m30s',
+    );
     assert.equal(queryString({ consistency: undefined }), '');
     assert.equal(queryString(undefined), '');
   });
@@ -100,15 +120,22 @@ void describe('kvctl client failover', () => {
     const noLeader = await fake(reply(503, error('no-leader'), { 'retry-after': '1' }));
     const cas = await fake(reply(412, error('cas-mismatch', 'modifyIndex is 7, not 3')));
     const spare = await fake(reply(200, {}));
-    const c = new Client({ endpoints: [noLeader.url, cas.url, spare.url], timeoutMs: 2000, requestTimeoutMs: 1000 });
-    await assert.rejects(c.request({ method: 'PUT', path: '/v1/kv/k', query: { cas: 3 }, body: { value: 'v' } }), (e) => {
-      assert.ok(e instanceof ServerError);
-      assert.equal(e.code, 'cas-mismatch');
-      assert.equal(e.message, 'modifyIndex is 7, not 3');
-      assert.equal(e.exitCode, 1);
-      assert.equal(e.status, 412);
-      return true;
+    const c = new Client({
+      endpoints: [noLeader.url, cas.url, spare.url],
+      timeoutMs: 2000,
+      requestTimeoutMs: 1000,
     });
+    await assert.rejects(
+      c.request({ method: 'PUT', path: '/v1/kv/k', query: { cas: 3 }, body: { value: 'v' } }),
+      (e) => {
+        assert.ok(e instanceof ServerError);
+        assert.equal(e.code, 'cas-mismatch');
+        assert.equal(e.message, 'modifyIndex is 7, not 3');
+        assert.equal(e.exitCode, 1);
+        assert.equal(e.status, 412);
+        return true;
+      },
+    );
     assert.equal(noLeader.requests.length, 1);
     assert.equal(cas.requests[0]!.url, '/v1/kv/k?cas=3');
     assert.equal(spare.requests.length, 0);
@@ -119,7 +146,10 @@ void describe('kvctl client failover', () => {
     const b = await fake(reply(503, error('no-leader', 'no leader known')));
     const started = Date.now();
     const c = new Client({ endpoints: [a.url, b.url], timeoutMs: 400, requestTimeoutMs: 200 });
-    await assert.rejects(c.request({ method: 'GET', path: '/v1/kv/k' }), (e) => e instanceof ServerError && e.code === 'no-leader');
+    await assert.rejects(
+      c.request({ method: 'GET', path: '/v1/kv/k' }),
+      (e) => e instanceof ServerError && e.code === 'no-leader',
+    );
     const took = Date.now() - started;
     assert.ok(took >= 350 && took < 1500, `took ${took} ms`);
     assert.ok(a.requests.length >= 1 && b.requests.length >= 1);
@@ -133,7 +163,10 @@ void describe('kvctl client failover', () => {
       assert.ok(e instanceof UnreachableError);
       assert.equal(e.exitCode, 3);
       assert.match(e.message, /no endpoint answered within 300ms/);
-      assert.ok(e.message.includes(`${x}: connection refused`) && e.message.includes(`${y}: connection refused`), e.message);
+      assert.ok(
+        e.message.includes(`${x}: connection refused`) && e.message.includes(`${y}: connection refused`),
+        e.message,
+      );
       return true;
     });
   });

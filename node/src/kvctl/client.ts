@@ -41,7 +41,14 @@ export interface Response {
 }
 
 /** The error codes of answers that mean "try another member": nothing was applied. */
-const FAILOVER_CODES = new Set(['no-leader', 'not-leader', 'unavailable', 'shutting-down', 'proposal-dropped', 'too-many-requests']);
+const FAILOVER_CODES = new Set([
+  'no-leader',
+  'not-leader',
+  'unavailable',
+  'shutting-down',
+  'proposal-dropped',
+  'too-many-requests',
+]);
 
 const MAX_ROUND_PAUSE_MS = 1000;
 
@@ -52,7 +59,9 @@ const MAX_ROUND_PAUSE_MS = 1000;
  * fetch) folds `a/../b` into `b`.
  */
 export function kvPath(key: string): string {
-  const segments = key.split('/').map((s) => (/^\.+$/.test(s) ? s.replaceAll('.', '%2E') : encodeURIComponent(s)));
+  const segments = key
+    .split('/')
+    .map((s) => (/^\.+$/.test(s) ? s.replaceAll('.', '%2E') : encodeURIComponent(s)));
   return `/v1/kv/${segments.join('/')}`;
 }
 
@@ -61,7 +70,11 @@ export function queryString(query: Record<string, QueryValue> | undefined): stri
   const parts: string[] = [];
   for (const [name, value] of Object.entries(query)) {
     if (value === undefined) continue;
-    parts.push(value === true ? encodeURIComponent(name) : `${encodeURIComponent(name)}=${encodeURIComponent(String(value))}`);
+    parts.push(
+      value === true
+        ? encodeURIComponent(name)
+        : `${encodeURIComponent(name)}=${encodeURIComponent(String(value))}`,
+    );
   }
   return parts.length === 0 ? '' : `?${parts.join('&')}`;
 }
@@ -98,7 +111,11 @@ function parseRetryAfter(v: string | undefined): number | undefined {
 }
 
 /** One request to one endpoint; resolves with any HTTP answer, rejects with NoAnswer. */
-function once(endpoint: string, req: Request, timeoutMs: number): Promise<{ status: number; text: string; headers: http.IncomingHttpHeaders }> {
+function once(
+  endpoint: string,
+  req: Request,
+  timeoutMs: number,
+): Promise<{ status: number; text: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const url = new URL(endpoint);
     const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body), 'utf8');
@@ -121,7 +138,9 @@ function once(endpoint: string, req: Request, timeoutMs: number): Promise<{ stat
       agent: false,
       headers: {
         accept: 'application/json',
-        ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(payload.byteLength) } : {}),
+        ...(payload !== undefined
+          ? { 'content-type': 'application/json', 'content-length': String(payload.byteLength) }
+          : {}),
       },
     });
     const timer = setTimeout(() => fail(`no answer within ${Math.round(timeoutMs)} ms`), timeoutMs);
@@ -142,14 +161,21 @@ function once(endpoint: string, req: Request, timeoutMs: number): Promise<{ stat
         settled = true;
         clearTimeout(timer);
         req.signal?.removeEventListener('abort', onAbort);
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers });
+        resolve({
+          status: res.statusCode ?? 0,
+          text: Buffer.concat(chunks).toString('utf8'),
+          headers: res.headers,
+        });
       });
     });
     r.end(payload);
   });
 }
 
-function toResponse(endpoint: string, a: { status: number; text: string; headers: http.IncomingHttpHeaders }): Response {
+function toResponse(
+  endpoint: string,
+  a: { status: number; text: string; headers: http.IncomingHttpHeaders },
+): Response {
   let body: unknown = a.text;
   try {
     body = a.text === '' ? null : JSON.parse(a.text);
@@ -157,7 +183,8 @@ function toResponse(endpoint: string, a: { status: number; text: string; headers
     /* not JSON: keep the text */
   }
   const indexHeader = a.headers['x-kv-index'];
-  const index = typeof indexHeader === 'string' && /^\d+$/.test(indexHeader) ? Number(indexHeader) : undefined;
+  const index =
+    typeof indexHeader === 'string' && /^\d+$/.test(indexHeader) ? Number(indexHeader) : undefined;
   return { status: a.status, body, index, endpoint };
 }
 
@@ -211,7 +238,11 @@ export class Client {
         if (req.signal?.aborted) throw new UnreachableError('interrupted');
         let answer;
         try {
-          answer = await once(endpoint, req, Math.max(1, Math.min(this.requestTimeoutMs, left)) + (req.extraTimeoutMs ?? 0));
+          answer = await once(
+            endpoint,
+            req,
+            Math.max(1, Math.min(this.requestTimeoutMs, left)) + (req.extraTimeoutMs ?? 0),
+          );
         } catch (e) {
           if (!(e instanceof NoAnswer)) throw e;
           if (req.signal?.aborted) throw new UnreachableError('interrupted');
@@ -229,18 +260,25 @@ export class Client {
           return r;
         }
         const err = toServerError(r, answer.headers['retry-after']);
-        const retryable = FAILOVER_CODES.has(err.code) || (idempotent && err.code === 'timeout') || (r.status === 503 && err.code.startsWith('http-'));
+        const retryable =
+          FAILOVER_CODES.has(err.code) ||
+          (idempotent && err.code === 'timeout') ||
+          (r.status === 503 && err.code.startsWith('http-'));
         if (!retryable) {
           this.current = i;
           throw err;
         }
         lastServerError = err;
         lastFailure.delete(endpoint);
-        if (err.retryAfterMs !== undefined) retryAfterMs = Math.min(retryAfterMs ?? Infinity, err.retryAfterMs);
+        if (err.retryAfterMs !== undefined)
+          retryAfterMs = Math.min(retryAfterMs ?? Infinity, err.retryAfterMs);
       }
       const left = deadline - this.now();
       if (left <= 0) break;
-      const wait = Math.min(left, retryAfterMs !== undefined ? Math.min(retryAfterMs, MAX_ROUND_PAUSE_MS) : pause);
+      const wait = Math.min(
+        left,
+        retryAfterMs !== undefined ? Math.min(retryAfterMs, MAX_ROUND_PAUSE_MS) : pause,
+      );
       pause = Math.min(pause * 2, MAX_ROUND_PAUSE_MS);
       await this.sleep(wait);
     }

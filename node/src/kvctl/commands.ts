@@ -36,7 +36,11 @@ export async function runCommand(inv: Invocation, io: Io): Promise<ExitCode> {
     io.out(helpText(cmd.topic));
     return EXIT.ok;
   }
-  const client = new Client({ endpoints: g.endpoints, timeoutMs: g.timeoutMs, requestTimeoutMs: g.requestTimeoutMs });
+  const client = new Client({
+    endpoints: g.endpoints,
+    timeoutMs: g.timeoutMs,
+    requestTimeoutMs: g.requestTimeoutMs,
+  });
   const format = (fallback: OutputFormat): OutputFormat => g.output ?? fallback;
   switch (cmd.name) {
     case 'get':
@@ -63,7 +67,9 @@ export async function runCommand(inv: Invocation, io: Io): Promise<ExitCode> {
       const body = r.body as { deleted: boolean; count?: number };
       const count = body.count ?? (body.deleted ? 1 : 0);
       const f = format('simple');
-      io.out(f === 'json' ? json(body) : f === 'table' ? table(['DELETED'], [[String(count)]]) : `${count}\n`);
+      io.out(
+        f === 'json' ? json(body) : f === 'table' ? table(['DELETED'], [[String(count)]]) : `${count}\n`,
+      );
       return EXIT.ok;
     }
     case 'watch': {
@@ -82,7 +88,13 @@ export async function runCommand(inv: Invocation, io: Io): Promise<ExitCode> {
     }
     case 'member list': {
       const m = (await client.request({ method: 'GET', path: '/v1/cluster/members' })).body as Members;
-      io.out(format('table') === 'json' ? json(m) : format('table') === 'table' ? membersTable(m) : lines(m.members.map((x) => x.id)));
+      io.out(
+        format('table') === 'json'
+          ? json(m)
+          : format('table') === 'table'
+            ? membersTable(m)
+            : lines(m.members.map((x) => x.id)),
+      );
       return EXIT.ok;
     }
     case 'member add': {
@@ -92,9 +104,16 @@ export async function runCommand(inv: Invocation, io: Io): Promise<ExitCode> {
         role: cmd.learner ? 'learner' : 'voter',
         ...(cmd.clientUrl !== undefined ? { clientUrl: cmd.clientUrl } : {}),
       };
-      const m = (await client.request({ method: 'POST', path: '/v1/cluster/members', body })).body as MemberInfo;
+      const m = (await client.request({ method: 'POST', path: '/v1/cluster/members', body }))
+        .body as MemberInfo;
       const f = format('simple');
-      io.out(f === 'json' ? json(m) : f === 'table' ? membersTable({ leader: null, members: [m] }) : `added ${m.id} as a ${m.role}\n`);
+      io.out(
+        f === 'json'
+          ? json(m)
+          : f === 'table'
+            ? membersTable({ leader: null, members: [m] })
+            : `added ${m.id} as a ${m.role}\n`,
+      );
       return EXIT.ok;
     }
     case 'member promote':
@@ -107,10 +126,16 @@ export async function runCommand(inv: Invocation, io: Io): Promise<ExitCode> {
       return EXIT.ok;
     }
     case 'move-leader': {
-      const r = await client.request({ method: 'POST', path: '/v1/cluster/leader', body: cmd.to === undefined ? {} : { to: cmd.to } });
+      const r = await client.request({
+        method: 'POST',
+        path: '/v1/cluster/leader',
+        body: cmd.to === undefined ? {} : { to: cmd.to },
+      });
       const body = r.body as { leader: string };
       const f = format('simple');
-      io.out(f === 'json' ? json(body) : f === 'table' ? table(['LEADER'], [[body.leader]]) : `${body.leader}\n`);
+      io.out(
+        f === 'json' ? json(body) : f === 'table' ? table(['LEADER'], [[body.leader]]) : `${body.leader}\n`,
+      );
       return EXIT.ok;
     }
     case 'status':
@@ -118,11 +143,18 @@ export async function runCommand(inv: Invocation, io: Io): Promise<ExitCode> {
   }
 }
 
-async function get(client: Client, cmd: Extract<Command, { name: 'get' }>, f: OutputFormat, io: Io): Promise<void> {
+async function get(
+  client: Client,
+  cmd: Extract<Command, { name: 'get' }>,
+  f: OutputFormat,
+  io: Io,
+): Promise<void> {
   const consistency = cmd.consistency === 'stale' ? 'stale' : undefined;
   if (!cmd.prefix) {
-    const kv = (await client.request({ method: 'GET', path: kvPath(cmd.key), query: { consistency } })).body as KeyValue;
-    if (cmd.keysOnly) io.out(f === 'json' ? json({ key: kv.key }) : f === 'table' ? keysTable([kv.key]) : `${kv.key}\n`);
+    const kv = (await client.request({ method: 'GET', path: kvPath(cmd.key), query: { consistency } }))
+      .body as KeyValue;
+    if (cmd.keysOnly)
+      io.out(f === 'json' ? json({ key: kv.key }) : f === 'table' ? keysTable([kv.key]) : `${kv.key}\n`);
     else io.out(f === 'json' ? json(kv) : f === 'table' ? kvTable([kv]) : `${kv.value}\n`);
     return;
   }
@@ -141,7 +173,9 @@ async function get(client: Client, cmd: Extract<Command, { name: 'get' }>, f: Ou
     io.out(f === 'table' ? kvTable(items) : kvPairs(items));
   }
   if (body.more && f !== 'json') {
-    io.err(`kvctl: warning: more keys under the prefix than shown (limit ${cmd.limit ?? "the server's default"}; --limit raises it)\n`);
+    io.err(
+      `kvctl: warning: more keys under the prefix than shown (limit ${cmd.limit ?? "the server's default"}; --limit raises it)\n`,
+    );
   }
 }
 
@@ -160,7 +194,17 @@ async function status(client: Client, f: OutputFormat, io: Io): Promise<ExitCode
       }
     }),
   );
-  io.out(f === 'json' ? json(rows) : f === 'table' ? statusTable(rows) : lines(rows.map((r) => ('status' in r ? `${r.endpoint} ${r.status.state}` : `${r.endpoint} ${r.error.code}`))));
+  io.out(
+    f === 'json'
+      ? json(rows)
+      : f === 'table'
+        ? statusTable(rows)
+        : lines(
+            rows.map((r) =>
+              'status' in r ? `${r.endpoint} ${r.status.state}` : `${r.endpoint} ${r.error.code}`,
+            ),
+          ),
+  );
   const failed = failures.filter((e) => e !== undefined);
   for (const e of failed) io.err(`kvctl: ${e.code}: ${e.message}\n`);
   if (failed.some((e) => e instanceof UnreachableError)) return EXIT.unreachable;

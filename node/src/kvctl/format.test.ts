@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NodeStatus } from '../http/service.ts';
-import { cell, eventJson, eventLine, json, kvPairs, kvTable, membersTable, quote, statusTable, table } from './format.ts';
+import {
+  cell,
+  eventJson,
+  eventLine,
+  json,
+  kvPairs,
+  kvTable,
+  membersTable,
+  quote,
+  statusTable,
+  table,
+} from './format.ts';
 
 const status = (id: string, state: NodeStatus['state'], leader: string | null): NodeStatus => ({
   id,
@@ -27,12 +38,29 @@ void describe('kvctl output', () => {
   });
 
   void test('table: aligned columns, no trailing spaces, unicode counted by code point', () => {
-    assert.equal(table(['A', 'LONG'], [['xyz', '1'], ['é', '']]), 'A    LONG\nxyz  1\né\n');
+    assert.equal(
+      table(
+        ['A', 'LONG'],
+        [
+          ['xyz', '1'],
+          ['é', ''],
+        ],
+      ),
+      'A    LONG\nxyz  1\né\n',
+    );
     assert.equal(table(['ONLY'], []), 'ONLY\n');
   });
 
   void test('kv table and pairs', () => {
-    const kv = { key: 'k', value: 'v', createIndex: 5, modifyIndex: 7, version: 2, ttl: '5s', expiresAt: Date.UTC(2030, 0, 1) };
+    const kv = {
+      key: 'k',
+      value: 'v',
+      createIndex: 5,
+      modifyIndex: 7,
+      version: 2,
+      ttl: '5s',
+      expiresAt: Date.UTC(2030, 0, 1),
+    };
     assert.equal(
       kvTable([kv, { key: 'k2', value: 'multi\nline', createIndex: 8, modifyIndex: 8, version: 1 }]),
       'KEY  VALUE          CREATE-INDEX  MODIFY-INDEX  VERSION  TTL  EXPIRES\n' +
@@ -46,9 +74,24 @@ void describe('kvctl output', () => {
     const text = membersTable({
       leader: 'b',
       members: [
-        { id: 'a', peerUrl: 'http://h:1', clientUrl: 'http://h:1', role: 'voter', isLeader: false, matchIndex: 9, healthy: true },
+        {
+          id: 'a',
+          peerUrl: 'http://h:1',
+          clientUrl: 'http://h:1',
+          role: 'voter',
+          isLeader: false,
+          matchIndex: 9,
+          healthy: true,
+        },
         { id: 'b', peerUrl: 'http://h:2', clientUrl: 'http://h:2', role: 'voter', isLeader: true },
-        { id: 'c', peerUrl: 'http://h:3', clientUrl: 'http://h:3', role: 'learner', isLeader: false, healthy: false },
+        {
+          id: 'c',
+          peerUrl: 'http://h:3',
+          clientUrl: 'http://h:3',
+          role: 'learner',
+          isLeader: false,
+          healthy: false,
+        },
       ],
     });
     assert.equal(
@@ -78,7 +121,10 @@ void describe('kvctl output', () => {
   });
 
   void test('watch events: one line each', () => {
-    assert.equal(eventLine({ type: 'PUT', key: 'a b', value: 'v', modifyIndex: 3, version: 1, index: 3 }), 'PUT "a b" v\n');
+    assert.equal(
+      eventLine({ type: 'PUT', key: 'a b', value: 'v', modifyIndex: 3, version: 1, index: 3 }),
+      'PUT "a b" v\n',
+    );
     assert.equal(eventLine({ type: 'PUT', key: 'k', value: '', index: 3 }), 'PUT k ""\n');
     assert.equal(eventLine({ type: 'DELETE', key: 'k', index: 4 }), 'DELETE k\n');
     const line = eventJson({ type: 'DELETE', key: 'k\n', index: 4 });

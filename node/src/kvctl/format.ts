@@ -15,7 +15,8 @@ export interface WatchEvent {
 }
 
 /** One status row: the endpoint's answer, or why it has none. */
-export type StatusRow = { endpoint: string; status: NodeStatus } | { endpoint: string; error: { code: string; message: string } };
+export type StatusRow =
+  { endpoint: string; status: NodeStatus } | { endpoint: string; error: { code: string; message: string } };
 
 /** Prints s as is when that is unambiguous on one line; otherwise as a JSON string. */
 export function quote(s: string): string {
@@ -55,12 +56,23 @@ function expires(kv: KeyValue): string {
 export function kvTable(items: KeyValue[]): string {
   return table(
     ['KEY', 'VALUE', 'CREATE-INDEX', 'MODIFY-INDEX', 'VERSION', 'TTL', 'EXPIRES'],
-    items.map((kv) => [cell(kv.key), cell(kv.value), String(kv.createIndex), String(kv.modifyIndex), String(kv.version), kv.ttl ?? '', expires(kv)]),
+    items.map((kv) => [
+      cell(kv.key),
+      cell(kv.value),
+      String(kv.createIndex),
+      String(kv.modifyIndex),
+      String(kv.version),
+      kv.ttl ?? '',
+      expires(kv),
+    ]),
   );
 }
 
 export function keysTable(keys: string[]): string {
-  return table(['KEY'], keys.map((k) => [cell(k)]));
+  return table(
+    ['KEY'],
+    keys.map((k) => [cell(k)]),
+  );
 }
 
 /** `get --prefix` in simple form: each key on one line, its value on the next (as etcdctl prints). */
@@ -89,12 +101,23 @@ export function membersTable(m: { leader: string | null; members: MemberInfo[] }
 
 export function statusTable(rows: StatusRow[]): string {
   const anyError = rows.some((r) => 'error' in r);
-  const headers = ['ENDPOINT', 'ID', 'STATE', 'LEADER', 'TERM', 'COMMIT-INDEX', 'APPLIED-INDEX', 'MEMBERS', 'CLUSTER-ID'];
+  const headers = [
+    'ENDPOINT',
+    'ID',
+    'STATE',
+    'LEADER',
+    'TERM',
+    'COMMIT-INDEX',
+    'APPLIED-INDEX',
+    'MEMBERS',
+    'CLUSTER-ID',
+  ];
   if (anyError) headers.push('ERROR');
   return table(
     headers,
     rows.map((r) => {
-      if ('error' in r) return [r.endpoint, '', '', '', '', '', '', '', '', cell(`${r.error.code}: ${r.error.message}`)];
+      if ('error' in r)
+        return [r.endpoint, '', '', '', '', '', '', '', '', cell(`${r.error.code}: ${r.error.message}`)];
       const s = r.status;
       const row = [
         r.endpoint,

@@ -30,6 +30,7 @@ try {
 } catch (e) {
   if (!(e instanceof CliError)) throw e;
   process.stderr.write(`${errorLine(e)}\n`);
-  if (e instanceof UsageError) process.stderr.write(`Run 'kvctl${e.topic === undefined ? '' : ` ${e.topic}`} --help' for usage.\n`);
+  if (e instanceof UsageError)
+    process.stderr.write(`Run 'kvctl${e.topic === undefined ? '' : ` ${e.topic}`} --help' for usage.\n`);
   process.exitCode = e.exitCode;
 }

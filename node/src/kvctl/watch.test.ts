@@ -13,15 +13,23 @@ const kv = (key: string, modifyIndex: number, value = `v${modifyIndex}`): KeyVal
 
 void describe('kvctl watch: events from successive states', () => {
   void test('one key', () => {
-    assert.deepEqual(diffKey('k', null, kv('k', 5), 5, 4), [{ type: 'PUT', key: 'k', value: 'v5', modifyIndex: 5, version: 1, index: 5 }]);
+    assert.deepEqual(diffKey('k', null, kv('k', 5), 5, 4), [
+      { type: 'PUT', key: 'k', value: 'v5', modifyIndex: 5, version: 1, index: 5 },
+    ]);
     assert.deepEqual(diffKey('k', kv('k', 5), kv('k', 5), 9, 5), [], 'a timeout: same state');
-    assert.deepEqual(diffKey('k', kv('k', 5), kv('k', 8), 8, 5).map((e) => e.type), ['PUT']);
+    assert.deepEqual(
+      diffKey('k', kv('k', 5), kv('k', 8), 8, 5).map((e) => e.type),
+      ['PUT'],
+    );
     assert.deepEqual(diffKey('k', kv('k', 5), null, 9, 5), [{ type: 'DELETE', key: 'k', index: 9 }]);
     assert.deepEqual(diffKey('k', null, null, 9, 5), []);
   });
 
   void test('one key from a given --index: puts after it count, an absence is not an event', () => {
-    assert.deepEqual(diffKey('k', undefined, kv('k', 5), 7, 4).map((e) => e.type), ['PUT']);
+    assert.deepEqual(
+      diffKey('k', undefined, kv('k', 5), 7, 4).map((e) => e.type),
+      ['PUT'],
+    );
     assert.deepEqual(diffKey('k', undefined, kv('k', 5), 7, 5), []);
     assert.deepEqual(diffKey('k', undefined, null, 7, 5), []);
   });

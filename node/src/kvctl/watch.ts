@@ -19,11 +19,18 @@ export type KeyState = KeyValue | null;
  * Events between two states of one key. `prev` undefined: unknown (the watch started at a given
  * --index), then a put after `since` is reported and an absence is not (nothing says when it began).
  */
-export function diffKey(key: string, prev: KeyState | undefined, next: KeyState, index: number, since: number): WatchEvent[] {
+export function diffKey(
+  key: string,
+  prev: KeyState | undefined,
+  next: KeyState,
+  index: number,
+  since: number,
+): WatchEvent[] {
   if (next === null) {
     return prev !== undefined && prev !== null ? [{ type: 'DELETE', key, index }] : [];
   }
-  const changed = prev === undefined ? next.modifyIndex > since : prev === null || prev.modifyIndex !== next.modifyIndex;
+  const changed =
+    prev === undefined ? next.modifyIndex > since : prev === null || prev.modifyIndex !== next.modifyIndex;
   return changed ? [putEvent(next, index)] : [];
 }
 
@@ -41,7 +48,12 @@ export function diffPrefix(
   const puts: KeyValue[] = [];
   for (const kv of next) {
     const before = prev?.get(kv.key);
-    if (prev === undefined ? kv.modifyIndex > since : before === undefined || before.modifyIndex !== kv.modifyIndex) puts.push(kv);
+    if (
+      prev === undefined
+        ? kv.modifyIndex > since
+        : before === undefined || before.modifyIndex !== kv.modifyIndex
+    )
+      puts.push(kv);
   }
   puts.sort((a, b) => a.modifyIndex - b.modifyIndex);
   const events = puts.map((kv) => putEvent(kv, index));
@@ -58,7 +70,14 @@ export function diffPrefix(
 }
 
 function putEvent(kv: KeyValue, index: number): WatchEvent {
-  return { type: 'PUT', key: kv.key, value: kv.value, modifyIndex: kv.modifyIndex, version: kv.version, index };
+  return {
+    type: 'PUT',
+    key: kv.key,
+    value: kv.value,
+    modifyIndex: kv.modifyIndex,
+    version: kv.version,
+    index,
+  };
 }
 
 export interface WatchSpec {
@@ -76,13 +95,21 @@ export interface WatchIo {
   sleep?: (ms: number) => Promise<void>;
 }
 
-type Snapshot = { kind: 'key'; state: KeyState; index: number } | { kind: 'prefix'; items: KeyValue[]; more: boolean; index: number };
+type Snapshot =
+  | { kind: 'key'; state: KeyState; index: number }
+  | { kind: 'prefix'; items: KeyValue[]; more: boolean; index: number };
 
 const QUICK_ROUND_MS = 50;
 const QUICK_ROUND_PAUSE_MS = 200;
 
 /** Watches until `signal` aborts (resolves) or the cluster cannot be reached for --timeout (throws). */
-export async function runWatch(client: Client, path: string, spec: WatchSpec, io: WatchIo, signal: AbortSignal): Promise<void> {
+export async function runWatch(
+  client: Client,
+  path: string,
+  spec: WatchSpec,
+  io: WatchIo,
+  signal: AbortSignal,
+): Promise<void> {
   const sleep = io.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let warnedMore = false;
 
@@ -93,7 +120,13 @@ export async function runWatch(client: Client, path: string, spec: WatchSpec, io
     };
     let r: Response;
     try {
-      r = await client.request({ method: 'GET', path, query, signal, ...(blocking ? { extraTimeoutMs: spec.waitMs } : {}) });
+      r = await client.request({
+        method: 'GET',
+        path,
+        query,
+        signal,
+        ...(blocking ? { extraTimeoutMs: spec.waitMs } : {}),
+      });
     } catch (e) {
       if (signal.aborted) return undefined;
       if (e instanceof ServerError && e.code === 'key-not-found' && !spec.prefix) {
@@ -106,7 +139,9 @@ export async function runWatch(client: Client, path: string, spec: WatchSpec, io
     const body = r.body as { items: KeyValue[]; more: boolean };
     if (body.more && !warnedMore) {
       warnedMore = true;
-      io.warn(`more than ${WATCH_LIST_LIMIT} keys under the prefix: changes to keys after the first ${WATCH_LIST_LIMIT} are not reported`);
+      io.warn(
+        `more than ${WATCH_LIST_LIMIT} keys under the prefix: changes to keys after the first ${WATCH_LIST_LIMIT} are not reported`,
+      );
     }
     return { kind: 'prefix', items: body.items, more: body.more, index };
   };
@@ -141,6 +176,7 @@ export async function runWatch(client: Client, path: string, spec: WatchSpec, io
     // Resume from the answer's index, even a smaller one (a member restored from a snapshot):
     // the states are compared, so a repeated answer prints nothing.
     since = s.index;
-    if (events.length === 0 && Date.now() - started < QUICK_ROUND_MS && !signal.aborted) await sleep(QUICK_ROUND_PAUSE_MS);
+    if (events.length === 0 && Date.now() - started < QUICK_ROUND_MS && !signal.aborted)
+      await sleep(QUICK_ROUND_PAUSE_MS);
   }
 }
