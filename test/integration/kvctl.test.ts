@@ -389,24 +389,29 @@ describe('kvctl against a three-member cluster', () => {
     assert.ok(viaEnv.stderr.includes(down[0]!), viaEnv.stderr);
   });
 
-  test('failover: a dead first endpoint, then a killed member', async () => {
+  test('failover: a dead first endpoint; a killed leader, a watch on it resuming elsewhere', async () => {
     const dead = await closedUrl();
-    ok(
-      await kvctl(['--endpoints', `${dead},${c.node('n2').url}`, 'put', 'fo', 'one']),
-      'put via the second endpoint',
+    const first = JSON.parse(
+      ok(
+        await kvctl(['--endpoints', `${dead},${c.node('n2').url}`, 'put', 'fo', 'one', '-o', 'json']),
+        'put via the second endpoint',
+      ),
     );
     assert.equal(
       ok(await kvctl(['get', 'fo'], { KVCTL_ENDPOINTS: `${dead},${c.node('n3').url}` }), 'get via env'),
       'one\n',
     );
-    // Kill the leader and list it first. (A write sent in the moment after a leader dies, before
-    // the others notice, is forwarded to the dead leader and waits out the server's proposal
-    // timeout with an unknown outcome; kvctl cannot repeat it safely, so wait for the election.)
+    // The leader listed first: the watch blocks on it, then it is killed.
     const leader = await c.waitForLeader();
     const order = [leader, ...ids.filter((id) => id !== leader)];
-    await c.kill9(leader);
-    await c.waitForLeader(20_000, leader);
     const endpoints = order.map((id) => c.node(id).url).join(',');
+    const w = new Background(['--endpoints', endpoints, 'watch', 'fo', '--index', String(first.modifyIndex)]);
+    await sleep(1000);
+    await c.kill9(leader);
+    // A write sent in the moment after a leader dies, before the others notice, is forwarded to
+    // the dead leader and waits out the server's proposal timeout with an unknown outcome; kvctl
+    // cannot repeat it safely, so the test waits for the election.
+    await c.waitForLeader(20_000, leader);
     ok(await kvctl(['--endpoints', endpoints, 'put', 'fo', 'two']), 'put after the leader died');
     assert.equal(
       ok(await kvctl(['--endpoints', endpoints, 'get', 'fo']), 'get after the leader died'),
@@ -414,5 +419,9 @@ describe('kvctl against a three-member cluster', () => {
     );
     const raw = await http('GET', `${c.node(order[1]!).url}/v1/kv/fo`);
     assert.equal(raw.body.value, 'two');
+    assert.deepEqual(await w.waitForLines(1, 'the change seen by the watch after its member died'), [
+      'PUT fo two',
+    ]);
+    assert.equal(await w.interrupt(), 0, w.stderr);
   });
 });
