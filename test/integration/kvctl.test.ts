@@ -242,6 +242,22 @@ describe('kvctl against a three-member cluster', () => {
     assert.equal(w.stderr, '');
   });
 
+  test('watch without --index starts from the current state (a missing key) and reports its creation', async () => {
+    const url = c.node('n2').url;
+    const watchers = async (): Promise<number> => {
+      const text = (await http('GET', `${url}/metrics`)).body as string;
+      return Number(/^kvstore_watchers_active (\d+)/m.exec(text)?.[1] ?? NaN);
+    };
+    const before = await watchers();
+    const w = new Background(['--endpoints', url, 'watch', 'born later']);
+    // Once the member holds one more blocking watch, the initial read is done.
+    await waitFor('the watch to block', async () => (await watchers()) > before);
+    assert.deepEqual(w.lines, []);
+    ok(await run('put', 'born later', 'hello'), 'put');
+    assert.deepEqual(await w.waitForLines(1, 'the creation'), ['PUT "born later" hello']);
+    assert.equal(await w.interrupt(), 0, w.stderr);
+  });
+
   test('watch --prefix -o json: one JSON line per change, deletes included', async () => {
     const seed = JSON.parse(ok(await run('put', 'wp/seed', 's', '-o', 'json'), 'seed'));
     const w = new Background([
