@@ -349,7 +349,7 @@ describe('kvctl against a three-member cluster', () => {
 
   test('member add, promote and remove; move-leader --to', async () => {
     const peerPort = await freePort();
-    const added = await run('member', 'add', 'n4', `http://127.0.0.1:${peerPort}`, '--learner');
+    const added = await run('member', 'add', 'n4', `http://127.0.0.1:${peerPort}`);
     assert.equal(ok(added, 'member add'), 'added n4 as a learner\n');
     const list = JSON.parse(ok(await run('member', 'list', '-o', 'json'), 'list after add'));
     const n4 = list.members.find((m: { id: string }) => m.id === 'n4');
@@ -359,7 +359,7 @@ describe('kvctl against a three-member cluster', () => {
     const promote = await run('member', 'promote', 'n4');
     assert.equal(promote.code, 1);
     assert.match(promote.stderr, /^kvctl: learner-not-caught-up: /);
-    const dup = await run('member', 'add', 'n4', `http://127.0.0.1:${peerPort}`, '--learner');
+    const dup = await run('member', 'add', 'n4', `http://127.0.0.1:${peerPort}`);
     assert.equal(dup.code, 1);
     assert.match(dup.stderr, /^kvctl: member-exists: /);
     assert.equal(ok(await run('member', 'remove', 'n4'), 'member remove'), 'removed n4\n');

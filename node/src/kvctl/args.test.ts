@@ -81,7 +81,6 @@ void describe('kvctl arguments', () => {
         'add',
         'n4',
         'http://127.0.0.1:9004',
-        '--learner',
         '--client-url',
         'http://127.0.0.1:8084',
       ]),
@@ -90,10 +89,8 @@ void describe('kvctl arguments', () => {
         id: 'n4',
         peerUrl: 'http://127.0.0.1:9004',
         clientUrl: 'http://127.0.0.1:8084',
-        learner: true,
       },
     );
-    assert.equal((cmd(['member', 'add', 'n4', 'http://h:1']) as { learner: boolean }).learner, false);
     assert.deepEqual(cmd(['member', 'promote', 'n4']), { name: 'member promote', id: 'n4' });
     assert.deepEqual(cmd(['member', 'remove', 'n4']), { name: 'member remove', id: 'n4' });
     assert.deepEqual(cmd(['move-leader']), { name: 'move-leader', to: undefined });

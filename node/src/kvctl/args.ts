@@ -40,7 +40,7 @@ export type Command =
   | { name: 'del'; key: string; prefix: boolean; cas: number | undefined }
   | { name: 'watch'; key: string; prefix: boolean; index: number | undefined; waitMs: number; wait: string }
   | { name: 'member list' }
-  | { name: 'member add'; id: string; peerUrl: string; clientUrl: string | undefined; learner: boolean }
+  | { name: 'member add'; id: string; peerUrl: string; clientUrl: string | undefined }
   | { name: 'member promote'; id: string }
   | { name: 'member remove'; id: string }
   | { name: 'move-leader'; to: string | undefined }
@@ -142,7 +142,6 @@ const COMMAND_OPTIONS: Record<string, OptionSpec> = {
     value: 'URL',
     help: "the new member's client API URL (default: the server's choice)",
   },
-  learner: { type: 'boolean', help: 'add as a learner (non-voting) instead of a voter' },
   to: {
     type: 'string',
     value: 'ID',
@@ -206,12 +205,12 @@ const COMMANDS: Record<CommandName, CommandSpec> = {
     options: [],
   },
   'member add': {
-    usage: 'member add ID PEER_URL [--client-url URL] [--learner]',
-    summary: 'add a member (a voter unless --learner)',
+    usage: 'member add ID PEER_URL [--client-url URL]',
+    summary: 'add a member as a learner (promote it once caught up)',
     description:
-      'Start the new member with `kv-store -join ...` so that it waits to be added.\nAdding it as a --learner and promoting it once caught up keeps the quorum safe.',
+      'Start the new member with `kv-store -join ...` so that it waits to be added. It joins as a\nnon-voting learner; `kvctl member promote ID` makes it a voter once it has caught up, so a\nnew member can never take the quorum away (the server refuses new voters directly).',
     args: ['ID', 'PEER_URL'],
-    options: ['client-url', 'learner'],
+    options: ['client-url'],
   },
   'member promote': {
     usage: 'member promote ID',
@@ -567,7 +566,6 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
         id: memberIdArg(args[0]!, 'member id'),
         peerUrl: args[1]!,
         clientUrl: str('client-url'),
-        learner: bool('learner'),
       };
       break;
     case 'member promote':

@@ -101,7 +101,7 @@ export async function runCommand(inv: Invocation, io: Io): Promise<ExitCode> {
       const body = {
         id: cmd.id,
         peerUrl: cmd.peerUrl,
-        role: cmd.learner ? 'learner' : 'voter',
+        role: 'learner',
         ...(cmd.clientUrl !== undefined ? { clientUrl: cmd.clientUrl } : {}),
       };
       const m = (await client.request({ method: 'POST', path: '/v1/cluster/members', body }))
