@@ -66,6 +66,8 @@ export interface KvNodeIo<T extends NodeTransport = NodeTransport> {
   clock: Clock;
   /** Election timeout jitter. */
   random: () => number;
+  /** Makes request ids unique across restarts (default: the process id). */
+  instanceId?: string;
   /** Builds the (empty) state machine; the simulation observes applies through a subclass. */
   stateMachine?: () => KvStateMachine;
 }
@@ -90,6 +92,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
 
   private stopTicker: Cancel | null = null;
   private seq = 0;
+  private readonly instanceId: string;
   private stopping = false;
   private fatalError: Error | null = null;
   /** The soft state as of the last Ready (cheap to read, unlike rn.status()). */
@@ -112,6 +115,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     this.sm = sm;
     this.scheduler = io.scheduler;
     this.clock = io.clock;
+    this.instanceId = io.instanceId ?? String(process.pid);
     this.writes = new ProposalWaiters<AppliedWrite>(io.scheduler);
     this.rn = new RawNode(this.raftConfig(io.random));
     this.transport = io.makeTransport({
@@ -397,7 +401,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   // ---- proposals --------------------------------------------------------------
 
   nextRequestId(): string {
-    return `${this.opts.id}:${process.pid}:${++this.seq}`;
+    return `${this.opts.id}:${this.instanceId}:${++this.seq}`;
   }
 
   proposeCommand(cmd: Command): Promise<AppliedWrite> {
