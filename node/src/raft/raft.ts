@@ -39,12 +39,12 @@ export class Raft {
   voters = new Set<NodeId>();
   learners = new Set<NodeId>();
   /** Leader only: one Progress per member (self included). */
-  prs = new Map<NodeId, Progress>();
+  private prs = new Map<NodeId, Progress>();
 
   /** Messages that may leave at once; messages that must wait for persistence. */
-  msgs: Message[] = [];
-  msgsAfterAppend: Message[] = [];
-  readStates: ReadState[] = [];
+  private msgs: Message[] = [];
+  private msgsAfterAppend: Message[] = [];
+  private readStates: ReadState[] = [];
 
   private votes = new Map<NodeId, boolean>();
   private electionElapsed = 0;
@@ -113,6 +113,38 @@ export class Raft {
     return { voters: [...this.voters].sort(), learners: [...this.learners].sort() };
   }
 
+  // ---- outbox (what the RawNode hands to the application) ----------------------
+
+  hasOutbox(): boolean {
+    return this.msgs.length > 0 || this.msgsAfterAppend.length > 0 || this.readStates.length > 0;
+  }
+
+  /** Everything queued: messages that may leave now, messages that wait for persistence, read states. */
+  takeOutbox(): { early: Message[]; afterPersist: Message[]; readStates: ReadState[] } {
+    const out = { early: this.msgs, afterPersist: this.msgsAfterAppend, readStates: this.readStates };
+    this.msgs = [];
+    this.msgsAfterAppend = [];
+    this.readStates = [];
+    return out;
+  }
+
+  /** Only the messages that may leave before the pending state is persisted. */
+  takeEarlyMessages(): Message[] {
+    const out = this.msgs;
+    this.msgs = [];
+    return out;
+  }
+
+  /** Leader only: whether `id` has a progress entry (is a member we replicate to). */
+  tracks(id: NodeId): boolean {
+    return this.prs.has(id);
+  }
+
+  /** Leader only: a read-only view of every member's progress. */
+  progress(): ReadonlyMap<NodeId, Readonly<Progress>> {
+    return this.prs;
+  }
+
   private send(m: Message): void {
     // A forwarded TransferLeader names the transferee in `from`; keep it.
     if (m.type !== MessageType.TransferLeader) m.from = this.id;
@@ -130,9 +162,13 @@ export class Raft {
     if (
       m.type === MessageType.AppResp ||
       m.type === MessageType.VoteResp ||
-      m.type === MessageType.PreVoteResp
+      m.type === MessageType.PreVoteResp ||
+      m.type === MessageType.Vote
     ) {
-      // These acknowledge state that must be on disk first.
+      // These acknowledge (or, for a vote request, stake a claim on) state that must be on disk first:
+      // a vote request leaves only once the candidate's term and self-vote are durable, otherwise it
+      // could win a term, crash, forget it and win the same term again with another log (issue 13).
+      // docs/adr/0067-votes-durable-before-counted.md reviews the messages that still leave early.
       this.msgsAfterAppend.push(m);
     } else {
       this.msgs.push(m);
@@ -297,10 +333,16 @@ export class Raft {
       type = MessageType.Vote;
       term = this.term;
     }
-    if (this.poll(this.id, true) === 'won') {
-      if (kind === 'pre') this.campaign('election', transfer);
-      else this.becomeLeader();
-      return;
+    if (kind === 'pre') {
+      // A pre-vote changes no state, so our own counts at once.
+      if (this.poll(this.id, true) === 'won') {
+        this.campaign('election', transfer);
+        return;
+      }
+    } else {
+      // Our own vote counts only once term and vote are on disk: it is a response to ourselves,
+      // released with the after-persist messages and stepped by the RawNode in advance().
+      this.send(emptyMessage(MessageType.VoteResp, this.id, this.id, term));
     }
     for (const id of [...this.voters].sort()) {
       if (id === this.id) continue;

@@ -50,6 +50,8 @@ export class RawNode {
   private prevSoft: SoftState;
   private prevHard: HardState;
   private readyOutstanding = false;
+  /** Self-addressed after-persist messages of the outstanding Ready. */
+  private stepsOnAdvance: Message[] = [];
 
   constructor(cfg: RaftConfig) {
     this.raft = new Raft(cfg);
@@ -69,7 +71,7 @@ export class RawNode {
   step(m: Message): void {
     if (isLocalMessage(m.type)) return;
     // Responses from nodes we do not track are harmless but meaningless.
-    if (isResponseMessage(m.type) && this.raft.role === StateRole.Leader && !this.raft.prs.has(m.from))
+    if (isResponseMessage(m.type) && this.raft.role === StateRole.Leader && !this.raft.tracks(m.from))
       return;
     this.raft.step(m);
   }
@@ -129,9 +131,7 @@ export class RawNode {
       !hardStateEqual(hs, this.prevHard) ||
       r.raftLog.unstable.snapshot !== null ||
       r.raftLog.unstableEntries().length > 0 ||
-      r.msgs.length > 0 ||
-      r.msgsAfterAppend.length > 0 ||
-      r.readStates.length > 0 ||
+      r.hasOutbox() ||
       r.raftLog.hasNextCommittedEnts()
     );
   }
@@ -143,19 +143,22 @@ export class RawNode {
     r.flushBroadcast();
     const ss = this.softState();
     const hs = this.hardState();
+    const outbox = r.takeOutbox();
     const rd: Ready = {
       softState: ss.leader !== this.prevSoft.leader || ss.role !== this.prevSoft.role ? ss : null,
       hardState: hardStateEqual(hs, this.prevHard) ? null : hs,
       snapshot: r.raftLog.unstable.snapshot,
       entries: r.raftLog.unstableEntries().slice(),
       committedEntries: r.raftLog.nextCommittedEnts(maxCommittedSize),
-      messagesBeforePersist: r.msgs,
-      messages: r.msgsAfterAppend,
-      readStates: r.readStates,
+      messagesBeforePersist: outbox.early,
+      messages: [],
+      readStates: outbox.readStates,
     };
-    r.msgs = [];
-    r.msgsAfterAppend = [];
-    r.readStates = [];
+    // Messages to ourselves (our own vote) are stepped in advance(), once this Ready is durable.
+    for (const m of outbox.afterPersist) {
+      if (m.to === r.id) this.stepsOnAdvance.push(m);
+      else rd.messages.push(m);
+    }
     if (rd.softState) this.prevSoft = ss;
     if (rd.hardState) this.prevHard = hs;
     this.readyOutstanding = true;
@@ -173,9 +176,7 @@ export class RawNode {
   takeMessages(flushProposals = true): Message[] {
     const r = this.raft;
     if (flushProposals) r.flushBroadcast();
-    const out = r.msgs;
-    r.msgs = [];
-    return out;
+    return r.takeEarlyMessages();
   }
 
   /** The Ready has been persisted, sent and applied. */
@@ -196,13 +197,25 @@ export class RawNode {
         if (e.type === EntryType.ConfChange) r.applyConfChange(decodeConfChange(e.data));
       }
     }
+    const steps = this.stepsOnAdvance;
+    this.stepsOnAdvance = [];
+    for (const m of steps) r.step(m);
+  }
+
+  /** The known leader, without building the status (hot paths: every read, every tick). */
+  leader(): NodeId | null {
+    return this.raft.lead;
+  }
+
+  role(): StateRole {
+    return this.raft.role;
   }
 
   status(): RaftStatus {
     const r = this.raft;
     const progress = new Map<NodeId, PeerProgress>();
     if (r.role === StateRole.Leader) {
-      for (const [id, p] of r.prs) {
+      for (const [id, p] of r.progress()) {
         progress.set(id, {
           match: p.match,
           next: p.next,
