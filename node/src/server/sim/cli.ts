@@ -10,7 +10,7 @@ const { values } = parseArgs({
   options: {
     seeds: { type: 'string', default: '100' },
     start: { type: 'string', default: '1' },
-    steps: { type: 'string', default: '3000' },
+    steps: { type: 'string', default: '5000' },
     trace: { type: 'string', default: '60' },
     verbose: { type: 'boolean', default: false },
     'stop-on-fail': { type: 'boolean', default: false },
@@ -47,7 +47,7 @@ for (let seed = start; seed < start + seeds; seed++) {
   if (values.verbose) {
     const s = r.stats;
     process.stdout.write(
-      `seed ${seed}: ${s.nodes} nodes, ${s.events} events, ${s.delivered} messages, ${s.acked} writes acknowledged, ${s.reads} reads, ${s.crashes} crashes, ${s.snapshots} snapshots sent, ${r.violations.length} violations\n`,
+      `seed ${seed}: ${s.nodes} nodes, ${s.events} events, ${s.delivered} messages, ${s.acked} writes acknowledged, ${s.reads} reads, ${s.crashes} crashes, ${s.snapshots} snapshots sent, ${s.earlyLeader} early-leader msgs, ${r.violations.length} violations\n`,
     );
   }
   if (r.violations.length === 0) continue;

@@ -22,7 +22,7 @@ import type { NodeTransport, TransportHooks } from '../node-io.ts';
 import { World, settle } from './world.ts';
 import { SimDisk, freshImage, type DurableImage } from './sim-disk.ts';
 import { seededRandom } from '../../raft/config.ts';
-import { MessageType, type Message } from '../../raft/types.ts';
+import { MessageType, type Entry, type Message } from '../../raft/types.ts';
 import { SafetyChecker, foldHash, type Violation } from '../../raft/sim/checker.ts';
 import { KvStateMachine, type ApplyResult } from '../../kv/state-machine.ts';
 import type { Command } from '../../kv/commands.ts';
@@ -55,6 +55,8 @@ export interface NodeSimResult {
     reads: number;
     crashes: number;
     snapshots: number;
+    /** Leader messages sent before the leader's term was durable (possible only without the §1 fix). */
+    earlyLeader: number;
     virtualMs: number;
   };
 }
@@ -80,6 +82,10 @@ interface Member {
   image: DurableImage;
   life: Life | null;
   lives: number;
+  /** This member's disk speed: latencies up to this many ms (a slow disk widens the persist window). */
+  diskMax: number;
+  /** Highest term in which it was seen leading. */
+  ledTerm: number;
 }
 
 interface Ack {
@@ -144,19 +150,22 @@ class NodeSim {
   private readonly metrics: Metrics;
   // Network faults.
   private readonly cut = new Set<string>();
+  /** Extra delay of each directed link ("a>b"), fixed per seed: some links are slow. */
+  private readonly linkDelay = new Map<string, number>();
   private dropRate: number;
   private dupRate: number;
   private maxDelay: number;
   private diskMax: number;
   private crashRate: number;
   private landCrashRate: number;
+  private leaderCrashRate: number;
   private healed = false;
   // Checks.
   private readonly appliedKey: string[] = [];
   private readonly appliedValue: (string | null)[] = [];
   private readonly acked: Ack[] = [];
   private readonly ackedMax = new Map<string, number>();
-  private readonly stats = { delivered: 0, reads: 0, crashes: 0, snapshots: 0 };
+  private readonly stats = { delivered: 0, reads: 0, crashes: 0, snapshots: 0, earlyLeader: 0 };
   private valueSeq = 0;
 
   constructor(o: NodeSimOptions) {
@@ -169,6 +178,7 @@ class NodeSim {
     this.diskMax = this.pick([2, 10, 30]);
     this.crashRate = this.pick([0.5, 1, 2]);
     this.landCrashRate = this.pick([0.005, 0.02]);
+    this.leaderCrashRate = this.pick([0.1, 0.3, 0.6]);
     this.checker.onViolation = (v) => this.note(`VIOLATION ${v.property}: ${v.detail}`);
   }
 
@@ -197,14 +207,22 @@ class NodeSim {
     const clusterId = clusterIdFor(addrs);
     for (const addr of addrs) {
       const image = freshImage({ voters: addrs.map((a) => a.id), learners: [] }, clusterId);
-      this.members.push({ id: addr.id, addr, image, life: null, lives: 0 });
+      this.members.push({
+        id: addr.id,
+        addr,
+        image,
+        life: null,
+        lives: 0,
+        diskMax: this.pick([1, this.diskMax, this.diskMax * 3]),
+        ledTerm: 0,
+      });
     }
     this.note(
       `seed ${this.o.seed}: ${n} nodes, drop ${this.dropRate}, dup ${this.dupRate}, delay <=${this.maxDelay}ms, disk <=${this.diskMax}ms`,
     );
     for (const m of this.members) this.start(m);
 
-    const steps = this.o.steps ?? 3000;
+    const steps = this.o.steps ?? 5000;
     const livenessMs = this.o.livenessMs ?? 6000;
     this.scheduleClient(steps);
     this.scheduleNemesis(steps);
@@ -252,6 +270,7 @@ class NodeSim {
         reads: this.stats.reads,
         crashes: this.stats.crashes,
         snapshots: this.stats.snapshots,
+        earlyLeader: this.stats.earlyLeader,
         virtualMs: this.world.now(),
       },
     };
@@ -269,7 +288,7 @@ class NodeSim {
       join: false,
       tickMs: TICK_MS,
       electionTicks: ELECTION_TICKS,
-      snapshotThreshold: 40,
+      snapshotThreshold: 16,
       clusterToken: '',
       proposalTimeoutMs: 2000,
       readTimeoutMs: NEVER_MS,
@@ -282,8 +301,14 @@ class NodeSim {
     const alive = (): boolean => m.life?.n === n;
     const disk = new SimDisk(m.id, m.image, {
       after: (ms, fn) => this.world.after(ms, () => alive() && fn()),
-      latency: () => (this.rand() < 0.1 ? this.int(0, this.diskMax * 3) : this.int(0, this.diskMax)),
+      latency: (termChange) => {
+        const r = this.rand();
+        // fsync stalls, more often for a batch carrying a new term or vote (a candidate's window).
+        if (r < (termChange ? 0.25 : 0.02)) return this.int(30, 200);
+        return r < 0.1 ? this.int(0, m.diskMax * 3) : this.int(0, m.diskMax);
+      },
       onDurableEntries: (entries, prevTerm) => {
+        this.maybeCrashUndurableLeader(m, entries);
         let prev = prevTerm;
         for (const e of entries) {
           this.checker.logEntry(m.id, e, prev);
@@ -376,6 +401,14 @@ class NodeSim {
   private send(from: Member, msg: Message): void {
     if (msg.type === MessageType.App || msg.type === MessageType.Heartbeat || msg.type === MessageType.Snap) {
       this.checker.leaderSeen(from.id, msg.term);
+      if (from.life && from.life.disk.image.hardState.term < msg.term) this.stats.earlyLeader++;
+      if (msg.term > from.ledTerm) {
+        from.ledTerm = msg.term;
+        this.note(
+          `${from.id} leads term ${msg.term} (durable term ${from.life?.disk.image.hardState.term ?? '?'})`,
+        );
+        this.onNewLeader(from);
+      }
     }
     const to = this.members.find((x) => x.id === msg.to);
     if (!to) return;
@@ -398,12 +431,20 @@ class NodeSim {
 
   private deliver(from: Member, fromLife: number | undefined, to: Member, msg: Message, snap: boolean): void {
     const lost = this.cut.has(`${from.id}>${to.id}`) || this.rand() < this.dropRate;
-    const delay = this.int(0, this.maxDelay);
+    const link = `${from.id}>${to.id}`;
+    let extra = this.linkDelay.get(link);
+    if (extra === undefined) {
+      extra = this.pick([0, 0, 5, 25]);
+      this.linkDelay.set(link, extra);
+    }
+    const delay = extra + this.int(0, this.maxDelay);
     this.world.after(delay, () => {
       const reportSnap = (ok: boolean): void => {
         if (snap && from.life?.n === fromLife) from.life?.hooks?.onSnapshotStatus(to.id, ok);
       };
-      if (lost || !to.life?.node || !to.life.hooks) {
+      // A crashed sender's connection dies with it: what it had not delivered yet is often lost.
+      const senderDied = from.life?.n !== fromLife;
+      if (lost || (senderDied && this.rand() < 0.5) || !to.life?.node || !to.life.hooks) {
         reportSnap(false);
         return;
       }
@@ -457,6 +498,48 @@ class NodeSim {
       const a = this.pick(this.members);
       const b = this.pick(this.members);
       if (a !== b) this.cut.add(`${a.id}>${b.id}`);
+    }
+  }
+
+  /**
+   * A member just started leading: sometimes crash it inside the persist window of its first
+   * Readys as leader (its term, vote and first entries may not be durable yet) and bring it back
+   * quickly, so it races its followers' election timers with what its disk kept.
+   */
+  private onNewLeader(m: Member): void {
+    const life = m.life;
+    if (this.healed || !life) return;
+    // Leading a term its own disk does not hold yet is the window the §1 bug lived in: crash it often.
+    const undurable = life.disk.image.hardState.term < m.ledTerm;
+    if (this.rand() >= (undurable ? 0.2 : this.leaderCrashRate)) return;
+    this.world.after(this.int(0, undurable ? 5 : m.diskMax), () => {
+      if (m.life !== life || this.healed) return;
+      this.crash(m, 'as a new leader');
+      this.world.after(this.int(0, 30), () => this.restart(m));
+    });
+  }
+
+  /**
+   * Crash point: `follower` just made entries of term T durable while the member leading T has not
+   * made T itself durable (possible only if a candidate can win before its vote is on disk): crash
+   * that leader now, inside its persist window, and bring it back at once.
+   */
+  private maybeCrashUndurableLeader(follower: Member, entries: Entry[]): void {
+    if (this.healed) return;
+    // Wait for a command of the term (its empty entry alone would be rewritten identically).
+    const last = entries[entries.length - 1];
+    if (!last || !entries.some((e) => e.term === last.term && e.data.byteLength > 0)) return;
+    for (const m of this.members) {
+      if (m === follower || m.ledTerm !== last.term || !m.life) continue;
+      if (m.life.disk.image.hardState.term >= last.term || this.rand() >= 0.8) continue;
+      this.world.after(0, () => {
+        if (!m.life || this.healed) return;
+        this.crash(
+          m,
+          `leading term ${last.term} before it was durable, as ${follower.id} persisted entries of it`,
+        );
+        this.world.after(this.int(0, 10), () => this.restart(m));
+      });
     }
   }
 
@@ -571,7 +654,9 @@ class NodeSim {
     this.world.after(200, () => this.probeLoop(probe));
   }
 
+  /** Every member is up and has applied `index` and every write acknowledged so far. */
   private allApplied(index: number): boolean {
+    for (const a of this.acked) if (a.index > index) index = a.index;
     return this.members.every((m) => (m.life?.node ? m.life.sm.appliedIndex >= index : false));
   }
 

@@ -28,14 +28,15 @@ type Op = (img: DurableImage, live: boolean) => void;
 interface Queued {
   ops: Op[];
   sync: boolean;
+  termChange: boolean;
   resolve: () => void;
 }
 
 export interface DiskEnv {
   /** Runs `fn` after `ms` of virtual time, unless this disk has crashed. */
   after(ms: number, fn: () => void): void;
-  /** Latency of the next write batch. */
-  latency(): number;
+  /** Latency of the next write batch; `termChange`: it carries a new term or vote. */
+  latency(termChange: boolean): number;
   /** A batch became durable: entries appended after an entry of term prevTerm. */
   onDurableEntries?(entries: Entry[], prevTerm: number): void;
   /** Called when a batch has landed, before its promises resolve; may crash the node. */
@@ -163,7 +164,10 @@ export class SimDisk extends MemoryStorage implements NodeStorage {
         img.hardState = hs;
       });
     }
-    return this.enqueue(ops, sync);
+    const hs = p.hardState;
+    const termChange =
+      hs !== null && (hs.term !== this.durable.hardState.term || hs.vote !== this.durable.hardState.vote);
+    return this.enqueue(ops, sync, termChange);
   }
 
   private appendTo(img: DurableImage, entries: Entry[], live: boolean): void {
@@ -189,7 +193,7 @@ export class SimDisk extends MemoryStorage implements NodeStorage {
     const parts = data instanceof Uint8Array ? [data] : [...data].map((b) => Uint8Array.from(b));
     const bytes = concat(parts);
     // The file write, outside the write queue.
-    await new Promise<void>((r) => this.env.after(this.env.latency(), r));
+    await new Promise<void>((r) => this.env.after(this.env.latency(false), r));
     if (index <= this.snap.metadata.index) throw new SnapshotOutOfDateError();
     if (index > this.lastIndex()) throw new UnavailableError(index);
     super.createSnapshot(index, confState, new Uint8Array(0));
@@ -272,11 +276,11 @@ export class SimDisk extends MemoryStorage implements NodeStorage {
     throw new Error('SimDisk: use persist()');
   }
 
-  private enqueue(ops: Op[], sync: boolean): Promise<void> {
+  private enqueue(ops: Op[], sync: boolean, termChange = false): Promise<void> {
     // A crashed disk never answers: the loop of the dead node stays suspended and is thrown away.
     if (this.crashed) return new Promise<void>(() => undefined);
     return new Promise<void>((resolve) => {
-      this.queue.push({ ops, sync, resolve });
+      this.queue.push({ ops, sync, termChange, resolve });
       if (!this.writing) this.drain();
     });
   }
@@ -289,7 +293,7 @@ export class SimDisk extends MemoryStorage implements NodeStorage {
     }
     this.writing = true;
     const items = this.queue.splice(0);
-    this.env.after(this.env.latency(), () => {
+    this.env.after(this.env.latency(items.some((i) => i.termChange)), () => {
       if (this.crashed) return;
       const sync = items.some((i) => i.sync);
       const ops = items.flatMap((i) => i.ops);
