@@ -26,7 +26,7 @@ export interface HousekeepingDeps {
   log: Logger;
   /** The membership as of the applied index (taken when a snapshot starts). */
   confState(): ConfState;
-  /** From the soft state the loop tracks (cheap). */
+  /** Cheap (RawNode.role()/leader(), not status()): they run on every tick. */
   isLeader(): boolean;
   hasLeader(): boolean;
   proposeCommand(cmd: Command): Promise<AppliedWrite>;

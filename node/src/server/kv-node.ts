@@ -95,9 +95,8 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   private readonly instanceId: string;
   private stopping = false;
   private fatalError: Error | null = null;
-  /** The soft state as of the last Ready (cheap to read, unlike rn.status()). */
+  /** The leader as of the last Ready's soft state (leader-change logging). */
   private leader: string | null = null;
-  private role: StateRole = StateRole.Follower;
   private readonly tickListeners = new Set<(stopped: boolean) => void>();
 
   private constructor(
@@ -174,8 +173,8 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
       metrics,
       log,
       confState: () => this.rn.status().confState,
-      isLeader: () => this.role === StateRole.Leader,
-      hasLeader: () => this.leader !== null,
+      isLeader: () => this.rn.role() === StateRole.Leader,
+      hasLeader: () => this.rn.leader() !== null,
       proposeCommand: (cmd) => this.proposeCommand(cmd),
       nextRequestId: () => this.nextRequestId(),
       fatal,
@@ -351,7 +350,6 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     }
     if (leader === null && this.leader !== null) this.log.warn('lost the leader', { role });
     this.leader = leader;
-    this.role = role;
   }
 
   private fatal(e: unknown): void {
@@ -442,7 +440,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   private async linearizable(): Promise<void> {
     this.assertServing();
     if (this.opts.unsafeLocalReads) return;
-    if (this.leader === null) throw kvError('no-leader', 'no leader is known; retry shortly');
+    if (this.rn.leader() === null) throw kvError('no-leader', 'no leader is known; retry shortly');
     this.metrics.readIndexTotal.inc();
     try {
       await this.reads.wait();
@@ -555,7 +553,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   }
 
   readyz(): { ready: boolean; checks: ReadyCheck[] } {
-    const leader = this.leader;
+    const leader = this.rn.leader();
     const removed = this.removed;
     const caughtUp = this.housekeeping.caughtUp;
     const compaction = this.housekeeping.compactionError;
@@ -581,7 +579,11 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
 
   /** Graceful stop: hand over leadership, finish the loop, close transport and storage. */
   async stop(): Promise<void> {
-    if (this.role === StateRole.Leader && this.rn.status().confState.voters.length > 1 && !this.removed) {
+    if (
+      this.rn.role() === StateRole.Leader &&
+      this.rn.status().confState.voters.length > 1 &&
+      !this.removed
+    ) {
       try {
         await this.admin.transferLeadership(undefined, 3000);
       } catch (e) {
