@@ -55,12 +55,7 @@ export interface ExpireCommand {
   keys: { key: string; modifyIndex: number }[];
 }
 
-export interface NoopCommand {
-  op: 'noop';
-  requestId: string;
-}
-
-export type Command = PutCommand | DeleteCommand | ExpireCommand | NoopCommand;
+export type Command = PutCommand | DeleteCommand | ExpireCommand;
 
 export class CommandDecodeError extends Error {
   constructor(reason: string) {
@@ -69,7 +64,7 @@ export class CommandDecodeError extends Error {
   }
 }
 
-const OPS = ['put', 'delete', 'expire', 'noop'] as const;
+const OPS = ['put', 'delete', 'expire'] as const;
 const FLAG_EXPIRES_AT = 1;
 const FLAG_TTL = 2;
 const FLAG_CAS = 4;
@@ -132,8 +127,6 @@ export function encodeCommand(command: Command): Uint8Array {
       size += 9;
       for (const k of cmd.keys) size += strBound(k.key) + 9;
       break;
-    case 'noop':
-      break;
   }
   const w = new Writer(size);
   w.u8(COMMAND_FORMAT);
@@ -160,8 +153,6 @@ export function encodeCommand(command: Command): Uint8Array {
         w.str(k.key);
         w.varint(k.modifyIndex);
       }
-      break;
-    case 'noop':
       break;
   }
   // Copied: log entries stay in memory until a snapshot, so their buffers should hold nothing else.
@@ -226,7 +217,6 @@ export function decodeCommand(bytes: Uint8Array): Command {
     put: FLAG_EXPIRES_AT | FLAG_TTL | FLAG_CAS | FLAG_PROPOSED_AT,
     delete: FLAG_CAS | FLAG_PROPOSED_AT | FLAG_RECURSE,
     expire: 0,
-    noop: 0,
   };
   if ((flags & ~allowed[op]) !== 0) throw new CommandDecodeError(`unknown flags ${flags} for ${op}`);
   const requestId = r.str();
@@ -256,9 +246,6 @@ export function decodeCommand(bytes: Uint8Array): Command {
       cmd = { op, requestId, keys };
       break;
     }
-    case 'noop':
-      cmd = { op, requestId };
-      break;
   }
   if (!r.done) throw new CommandDecodeError('trailing bytes');
   return cmd;
@@ -338,8 +325,6 @@ export function normalise(v: unknown): Command {
         }),
       };
     }
-    case 'noop':
-      return { op: 'noop', requestId };
     default:
       throw new CommandDecodeError(`unknown op ${JSON.stringify(v.op)}`);
   }

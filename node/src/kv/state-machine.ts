@@ -115,9 +115,6 @@ export class KvStateMachine {
       case 'expire':
         result = this.applyExpire(cmd, changes);
         break;
-      case 'noop':
-        result = { ok: true };
-        break;
     }
     this.applied = index;
     for (const c of changes) this.watches.record(index, c.key, c.prefix);
