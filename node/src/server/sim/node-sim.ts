@@ -304,7 +304,7 @@ class NodeSim {
       latency: (termChange) => {
         const r = this.rand();
         // fsync stalls, more often for a batch carrying a new term or vote (a candidate's window).
-        if (r < (termChange ? 0.25 : 0.02)) return this.int(30, 200);
+        if (r < (termChange ? 0.5 : 0.02)) return this.int(30, 200);
         return r < 0.1 ? this.int(0, m.diskMax * 3) : this.int(0, m.diskMax);
       },
       onDurableEntries: (entries, prevTerm) => {
@@ -444,7 +444,7 @@ class NodeSim {
       };
       // A crashed sender's connection dies with it: what it had not delivered yet is often lost.
       const senderDied = from.life?.n !== fromLife;
-      if (lost || (senderDied && this.rand() < 0.5) || !to.life?.node || !to.life.hooks) {
+      if (lost || (senderDied && this.rand() < 0.8) || !to.life?.node || !to.life.hooks) {
         reportSnap(false);
         return;
       }
@@ -531,7 +531,7 @@ class NodeSim {
     if (!last || !entries.some((e) => e.term === last.term && e.data.byteLength > 0)) return;
     for (const m of this.members) {
       if (m === follower || m.ledTerm !== last.term || !m.life) continue;
-      if (m.life.disk.image.hardState.term >= last.term || this.rand() >= 0.8) continue;
+      if (m.life.disk.image.hardState.term >= last.term) continue;
       this.world.after(0, () => {
         if (!m.life || this.healed) return;
         this.crash(
