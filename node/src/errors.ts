@@ -27,6 +27,14 @@ export const ERROR_CODES = {
   'invalid-conf-change': 409,
   'not-member': 409,
   'too-many-requests': 429,
+  // Authentication and authorization (issue 14).
+  'unauthenticated': 401,
+  'permission-denied': 403,
+  'user-exists': 409,
+  'user-not-found': 404,
+  'role-not-found': 404,
+  'auth-not-ready': 409,
+  'invalid-auth-change': 400,
   // Availability: the outcome of a write is unknown only for `timeout`.
   'no-leader': 503,
   'not-leader': 503,

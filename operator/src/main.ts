@@ -4,7 +4,9 @@
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import * as k8s from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
 import { ClientKube } from './kube/kube.ts';
+import { configSource, OPERATOR_USAGE } from './kube/config-source.ts';
 import { WorkQueue } from './controller/queue.ts';
 import { LeaderElector } from './controller/leader-election.ts';
 import { makeInformers } from './controller/informers.ts';
@@ -16,6 +18,20 @@ import { HttpNodeAdmin } from './reconcile/nodeclient.ts';
 import { Reconciler } from './reconcile/reconciler.ts';
 
 const env = process.env;
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(OPERATOR_USAGE);
+  process.exit(0);
+}
+if (args.length > 0) {
+  process.stderr.write(`kv-store-operator: unexpected argument ${JSON.stringify(args[0])} (see --help)\n`);
+  process.exit(2);
+}
+const source = configSource(env, existsSync);
+if (source.kind === 'none') {
+  process.stderr.write(`kv-store-operator: ${source.message}\n`);
+  process.exit(1);
+}
 const config = {
   identity: env.POD_NAME ?? `${hostname()}-${process.pid}`,
   leaseNamespace: env.POD_NAMESPACE ?? env.LEASE_NAMESPACE ?? 'default',
@@ -30,15 +46,14 @@ const config = {
 const log = createLogger(config.logLevel, { component: 'kv-store-operator' });
 const metrics = new OperatorMetrics();
 /**
- * In a pod: the ServiceAccount directory named by KUBE_SA_DIR (the chart sets the standard
- * mount path; keeping it explicit lets a runtime that mounts volumes elsewhere rewrite it).
- * Otherwise KUBECONFIG / ~/.kube/config / the default in-cluster paths.
+ * In a pod: the ServiceAccount directory (KUBE_SA_DIR, default the standard mount path; keeping
+ * it explicit lets a runtime that mounts volumes elsewhere rewrite it). Otherwise KUBECONFIG or
+ * ~/.kube/config (config-source.ts decided which, or refused to start).
  */
 function loadKubeConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
-  const dir = env.KUBE_SA_DIR;
-  const host = env.KUBERNETES_SERVICE_HOST;
-  if (dir !== undefined && dir !== '' && host !== undefined && env.KUBECONFIG === undefined) {
+  if (source.kind === 'service-account') {
+    const { dir, host } = source;
     const server = `https://${host.includes(':') ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`;
     kc.loadFromOptions({
       clusters: [{ name: 'in-cluster', server, caFile: `${dir}/ca.crt`, skipTLSVerify: false }],

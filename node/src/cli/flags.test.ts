@@ -115,6 +115,7 @@ void describe('parseFlags', () => {
       if (r.ok) return;
       assert.match(r.error, pattern);
       assert.doesNotMatch(r.error, /\n/, 'errors are one line');
+      assert.doesNotMatch(r.error, /--help/, 'the caller adds the usage hint once');
       assert.equal(r.help, undefined);
     });
   }

@@ -176,7 +176,7 @@ function scan(argv: string[]): Map<string, string> {
     if (!m) throw new FlagError(`unexpected argument "${arg}" (flags start with - or --)`);
     const name = m[1] ?? '';
     const kind = FLAGS[name];
-    if (kind === undefined) throw new FlagError(`unknown flag "${arg.split('=')[0]}" (see --help)`);
+    if (kind === undefined) throw new FlagError(`unknown flag "${arg.split('=')[0]}"`);
     let value = m[2];
     if (value === undefined) {
       if (kind === 'bool') value = 'true';

@@ -10,6 +10,8 @@ import type { Metrics } from '../metrics.ts';
 import { decodeKey, memberId, memberUrl, optionalString, parseJsonObject, Query, readBody } from './request.ts';
 import { DurationError, parseDuration } from '../kv/duration.ts';
 import type { Consistency, KeyValue, KvService, MemberRole } from './service.ts';
+import { createAuthGate, type AuthGateOptions } from './auth-gate.ts';
+import { authRoutes, type AuthBackend } from './auth-routes.ts';
 
 export interface AppOptions {
   metrics: Metrics;
@@ -22,6 +24,8 @@ export interface AppOptions {
   maxListLimit?: number;
   defaultWatchWaitMs?: number;
   maxWatchWaitMs?: number;
+  /** Authentication, authorization and the /v1/auth API (ADR 0068); absent: no auth routes at all. */
+  auth?: { gate: Omit<AuthGateOptions, 'maxKeyBytes'>; backend: AuthBackend };
 }
 
 /** The koa app plus a switch that ends blocking watches when the server shuts down. */
@@ -121,6 +125,13 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
       );
     }
   });
+
+  if (opts.auth) {
+    app.use(createAuthGate({ ...opts.auth.gate, maxKeyBytes }));
+    const auth = authRoutes(opts.auth.backend);
+    app.use(auth.routes());
+    app.use(auth.allowedMethods());
+  }
 
   // ------------------------------------------------------------------ KV
   app.use(async (ctx, next) => {

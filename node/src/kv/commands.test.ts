@@ -37,6 +37,7 @@ void describe('commands', () => {
       ],
     },
     { op: 'expire', requestId: 'r7', keys: [] },
+    { op: 'noop', requestId: 'r8' },
   ];
   for (const cmd of samples) {
     void test(`${cmd.op} ${cmd.requestId} round-trips`, () => {

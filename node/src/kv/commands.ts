@@ -3,6 +3,7 @@
 //   put:    str key, str value, [f64 expiresAt], [str ttl], [varint cas], [f64 proposedAt]
 //   delete: str key, [varint cas], [f64 proposedAt]            (recurse is a flag)
 //   expire: varint n, n x (str key, varint modifyIndex)
+//   auth:   str JSON of an AuthChange (rare, small: users, roles, enable/disable; see auth/auth-store.ts)
 //   str = varint UTF-8 byte length, bytes; varint = unsigned LEB128
 // Not msgpack: its decoder returns strings sliced out of one string holding
 // every string of the message, so each stored key and value kept its whole
@@ -12,6 +13,7 @@
 // misread. Decoding validates the full shape: the log is trusted, but a bug or
 // a foreign payload must fail loudly, not apply.
 
+import { authChangeProblem, type AuthChange } from '../auth/auth-store.ts';
 import { writeVarint } from './varint.ts';
 
 export const COMMAND_FORMAT = 2;
@@ -55,7 +57,19 @@ export interface ExpireCommand {
   keys: { key: string; modifyIndex: number }[];
 }
 
-export type Command = PutCommand | DeleteCommand | ExpireCommand;
+export interface NoopCommand {
+  op: 'noop';
+  requestId: string;
+}
+
+/** A change to users, roles or whether auth is on; never carries a password, only its hash. */
+export interface AuthCommand {
+  op: 'auth';
+  requestId: string;
+  change: AuthChange;
+}
+
+export type Command = PutCommand | DeleteCommand | ExpireCommand | NoopCommand | AuthCommand;
 
 export class CommandDecodeError extends Error {
   constructor(reason: string) {
@@ -64,7 +78,8 @@ export class CommandDecodeError extends Error {
   }
 }
 
-const OPS = ['put', 'delete', 'expire'] as const;
+// The position is the op's code in the log: append, never reorder.
+const OPS = ['put', 'delete', 'expire', 'noop', 'auth'] as const;
 const FLAG_EXPIRES_AT = 1;
 const FLAG_TTL = 2;
 const FLAG_CAS = 4;
@@ -106,6 +121,7 @@ export function encodeCommand(command: Command): Uint8Array {
   const cmd = normalise(command);
   let size = 3 + strBound(cmd.requestId);
   let flags = 0;
+  let authJson = '';
   switch (cmd.op) {
     case 'put':
       size += strBound(cmd.key) + strBound(cmd.value) + 8 + 9 + 8;
@@ -126,6 +142,12 @@ export function encodeCommand(command: Command): Uint8Array {
     case 'expire':
       size += 9;
       for (const k of cmd.keys) size += strBound(k.key) + 9;
+      break;
+    case 'noop':
+      break;
+    case 'auth':
+      authJson = JSON.stringify(cmd.change);
+      size += strBound(authJson);
       break;
   }
   const w = new Writer(size);
@@ -153,6 +175,11 @@ export function encodeCommand(command: Command): Uint8Array {
         w.str(k.key);
         w.varint(k.modifyIndex);
       }
+      break;
+    case 'noop':
+      break;
+    case 'auth':
+      w.str(authJson);
       break;
   }
   // Copied: log entries stay in memory until a snapshot, so their buffers should hold nothing else.
@@ -217,6 +244,8 @@ export function decodeCommand(bytes: Uint8Array): Command {
     put: FLAG_EXPIRES_AT | FLAG_TTL | FLAG_CAS | FLAG_PROPOSED_AT,
     delete: FLAG_CAS | FLAG_PROPOSED_AT | FLAG_RECURSE,
     expire: 0,
+    noop: 0,
+    auth: 0,
   };
   if ((flags & ~allowed[op]) !== 0) throw new CommandDecodeError(`unknown flags ${flags} for ${op}`);
   const requestId = r.str();
@@ -246,6 +275,12 @@ export function decodeCommand(bytes: Uint8Array): Command {
       cmd = { op, requestId, keys };
       break;
     }
+    case 'noop':
+      cmd = { op, requestId };
+      break;
+    case 'auth':
+      cmd = { op, requestId, change: parseAuthChange(r.str()) };
+      break;
   }
   if (!r.done) throw new CommandDecodeError('trailing bytes');
   return cmd;
@@ -325,7 +360,26 @@ export function normalise(v: unknown): Command {
         }),
       };
     }
+    case 'noop':
+      return { op: 'noop', requestId };
+    case 'auth': {
+      const problem = authChangeProblem(v.change);
+      if (problem) throw new CommandDecodeError(`auth change: ${problem}`);
+      return { op: 'auth', requestId, change: v.change as AuthChange };
+    }
     default:
       throw new CommandDecodeError(`unknown op ${JSON.stringify(v.op)}`);
   }
+}
+
+function parseAuthChange(json: string): AuthChange {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw new CommandDecodeError('auth change is not JSON');
+  }
+  const problem = authChangeProblem(v);
+  if (problem) throw new CommandDecodeError(`auth change: ${problem}`);
+  return v as AuthChange;
 }

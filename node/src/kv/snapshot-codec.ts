@@ -1,6 +1,7 @@
 // Binary snapshot of the KV state machine:
 //   "KVSN" | u16 format | u32 header length | header (msgpack) | records... | u32 crc32 of all before it
-//   header: { appliedIndex, keyCount, members: [id, peerUrl, clientUrl][] }
+//   header: { appliedIndex, keyCount, members: [id, peerUrl, clientUrl][], auth? }
+//           (auth: users, roles, enabled, token key; left out while there are none, see auth/auth-store.ts)
 //   record: string key, string value, varint createIndex, varint modifyIndex, varint version,
 //           u8 flags (1 = expiresAt, 2 = ttl), [f64 expiresAt], [string ttl]
 //   string = varint UTF-8 byte length, bytes; varint = unsigned LEB128
@@ -13,6 +14,7 @@
 // heartbeating while it snapshots); the sync variants just run them through.
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
+import { AuthStore, type AuthSnapshot } from '../auth/auth-store.ts';
 import { CorruptionError } from '../storage/errors.ts';
 import type { KeyValue, Member } from './types.ts';
 import { writeVarint } from './varint.ts';
@@ -52,6 +54,7 @@ export interface SnapshotContent {
   members: Member[];
   /** Strictly increasing by key. */
   kvs: KeyValue[];
+  auth?: AuthSnapshot;
 }
 
 /** Bytes per chunk of the encoded stream (a record larger than this gets a chunk of its own size). */
@@ -138,6 +141,7 @@ export function* encodeSnapshotChunks(
   members: Member[],
   keys: readonly (readonly string[])[],
   valueOf: (key: string) => KeyValue,
+  auth?: AuthSnapshot,
 ): Generator<Buffer, void, undefined> {
   const w = new ChunkWriter();
   let keyCount = 0;
@@ -146,6 +150,7 @@ export function* encodeSnapshotChunks(
     appliedIndex,
     keyCount,
     members: members.map((m) => [m.id, m.peerUrl, m.clientUrl]),
+    ...(auth && hasAuthState(auth) ? { auth } : {}),
   });
   w.reserve(PREAMBLE_BYTES + header.byteLength);
   w.bytes(MAGIC);
@@ -192,7 +197,11 @@ export function encodeSnapshot(appliedIndex: number, members: Member[], kvs: rea
 
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
-function decodeHeader(buf: Buffer): { appliedIndex: number; keyCount: number; members: Member[] } {
+function hasAuthState(a: AuthSnapshot): boolean {
+  return a.enabled || a.tokenKey !== null || a.users.length > 0 || a.roles.length > 0;
+}
+
+function decodeHeader(buf: Buffer): { appliedIndex: number; keyCount: number; members: Member[]; auth?: AuthSnapshot } {
   let header: unknown;
   try {
     header = packr.unpack(buf);
@@ -216,7 +225,14 @@ function decodeHeader(buf: Buffer): { appliedIndex: number; keyCount: number; me
     const [id, peerUrl, clientUrl] = m as [string, string, string];
     return { id, peerUrl, clientUrl };
   });
-  return { appliedIndex: h.appliedIndex, keyCount: h.keyCount, members };
+  if (h.auth === undefined) return { appliedIndex: h.appliedIndex, keyCount: h.keyCount, members };
+  try {
+    // Validated by restoring it into a scratch store (the same checks the state machine makes).
+    new AuthStore().restore(h.auth as AuthSnapshot);
+  } catch (err) {
+    throw new CorruptionError('kv-snapshot/header', `malformed auth state (${String(err)})`);
+  }
+  return { appliedIndex: h.appliedIndex, keyCount: h.keyCount, members, auth: h.auth as AuthSnapshot };
 }
 
 export function decodeSnapshot(bytes: Uint8Array): SnapshotContent {
@@ -242,7 +258,7 @@ export function* decodeSnapshotSteps(bytes: Uint8Array): Steps<SnapshotContent> 
     throw new CorruptionError('kv-snapshot/preamble', `unknown snapshot format ${format}`);
   const headerBytes = buf.readUInt32BE(MAGIC.byteLength + 2);
   if (PREAMBLE_BYTES + headerBytes > end) throw new CorruptionError('kv-snapshot/header', 'truncated');
-  const { appliedIndex, keyCount, members } = decodeHeader(
+  const { appliedIndex, keyCount, members, auth } = decodeHeader(
     buf.subarray(PREAMBLE_BYTES, PREAMBLE_BYTES + headerBytes),
   );
   // Each record takes at least 6 bytes: a count beyond that is impossible.
@@ -315,5 +331,5 @@ export function* decodeSnapshotSteps(bytes: Uint8Array): Steps<SnapshotContent> 
   }
   if (pos !== end)
     throw new CorruptionError('kv-snapshot/trailer', `${end - pos} unexpected bytes after ${keyCount} keys`);
-  return { appliedIndex, members, kvs };
+  return { appliedIndex, members, kvs, ...(auth ? { auth } : {}) };
 }

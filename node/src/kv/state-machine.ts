@@ -3,6 +3,7 @@
 // is a read-time filter (`get`/`list` hide keys whose expiresAt <= now) plus a
 // leader-proposed `expire` command that deletes keys still at the modifyIndex
 // the leader saw expire, so a key rewritten in between survives.
+import { AuthStore, type AuthChangeResult } from '../auth/auth-store.ts';
 import type { Command, DeleteCommand, ExpireCommand, PutCommand } from './commands.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 import type { ExpiryEntry } from './expiry-heap.ts';
@@ -22,6 +23,8 @@ export type ApplyResult =
       prev?: KeyValue;
       deleted?: number;
       /** index was already applied */ skipped?: true;
+      /** Outcome of an auth command (a refused change is applied as a no-op, the same on every member). */
+      auth?: AuthChangeResult;
     }
   | { ok: false; code: 'cas-mismatch'; current?: KeyValue };
 
@@ -54,6 +57,8 @@ interface Capture {
   replacedData: Map<string, KeyValue> | null;
 }
 
+const EMPTY_AUTH = { enabled: false, tokenKey: null, users: [], roles: [] };
+
 function expired(kv: KeyValue, nowMs: number): boolean {
   return kv.expiresAt !== undefined && kv.expiresAt <= nowMs;
 }
@@ -69,6 +74,8 @@ export class KvStateMachine {
   private bytes = 0;
   private applied = 0;
   private memberMap = new Map<string, MemberAddress>();
+  /** Users, roles and whether auth is on: replicated like the keys, saved in snapshots. */
+  readonly auth = new AuthStore();
   private readonly watches: WatchHub;
   private restoring = false;
 
@@ -114,6 +121,12 @@ export class KvStateMachine {
         break;
       case 'expire':
         result = this.applyExpire(cmd, changes);
+        break;
+      case 'noop':
+        result = { ok: true };
+        break;
+      case 'auth':
+        result = { ok: true, auth: this.auth.apply(cmd.change) };
         break;
     }
     this.applied = index;
@@ -364,7 +377,7 @@ export class KvStateMachine {
     };
     return {
       appliedIndex,
-      chunks: encodeSnapshotChunks(appliedIndex, this.members(), this.sorted.view(), valueOf),
+      chunks: encodeSnapshotChunks(appliedIndex, this.members(), this.sorted.view(), valueOf, this.auth.snapshot()),
       release,
     };
   }
@@ -414,6 +427,7 @@ export class KvStateMachine {
     this.memberMap = new Map(
       content.members.map((m) => [m.id, { peerUrl: m.peerUrl, clientUrl: m.clientUrl }]),
     );
+    this.auth.restore(content.auth ?? EMPTY_AUTH);
     this.watches.reset(this.applied);
   }
 
