@@ -39,7 +39,6 @@ export const ERROR_CODES = {
   'no-leader': 503,
   'not-leader': 503,
   'unavailable': 503,
-  'shutting-down': 503,
   'timeout': 504,
   // A write superseded by a new leader before it committed: definitely not applied, safe to retry.
   'proposal-dropped': 503,

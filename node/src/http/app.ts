@@ -110,7 +110,7 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     } finally {
       metrics.httpRequestsInFlight.dec();
       if (app.closing.signal.aborted) ctx.set('Connection', 'close');
-      if (service.appliedIndex && !ctx.response.get(INDEX_HEADER)) {
+      if (!ctx.response.get(INDEX_HEADER)) {
         try {
           ctx.set(INDEX_HEADER, String(service.appliedIndex()));
         } catch (err) {

@@ -89,6 +89,6 @@ export interface KvService {
   transferLeadership(to?: string): Promise<{ leader: string }>;
   livez(): boolean;
   readyz(): { ready: boolean; checks: ReadyCheck[] };
-  /** Applied index right now; when present, every response without one gets an X-KV-Index header. Must be cheap and never throw. */
-  appliedIndex?(): number;
+  /** Applied index right now: every response without one gets it as X-KV-Index. Must be cheap and never throw. */
+  appliedIndex(): number;
 }

@@ -16,8 +16,6 @@ export interface RaftConfig {
   maxInflightMsgs: number;
   /** Proposals are refused once the uncommitted tail of the leader's log exceeds this many bytes. */
   maxUncommittedEntriesSize: number;
-  /** Max bytes of committed entries handed to the application per Ready. */
-  maxCommittedSizePerReady: number;
   preVote: boolean;
   checkQuorum: boolean;
   /** Source of randomness in [0, 1) for election jitter; seeded in tests. */
@@ -34,7 +32,6 @@ export function defaultConfig(id: NodeId, storage: Storage, random: () => number
     maxSizePerMsg: 1024 * 1024,
     maxInflightMsgs: 256,
     maxUncommittedEntriesSize: 64 * 1024 * 1024,
-    maxCommittedSizePerReady: 16 * 1024 * 1024,
     preVote: true,
     checkQuorum: true,
     random,

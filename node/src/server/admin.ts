@@ -4,22 +4,39 @@
 import { ConfChangeType, StateRole } from '../raft/types.ts';
 import { KvError, isErrorCode, kvError } from '../errors.ts';
 import type { MemberInfo, NodeStatus } from '../http/service.ts';
-import type { KvNode } from './kv-node.ts';
+import type { RaftStatus } from '../raft/rawnode.ts';
+import type { ConfChange } from '../raft/types.ts';
+import type { MemberAddress } from '../kv/state-machine.ts';
+import type { AppliedWrite } from './applier.ts';
+
+/** The narrow view of the node the admin layer works through (KvNode implements it). */
+export interface AdminNode {
+  readonly opts: { readonly tickMs: number; readonly electionTicks: number; readonly proposalTimeoutMs: number };
+  readonly removed: boolean;
+  raftStatus(): RaftStatus;
+  clusterId(): string;
+  appliedIndex(): number;
+  member(id: string): MemberAddress | undefined;
+  nextRequestId(): string;
+  proposeConf(cc: ConfChange): Promise<AppliedWrite>;
+  transferLeadershipTo(id: string): void;
+  waitForTicks(fn: () => boolean, maxMs: number): Promise<boolean>;
+}
 
 /** A learner within this many entries of the leader's commit index may be promoted. */
 const PROMOTE_MAX_LAG = 100;
 const MEMBER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export class AdminOps {
-  private readonly node: KvNode;
+  private readonly node: AdminNode;
 
-  constructor(node: KvNode) {
+  constructor(node: AdminNode) {
     this.node = node;
   }
 
   status(): NodeStatus {
     const n = this.node;
-    const s = n.rn.status();
+    const s = n.raftStatus();
     let state: NodeStatus['state'];
     if (n.removed) state = 'removed';
     else if (s.role === StateRole.Leader) state = 'leader';
@@ -28,22 +45,22 @@ export class AdminOps {
     else state = 'candidate';
     return {
       id: s.id,
-      clusterId: n.storage.meta.clusterId ?? '',
+      clusterId: n.clusterId(),
       state,
       leader: s.leader,
       term: s.term,
       commitIndex: s.commit,
-      appliedIndex: n.sm.appliedIndex,
+      appliedIndex: n.appliedIndex(),
       members: this.memberList(),
     };
   }
 
   private memberList(): MemberInfo[] {
     const n = this.node;
-    const s = n.rn.status();
+    const s = n.raftStatus();
         const out: MemberInfo[] = [];
     const add = (id: string, role: 'voter' | 'learner'): void => {
-      const a = n.sm.member(id);
+      const a = n.member(id);
       const p = s.progress.get(id);
       out.push({
         id,
@@ -60,7 +77,7 @@ export class AdminOps {
   }
 
   async members(): Promise<{ leader: string | null; members: MemberInfo[] }> {
-    const s = this.node.rn.status();
+    const s = this.node.raftStatus();
     if (s.role !== StateRole.Leader && s.leader !== null) {
       // Only the leader knows each member's progress and health.
       try {
@@ -80,7 +97,7 @@ export class AdminOps {
       throw kvError('invalid-parameter', 'peerUrl and clientUrl must be http://host:port URLs');
     }
     if (!this.isLeader()) return this.forward<MemberInfo>('POST', '/v1/cluster/members', m);
-    const cs = this.node.rn.status().confState;
+    const cs = this.node.raftStatus().confState;
     if (cs.voters.includes(m.id) || cs.learners.includes(m.id)) {
       throw kvError('member-exists', `member ${m.id} is already part of the cluster`);
     }
@@ -98,7 +115,7 @@ export class AdminOps {
       await this.forward('POST', `/v1/cluster/members/${encodeURIComponent(id)}/promote`);
       return;
     }
-    const s = this.node.rn.status();
+    const s = this.node.raftStatus();
     if (s.confState.voters.includes(id)) return; // already a voter: idempotent
     if (!s.confState.learners.includes(id)) throw kvError('member-not-found', `no learner ${id} in the cluster`);
     const p = s.progress.get(id);
@@ -109,7 +126,7 @@ export class AdminOps {
         `learner ${id} has replicated up to ${p?.match ?? 0} of ${s.commit} committed; retry when it has caught up`,
       );
     }
-    const addr = this.node.sm.member(id);
+    const addr = this.node.member(id);
     await this.node.proposeConf({
       type: ConfChangeType.AddVoter,
       nodeId: id,
@@ -122,7 +139,7 @@ export class AdminOps {
       await this.forward('DELETE', `/v1/cluster/members/${encodeURIComponent(id)}`);
       return;
     }
-    const s = this.node.rn.status();
+    const s = this.node.raftStatus();
     const isVoter = s.confState.voters.includes(id);
     if (!isVoter && !s.confState.learners.includes(id)) throw kvError('member-not-found', `no member ${id}`);
     if (isVoter) {
@@ -152,7 +169,7 @@ export class AdminOps {
 
   async transferLeadership(to: string | undefined, timeoutMs?: number): Promise<{ leader: string }> {
     if (!this.isLeader()) return this.forward<{ leader: string }>('POST', '/v1/cluster/leader', to ? { to } : {});
-    const s = this.node.rn.status();
+    const s = this.node.raftStatus();
     let target = to;
     if (target === undefined) {
       // The most up-to-date live voter takes over fastest.
@@ -171,26 +188,25 @@ export class AdminOps {
     } else if (!s.confState.voters.includes(target)) {
       throw kvError('member-not-found', `${target} is not a voter`);
     }
-    this.node.rn.transferLeadership(target);
-    this.node.schedule();
+    this.node.transferLeadershipTo(target);
     const wait = timeoutMs ?? this.node.opts.tickMs * this.node.opts.electionTicks * 3;
     const ok = await this.node.waitForTicks(() => {
-      const l = this.node.rn.status().leader;
+      const l = this.node.raftStatus().leader;
       return l !== null && l !== s.id;
     }, wait);
     if (!ok) throw kvError('timeout', `leadership transfer to ${target} did not complete in time`);
-    return { leader: this.node.rn.status().leader ?? target };
+    return { leader: this.node.raftStatus().leader ?? target };
   }
 
   private isLeader(): boolean {
-    return this.node.rn.status().role === StateRole.Leader;
+    return this.node.raftStatus().role === StateRole.Leader;
   }
 
   /** Sends an admin request to the leader's client URL and relays its answer or error. */
   private async forward<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const leader = this.node.rn.status().leader;
+    const leader = this.node.raftStatus().leader;
     if (leader === null) throw kvError('no-leader', 'no leader is known; retry shortly');
-    const url = this.node.sm.member(leader)?.clientUrl;
+    const url = this.node.member(leader)?.clientUrl;
     if (!url) throw kvError('unavailable', `the address of leader ${leader} is not known yet`);
     let res: Response;
     try {

@@ -1,35 +1,43 @@
-// The node: drives the Raft core with ticks and peer messages, carries out
-// each Ready (group-committed LevelDB batch, sends, apply), and implements the
-// KV service the HTTP API exposes.
+// The node: wires the Raft core to its Ready loop (ready-loop.ts), the applier
+// (applier.ts) and housekeeping (housekeeping.ts) over injected I/O
+// (node-io.ts), and implements the KV service the HTTP API exposes.
 import { defaultConfig, type RaftConfig } from '../raft/config.ts';
-import { decodeConfChange } from '../raft/conf-change.ts';
-import { RawNode } from '../raft/rawnode.ts';
+import { RawNode, type RaftStatus } from '../raft/rawnode.ts';
 import {
-  ConfChangeType,
-  EntryType,
   StateRole,
   type ConfChange,
-  type Entry,
   type Message,
   type ProposeError,
   type ProposeResult,
-  type Ready,
-  type Snapshot,
+  type SoftState,
 } from '../raft/types.ts';
 import { DiskStorage } from '../storage/disk-storage.ts';
-import { SnapshotOutOfDateError } from '../raft/storage.ts';
-import { snapshotDue, snapshotPhase } from './snapshot-schedule.ts';
-import { decodeCommand, encodeCommand, type Command } from '../kv/commands.ts';
-import { KvStateMachine, type ApplyResult } from '../kv/state-machine.ts';
+import { encodeCommand, type Command } from '../kv/commands.ts';
+import { KvStateMachine, type MemberAddress as SmMemberAddress } from '../kv/state-machine.ts';
 import { PeerTransport } from '../transport/peer-transport.ts';
 import { kvError, type KvError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { KeyValue, KvService, MemberInfo, NodeStatus, ReadyCheck } from '../http/service.ts';
-import { bootstrapLog, clusterIdFor, parseMemberContext, type MemberAddress } from './bootstrap.ts';
+import { bootstrapLog, clusterIdFor, type MemberAddress } from './bootstrap.ts';
 import { ProposalWaiters } from './proposals.ts';
 import { ReadBatcher } from './read-batcher.ts';
-import { AdminOps } from './admin.ts';
+import { AdminOps, type AdminNode } from './admin.ts';
+import { Applier, confRequestId, type AppliedWrite } from './applier.ts';
+import { Housekeeping } from './housekeeping.ts';
+import {
+  realClock,
+  realScheduler,
+  type Cancel,
+  type Clock,
+  type NodeStorage,
+  type NodeTransport,
+  type Scheduler,
+  type TransportHooks,
+} from './node-io.ts';
+import { ReadyLoop } from './ready-loop.ts';
+
+export type { AppliedWrite } from './applier.ts';
 
 export interface KvNodeOptions {
   id: string;
@@ -51,64 +59,69 @@ export interface KvNodeOptions {
   unsafeLocalReads: boolean;
 }
 
-export interface AppliedWrite {
-  result: ApplyResult;
-  index: number;
+/** The node's I/O: real in production (KvNode.open), simulated in sim/. */
+export interface KvNodeIo<T extends NodeTransport = NodeTransport> {
+  makeTransport(hooks: TransportHooks): T;
+  scheduler: Scheduler;
+  clock: Clock;
+  /** Election timeout jitter. */
+  random: () => number;
+  /** Makes request ids unique across restarts (default: the process id). */
+  instanceId?: string;
+  /** Builds the (empty) state machine; the simulation observes applies through a subclass. */
+  stateMachine?: () => KvStateMachine;
 }
 
-/** Entries kept behind a snapshot so a briefly lagging follower catches up from the log. */
-const SNAPSHOT_CATCHUP_ENTRIES = 5000;
-
-export class KvNode implements KvService {
+export class KvNode<T extends NodeTransport = PeerTransport> implements KvService, AdminNode {
   readonly opts: KvNodeOptions;
   readonly log: Logger;
   readonly metrics: Metrics;
-  readonly storage: DiskStorage;
-  readonly sm: KvStateMachine;
-  readonly transport: PeerTransport;
-  rn: RawNode;
-  readonly writes = new ProposalWaiters<AppliedWrite>();
+  private readonly storage: NodeStorage;
+  private readonly sm: KvStateMachine;
+  /** The peer transport (main.ts serves its streams on the HTTP ports). */
+  readonly transport: T;
+  private readonly rn: RawNode;
+  private readonly scheduler: Scheduler;
+  private readonly clock: Clock;
+  readonly writes: ProposalWaiters<AppliedWrite>;
   readonly reads: ReadBatcher;
+  private readonly loop: ReadyLoop;
+  private readonly applier: Applier;
+  private readonly housekeeping: Housekeeping;
   private readonly admin: AdminOps;
 
-  private ticker: NodeJS.Timeout | null = null;
-  private loopRunning = false;
-  private turnScheduled = false;
-  /** Set once stop() closes transport and storage: nothing may run the loop after that. */
-  private closed = false;
-  /** Conf-change answers held until the core has adopted the change (see applyEntries). */
-  private readonly afterAdvance: (() => void)[] = [];
-  private loopIdle: (() => void)[] = [];
+  private stopTicker: Cancel | null = null;
   private seq = 0;
+  private readonly instanceId: string;
   private stopping = false;
-  removed = false;
   private fatalError: Error | null = null;
-  private lastSnapshotIndex: number;
-  private snapshotting = false;
-  private caughtUp = false;
-  private caughtUpCheckRunning = false;
-  private expireInFlight = false;
-  private lastExpireCheck = 0;
-  private lastLeader: string | null = null;
-  private readonly tickListeners = new Set<() => void>();
+  /** The leader as of the last Ready's soft state (leader-change logging). */
+  private leader: string | null = null;
+  private readonly tickListeners = new Set<(stopped: boolean) => void>();
 
-  private constructor(opts: KvNodeOptions, log: Logger, metrics: Metrics, storage: DiskStorage, sm: KvStateMachine) {
+  private constructor(
+    opts: KvNodeOptions,
+    log: Logger,
+    metrics: Metrics,
+    storage: NodeStorage,
+    sm: KvStateMachine,
+    io: KvNodeIo<T>,
+  ) {
     this.opts = opts;
     this.log = log;
     this.metrics = metrics;
     this.storage = storage;
     this.sm = sm;
-    this.lastSnapshotIndex = storage.snapshot().metadata.index;
-    this.rn = new RawNode(this.raftConfig());
-    this.transport = new PeerTransport({
-      selfId: opts.id,
-      selfPeerUrl: opts.peerUrl,
+    this.scheduler = io.scheduler;
+    this.clock = io.clock;
+    this.instanceId = io.instanceId ?? String(process.pid);
+    this.writes = new ProposalWaiters<AppliedWrite>(io.scheduler);
+    this.rn = new RawNode(this.raftConfig(io.random));
+    this.transport = io.makeTransport({
       clusterId: () => this.storage.meta.clusterId ?? '',
       onClusterId: (id: string) => {
         void this.storage.setClusterId(id).catch((e: unknown) => this.fatal(e));
       },
-      logger: log,
-      metrics,
       onMessages: (msgs: Message[]) => this.onPeerMessages(msgs),
       // The core's snapshots carry only metadata; the data is read from its file when sent.
       snapshotData: (index: number) => this.storage.snapshotDataAt(index),
@@ -128,11 +141,76 @@ export class KvNode implements KvService {
         this.schedule();
       },
       appliedIndex: () => this.sm.appliedIndex,
-      now: () => Date.now(),
+      now: () => this.clock.now(),
       retryAfterMs: opts.tickMs * opts.electionTicks,
       timeoutMs: opts.readTimeoutMs,
       makeTimeoutError: () =>
-        kvError('timeout', 'the read could not be confirmed with a quorum in time (no leader or a partition)'),
+        kvError(
+          'timeout',
+          'the read could not be confirmed with a quorum in time (no leader or a partition)',
+        ),
+    });
+    const fatal = (e: unknown): void => this.fatal(e);
+    this.applier = new Applier({
+      selfId: opts.id,
+      sm,
+      writes: this.writes,
+      storage,
+      transport: this.transport,
+      scheduler: io.scheduler,
+      metrics,
+      log,
+      forgetPeerAfterMs: opts.tickMs * opts.electionTicks,
+      fatal,
+    });
+    this.housekeeping = new Housekeeping({
+      selfId: opts.id,
+      snapshotThreshold: opts.snapshotThreshold,
+      sm,
+      storage,
+      reads: this.reads,
+      clock: io.clock,
+      metrics,
+      log,
+      confState: () => this.rn.status().confState,
+      isLeader: () => this.rn.role() === StateRole.Leader,
+      hasLeader: () => this.rn.leader() !== null,
+      proposeCommand: (cmd) => this.proposeCommand(cmd),
+      nextRequestId: () => this.nextRequestId(),
+      fatal,
+    });
+    this.loop = new ReadyLoop({
+      rn: this.rn,
+      storage,
+      transport: this.transport,
+      scheduler: io.scheduler,
+      metrics,
+      handlers: {
+        onSoftState: (ss) => this.onSoftState(ss),
+        installSnapshot: async (snap) => {
+          await this.applier.installSnapshot(snap);
+          this.housekeeping.snapshotInstalled(snap.metadata.index);
+        },
+        applyCommitted: (entries) => this.applier.apply(entries),
+        onReadState: (rs) => this.reads.onReadState(rs.context, rs.index),
+        afterReady: (rd) => {
+          // Term and commit only change through a hard state; rn.status() would also build the leader's
+          // per-peer progress map on every Ready, which this hot path does not need.
+          if (rd.hardState) {
+            this.metrics.term.set(rd.hardState.term);
+            this.metrics.commitIndex.set(rd.hardState.commit);
+          }
+          this.metrics.appliedIndex.set(this.sm.appliedIndex);
+          this.metrics.proposalsPending.set(this.writes.size());
+          this.metrics.keys.set(this.sm.count());
+        },
+        afterAdvance: () => {
+          this.applier.advanced();
+          this.reads.onApplied();
+          this.housekeeping.maybeSnapshot();
+        },
+        fatal,
+      },
     });
     this.admin = new AdminOps(this);
   }
@@ -147,11 +225,38 @@ export class KvNode implements KvService {
       ...(clusterId !== undefined ? { clusterId } : {}),
       ...(opts.join ? {} : { bootstrap: { voters: initial.map((m) => m.id), learners: [] } }),
     });
+    return KvNode.openOn(storage, opts, log, metrics, {
+      makeTransport: (hooks) =>
+        new PeerTransport({ selfId: opts.id, selfPeerUrl: opts.peerUrl, logger: log, metrics, ...hooks }),
+      scheduler: realScheduler,
+      clock: realClock,
+      random: Math.random,
+    });
+  }
+
+  /**
+   * Builds the node on opened storage: a fresh member of a new cluster first writes the initial
+   * membership; the state machine starts from the stored snapshot.
+   */
+  static async openOn<T extends NodeTransport>(
+    storage: NodeStorage,
+    opts: KvNodeOptions,
+    log: Logger,
+    metrics: Metrics,
+    io: KvNodeIo<T>,
+  ): Promise<KvNode<T>> {
+    const initial: MemberAddress[] = [
+      { id: opts.id, peerUrl: opts.peerUrl, clientUrl: opts.clientUrl },
+      ...opts.peers,
+    ];
     if (!opts.join && storage.lastIndex() === 0) {
       // A fresh member of a new cluster: write the initial membership as the first committed entries.
       const { entries, hardState } = bootstrapLog(initial);
       await storage.persist({ entries, hardState, snapshot: null });
-      log.info('bootstrapped a new cluster', { clusterId, members: initial.map((m) => m.id) });
+      log.info('bootstrapped a new cluster', {
+        clusterId: storage.meta.clusterId,
+        members: initial.map((m) => m.id),
+      });
     } else if (storage.lastIndex() > 0) {
       log.info('restarting from existing data', {
         clusterId: storage.meta.clusterId,
@@ -161,14 +266,14 @@ export class KvNode implements KvService {
     } else {
       log.info('waiting to be added to a cluster (-join)');
     }
-    const sm = new KvStateMachine();
+    const sm = io.stateMachine?.() ?? new KvStateMachine();
     const snapshotData = await storage.readSnapshotData();
     if (snapshotData.byteLength > 0) sm.restore(snapshotData);
-    return new KvNode(opts, log, metrics, storage, sm);
+    return new KvNode<T>(opts, log, metrics, storage, sm, io);
   }
 
-  private raftConfig(): RaftConfig {
-    const c = defaultConfig(this.opts.id, this.storage, Math.random);
+  private raftConfig(random: () => number): RaftConfig {
+    const c = defaultConfig(this.opts.id, this.storage, random);
     c.electionTick = this.opts.electionTicks;
     c.heartbeatTick = 1;
     c.applied = this.sm.appliedIndex;
@@ -178,11 +283,11 @@ export class KvNode implements KvService {
   }
 
   start(): void {
-    this.ticker = setInterval(() => this.onTick(), this.opts.tickMs);
+    this.stopTicker = this.scheduler.every(this.opts.tickMs, () => this.onTick());
     this.schedule();
   }
 
-  // ---- the Ready loop --------------------------------------------------------
+  // ---- driving the core ------------------------------------------------------
 
   private onPeerMessages(msgs: Message[]): void {
     if (this.stopping) return;
@@ -202,21 +307,21 @@ export class KvNode implements KvService {
     if (this.stopping) return;
     this.rn.tick();
     this.reads.onTick();
-    this.maybeExpireKeys();
-    this.maybeCheckCaughtUp();
-    for (const l of this.tickListeners) l();
+    this.housekeeping.onTick();
+    for (const l of this.tickListeners) l(false);
     this.schedule();
   }
 
-  /** Runs `fn` on every tick until it returns true or the deadline passes. */
+  /** Runs `fn` on every tick until it returns true, the deadline passes or the node stops (false). */
   waitForTicks(fn: () => boolean, maxMs: number): Promise<boolean> {
+    if (this.stopping) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const deadline = Date.now() + maxMs;
-      const check = (): void => {
-        if (fn()) {
+      const deadline = this.clock.now() + maxMs;
+      const check = (stopped: boolean): void => {
+        if (!stopped && fn()) {
           this.tickListeners.delete(check);
           resolve(true);
-        } else if (Date.now() > deadline || this.stopping) {
+        } else if (stopped || this.clock.now() > deadline || this.stopping) {
           this.tickListeners.delete(check);
           resolve(false);
         }
@@ -225,236 +330,26 @@ export class KvNode implements KvService {
     });
   }
 
-  /**
-   * Runs the Ready loop soon. Deferred to setImmediate so everything that
-   * arrives in one event-loop turn (many client requests, many peer messages)
-   * lands in one Ready: one synced batch, one append per follower.
-   */
+  /** No more ticks come: every waitForTicks() answers false now. */
+  private releaseTickListeners(): void {
+    for (const l of [...this.tickListeners]) l(true);
+  }
+
+  /** Runs the Ready loop soon (see ReadyLoop.schedule). */
   schedule(): void {
-    if (this.fatalError || this.turnScheduled) return;
-    this.turnScheduled = true;
-    setImmediate(() => {
-      this.turnScheduled = false;
-      if (this.fatalError || this.closed) return;
-      if (this.loopRunning) {
-        // A Ready is being persisted: heartbeats, votes and answers leave now rather than after the
-        // fsync. Proposals that arrived meanwhile wait for the next Ready, which sends them all in one
-        // append per follower: fewer frames and follower fsyncs (+11% PUT/s at 64 connections).
-        this.transport.send(this.rn.takeMessages(false));
-        return;
-      }
-      this.loopRunning = true;
-      // The loop is the only writer to storage; errors there are fatal (durability can no longer be promised).
-      void this.runLoop().catch((e: unknown) => this.fatal(e));
-    });
+    this.loop.schedule();
   }
 
-  private async runLoop(): Promise<void> {
-    try {
-      while (this.rn.hasReady()) {
-        const rd = this.rn.ready();
-        await this.handleReady(rd);
-        this.rn.advance(rd);
-        for (const f of this.afterAdvance.splice(0)) f();
-        this.reads.onApplied();
-        this.maybeSnapshot();
-      }
-    } finally {
-      this.loopRunning = false;
-    }
-    if (this.rn.hasReady() && !this.fatalError) this.schedule();
-    else {
-      const idle = this.loopIdle;
-      this.loopIdle = [];
-      for (const f of idle) f();
-    }
-  }
-
-  private async handleReady(rd: Ready): Promise<void> {
-    if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
-    this.transport.send(rd.messagesBeforePersist);
-    let persisted: Promise<void> | null = null;
-    if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
-      const request = { entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot };
-      // A commit index alone is written without fsync (DiskStorage.needsSync); only synced batches are timed.
-      const end = this.storage.needsSync(request) ? this.metrics.diskSyncDurationSeconds.startTimer() : null;
-      // Memory is updated now; the promise resolves once the batch has landed.
-      persisted = this.storage.persist(request);
-      if (end !== null) {
-        void persisted.then(
-          () => end(),
-          () => undefined,
-        );
-      }
-    }
-    if (rd.snapshot) {
-      await persisted;
-      await this.installSnapshot(rd.snapshot);
-    }
-    // Committed entries are durable on a quorum (the leader counts itself only once its own copy is
-    // synced), so they are applied while this Ready's new entries are being synced: the state machine
-    // is rebuilt from the log on restart and never runs ahead of what the cluster has committed.
-    if (rd.committedEntries.length > 0) {
-      const end = this.metrics.applyDurationSeconds.startTimer();
-      this.applyEntries(rd.committedEntries);
-      end();
-    }
-    await persisted;
-    this.transport.send(rd.messages);
-    for (const rs of rd.readStates) this.reads.onReadState(rs.context, rs.index);
-    // Term and commit only change through a hard state; rn.status() would also build the leader's
-    // per-peer progress map on every Ready, which this hot path does not need.
-    if (rd.hardState) {
-      this.metrics.term.set(rd.hardState.term);
-      this.metrics.commitIndex.set(rd.hardState.commit);
-    }
-    this.metrics.appliedIndex.set(this.sm.appliedIndex);
-    this.metrics.proposalsPending.set(this.writes.size());
-    this.metrics.keys.set(this.sm.count());
-  }
-
-  private onSoftState(leader: string | null, role: StateRole): void {
+  private onSoftState(ss: SoftState): void {
+    const { leader, role } = ss;
     this.metrics.hasLeader.set(leader !== null ? 1 : 0);
     this.metrics.isLeader.set(role === StateRole.Leader ? 1 : 0);
-    if (leader !== null && leader !== this.lastLeader) {
+    if (leader !== null && leader !== this.leader) {
       this.metrics.leaderChangesSeenTotal.inc();
       this.log.info('leader changed', { leader, role });
     }
-    if (leader === null && this.lastLeader !== null) this.log.warn('lost the leader', { role });
-    this.lastLeader = leader;
-  }
-
-  private async installSnapshot(snap: Snapshot): Promise<void> {
-    await this.sm.restoreAsync(snap.data);
-    this.lastSnapshotIndex = snap.metadata.index;
-    for (const m of this.sm.members()) if (m.id !== this.opts.id) this.transport.setPeer(m.id, m.peerUrl);
-    this.log.info('installed snapshot from leader', { index: snap.metadata.index, bytes: snap.data.byteLength });
-  }
-
-  private applyEntries(entries: Entry[]): void {
-    for (const e of entries) {
-      if (e.index <= this.sm.appliedIndex) continue;
-      if (e.type === EntryType.ConfChange) {
-        const cc = decodeConfChange(e.data);
-        this.applyMembership(cc);
-        this.sm.advanceApplied(e.index);
-        // The core adopts the new membership in advance(): answer the caller only then, so a status read
-        // right after the answer already shows the change.
-        const index = e.index;
-        this.afterAdvance.push(() =>
-          this.writes.applied(index, confRequestId(cc), { result: { ok: true }, index }, overwritten),
-        );
-      } else if (e.data.byteLength === 0) {
-        this.sm.advanceApplied(e.index);
-        this.writes.applied(e.index, undefined, { result: { ok: true }, index: e.index }, overwritten);
-      } else {
-        // A command that does not decode is corruption of the replicated log: stop rather than diverge.
-        const cmd = decodeCommand(e.data);
-        const result = this.sm.apply(e.index, cmd);
-        this.writes.applied(e.index, cmd.requestId, { result, index: e.index }, overwritten);
-        this.metrics.proposalsAppliedTotal.inc();
-      }
-    }
-    this.metrics.proposalsCommittedTotal.inc(entries.length);
-  }
-
-  private applyMembership(cc: ConfChange): void {
-    if (cc.type === ConfChangeType.RemoveNode) {
-      this.sm.removeMember(cc.nodeId);
-      if (cc.nodeId === this.opts.id) {
-        this.removed = true;
-        this.log.warn('this member was removed from the cluster; it will refuse to start again with this data');
-        void this.storage.markRemoved().catch((e: unknown) => this.fatal(e));
-      } else {
-        // Let the final messages (the commit of the removal) reach it before forgetting the address.
-        const id = cc.nodeId;
-        setTimeout(() => {
-          if (!this.sm.member(id)) this.transport.removePeer(id);
-        }, this.opts.tickMs * this.opts.electionTicks).unref();
-      }
-      return;
-    }
-    if (cc.nodeId === this.opts.id && this.removed) {
-      // A member id can be reused (an operator replacing a member): a fresh joiner replays its old
-      // removal from the log and then this re-add, after which it is a member again.
-      this.removed = false;
-      this.log.info('this member was added back to the cluster');
-      void this.storage.clearRemoved().catch((e: unknown) => this.fatal(e));
-    }
-    const addr = parseMemberContext(cc.context);
-    if (addr) {
-      this.sm.setMember(cc.nodeId, addr);
-      if (cc.nodeId !== this.opts.id) this.transport.setPeer(cc.nodeId, addr.peerUrl);
-    }
-  }
-
-  /**
-   * Snapshots in the background about every `snapshotThreshold` applied entries, on this member's
-   * own phase (snapshot-schedule.ts); encoding yields to the event loop.
-   */
-  private maybeSnapshot(): void {
-    const threshold = this.opts.snapshotThreshold;
-    if (this.snapshotting || this.sm.appliedIndex - this.lastSnapshotIndex < Math.ceil(threshold / 2)) return;
-    const phase = snapshotPhase(this.opts.id, this.sm.members().map((m) => m.id), threshold);
-    if (!snapshotDue(this.sm.appliedIndex, this.lastSnapshotIndex, threshold, phase)) return;
-    this.snapshotting = true;
-    // Taken now, it matches the applied index snapshotChunks() captures synchronously.
-    const confState = this.rn.status().confState;
-    const end = this.metrics.snapshotDurationSeconds.startTimer();
-    const keep = Math.min(SNAPSHOT_CATCHUP_ENTRIES, this.opts.snapshotThreshold);
-    void (async () => {
-      // Streamed into the snapshot file chunk by chunk: never the whole snapshot in memory.
-      const { appliedIndex, chunks, release } = this.sm.snapshotChunks();
-      let bytes: number;
-      try {
-        bytes = await this.storage.saveSnapshot(appliedIndex, confState, chunks, keep);
-      } catch (e) {
-        // A snapshot from the leader landed meanwhile and is newer: ours is moot.
-        if (e instanceof SnapshotOutOfDateError) return;
-        throw e;
-      } finally {
-        release();
-      }
-      this.lastSnapshotIndex = appliedIndex;
-      end();
-      this.metrics.snapshotSizeBytes.set(bytes);
-      this.log.info('snapshot saved', { index: appliedIndex, bytes });
-    })()
-      .catch((e: unknown) => this.fatal(e))
-      .finally(() => {
-        this.snapshotting = false;
-      });
-  }
-
-  private maybeExpireKeys(): void {
-    if (this.expireInFlight || this.rn.status().role !== StateRole.Leader) return;
-    const now = Date.now();
-    if (now - this.lastExpireCheck < 100) return;
-    this.lastExpireCheck = now;
-    const keys = this.sm.expiredKeys(now, 1000);
-    if (keys.length === 0) return;
-    this.expireInFlight = true;
-    this.proposeCommand({ op: 'expire', requestId: this.nextRequestId(), keys })
-      .catch((e: unknown) => this.log.debug('expiry proposal failed; retrying on a later tick', { error: String(e) }))
-      .finally(() => {
-        this.expireInFlight = false;
-      });
-  }
-
-  private maybeCheckCaughtUp(): void {
-    if (this.caughtUp || this.caughtUpCheckRunning || this.rn.status().leader === null) return;
-    this.caughtUpCheckRunning = true;
-    // Ready once applied up to the leader's commit index as of now (a ReadIndex round tells us which).
-    this.reads
-      .wait()
-      .then(() => {
-        this.caughtUp = true;
-        this.log.info('caught up with the leader', { applied: this.sm.appliedIndex });
-      })
-      .catch(() => undefined)
-      .finally(() => {
-        this.caughtUpCheckRunning = false;
-      });
+    if (leader === null && this.leader !== null) this.log.warn('lost the leader', { role });
+    this.leader = leader;
   }
 
   private fatal(e: unknown): void {
@@ -462,19 +357,49 @@ export class KvNode implements KvService {
     this.fatalError = e instanceof Error ? e : new Error(String(e));
     this.log.error('fatal error; the node stops serving', { error: this.fatalError.stack ?? String(e) });
     this.stopping = true;
-    if (this.ticker) clearInterval(this.ticker);
+    this.loop.halt();
+    this.stopTicker?.();
     this.writes.failAll(kvError('unavailable', 'the node hit a fatal error'));
     this.reads.failAll(kvError('unavailable', 'the node hit a fatal error'));
+    this.releaseTickListeners();
   }
 
   get failed(): Error | null {
     return this.fatalError;
   }
 
+  /** This member has applied its own removal from the cluster. */
+  get removed(): boolean {
+    return this.applier.removed;
+  }
+
+  // ---- the read-only view AdminOps uses --------------------------------------
+
+  raftStatus(): RaftStatus {
+    return this.rn.status();
+  }
+
+  clusterId(): string {
+    return this.storage.meta.clusterId ?? '';
+  }
+
+  appliedIndex(): number {
+    return this.sm.appliedIndex;
+  }
+
+  member(id: string): SmMemberAddress | undefined {
+    return this.sm.member(id);
+  }
+
+  transferLeadershipTo(id: string): void {
+    this.rn.transferLeadership(id);
+    this.schedule();
+  }
+
   // ---- proposals --------------------------------------------------------------
 
   nextRequestId(): string {
-    return `${this.opts.id}:${process.pid}:${++this.seq}`;
+    return `${this.opts.id}:${this.instanceId}:${++this.seq}`;
   }
 
   proposeCommand(cmd: Command): Promise<AppliedWrite> {
@@ -515,15 +440,24 @@ export class KvNode implements KvService {
   private async linearizable(): Promise<void> {
     this.assertServing();
     if (this.opts.unsafeLocalReads) return;
-    if (this.rn.status().leader === null) throw kvError('no-leader', 'no leader is known; retry shortly');
-    await this.reads.wait();
+    if (this.rn.leader() === null) throw kvError('no-leader', 'no leader is known; retry shortly');
+    this.metrics.readIndexTotal.inc();
+    try {
+      await this.reads.wait();
+    } catch (e) {
+      this.metrics.readIndexFailedTotal.inc();
+      throw e;
+    }
   }
 
   // ---- KvService -------------------------------------------------------------
 
-  async get(key: string, o: { consistency: 'linearizable' | 'stale' }): Promise<{ kv: KeyValue | undefined; index: number }> {
+  async get(
+    key: string,
+    o: { consistency: 'linearizable' | 'stale' },
+  ): Promise<{ kv: KeyValue | undefined; index: number }> {
     if (o.consistency === 'linearizable') await this.linearizable();
-    return { kv: this.sm.get(key, Date.now()), index: this.sm.appliedIndex };
+    return { kv: this.sm.get(key, this.clock.now()), index: this.sm.appliedIndex };
   }
 
   async list(
@@ -531,7 +465,7 @@ export class KvNode implements KvService {
     o: { consistency: 'linearizable' | 'stale'; limit: number; keysOnly: boolean; separator?: string },
   ): Promise<{ items: KeyValue[] | string[]; more: boolean; index: number }> {
     if (o.consistency === 'linearizable') await this.linearizable();
-    const now = Date.now();
+    const now = this.clock.now();
     if (o.keysOnly) {
       const r = this.sm.keys(prefix, o.separator, o.limit, now);
       return { items: r.items, more: r.more, index: this.sm.appliedIndex };
@@ -550,7 +484,9 @@ export class KvNode implements KvService {
       requestId: this.nextRequestId(),
       key,
       value,
-      ...(o.ttlMs !== undefined ? { expiresAt: Date.now() + o.ttlMs, ttl: o.ttl ?? `${o.ttlMs}ms` } : {}),
+      ...(o.ttlMs !== undefined
+        ? { expiresAt: this.clock.now() + o.ttlMs, ttl: o.ttl ?? `${o.ttlMs}ms` }
+        : {}),
       ...(o.cas !== undefined ? { cas: o.cas } : {}),
     };
     const { result, index } = await this.proposeCommand(cmd);
@@ -559,7 +495,10 @@ export class KvNode implements KvService {
     return { kv: result.kv, index };
   }
 
-  async delete(key: string, o: { cas?: number; recurse: boolean }): Promise<{ deleted: number; index: number }> {
+  async delete(
+    key: string,
+    o: { cas?: number; recurse: boolean },
+  ): Promise<{ deleted: number; index: number }> {
     const cmd: Command = {
       op: 'delete',
       requestId: this.nextRequestId(),
@@ -572,7 +511,11 @@ export class KvNode implements KvService {
     return { deleted: result.deleted ?? 0, index };
   }
 
-  watch(key: string, o: { recurse: boolean; index: number; waitMs: number }, signal: AbortSignal): Promise<number> {
+  watch(
+    key: string,
+    o: { recurse: boolean; index: number; waitMs: number },
+    signal: AbortSignal,
+  ): Promise<number> {
     return this.sm.waitForChange(key, o.recurse, o.index, o.waitMs, signal);
   }
 
@@ -584,7 +527,12 @@ export class KvNode implements KvService {
     return this.admin.members();
   }
 
-  addMember(m: { id: string; peerUrl: string; clientUrl?: string; role: 'learner' | 'voter' }): Promise<MemberInfo> {
+  addMember(m: {
+    id: string;
+    peerUrl: string;
+    clientUrl?: string;
+    role: 'learner' | 'voter';
+  }): Promise<MemberInfo> {
     return this.admin.addMember(m);
   }
 
@@ -605,12 +553,24 @@ export class KvNode implements KvService {
   }
 
   readyz(): { ready: boolean; checks: ReadyCheck[] } {
-    const leader = this.rn.status().leader;
+    const leader = this.rn.leader();
+    const removed = this.removed;
+    const caughtUp = this.housekeeping.caughtUp;
+    const compaction = this.housekeeping.compactionError;
     const checks: ReadyCheck[] = [
-      { name: 'storage', ok: this.fatalError === null, ...(this.fatalError ? { message: this.fatalError.message } : {}) },
-      { name: 'member', ok: !this.removed, ...(this.removed ? { message: 'removed from the cluster' } : {}) },
+      {
+        name: 'storage',
+        ok: this.fatalError === null,
+        ...(this.fatalError ? { message: this.fatalError.message } : {}),
+      },
+      {
+        name: 'compaction',
+        ok: compaction === null,
+        ...(compaction ? { message: `deleting compacted log entries failed: ${compaction.message}` } : {}),
+      },
+      { name: 'member', ok: !removed, ...(removed ? { message: 'removed from the cluster' } : {}) },
       { name: 'leader', ok: leader !== null, ...(leader === null ? { message: 'no leader known' } : {}) },
-      { name: 'caught-up', ok: this.caughtUp, ...(this.caughtUp ? {} : { message: 'applying the log' }) },
+      { name: 'caught-up', ok: caughtUp, ...(caughtUp ? {} : { message: 'applying the log' }) },
     ];
     return { ready: checks.every((c) => c.ok), checks };
   }
@@ -619,7 +579,11 @@ export class KvNode implements KvService {
 
   /** Graceful stop: hand over leadership, finish the loop, close transport and storage. */
   async stop(): Promise<void> {
-    if (this.rn.status().role === StateRole.Leader && this.rn.status().confState.voters.length > 1 && !this.removed) {
+    if (
+      this.rn.role() === StateRole.Leader &&
+      this.rn.status().confState.voters.length > 1 &&
+      !this.removed
+    ) {
       try {
         await this.admin.transferLeadership(undefined, 3000);
       } catch (e) {
@@ -627,28 +591,15 @@ export class KvNode implements KvService {
       }
     }
     this.stopping = true;
-    if (this.ticker) clearInterval(this.ticker);
-    if (this.loopRunning) await new Promise<void>((r) => this.loopIdle.push(r));
+    this.stopTicker?.();
+    this.releaseTickListeners();
+    await this.loop.idle();
     const err = kvError('unavailable', 'the node is shutting down');
     this.writes.failAll(err);
     this.reads.failAll(err);
-    this.closed = true;
+    this.loop.halt();
     await this.transport.close();
     await this.storage.close();
-  }
-}
-
-function overwritten(): Error {
-  return kvError('proposal-dropped', 'the write was superseded by a new leader and was not applied; retry');
-}
-
-function confRequestId(cc: ConfChange): string | undefined {
-  if (!cc.context) return undefined;
-  try {
-    const v = JSON.parse(cc.context) as { requestId?: unknown };
-    return typeof v.requestId === 'string' ? v.requestId : undefined;
-  } catch {
-    return undefined;
   }
 }
 

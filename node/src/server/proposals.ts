@@ -2,25 +2,32 @@
 // its request id when applied; if another entry is applied at the index the
 // leader gave it, it was overwritten and definitely never takes effect.
 
+import { realScheduler, type Cancel, type Scheduler } from './node-io.ts';
+
 interface Waiter<T> {
   resolve: (v: T) => void;
   reject: (e: unknown) => void;
-  timer: NodeJS.Timeout;
+  cancelTimer: Cancel;
   index?: number;
 }
 
 export class ProposalWaiters<T> {
   private readonly waiters = new Map<string, Waiter<T>>();
   private readonly byIndex = new Map<number, string>();
+  private readonly scheduler: Scheduler;
+
+  constructor(scheduler: Scheduler = realScheduler) {
+    this.scheduler = scheduler;
+  }
 
   /** Registers a waiter; it fails with `onTimeout()` if nothing is applied in time (outcome unknown). */
   register(requestId: string, timeoutMs: number, onTimeout: () => Error): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const cancelTimer = this.scheduler.after(timeoutMs, () => {
         this.remove(requestId);
         reject(onTimeout());
-      }, timeoutMs);
-      this.waiters.set(requestId, { resolve, reject, timer });
+      });
+      this.waiters.set(requestId, { resolve, reject, cancelTimer });
     });
   }
 
@@ -62,7 +69,7 @@ export class ProposalWaiters<T> {
   private remove(requestId: string): Waiter<T> | undefined {
     const w = this.waiters.get(requestId);
     if (!w) return undefined;
-    clearTimeout(w.timer);
+    w.cancelTimer();
     this.waiters.delete(requestId);
     if (w.index !== undefined) this.byIndex.delete(w.index);
     return w;

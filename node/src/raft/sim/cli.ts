@@ -1,4 +1,4 @@
-// npm run sim -- --seeds N [--start S] [--steps K] [--verbose] [--trace T]
+// npm run sim:core -- --seeds N [--start S] [--steps K] [--verbose] [--trace T]
 // Runs N seeds of the randomized Raft simulation; prints each failing seed's
 // violations and recent events, then `sim: N seeds, V violations`.
 // Exit status is 1 if any seed violated a property.
@@ -49,7 +49,7 @@ for (let seed = start; seed < start + seeds; seed++) {
   violations += r.violations.length;
   failedSeeds++;
   process.stdout.write(
-    `\nFAIL seed ${seed} (reproduce: npm run sim -- --seeds 1 --start ${seed} --steps ${steps} --verbose)\n`,
+    `\nFAIL seed ${seed} (reproduce: npm run sim:core -- --seeds 1 --start ${seed} --steps ${steps} --verbose)\n`,
   );
   for (const v of r.violations) process.stdout.write(`  violated ${v.property}: ${v.detail}\n`);
   process.stdout.write(`  last ${r.trace.length} events:\n`);

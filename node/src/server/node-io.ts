@@ -1,0 +1,89 @@
+// The node's I/O, injected: production passes DiskStorage, PeerTransport and
+// the real timers and clock (see KvNode.open); the deterministic simulation
+// (sim/) passes a simulated disk, network, scheduler and virtual clock, so
+// the Ready loop it checks is the one that ships.
+import type { Storage } from '../raft/storage.ts';
+import type { ConfState, Message } from '../raft/types.ts';
+import type { PersistRequest } from '../storage/disk-storage.ts';
+
+export type { PersistRequest } from '../storage/disk-storage.ts';
+
+/** What the Ready loop writes through. */
+export interface LoopStorage {
+  /** Updates memory at once; resolves once the batch has landed (synced unless needsSync says otherwise). */
+  persist(p: PersistRequest): Promise<void>;
+  /** Whether persist(p) will fsync (a commit index alone is written without). */
+  needsSync(p: PersistRequest): boolean;
+}
+
+/** Everything the node needs of its storage (DiskStorage implements it). */
+export interface NodeStorage extends Storage, LoopStorage {
+  readonly meta: { clusterId: string | null; memberId: string };
+  /** The last failure of background compaction, if any. */
+  readonly compactionError: Error | null;
+  saveSnapshot(
+    index: number,
+    confState: ConfState,
+    data: Uint8Array | Iterable<Uint8Array>,
+    keepEntries: number,
+  ): Promise<number>;
+  readSnapshotData(): Promise<Uint8Array>;
+  snapshotDataAt(index: number): Promise<Uint8Array>;
+  setClusterId(id: string): Promise<void>;
+  markRemoved(): Promise<void>;
+  clearRemoved(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What the loop sends through. */
+export interface LoopTransport {
+  send(msgs: Message[]): void;
+}
+
+export interface NodeTransport extends LoopTransport {
+  setPeer(id: string, peerUrl: string): void;
+  removePeer(id: string): void;
+  close(): Promise<void>;
+}
+
+/** What the node tells its transport to call back. */
+export interface TransportHooks {
+  clusterId(): string;
+  onClusterId(id: string): void;
+  onMessages(msgs: Message[]): void;
+  snapshotData(index: number): Promise<Uint8Array>;
+  onSnapshotStatus(peer: string, ok: boolean): void;
+  onUnreachable(peer: string): void;
+}
+
+export type Cancel = () => void;
+
+/** The timers the node uses: what setImmediate, setInterval and setTimeout do in production. */
+export interface Scheduler {
+  /** Runs `fn` once everything queued in this event-loop turn has run (setImmediate). */
+  soon(fn: () => void): void;
+  every(ms: number, fn: () => void): Cancel;
+  /** setTimeout; with `background`, the timer does not keep the process alive (unref). */
+  after(ms: number, fn: () => void, background?: boolean): Cancel;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export const realScheduler: Scheduler = {
+  soon: (fn) => {
+    setImmediate(fn);
+  },
+  every: (ms, fn) => {
+    const t = setInterval(fn, ms);
+    return () => clearInterval(t);
+  },
+  after: (ms, fn, background) => {
+    const t = setTimeout(fn, ms);
+    if (background === true) t.unref();
+    return () => clearTimeout(t);
+  },
+};
+
+export const realClock: Clock = { now: () => Date.now() };
