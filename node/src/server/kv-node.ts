@@ -552,6 +552,7 @@ export class KvNode implements KvService {
       value,
       ...(o.ttlMs !== undefined ? { expiresAt: Date.now() + o.ttlMs, ttl: o.ttl ?? `${o.ttlMs}ms` } : {}),
       ...(o.cas !== undefined ? { cas: o.cas } : {}),
+      proposedAt: Date.now(),
     };
     const { result, index } = await this.proposeCommand(cmd);
     if (!result.ok) throw casMismatch(key, result.current);
@@ -566,6 +567,7 @@ export class KvNode implements KvService {
       key,
       ...(o.cas !== undefined ? { cas: o.cas } : {}),
       ...(o.recurse ? { recurse: true } : {}),
+      proposedAt: Date.now(),
     };
     const { result, index } = await this.proposeCommand(cmd);
     if (!result.ok) throw casMismatch(key, result.current);
