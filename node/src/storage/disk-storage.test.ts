@@ -371,6 +371,36 @@ void describe('DiskStorage', () => {
     await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1' }), code('member-removed'));
   });
 
+  void test('a reused member id that crashed between replaying its old removal and its re-add is not locked out', async () => {
+    // A fresh joiner "d" replays the log: d added (1), d removed (2), d added again (3). Applying (2)
+    // marks the directory removed; a crash before (3) is applied must not refuse the member forever.
+    const { encodeConfChange } = await import('../raft/conf-change.ts');
+    const cc = (index: number, type: number): Entry => ({
+      index,
+      term: 1,
+      type: 1,
+      data: encodeConfChange({ type, nodeId: 'd', context: '{"peerUrl":"http://d:1"}' }),
+    });
+    const s = await DiskStorage.open(dir, { memberId: 'd' });
+    await s.persist({ entries: [cc(1, 1), cc(2, 2), cc(3, 0)], hardState: { term: 1, vote: null, commit: 3 }, snapshot: null });
+    await s.markRemoved();
+    await s.close();
+    const again = await DiskStorage.open(dir, { memberId: 'd' });
+    assert.equal(again.removed, false, 'the committed log adds d back after its removal');
+    await again.close();
+    const third = await DiskStorage.open(dir, { memberId: 'd' });
+    assert.equal(third.removed, false, 'the cleared marker is on disk');
+    // The last change concerning d is a removal: refused.
+    await third.persist({ entries: [cc(4, 2)], hardState: { term: 1, vote: null, commit: 4 }, snapshot: null });
+    await third.markRemoved();
+    await third.close();
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'd' }), (err: unknown) => {
+      assert.ok(err instanceof DataDirError, String(err));
+      assert.equal(err.code, 'member-removed');
+      return true;
+    });
+  });
+
   void test('a joiner records the cluster id it learns later', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'd' });
     assert.equal(s.meta.clusterId, null);

@@ -14,6 +14,8 @@ import { mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClassicLevel } from 'classic-level';
 import { MemoryStorage, SnapshotOutOfDateError } from '../raft/storage.ts';
+import { decodeConfChange } from '../raft/conf-change.ts';
+import { ConfChangeType, EntryType } from '../raft/types.ts';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from '../raft/types.ts';
 import { CorruptionError, DataDirError } from './errors.ts';
 import {
@@ -118,6 +120,7 @@ export class DiskStorage extends MemoryStorage {
       const storage = new DiskStorage(db, meta, dir);
       await storage.files.init();
       await storage.load();
+      if (meta.removed) await storage.checkRemoved(dir);
       if (meta.clusterId === null && opts.clusterId !== undefined) await storage.setClusterId(opts.clusterId);
       return storage;
     } catch (err) {
@@ -201,6 +204,42 @@ export class DiskStorage extends MemoryStorage {
     this.current = { index: snapIndex, file: snapRec.file, pending: null };
     await this.files.removeAllExcept((name) => name === snapRec.file?.file);
     this.deleteCompactedInBackground(logStart.index);
+  }
+
+  /**
+   * The removed marker is set when this member applies its own removal, and cleared when it applies
+   * a later re-add of its id (an operator reusing the id on a fresh volume replays both). A crash
+   * between the two leaves the marker set although the log adds the member back, so the marker is
+   * only believed when the log agrees: the last conf change in the log concerning this member
+   * decides. A removal (or no change in the log: the removal is at or behind the snapshot, and the
+   * clearing of a re-add it covers landed before it) refuses; an add clears the marker. An add
+   * beyond the durable commit index counts too: a leader only replicates to this member once it has
+   * applied the member's (re-)add, and no second conf change is proposed while one is pending.
+   */
+  private async checkRemoved(dir: string): Promise<void> {
+    const me = this.metaRecord.memberId;
+    let last: number | undefined;
+    for (let i = this.ents.length - 1; i > 0 && last === undefined; i--) {
+      const e = this.ents[i]!;
+      if (e.type !== EntryType.ConfChange) continue;
+      let cc: { type: number; nodeId: string };
+      try {
+        cc = decodeConfChange(e.data);
+      } catch {
+        continue;
+      }
+      if (cc.nodeId !== me) continue;
+      // A removal counts only once committed; an add is committed whenever this member holds it.
+      if (cc.type === ConfChangeType.RemoveNode && e.index > this.hardState.commit) continue;
+      last = cc.type;
+    }
+    if (last === undefined || last === ConfChangeType.RemoveNode) {
+      throw new DataDirError(
+        'member-removed',
+        `member ${me} was removed from cluster ${this.metaRecord.clusterId ?? '(unknown)'}; wipe ${dir} to join again`,
+      );
+    }
+    await this.clearRemoved();
   }
 
   /**
@@ -592,10 +631,5 @@ function checkIdentity(dir: string, meta: MetaRecord, opts: DiskStorageOptions):
       `data directory ${dir} belongs to cluster ${meta.clusterId}, not ${opts.clusterId}`,
     );
   }
-  if (meta.removed) {
-    throw new DataDirError(
-      'member-removed',
-      `member ${meta.memberId} was removed from cluster ${meta.clusterId ?? '(unknown)'}; wipe ${dir} to join again`,
-    );
-  }
+  // meta.removed is checked against the log once it is loaded (checkRemoved).
 }
