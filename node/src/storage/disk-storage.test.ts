@@ -11,7 +11,7 @@ import { DiskStorage, mustSync } from './disk-storage.ts';
 import { ENTRY_RANGE } from './records.ts';
 import { CorruptionError, DataDirError } from './errors.ts';
 import { CompactedError, SnapshotOutOfDateError } from '../raft/storage.ts';
-import type { Entry } from '../raft/types.ts';
+import { ConfChangeType, type Entry } from '../raft/types.ts';
 import { entryKey, metaKey } from './records.ts';
 
 function ents(from: number, to: number, term: number): Entry[] {
@@ -375,14 +375,14 @@ void describe('DiskStorage', () => {
     // A fresh joiner "d" replays the log: d added (1), d removed (2), d added again (3). Applying (2)
     // marks the directory removed; a crash before (3) is applied must not refuse the member forever.
     const { encodeConfChange } = await import('../raft/conf-change.ts');
-    const cc = (index: number, type: number): Entry => ({
+    const cc = (index: number, type: ConfChangeType): Entry => ({
       index,
       term: 1,
       type: 1,
       data: encodeConfChange({ type, nodeId: 'd', context: '{"peerUrl":"http://d:1"}' }),
     });
     const s = await DiskStorage.open(dir, { memberId: 'd' });
-    await s.persist({ entries: [cc(1, 1), cc(2, 2), cc(3, 0)], hardState: { term: 1, vote: null, commit: 3 }, snapshot: null });
+    await s.persist({ entries: [cc(1, ConfChangeType.AddVoter), cc(2, ConfChangeType.RemoveNode), cc(3, ConfChangeType.AddLearner)], hardState: { term: 1, vote: null, commit: 3 }, snapshot: null });
     await s.markRemoved();
     await s.close();
     const again = await DiskStorage.open(dir, { memberId: 'd' });
@@ -391,7 +391,7 @@ void describe('DiskStorage', () => {
     const third = await DiskStorage.open(dir, { memberId: 'd' });
     assert.equal(third.removed, false, 'the cleared marker is on disk');
     // The last change concerning d is a removal: refused.
-    await third.persist({ entries: [cc(4, 2)], hardState: { term: 1, vote: null, commit: 4 }, snapshot: null });
+    await third.persist({ entries: [cc(4, ConfChangeType.RemoveNode)], hardState: { term: 1, vote: null, commit: 4 }, snapshot: null });
     await third.markRemoved();
     await third.close();
     await assert.rejects(DiskStorage.open(dir, { memberId: 'd' }), (err: unknown) => {
