@@ -401,6 +401,110 @@ void describe('DiskStorage', () => {
     });
   });
 
+  void describe('a member whose directory lost its state is refused, never bootstrapped again', () => {
+    const lostState = (err: unknown) => {
+      assert.ok(err instanceof DataDirError, String(err));
+      assert.equal(err.code, 'lost-state');
+      assert.match(err.message, /lost/);
+      return true;
+    };
+    const bootstrapped = async (): Promise<void> => {
+      const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.persist({ entries: ents(1, 3, 1), hardState: { term: 4, vote: 'a', commit: 3 }, snapshot: null });
+      await s.close();
+    };
+    const removeLevelDb = (): void => {
+      for (const name of readdirSync(dir)) if (name !== 'snap' && !name.startsWith('kv-store-')) rmSync(join(dir, name), { recursive: true });
+    };
+
+    void test('the LevelDB files are gone but the identity file remains', async () => {
+      await bootstrapped();
+      removeLevelDb();
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), lostState, 'with -join too');
+    });
+
+    void test('the LevelDB files are gone but snapshot files remain', async () => {
+      const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.persist({ entries: ents(1, 10, 1), hardState: { term: 1, vote: 'a', commit: 10 }, snapshot: null });
+      await s.saveSnapshot(8, voters, Buffer.from('state'), 2);
+      await s.close();
+      removeLevelDb();
+      for (const name of readdirSync(dir)) if (name.startsWith('kv-store-')) rmSync(join(dir, name));
+      assert.ok(readdirSync(join(dir, 'snap')).some((n) => n.endsWith('.snap')));
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+    });
+
+    void test('the log entries are gone while the hard state says they were committed', async () => {
+      await bootstrapped();
+      const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      await raw.clear(ENTRY_RANGE);
+      await raw.close();
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+    });
+
+    void test('the log is empty but the hard state holds a term and vote: bootstrapping would forget the vote', async () => {
+      const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.persist({ entries: [], hardState: { term: 7, vote: 'b', commit: 0 }, snapshot: null });
+      await s.close();
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+    });
+
+    void test('an untouched directory, or one whose first open crashed before its records landed, initialises', async () => {
+      const fresh = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await fresh.close();
+      const again = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      assert.equal(again.lastIndex(), 0, 'initialised but not bootstrapped yet: still bootstrappable');
+      await again.close();
+      await rm(dir, { recursive: true, force: true });
+      const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      await raw.open();
+      await raw.close();
+      const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.close();
+    });
+  });
+
+  void test('a directory another process holds is refused naming the LevelDB LOCK file', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+    try {
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1' }), (err: unknown) => {
+        assert.ok(err instanceof DataDirError, String(err));
+        assert.equal(err.code, 'locked');
+        assert.ok(err.message.includes(join(dir, 'LOCK')), err.message);
+        assert.match(err.message, /another kv-store/);
+        return true;
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
+  void test('a read-only data directory is refused with a clear message', async (t) => {
+    const { mountTmpfs } = await import('./tmpfs.test-helper.ts');
+    const mnt = await mountTmpfs('2m');
+    if (mnt === null) {
+      t.skip('needs root and tmpfs mounts');
+      return;
+    }
+    try {
+      const d = join(mnt.path, 'data');
+      const s = await DiskStorage.open(d, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.close();
+      await mnt.remount('ro');
+      for (const target of [d, join(mnt.path, 'never-created')]) {
+        await assert.rejects(DiskStorage.open(target, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), (err: unknown) => {
+          assert.ok(err instanceof DataDirError, String(err));
+          assert.equal(err.code, 'not-writable');
+          assert.match(err.message, /read-only|not writable/i);
+          return true;
+        });
+      }
+    } finally {
+      await mnt.unmount();
+    }
+  });
+
   void test('a joiner records the cluster id it learns later', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'd' });
     assert.equal(s.meta.clusterId, null);

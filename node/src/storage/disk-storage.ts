@@ -11,6 +11,7 @@
 // only metadata, and the bytes are read from the file when a follower needs them
 // (readSnapshotData). Only the file the snapshot record names is live.
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClassicLevel } from 'classic-level';
 import { MemoryStorage, SnapshotOutOfDateError } from '../raft/storage.ts';
@@ -44,6 +45,7 @@ import {
 } from './records.ts';
 import { LogArena } from './log-arena.ts';
 import { SnapshotFiles, type SnapshotFile } from './snapshot-files.ts';
+import { hasIdentity, priorEvidence, writeIdentity } from './identity.ts';
 
 export { FORMAT_VERSION } from './meta-records.ts';
 /** Compacted log entries deleted per background batch. */
@@ -109,23 +111,69 @@ export class DiskStorage extends MemoryStorage {
   }
 
   static async open(dir: string, opts: DiskStorageOptions): Promise<DiskStorage> {
-    await mkdir(dir, { recursive: true });
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw notWritable(dir, err);
+    }
     const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await db.open();
+    try {
+      await db.open();
+    } catch (err) {
+      throw openError(dir, err);
+    }
     try {
       const rawMeta = await db.get(KEY_META);
-      if (rawMeta === undefined) return await DiskStorage.initialise(db, opts, dir);
+      if (rawMeta === undefined) {
+        const evidence = await priorEvidence(dir);
+        if (evidence.length > 0) {
+          throw new DataDirError(
+            'lost-state',
+            `data directory ${dir} has lost its state: its LevelDB holds no kv-store records, but ${evidence.join(' and ')} show a member lived here; ` +
+              'starting would forget its log and vote',
+          );
+        }
+        return await DiskStorage.initialise(db, opts, dir);
+      }
       const meta = decodeMeta(rawMeta);
       checkIdentity(dir, meta, opts);
       const storage = new DiskStorage(db, meta, dir);
       await storage.files.init();
       await storage.load();
+      storage.checkNotLost(dir, opts);
       if (meta.removed) await storage.checkRemoved(dir);
+      // Directories from before the identity file, or a crash between the first batch and the file.
+      if (!(await hasIdentity(dir))) await writeIdentity(dir, meta.memberId);
       if (meta.clusterId === null && opts.clusterId !== undefined) await storage.setClusterId(opts.clusterId);
       return storage;
     } catch (err) {
       await db.close();
       throw err;
+    }
+  }
+
+  /**
+   * The records are there but say the member has lost part of its state: entries committed that
+   * the log no longer holds, or (when asked to bootstrap) an empty log beside a term or vote that
+   * bootstrapping would overwrite. Every write that lands a hard state lands the entries it commits
+   * in the same or an earlier synced batch, and bootstrapping writes its entries and hard state in
+   * one batch, so neither happens to an intact directory.
+   */
+  private checkNotLost(dir: string, opts: DiskStorageOptions): void {
+    const last = this.lastIndex();
+    const hs = this.hardState;
+    if (hs.commit > last) {
+      throw new DataDirError(
+        'lost-state',
+        `data directory ${dir} has lost its state: the hard state records entries up to ${hs.commit} as committed but the log ends at ${last}`,
+      );
+    }
+    if (opts.bootstrap !== undefined && last === 0 && (hs.term !== 0 || hs.vote !== null)) {
+      throw new DataDirError(
+        'lost-state',
+        `data directory ${dir} has lost its state: the log is empty but the hard state holds term ${hs.term}` +
+          `${hs.vote !== null ? ` and a vote for ${hs.vote}` : ''}; bootstrapping again would forget them`,
+      );
     }
   }
 
@@ -161,6 +209,8 @@ export class DiskStorage extends MemoryStorage {
       putOp(KEY_META, packr.pack(meta)),
     ];
     await db.batch(ops, { sync: true });
+    // After the records: from now on an empty LevelDB beside this file means lost state.
+    await writeIdentity(dir, meta.memberId);
     return storage;
   }
 
@@ -632,4 +682,36 @@ function checkIdentity(dir: string, meta: MetaRecord, opts: DiskStorageOptions):
     );
   }
   // meta.removed is checked against the log once it is loaded (checkRemoved).
+}
+
+function causeOf(err: unknown): { code?: unknown; message?: unknown } | undefined {
+  const c = (err as { cause?: unknown } | undefined)?.cause;
+  return typeof c === 'object' && c !== null ? (c) : undefined;
+}
+
+const NOT_WRITABLE = /read-only file system|permission denied|EROFS|EACCES|EPERM/i;
+
+function notWritable(dir: string, err: unknown): Error {
+  const msg = asError(err).message;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'ENOENT' || NOT_WRITABLE.test(msg)) {
+    return new DataDirError('not-writable', `data directory ${dir} is not writable (${msg}); a read-only file system or missing permissions`);
+  }
+  return asError(err);
+}
+
+/** LevelDB's open failures, told apart: another process holds the lock, or the directory is read-only. */
+function openError(dir: string, err: unknown): Error {
+  const cause = causeOf(err);
+  const detail = typeof cause?.message === 'string' ? cause.message : asError(err).message;
+  if (cause?.code === 'LEVEL_LOCKED') {
+    return new DataDirError(
+      'locked',
+      `data directory ${dir} is in use: another process holds its lock file ${join(dir, 'LOCK')} (is another kv-store running with this data directory?)`,
+    );
+  }
+  if (NOT_WRITABLE.test(detail)) {
+    return new DataDirError('not-writable', `data directory ${dir} is not writable (${detail}); a read-only file system or missing permissions`);
+  }
+  return asError(err);
 }

@@ -2,7 +2,16 @@
 // print one clear line and exit, instead of serving data it cannot trust.
 
 export type DataDirErrorCode =
-  'cluster-id-mismatch' | 'member-id-mismatch' | 'member-removed' | 'unknown-format';
+  | 'cluster-id-mismatch'
+  | 'member-id-mismatch'
+  | 'member-removed'
+  | 'unknown-format'
+  /** The directory held a member whose log or hard state is gone (docs/adr/0066). */
+  | 'lost-state'
+  /** Another process holds LevelDB's LOCK file. */
+  | 'locked'
+  /** The directory cannot be created or written (read-only file system, permissions). */
+  | 'not-writable';
 
 /** The data directory exists but must not be used by this process. */
 export class DataDirError extends Error {
