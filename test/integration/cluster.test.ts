@@ -2,7 +2,7 @@
 // failover, durability across restarts, TTL, membership and snapshots.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BIN, ProcCluster, freePort, http, sleep, waitFor } from './harness.ts';
@@ -337,6 +337,24 @@ describe('command line', () => {
     assert.match(res.stderr, /replace the member/);
     assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
     await c.close();
+  });
+
+  test('started by a Node older than 24, the bin says which Node it needs and how to run it, exit 2', (t) => {
+    const old = ['/usr/bin/node', '/bin/node', '/usr/local/bin/node'].find((p) => {
+      if (!existsSync(p)) return false;
+      const v = spawnSync(p, ['-p', 'process.versions.node'], { encoding: 'utf8' });
+      return v.status === 0 && Number(v.stdout.split('.')[0]) < 24;
+    });
+    if (old === undefined) {
+      t.skip('no Node older than 24 on this machine');
+      return;
+    }
+    const res = spawnSync(old, [BIN, '--help'], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(res.status, 2, res.stderr);
+    assert.match(res.stderr, /needs Node 24/);
+    assert.match(res.stderr, /npx kv-store/);
+    assert.match(res.stderr, /node_modules\/\.bin\/node/);
+    assert.doesNotMatch(res.stderr, /ERR_UNKNOWN_FILE_EXTENSION/);
   });
 
   test('--help prints usage and exits 0', () => {
