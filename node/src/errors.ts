@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   'cas-mismatch': 412,
   'would-lose-quorum': 409,
   'learner-not-caught-up': 409,
+  // A new member joins as a learner and is promoted once caught up; never directly as a voter.
+  'learner-required': 409,
   'member-exists': 409,
   'conf-change-pending': 409,
   'leader-transfer-in-progress': 409,
