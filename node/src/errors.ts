@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   'no-leader': 503,
   'not-leader': 503,
   'unavailable': 503,
+  // The disk holding the data directory is full: writes refused until space is freed (reads work).
+  'disk-full': 507,
   'shutting-down': 503,
   'timeout': 504,
   // A write superseded by a new leader before it committed: definitely not applied, safe to retry.
@@ -42,7 +44,7 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** Seconds a client should wait before retrying a 503/429 when nothing more precise is known. */
+/** Seconds a client should wait before retrying a 503/429/507 when nothing more precise is known. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 1;
 
 export class KvError extends Error {
@@ -56,7 +58,7 @@ export class KvError extends Error {
     this.code = code;
     this.status = ERROR_CODES[code];
     let headers = options?.headers;
-    if ((this.status === 503 || this.status === 429) && headers?.['Retry-After'] === undefined) {
+    if ((this.status === 503 || this.status === 429 || this.status === 507) && headers?.['Retry-After'] === undefined) {
       headers = { ...headers, 'Retry-After': String(DEFAULT_RETRY_AFTER_SECONDS) };
     }
     this.headers = headers;

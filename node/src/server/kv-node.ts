@@ -30,6 +30,8 @@ import { bootstrapLog, clusterIdFor, parseMemberContext, type MemberAddress } fr
 import { ProposalWaiters } from './proposals.ts';
 import { ReadBatcher } from './read-batcher.ts';
 import { AdminOps } from './admin.ts';
+import { assertDiskWritable } from './disk-full.ts';
+import { DiskFullError } from '../storage/errors.ts';
 
 export interface KvNodeOptions {
   id: string;
@@ -410,7 +412,7 @@ export class KvNode implements KvService {
         bytes = await this.storage.saveSnapshot(appliedIndex, confState, chunks, keep);
       } catch (e) {
         // A snapshot from the leader landed meanwhile and is newer: ours is moot.
-        if (e instanceof SnapshotOutOfDateError) return;
+        if (e instanceof SnapshotOutOfDateError || e instanceof DiskFullError) return;
         throw e;
       } finally {
         release();
@@ -479,6 +481,7 @@ export class KvNode implements KvService {
 
   proposeCommand(cmd: Command): Promise<AppliedWrite> {
     this.assertServing();
+    assertDiskWritable(this.storage);
     const p = this.writes.register(cmd.requestId, this.opts.proposalTimeoutMs, () =>
       kvError('timeout', 'the write was not confirmed in time; it may or may not have been applied'),
     );
@@ -488,6 +491,7 @@ export class KvNode implements KvService {
 
   proposeConf(cc: ConfChange): Promise<AppliedWrite> {
     this.assertServing();
+    assertDiskWritable(this.storage);
     const requestId = confRequestId(cc);
     if (requestId === undefined) throw new Error('conf change without request id');
     const p = this.writes.register(requestId, this.opts.proposalTimeoutMs, () =>

@@ -81,3 +81,46 @@ void test('a put over an elapsed but undeleted key starts a new key (version 1),
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+void test('disk full while running (real ENOSPC on a tmpfs): writes get 507 disk-full, the node stays up, and recovers when space returns', { timeout: 60_000 }, async (t) => {
+  const { fillDisk, mountTmpfs } = await import('../storage/tmpfs.test-helper.ts');
+  const mnt = await mountTmpfs('16m');
+  if (mnt === null) {
+    t.skip('needs root and tmpfs mounts');
+    return;
+  }
+  const node = await startSolo(join(mnt.path, 'data'));
+  let filler: { remove(): void } | undefined;
+  try {
+    await node.put('before', 'x', {});
+    filler = await fillDisk(mnt.path);
+    // The write that hits the full disk waits (its batch is held and retried); then new writes are refused.
+    const held = node.put('held', 'y'.repeat(512 * 1024), {});
+    let heldDone = false;
+    void held.then(() => (heldDone = true), () => undefined);
+    let refused: unknown;
+    const deadline = Date.now() + 10_000;
+    while (refused === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      try {
+        await node.put('probe', 'z', {});
+      } catch (e) {
+        refused = e;
+      }
+    }
+    assert.ok(refused !== undefined, 'a write was refused while the disk is full');
+    assert.equal((refused as { code?: string }).code, 'disk-full', String(refused));
+    assert.equal((refused as { status?: number }).status, 507);
+    assert.equal(node.livez(), true, 'the process stays up and says so');
+    assert.equal(heldDone, false);
+    filler.remove();
+    const r = await held;
+    assert.equal(r.kv.key, 'held');
+    assert.equal((await node.put('after', 'ok', {})).kv.value, 'ok');
+    assert.equal((await node.get('before', { consistency: 'linearizable' })).kv?.value, 'x');
+  } finally {
+    filler?.remove();
+    await node.stop();
+    await mnt.unmount();
+  }
+});

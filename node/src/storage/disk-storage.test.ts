@@ -258,11 +258,12 @@ void describe('DiskStorage', () => {
     function* slowChunks(): Generator<Uint8Array> {
       for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024, i);
     }
-    const own = s.saveSnapshot(90, voters, slowChunks(), 10);
+    // (Its rejection is awaited from the start: it may come before the received snapshot's batch lands.)
+    const own = assert.rejects(s.saveSnapshot(90, voters, slowChunks(), 10), SnapshotOutOfDateError);
     // ...while the leader's newer snapshot lands and its clean-up runs.
     const received = { metadata: { index: 500, term: 3, confState: voters }, data: Buffer.alloc(300_000, 9) };
     await s.persist({ entries: [], hardState: { term: 3, vote: null, commit: 500 }, snapshot: received });
-    await assert.rejects(own, SnapshotOutOfDateError);
+    await own;
     await s.close();
     const r = await DiskStorage.open(dir, { memberId: 'a' });
     assert.equal(r.snapshot().metadata.index, 500);
@@ -500,6 +501,46 @@ void describe('DiskStorage', () => {
           return true;
         });
       }
+    } finally {
+      await mnt.unmount();
+    }
+  });
+
+  void test('disk full (real ENOSPC on a tmpfs): writes wait, diskFull says so, and everything lands once space returns', { timeout: 60_000 }, async (t) => {
+    const { mountTmpfs } = await import('./tmpfs.test-helper.ts');
+    const mnt = await mountTmpfs('16m');
+    if (mnt === null) {
+      t.skip('needs root and tmpfs mounts');
+      return;
+    }
+    const { fillDisk } = await import('./tmpfs.test-helper.ts');
+    try {
+      const d = join(mnt.path, 'data');
+      const s = await DiskStorage.open(d, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.persist({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
+      const filler = await fillDisk(mnt.path);
+      const big = (from: number, to: number): Entry[] =>
+        ents(from, to, 1).map((e) => ({ ...e, data: Buffer.alloc(256 * 1024, e.index) }));
+      let landed = false;
+      const pending = s.persist({ entries: big(6, 13), hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
+      void pending.then(() => (landed = true), () => undefined);
+      const deadline = Date.now() + 10_000;
+      while (s.diskFull === null && !landed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(landed, false, 'the batch cannot land on a full disk');
+      assert.notEqual(s.diskFull, null, 'the storage reports the disk as full');
+      assert.match(s.diskFull!.message, /no space/i);
+      // Later writes queue behind it, in order; none is lost or reordered.
+      const later = s.persist({ entries: big(14, 15), hardState: { term: 2, vote: 'a', commit: 13 }, snapshot: null });
+      filler.remove();
+      await pending;
+      await later;
+      assert.equal(s.diskFull, null, 'recovered');
+      await s.close();
+      const r = await DiskStorage.open(d, { memberId: 'a', clusterId: 'c1' });
+      assert.equal(r.lastIndex(), 15);
+      assert.equal(Buffer.from(r.entries(13, 14, Infinity)[0]!.data)[0], 13);
+      assert.deepEqual(r.initialState().hardState, { term: 2, vote: 'a', commit: 13 });
+      await r.close();
     } finally {
       await mnt.unmount();
     }

@@ -18,7 +18,7 @@ import { MemoryStorage, SnapshotOutOfDateError } from '../raft/storage.ts';
 import { decodeConfChange } from '../raft/conf-change.ts';
 import { ConfChangeType, EntryType } from '../raft/types.ts';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from '../raft/types.ts';
-import { CorruptionError, DataDirError } from './errors.ts';
+import { CorruptionError, DataDirError, DiskFullError, diskFullMessage, isDiskFull } from './errors.ts';
 import {
   FORMAT_VERSION,
   KEY_HARD_STATE,
@@ -52,6 +52,10 @@ export { FORMAT_VERSION } from './meta-records.ts';
 const COMPACT_DELETE_BATCH = 1000;
 const COMPACT_DELETE_PAUSE_MS = 5;
 const NO_DATA = new Uint8Array(0);
+/** Writes held for lack of space are tried again after this long, doubling up to the maximum. */
+const DISK_FULL_RETRY_FIRST_MS = 50;
+const DISK_FULL_RETRY_MAX_MS = 2000;
+const DISK_FULL_SNAPSHOT_RETRY_MS = 10_000;
 
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
@@ -70,6 +74,10 @@ export interface PersistRequest {
 
 export class DiskStorage extends MemoryStorage {
   private readonly db: ClassicLevel<Buffer, Buffer>;
+  /** Set while writes fail for lack of space (ENOSPC); cleared once the held batch lands. */
+  private full: { since: number; message: string } | null = null;
+  /** A snapshot file could not be written for lack of space: no new attempt before this time. */
+  private snapshotSpaceRetryAt = 0;
   private metaRecord: MetaRecord;
   /** Writes not yet started, in call order; one writer drains them (see drain()). */
   private queue: QueuedWrite[] = [];
@@ -381,8 +389,19 @@ export class DiskStorage extends MemoryStorage {
   ): Promise<number> {
     this.assertWritable();
     if (index <= this.snap.metadata.index) throw new SnapshotOutOfDateError();
+    if (this.full !== null || Date.now() < this.snapshotSpaceRetryAt) {
+      throw new DiskFullError(this.full?.message ?? 'no space left on the device for a snapshot file');
+    }
     const parts = data instanceof Uint8Array ? [data] : data;
-    const file = await this.trackFileWork(this.files.write(SnapshotFiles.nameFor(index), parts));
+    let file: SnapshotFile;
+    try {
+      file = await this.trackFileWork(this.files.write(SnapshotFiles.nameFor(index), parts));
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      // The partial file is gone (SnapshotFiles.write); the log is kept and a later snapshot tries again.
+      this.snapshotSpaceRetryAt = Date.now() + DISK_FULL_SNAPSHOT_RETRY_MS;
+      throw new DiskFullError(diskFullMessage(err));
+    }
     const ops: BatchOp[] = [];
     try {
       this.assertWritable();
@@ -604,34 +623,79 @@ export class DiskStorage extends MemoryStorage {
     this.writing = true;
     while (this.queue.length > 0) {
       const items = this.queue.splice(0);
-      try {
-        if (this.failure !== null) throw this.failure;
-        const main: BatchOp[] = [];
-        for (const item of items) {
-          if (item.prepare !== undefined) main.push(...(await item.prepare()));
-          main.push(...item.ops);
+      let delay = DISK_FULL_RETRY_FIRST_MS;
+      let reopen = false;
+      for (;;) {
+        try {
+          if (this.failure !== null) throw this.failure;
+          if (reopen) await this.reopen();
+          reopen = false;
+          await this.writeItems(items);
+          if (this.full !== null) this.full = null;
+          for (const item of items) item.resolve();
+          break;
+        } catch (err) {
+          if (this.failure === null && isDiskFull(err) && !this.closing) {
+            // Out of space: hold this batch (memory already holds it, the caller is still waiting) and
+            // write it again once space returns; later writes queue behind it, so order is kept.
+            this.full ??= { since: Date.now(), message: diskFullMessage(err) };
+            await sleep(delay);
+            delay = Math.min(delay * 2, DISK_FULL_RETRY_MAX_MS);
+            // A failed write can leave a torn record in LevelDB's log (and a failed sync or flush
+            // poisons the handle): later records appended behind it could be unreadable on recovery.
+            // Reopening recovers the log up to the last whole record and starts a new one.
+            reopen = true;
+            continue;
+          }
+          this.failure ??= this.full !== null ? new DiskFullError(this.full.message) : asError(err);
+          for (const item of items) item.reject(this.failure);
+          break;
         }
-        // A synced write makes the unsynced ones before it durable too (LevelDB's log is sequential; across a
-        // switch to a new log file it may not, and load() tolerates a stale commit index).
-        const sync = items.some((item) => item.sync);
-        if (main.length > 0) {
-          await this.db.batch(main, { sync });
-          this.unsynced = !sync;
-          this.batchesWritten[sync ? 'synced' : 'unsynced']++;
-        }
-        for (const item of items) item.resolve();
-      } catch (err) {
-        this.failure ??= asError(err);
-        for (const item of items) item.reject(this.failure);
       }
     }
     this.writing = false;
+  }
+
+  /**
+   * Writes one merged batch. Re-writing the same items after a failure is idempotent: entry and
+   * record puts overwrite, deletes of absent keys do nothing, and a received snapshot's file is
+   * written again only if its first write failed.
+   */
+  private async writeItems(items: QueuedWrite[]): Promise<void> {
+    const main: BatchOp[] = [];
+    for (const item of items) {
+      if (item.prepare !== undefined) {
+        item.prepared ??= await item.prepare();
+        main.push(...item.prepared);
+      }
+      main.push(...item.ops);
+    }
+    // A synced write makes the unsynced ones before it durable too (LevelDB's log is sequential; across a
+    // switch to a new log file it may not, and load() tolerates a stale commit index).
+    const sync = items.some((item) => item.sync);
+    if (main.length > 0) {
+      await this.db.batch(main, { sync });
+      this.unsynced = !sync;
+      this.batchesWritten[sync ? 'synced' : 'unsynced']++;
+    }
+  }
+
+  private async reopen(): Promise<void> {
+    if (this.db.status === 'open') await this.db.close();
+    await this.db.open();
+  }
+
+  /** Set while writes are held for lack of disk space (see drain); null otherwise. */
+  get diskFull(): { since: number; message: string } | null {
+    return this.full;
   }
 }
 
 interface QueuedWrite {
   ops: BatchOp[];
   prepare: (() => Promise<BatchOp[]>) | undefined;
+  /** What prepare yielded, kept so a retried batch does not write the snapshot file again. */
+  prepared?: BatchOp[];
   /** false only for a hard state whose commit index alone changed */
   sync: boolean;
   resolve: () => void;

@@ -33,3 +33,39 @@ export class CorruptionError extends Error {
     this.key = key;
   }
 }
+
+/**
+ * The device holding the data directory is full (ENOSPC, EDQUOT). Writes are held and retried
+ * (DiskStorage.diskFull says so meanwhile); this error reaches a caller only for work that is
+ * dropped rather than held (a snapshot file) or when the storage closes while still full.
+ */
+export class DiskFullError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DiskFullError';
+  }
+}
+
+const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded|EDQUOT/i;
+
+/** Whether `err` (a Node fs error, or a LevelDB error whose cause says so) means the disk is full. */
+export function isDiskFull(err: unknown): boolean {
+  if (err instanceof DiskFullError) return true;
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
+    const x = e as { code?: unknown; message?: unknown; cause?: unknown };
+    if (x.code === 'ENOSPC' || x.code === 'EDQUOT') return true;
+    if (typeof x.message === 'string' && NO_SPACE.test(x.message)) return true;
+    e = x.cause;
+  }
+  return false;
+}
+
+export function diskFullMessage(err: unknown): string {
+  let detail = '';
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
+    const x = e as { message?: unknown; cause?: unknown };
+    if (typeof x.message === 'string' && NO_SPACE.test(x.message)) detail = x.message;
+    e = x.cause;
+  }
+  return `no space left on the device holding the data directory${detail ? ` (${detail})` : ''}`;
+}

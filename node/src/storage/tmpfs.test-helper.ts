@@ -1,7 +1,7 @@
 // A small tmpfs for tests that need a real full or read-only file system. Needs root (and a kernel
 // that lets this process mount); returns null otherwise so the test can skip.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -32,4 +32,24 @@ export function mountTmpfs(size: string): Promise<Tmpfs | null> {
       return Promise.resolve();
     },
   });
+}
+
+/** Fills the file system holding `dir` with a filler file until ENOSPC; remove() frees the space. */
+export function fillDisk(dir: string): Promise<{ remove(): void }> {
+  const path = join(dir, 'filler');
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+  }
+  // Whatever a smaller write still fits.
+  try {
+    for (;;) writeSync(fd, chunk, 0, 512);
+  } catch {
+    // full
+  }
+  closeSync(fd);
+  return Promise.resolve({ remove: () => rmSync(path, { force: true }) });
 }
