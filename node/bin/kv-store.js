@@ -9,6 +9,20 @@
 // young generation and MALLOC_ARENA_MAX=2 unless already set; once running, the node limits heap
 // growth when its live heap is large (node/src/runtime/heap-growth.ts). Flags given to node
 // explicitly come later and win. KVSTORE_RUNTIME_TUNING=off starts without any of it.
+//
+// First of all: the sources are TypeScript run by Node 24's type stripping. An older Node (say the
+// machine's own, first on PATH) would die with ERR_UNKNOWN_FILE_EXTENSION; say what is needed.
+// Only syntax every Node since 12 parses comes before this check.
+const NEEDED_MAJOR = 24;
+if (Number(process.versions.node.split('.')[0]) < NEEDED_MAJOR) {
+  process.stderr.write(
+    `kv-store: needs Node ${NEEDED_MAJOR} or later, but was started by Node ${process.versions.node} (${process.execPath}).\n` +
+      `  After npm install, run it with the Node ${NEEDED_MAJOR} that npm installs in node_modules: \`npx kv-store ...\`\n` +
+      `  (npm scripts put node_modules/.bin first on PATH), or \`node_modules/.bin/node node/bin/kv-store.js ...\`.\n`,
+  );
+  process.exit(2);
+}
+
 const TUNED_MARK = 'KVSTORE_RUNTIME_TUNED';
 const V8_FLAGS = ['--max-semi-space-size=8'];
 

@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   'cas-mismatch': 412,
   'would-lose-quorum': 409,
   'learner-not-caught-up': 409,
+  // A new member joins as a learner and is promoted once caught up; never directly as a voter.
+  'learner-required': 409,
   'member-exists': 409,
   'conf-change-pending': 409,
   'leader-transfer-in-progress': 409,
@@ -39,6 +41,8 @@ export const ERROR_CODES = {
   'no-leader': 503,
   'not-leader': 503,
   'unavailable': 503,
+  // The disk holding the data directory is full: writes refused until space is freed (reads work).
+  'disk-full': 507,
   'timeout': 504,
   // A write superseded by a new leader before it committed: definitely not applied, safe to retry.
   'proposal-dropped': 503,
@@ -47,7 +51,7 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
-/** Seconds a client should wait before retrying a 503/429 when nothing more precise is known. */
+/** Seconds a client should wait before retrying a 503/429/507 when nothing more precise is known. */
 export const DEFAULT_RETRY_AFTER_SECONDS = 1;
 
 export class KvError extends Error {
@@ -61,7 +65,7 @@ export class KvError extends Error {
     this.code = code;
     this.status = ERROR_CODES[code];
     let headers = options?.headers;
-    if ((this.status === 503 || this.status === 429) && headers?.['Retry-After'] === undefined) {
+    if ((this.status === 503 || this.status === 429 || this.status === 507) && headers?.['Retry-After'] === undefined) {
       headers = { ...headers, 'Retry-After': String(DEFAULT_RETRY_AFTER_SECONDS) };
     }
     this.headers = headers;

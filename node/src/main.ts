@@ -8,7 +8,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { heapGrowthPolicyWanted, startHeapGrowthPolicy } from './runtime/heap-growth.ts';
 import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
-import { DataDirError } from './storage/errors.ts';
+import { CorruptionError, DataDirError } from './storage/errors.ts';
 
 const SHUTDOWN_DEADLINE_MS = 8000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
@@ -30,6 +30,22 @@ function nodeOptions(o: NodeOptions): KvNodeOptions {
     readTimeoutMs: 5_000,
     unsafeLocalReads: process.env.KVSTORE_DEBUG_UNSAFE_LOCAL_READS === '1',
   };
+}
+
+/** What an operator can do about a refused data directory (docs/adr/0066). */
+function dataDirHint(e: DataDirError | CorruptionError, id: string): string {
+  const replace =
+    `; replace the member: remove it (DELETE /v1/cluster/members/${id} on a live member), ` +
+    'add it back as a learner (POST /v1/cluster/members) and start it with -join on an empty data directory';
+  if (e instanceof CorruptionError) return replace;
+  switch (e.code) {
+    case 'cluster-id-mismatch':
+      return ' (the -id/-peers flags describe a different cluster than the one this data belongs to)';
+    case 'lost-state':
+      return replace;
+    default:
+      return '';
+  }
 }
 
 async function main(): Promise<void> {
@@ -61,12 +77,8 @@ async function main(): Promise<void> {
   try {
     node = await KvNode.open(opts, log, metrics);
   } catch (e) {
-    if (e instanceof DataDirError) {
-      const hint =
-        e.code === 'cluster-id-mismatch'
-          ? ' (the -id/-peers flags describe a different cluster than the one this data belongs to)'
-          : '';
-      process.stderr.write(`kv-store: cannot use data directory ${cfg.dataDir}: ${e.message}${hint}\n`);
+    if (e instanceof DataDirError || e instanceof CorruptionError) {
+      process.stderr.write(`kv-store: cannot use data directory ${cfg.dataDir}: ${e.message}${dataDirHint(e, cfg.id)}\n`);
       process.exit(1);
     }
     throw e;

@@ -151,7 +151,7 @@ export function withDefaults(spec: DeepPartial<KVClusterSpec> | undefined): KVCl
   return out;
 }
 
-/** Majority of n voters. */
+/** Majority of n voters: node/src/raft/quorum.ts majority(), copied (see reconcile/rules-agree.test.ts). */
 export function quorum(voters: number): number {
   return Math.floor(voters / 2) + 1;
 }

@@ -2,7 +2,8 @@
 // failover, durability across restarts, TTL, membership and snapshots.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BIN, ProcCluster, freePort, http, sleep, waitFor } from './harness.ts';
 
@@ -301,6 +302,59 @@ describe('command line', () => {
     assert.equal(wrongMember.status, 1);
     assert.match(wrongMember.stderr, /belongs to member solo/);
     await c.close();
+  });
+
+  test('a data directory another kv-store holds is refused naming the lock, exit 1, no stack trace', async () => {
+    const c = await ProcCluster.start(['holder']);
+    try {
+      await c.waitForLeader();
+      const dir = c.node('holder').dataDir;
+      const addr = `127.0.0.1:${await freePort()}`;
+      const second = spawnSync(process.execPath, [BIN, '-id', 'holder', '-data-dir', dir, '-addr', addr], {
+        encoding: 'utf8',
+        timeout: 15_000,
+      });
+      assert.equal(second.status, 1, second.stderr);
+      assert.ok(second.stderr.includes(join(dir, 'LOCK')), second.stderr);
+      assert.match(second.stderr, /another kv-store/);
+      assert.doesNotMatch(second.stderr, /\n\s+at /, 'no stack trace');
+      assert.equal(second.stderr.trim().split('\n').length, 1);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('a member whose LevelDB was emptied is refused (lost state), not bootstrapped again', async () => {
+    const c = await ProcCluster.start(['amnesiac']);
+    await c.waitForLeader();
+    await c.stop('amnesiac');
+    const dir = c.node('amnesiac').dataDir;
+    // The volume kept the identity file (and snap/), the LevelDB files are gone.
+    for (const name of readdirSync(dir)) if (name !== 'snap' && !name.startsWith('kv-store-')) rmSync(join(dir, name), { recursive: true });
+    const res = spawnSync(process.execPath, [BIN, ...c.node('amnesiac').args], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(res.status, 1, res.stderr);
+    assert.match(res.stderr, /lost its state/);
+    assert.match(res.stderr, /replace the member/);
+    assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
+    await c.close();
+  });
+
+  test('started by a Node older than 24, the bin says which Node it needs and how to run it, exit 2', (t) => {
+    const old = ['/usr/bin/node', '/bin/node', '/usr/local/bin/node'].find((p) => {
+      if (!existsSync(p)) return false;
+      const v = spawnSync(p, ['-p', 'process.versions.node'], { encoding: 'utf8' });
+      return v.status === 0 && Number(v.stdout.split('.')[0]) < 24;
+    });
+    if (old === undefined) {
+      t.skip('no Node older than 24 on this machine');
+      return;
+    }
+    const res = spawnSync(old, [BIN, '--help'], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(res.status, 2, res.stderr);
+    assert.match(res.stderr, /needs Node 24/);
+    assert.match(res.stderr, /npx kv-store/);
+    assert.match(res.stderr, /node_modules\/\.bin\/node/);
+    assert.doesNotMatch(res.stderr, /ERR_UNKNOWN_FILE_EXTENSION/);
   });
 
   test('--help prints usage and exits 0', () => {

@@ -2,6 +2,7 @@
 // with flow control, ReadIndex, membership changes, leadership transfer and
 // snapshots. Pure: it reacts to tick() and step() and queues messages; the
 // RawNode turns its state into Ready batches for the node to carry out.
+import { majority, voteResult } from './quorum.ts';
 import { validateConfig, type RaftConfig } from './config.ts';
 import { decodeConfChange, encodeConfChange, type LoggedConfChange } from './conf-change.ts';
 import { RaftLog } from './log.ts';
@@ -106,7 +107,7 @@ export class Raft {
   }
 
   private quorum(): number {
-    return Math.floor(this.voters.size / 2) + 1;
+    return majority(this.voters.size);
   }
 
   confState(): ConfState {
@@ -356,17 +357,7 @@ export class Raft {
 
   private poll(id: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
     if (!this.votes.has(id)) this.votes.set(id, granted);
-    let yes = 0;
-    let no = 0;
-    for (const v of this.voters) {
-      const r = this.votes.get(v);
-      if (r === true) yes++;
-      else if (r === false) no++;
-    }
-    const q = this.quorum();
-    if (yes >= q) return 'won';
-    if (no > this.voters.size - q) return 'lost';
-    return 'pending';
+    return voteResult(this.voters, (v) => this.votes.get(v));
   }
 
   // ---- step --------------------------------------------------------------------

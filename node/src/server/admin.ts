@@ -1,6 +1,9 @@
 // Cluster administration: status, membership changes and leadership transfer.
-// Changes run on the leader (requests to a follower are forwarded) and refuse
-// anything that would leave the cluster without a quorum of live voters.
+// Changes run on the leader (requests to a follower are forwarded) and follow
+// the rules of raft/membership.ts: a new member joins only as a learner, and no
+// change may leave fewer healthy voters than the quorum of the configuration it
+// produces (docs/adr/0066).
+import { caughtUp, checkAddVoter, checkRemoveVoter } from '../raft/membership.ts';
 import { ConfChangeType, StateRole } from '../raft/types.ts';
 import { KvError, isErrorCode, kvError } from '../errors.ts';
 import type { MemberInfo, NodeStatus } from '../http/service.ts';
@@ -23,8 +26,6 @@ export interface AdminNode {
   waitForTicks(fn: () => boolean, maxMs: number): Promise<boolean>;
 }
 
-/** A learner within this many entries of the leader's commit index may be promoted. */
-const PROMOTE_MAX_LAG = 100;
 const MEMBER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export class AdminOps {
@@ -96,6 +97,15 @@ export class AdminOps {
     if (!isHttpUrl(m.peerUrl) || (m.clientUrl !== undefined && !isHttpUrl(m.clientUrl))) {
       throw kvError('invalid-parameter', 'peerUrl and clientUrl must be http://host:port URLs');
     }
+    if (m.role === 'voter') {
+      // A voter counts in the quorum from the moment it is added, before it has shown it is alive
+      // and holds the log: adds of unreachable addresses could push the quorum out of reach.
+      throw kvError(
+        'learner-required',
+        `a new member joins as a learner: add ${m.id} with {"role":"learner"} (the default), start it with -join, ` +
+          `then POST /v1/cluster/members/${m.id}/promote once it has caught up`,
+      );
+    }
     if (!this.isLeader()) return this.forward<MemberInfo>('POST', '/v1/cluster/members', m);
     const cs = this.node.raftStatus().confState;
     if (cs.voters.includes(m.id) || cs.learners.includes(m.id)) {
@@ -103,7 +113,7 @@ export class AdminOps {
     }
     const clientUrl = m.clientUrl ?? m.peerUrl;
     await this.node.proposeConf({
-      type: m.role === 'voter' ? ConfChangeType.AddVoter : ConfChangeType.AddLearner,
+      type: ConfChangeType.AddLearner,
       nodeId: m.id,
       context: JSON.stringify({ peerUrl: m.peerUrl, clientUrl, requestId: this.node.nextRequestId() }),
     });
@@ -120,10 +130,18 @@ export class AdminOps {
     if (!s.confState.learners.includes(id)) throw kvError('member-not-found', `no learner ${id} in the cluster`);
     const p = s.progress.get(id);
     // Caught up means: it has acknowledged appends (replicate state) and trails the commit index only a little.
-    if (!p || !p.recentActive || p.state !== 'replicate' || s.commit - p.match > PROMOTE_MAX_LAG) {
+    if (!caughtUp(p, s.commit)) {
       throw kvError(
         'learner-not-caught-up',
         `learner ${id} has replicated up to ${p?.match ?? 0} of ${s.commit} committed; retry when it has caught up`,
+      );
+    }
+    const check = checkAddVoter(s.confState.voters, id, (v) => this.healthy(s, v));
+    if (!check.ok) {
+      throw kvError(
+        'would-lose-quorum',
+        `promoting ${id} would make ${check.voters} voters with ${check.healthy} healthy, below the quorum of ${check.quorum}; ` +
+          'bring the unhealthy voters back or remove them first',
       );
     }
     const addr = this.node.member(id);
@@ -143,14 +161,12 @@ export class AdminOps {
     const isVoter = s.confState.voters.includes(id);
     if (!isVoter && !s.confState.learners.includes(id)) throw kvError('member-not-found', `no member ${id}`);
     if (isVoter) {
-      const remaining = s.confState.voters.filter((v) => v !== id);
-      if (remaining.length === 0) throw kvError('would-lose-quorum', 'cannot remove the last voter');
-      const live = remaining.filter((v) => v === s.id || s.progress.get(v)?.recentActive === true).length;
-      const quorum = Math.floor(remaining.length / 2) + 1;
-      if (live < quorum) {
+      const check = checkRemoveVoter(s.confState.voters, id, (v) => this.healthy(s, v));
+      if (check.voters === 0) throw kvError('would-lose-quorum', 'cannot remove the last voter');
+      if (!check.ok) {
         throw kvError(
           'would-lose-quorum',
-          `removing ${id} would leave ${live} live voters of ${remaining.length}, below a quorum of ${quorum}`,
+          `removing ${id} would leave ${check.healthy} live voters of ${check.voters}, below a quorum of ${check.quorum}`,
         );
       }
     }
@@ -196,6 +212,11 @@ export class AdminOps {
     }, wait);
     if (!ok) throw kvError('timeout', `leadership transfer to ${target} did not complete in time`);
     return { leader: this.node.raftStatus().leader ?? target };
+  }
+
+  /** The leader itself, or a member it has heard from within the last election timeout. */
+  private healthy(s: RaftStatus, id: string): boolean {
+    return id === s.id || s.progress.get(id)?.recentActive === true;
   }
 
   private isLeader(): boolean {

@@ -2,6 +2,7 @@
 // only), the caught-up check behind readiness, and surfacing a failed
 // background compaction.
 import { SnapshotOutOfDateError } from '../raft/storage.ts';
+import { DiskFullError } from '../storage/errors.ts';
 import type { ConfState } from '../raft/types.ts';
 import type { Command } from '../kv/commands.ts';
 import type { KvStateMachine } from '../kv/state-machine.ts';
@@ -101,7 +102,8 @@ export class Housekeeping {
         bytes = await storage.saveSnapshot(appliedIndex, confState, chunks, keep);
       } catch (e) {
         // A snapshot from the leader landed meanwhile and is newer: ours is moot.
-        if (e instanceof SnapshotOutOfDateError) return;
+        // A full disk: no snapshot this time; the log keeps everything and a later one is tried.
+        if (e instanceof SnapshotOutOfDateError || e instanceof DiskFullError) return;
         throw e;
       } finally {
         release();

@@ -38,6 +38,7 @@ import {
 import { ReadyLoop } from './ready-loop.ts';
 
 export type { AppliedWrite } from './applier.ts';
+import { assertDiskWritable } from './disk-full.ts';
 
 export interface KvNodeOptions {
   id: string;
@@ -404,6 +405,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
 
   proposeCommand(cmd: Command): Promise<AppliedWrite> {
     this.assertServing();
+    assertDiskWritable(this.storage);
     const p = this.writes.register(cmd.requestId, this.opts.proposalTimeoutMs, () =>
       kvError('timeout', 'the write was not confirmed in time; it may or may not have been applied'),
     );
@@ -413,6 +415,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
 
   proposeConf(cc: ConfChange): Promise<AppliedWrite> {
     this.assertServing();
+    assertDiskWritable(this.storage);
     const requestId = confRequestId(cc);
     if (requestId === undefined) throw new Error('conf change without request id');
     const p = this.writes.register(requestId, this.opts.proposalTimeoutMs, () =>
@@ -488,6 +491,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
         ? { expiresAt: this.clock.now() + o.ttlMs, ttl: o.ttl ?? `${o.ttlMs}ms` }
         : {}),
       ...(o.cas !== undefined ? { cas: o.cas } : {}),
+      proposedAt: Date.now(),
     };
     const { result, index } = await this.proposeCommand(cmd);
     if (!result.ok) throw casMismatch(key, result.current);
@@ -505,6 +509,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
       key,
       ...(o.cas !== undefined ? { cas: o.cas } : {}),
       ...(o.recurse ? { recurse: true } : {}),
+      proposedAt: Date.now(),
     };
     const { result, index } = await this.proposeCommand(cmd);
     if (!result.ok) throw casMismatch(key, result.current);
@@ -557,6 +562,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     const removed = this.removed;
     const caughtUp = this.housekeeping.caughtUp;
     const compaction = this.housekeeping.compactionError;
+    const diskFull = this.storage.diskFull;
     const checks: ReadyCheck[] = [
       {
         name: 'storage',
@@ -568,6 +574,8 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
         ok: compaction === null,
         ...(compaction ? { message: `deleting compacted log entries failed: ${compaction.message}` } : {}),
       },
+      // A full disk refuses writes here: take the member out of the client Service until space returns.
+      { name: 'disk', ok: diskFull === null, ...(diskFull ? { message: `disk full: ${diskFull.message}` } : {}) },
       { name: 'member', ok: !removed, ...(removed ? { message: 'removed from the cluster' } : {}) },
       { name: 'leader', ok: leader !== null, ...(leader === null ? { message: 'no leader known' } : {}) },
       { name: 'caught-up', ok: caughtUp, ...(caughtUp ? {} : { message: 'applying the log' }) },

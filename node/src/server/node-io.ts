@@ -21,6 +21,8 @@ export interface NodeStorage extends Storage, LoopStorage {
   readonly meta: { clusterId: string | null; memberId: string };
   /** The last failure of background compaction, if any. */
   readonly compactionError: Error | null;
+  /** Set while a batch is held because the disk is full (DiskStorage retries it). */
+  readonly diskFull: { since: number; message: string } | null;
   saveSnapshot(
     index: number,
     confState: ConfState,

@@ -1,11 +1,17 @@
 // Linearizable reads share quorum rounds: every read that arrives while a
 // ReadIndex round is in flight joins the next round, so one heartbeat round
 // serves many reads. A read is released once the node has applied up to the
-// round's read index.
+// round's read index. The reads waiting at once are bounded (maxPending): past
+// it a read is refused at once (429 too-many-requests) rather than queued
+// without limit while no leader answers.
+import { kvError } from '../errors.ts';
+
+/** Linearizable reads that may wait at once unless the node says otherwise. */
+export const DEFAULT_MAX_PENDING_READS = 10_000;
 
 interface PendingRead {
   resolve: () => void;
-  reject: (e: unknown) => void;
+  reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
 
@@ -26,6 +32,8 @@ export interface ReadBatcherDeps {
   retryAfterMs: number;
   timeoutMs: number;
   makeTimeoutError(): Error;
+  /** Reads that may wait at once (queued, in flight or waiting for apply); DEFAULT_MAX_PENDING_READS if absent. */
+  maxPending?: number;
 }
 
 export class ReadBatcher {
@@ -36,6 +44,8 @@ export class ReadBatcher {
   private inFlight: Round | null = null;
   /** Rounds answered but waiting for apply to catch up. */
   private waitingApply: Round[] = [];
+  /** Reads waiting in any of the three places above. */
+  private pending = 0;
 
   constructor(prefix: string, deps: ReadBatcherDeps) {
     this.prefix = prefix;
@@ -44,15 +54,31 @@ export class ReadBatcher {
 
   /** Resolves when a linearizable read may be served from local state. */
   wait(): Promise<void> {
+    const max = this.deps.maxPending ?? DEFAULT_MAX_PENDING_READS;
+    if (this.pending >= max) {
+      return Promise.reject(
+        kvError(
+          'too-many-requests',
+          `${this.pending} linearizable reads are already waiting for a quorum round; retry shortly (or read with ?consistency=stale)`,
+        ),
+      );
+    }
     return new Promise<void>((resolve, reject) => {
       const read: PendingRead = {
-        resolve,
-        reject,
+        resolve: () => {
+          this.pending--;
+          resolve();
+        },
+        reject: (e: Error) => {
+          this.pending--;
+          reject(e);
+        },
         timer: setTimeout(() => {
           this.drop(read);
-          reject(this.deps.makeTimeoutError());
+          read.reject(this.deps.makeTimeoutError());
         }, this.deps.timeoutMs),
       };
+      this.pending++;
       this.queued.push(read);
       this.maybeIssue();
     });
@@ -129,10 +155,6 @@ export class ReadBatcher {
   }
 
   pendingCount(): number {
-    return (
-      this.queued.length +
-      (this.inFlight?.reads.length ?? 0) +
-      this.waitingApply.reduce((n, r) => n + r.reads.length, 0)
-    );
+    return this.pending;
   }
 }

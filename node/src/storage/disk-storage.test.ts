@@ -11,7 +11,7 @@ import { DiskStorage, mustSync } from './disk-storage.ts';
 import { ENTRY_RANGE } from './records.ts';
 import { CorruptionError, DataDirError } from './errors.ts';
 import { CompactedError, SnapshotOutOfDateError } from '../raft/storage.ts';
-import type { Entry } from '../raft/types.ts';
+import { ConfChangeType, type Entry } from '../raft/types.ts';
 import { entryKey, metaKey } from './records.ts';
 
 function ents(from: number, to: number, term: number): Entry[] {
@@ -258,11 +258,12 @@ void describe('DiskStorage', () => {
     function* slowChunks(): Generator<Uint8Array> {
       for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024, i);
     }
-    const own = s.saveSnapshot(90, voters, slowChunks(), 10);
+    // (Its rejection is awaited from the start: it may come before the received snapshot's batch lands.)
+    const own = assert.rejects(s.saveSnapshot(90, voters, slowChunks(), 10), SnapshotOutOfDateError);
     // ...while the leader's newer snapshot lands and its clean-up runs.
     const received = { metadata: { index: 500, term: 3, confState: voters }, data: Buffer.alloc(300_000, 9) };
     await s.persist({ entries: [], hardState: { term: 3, vote: null, commit: 500 }, snapshot: received });
-    await assert.rejects(own, SnapshotOutOfDateError);
+    await own;
     await s.close();
     const r = await DiskStorage.open(dir, { memberId: 'a' });
     assert.equal(r.snapshot().metadata.index, 500);
@@ -369,6 +370,180 @@ void describe('DiskStorage', () => {
     await ok.markRemoved();
     await ok.close();
     await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1' }), code('member-removed'));
+  });
+
+  void test('a reused member id that crashed between replaying its old removal and its re-add is not locked out', async () => {
+    // A fresh joiner "d" replays the log: d added (1), d removed (2), d added again (3). Applying (2)
+    // marks the directory removed; a crash before (3) is applied must not refuse the member forever.
+    const { encodeConfChange } = await import('../raft/conf-change.ts');
+    const cc = (index: number, type: ConfChangeType): Entry => ({
+      index,
+      term: 1,
+      type: 1,
+      data: encodeConfChange({ type, nodeId: 'd', context: '{"peerUrl":"http://d:1"}' }),
+    });
+    const s = await DiskStorage.open(dir, { memberId: 'd' });
+    await s.persist({ entries: [cc(1, ConfChangeType.AddVoter), cc(2, ConfChangeType.RemoveNode), cc(3, ConfChangeType.AddLearner)], hardState: { term: 1, vote: null, commit: 3 }, snapshot: null });
+    await s.markRemoved();
+    await s.close();
+    const again = await DiskStorage.open(dir, { memberId: 'd' });
+    assert.equal(again.removed, false, 'the committed log adds d back after its removal');
+    await again.close();
+    const third = await DiskStorage.open(dir, { memberId: 'd' });
+    assert.equal(third.removed, false, 'the cleared marker is on disk');
+    // The last change concerning d is a removal: refused.
+    await third.persist({ entries: [cc(4, ConfChangeType.RemoveNode)], hardState: { term: 1, vote: null, commit: 4 }, snapshot: null });
+    await third.markRemoved();
+    await third.close();
+    await assert.rejects(DiskStorage.open(dir, { memberId: 'd' }), (err: unknown) => {
+      assert.ok(err instanceof DataDirError, String(err));
+      assert.equal(err.code, 'member-removed');
+      return true;
+    });
+  });
+
+  void describe('a member whose directory lost its state is refused, never bootstrapped again', () => {
+    const lostState = (err: unknown) => {
+      assert.ok(err instanceof DataDirError, String(err));
+      assert.equal(err.code, 'lost-state');
+      assert.match(err.message, /lost/);
+      return true;
+    };
+    const bootstrapped = async (): Promise<void> => {
+      const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.persist({ entries: ents(1, 3, 1), hardState: { term: 4, vote: 'a', commit: 3 }, snapshot: null });
+      await s.close();
+    };
+    const removeLevelDb = (): void => {
+      for (const name of readdirSync(dir)) if (name !== 'snap' && !name.startsWith('kv-store-')) rmSync(join(dir, name), { recursive: true });
+    };
+
+    void test('the LevelDB files are gone but the identity file remains', async () => {
+      await bootstrapped();
+      removeLevelDb();
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), lostState, 'with -join too');
+    });
+
+    void test('the LevelDB files are gone but snapshot files remain', async () => {
+      const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.persist({ entries: ents(1, 10, 1), hardState: { term: 1, vote: 'a', commit: 10 }, snapshot: null });
+      await s.saveSnapshot(8, voters, Buffer.from('state'), 2);
+      await s.close();
+      removeLevelDb();
+      for (const name of readdirSync(dir)) if (name.startsWith('kv-store-')) rmSync(join(dir, name));
+      assert.ok(readdirSync(join(dir, 'snap')).some((n) => n.endsWith('.snap')));
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+    });
+
+    void test('the log entries are gone while the hard state says they were committed', async () => {
+      await bootstrapped();
+      const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      await raw.clear(ENTRY_RANGE);
+      await raw.close();
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+    });
+
+    void test('the log is empty but the hard state holds a term and vote: bootstrapping would forget the vote', async () => {
+      const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.persist({ entries: [], hardState: { term: 7, vote: 'b', commit: 0 }, snapshot: null });
+      await s.close();
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+    });
+
+    void test('an untouched directory, or one whose first open crashed before its records landed, initialises', async () => {
+      const fresh = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await fresh.close();
+      const again = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      assert.equal(again.lastIndex(), 0, 'initialised but not bootstrapped yet: still bootstrappable');
+      await again.close();
+      await rm(dir, { recursive: true, force: true });
+      const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      await raw.open();
+      await raw.close();
+      const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.close();
+    });
+  });
+
+  void test('a directory another process holds is refused naming the LevelDB LOCK file', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+    try {
+      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1' }), (err: unknown) => {
+        assert.ok(err instanceof DataDirError, String(err));
+        assert.equal(err.code, 'locked');
+        assert.ok(err.message.includes(join(dir, 'LOCK')), err.message);
+        assert.match(err.message, /another kv-store/);
+        return true;
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
+  void test('a read-only data directory is refused with a clear message', async (t) => {
+    const { mountTmpfs } = await import('./tmpfs.test-helper.ts');
+    const mnt = await mountTmpfs('2m');
+    if (mnt === null) {
+      t.skip('needs root and tmpfs mounts');
+      return;
+    }
+    try {
+      const d = join(mnt.path, 'data');
+      const s = await DiskStorage.open(d, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.close();
+      await mnt.remount('ro');
+      for (const target of [d, join(mnt.path, 'never-created')]) {
+        await assert.rejects(DiskStorage.open(target, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), (err: unknown) => {
+          assert.ok(err instanceof DataDirError, String(err));
+          assert.equal(err.code, 'not-writable');
+          assert.match(err.message, /read-only|not writable/i);
+          return true;
+        });
+      }
+    } finally {
+      await mnt.unmount();
+    }
+  });
+
+  void test('disk full (real ENOSPC on a tmpfs): writes wait, diskFull says so, and everything lands once space returns', { timeout: 60_000 }, async (t) => {
+    const { mountTmpfs } = await import('./tmpfs.test-helper.ts');
+    const mnt = await mountTmpfs('16m');
+    if (mnt === null) {
+      t.skip('needs root and tmpfs mounts');
+      return;
+    }
+    const { fillDisk } = await import('./tmpfs.test-helper.ts');
+    try {
+      const d = join(mnt.path, 'data');
+      const s = await DiskStorage.open(d, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+      await s.persist({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
+      const filler = await fillDisk(mnt.path);
+      const big = (from: number, to: number): Entry[] =>
+        ents(from, to, 1).map((e) => ({ ...e, data: Buffer.alloc(256 * 1024, e.index) }));
+      let landed = false;
+      const pending = s.persist({ entries: big(6, 13), hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
+      void pending.then(() => (landed = true), () => undefined);
+      const deadline = Date.now() + 10_000;
+      while (s.diskFull === null && !landed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(landed, false, 'the batch cannot land on a full disk');
+      assert.notEqual(s.diskFull, null, 'the storage reports the disk as full');
+      assert.match(s.diskFull!.message, /no space/i);
+      // Later writes queue behind it, in order; none is lost or reordered.
+      const later = s.persist({ entries: big(14, 15), hardState: { term: 2, vote: 'a', commit: 13 }, snapshot: null });
+      filler.remove();
+      await pending;
+      await later;
+      assert.equal(s.diskFull, null, 'recovered');
+      await s.close();
+      const r = await DiskStorage.open(d, { memberId: 'a', clusterId: 'c1' });
+      assert.equal(r.lastIndex(), 15);
+      assert.equal(Buffer.from(r.entries(13, 14, Infinity)[0]!.data)[0], 13);
+      assert.deepEqual(r.initialState().hardState, { term: 2, vote: 'a', commit: 13 });
+      await r.close();
+    } finally {
+      await mnt.unmount();
+    }
   });
 
   void test('a joiner records the cluster id it learns later', async () => {

@@ -11,11 +11,14 @@
 // only metadata, and the bytes are read from the file when a follower needs them
 // (readSnapshotData). Only the file the snapshot record names is live.
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClassicLevel } from 'classic-level';
 import { MemoryStorage, SnapshotOutOfDateError } from '../raft/storage.ts';
+import { decodeConfChange } from '../raft/conf-change.ts';
+import { ConfChangeType, EntryType } from '../raft/types.ts';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from '../raft/types.ts';
-import { CorruptionError, DataDirError } from './errors.ts';
+import { CorruptionError, DataDirError, DiskFullError, diskFullMessage, isDiskFull } from './errors.ts';
 import {
   FORMAT_VERSION,
   KEY_HARD_STATE,
@@ -42,12 +45,17 @@ import {
 } from './records.ts';
 import { LogArena } from './log-arena.ts';
 import { SnapshotFiles, type SnapshotFile } from './snapshot-files.ts';
+import { hasIdentity, priorEvidence, writeIdentity } from './identity.ts';
 
 export { FORMAT_VERSION } from './meta-records.ts';
 /** Compacted log entries deleted per background batch. */
 const COMPACT_DELETE_BATCH = 1000;
 const COMPACT_DELETE_PAUSE_MS = 5;
 const NO_DATA = new Uint8Array(0);
+/** Writes held for lack of space are tried again after this long, doubling up to the maximum. */
+const DISK_FULL_RETRY_FIRST_MS = 50;
+const DISK_FULL_RETRY_MAX_MS = 2000;
+const DISK_FULL_SNAPSHOT_RETRY_MS = 10_000;
 
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
@@ -66,6 +74,10 @@ export interface PersistRequest {
 
 export class DiskStorage extends MemoryStorage {
   private readonly db: ClassicLevel<Buffer, Buffer>;
+  /** Set while writes fail for lack of space (ENOSPC); cleared once the held batch lands. */
+  private full: { since: number; message: string } | null = null;
+  /** A snapshot file could not be written for lack of space: no new attempt before this time. */
+  private snapshotSpaceRetryAt = 0;
   private metaRecord: MetaRecord;
   /** Writes not yet started, in call order; one writer drains them (see drain()). */
   private queue: QueuedWrite[] = [];
@@ -107,22 +119,69 @@ export class DiskStorage extends MemoryStorage {
   }
 
   static async open(dir: string, opts: DiskStorageOptions): Promise<DiskStorage> {
-    await mkdir(dir, { recursive: true });
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw notWritable(dir, err);
+    }
     const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await db.open();
+    try {
+      await db.open();
+    } catch (err) {
+      throw openError(dir, err);
+    }
     try {
       const rawMeta = await db.get(KEY_META);
-      if (rawMeta === undefined) return await DiskStorage.initialise(db, opts, dir);
+      if (rawMeta === undefined) {
+        const evidence = await priorEvidence(dir);
+        if (evidence.length > 0) {
+          throw new DataDirError(
+            'lost-state',
+            `data directory ${dir} has lost its state: its LevelDB holds no kv-store records, but ${evidence.join(' and ')} show a member lived here; ` +
+              'starting would forget its log and vote',
+          );
+        }
+        return await DiskStorage.initialise(db, opts, dir);
+      }
       const meta = decodeMeta(rawMeta);
       checkIdentity(dir, meta, opts);
       const storage = new DiskStorage(db, meta, dir);
       await storage.files.init();
       await storage.load();
+      storage.checkNotLost(dir, opts);
+      if (meta.removed) await storage.checkRemoved(dir);
+      // Directories from before the identity file, or a crash between the first batch and the file.
+      if (!(await hasIdentity(dir))) await writeIdentity(dir, meta.memberId);
       if (meta.clusterId === null && opts.clusterId !== undefined) await storage.setClusterId(opts.clusterId);
       return storage;
     } catch (err) {
       await db.close();
       throw err;
+    }
+  }
+
+  /**
+   * The records are there but say the member has lost part of its state: entries committed that
+   * the log no longer holds, or (when asked to bootstrap) an empty log beside a term or vote that
+   * bootstrapping would overwrite. Every write that lands a hard state lands the entries it commits
+   * in the same or an earlier synced batch, and bootstrapping writes its entries and hard state in
+   * one batch, so neither happens to an intact directory.
+   */
+  private checkNotLost(dir: string, opts: DiskStorageOptions): void {
+    const last = this.lastIndex();
+    const hs = this.hardState;
+    if (hs.commit > last) {
+      throw new DataDirError(
+        'lost-state',
+        `data directory ${dir} has lost its state: the hard state records entries up to ${hs.commit} as committed but the log ends at ${last}`,
+      );
+    }
+    if (opts.bootstrap !== undefined && last === 0 && (hs.term !== 0 || hs.vote !== null)) {
+      throw new DataDirError(
+        'lost-state',
+        `data directory ${dir} has lost its state: the log is empty but the hard state holds term ${hs.term}` +
+          `${hs.vote !== null ? ` and a vote for ${hs.vote}` : ''}; bootstrapping again would forget them`,
+      );
     }
   }
 
@@ -158,6 +217,8 @@ export class DiskStorage extends MemoryStorage {
       putOp(KEY_META, packr.pack(meta)),
     ];
     await db.batch(ops, { sync: true });
+    // After the records: from now on an empty LevelDB beside this file means lost state.
+    await writeIdentity(dir, meta.memberId);
     return storage;
   }
 
@@ -201,6 +262,42 @@ export class DiskStorage extends MemoryStorage {
     this.current = { index: snapIndex, file: snapRec.file, pending: null };
     await this.files.removeAllExcept((name) => name === snapRec.file?.file);
     this.deleteCompactedInBackground(logStart.index);
+  }
+
+  /**
+   * The removed marker is set when this member applies its own removal, and cleared when it applies
+   * a later re-add of its id (an operator reusing the id on a fresh volume replays both). A crash
+   * between the two leaves the marker set although the log adds the member back, so the marker is
+   * only believed when the log agrees: the last conf change in the log concerning this member
+   * decides. A removal (or no change in the log: the removal is at or behind the snapshot, and the
+   * clearing of a re-add it covers landed before it) refuses; an add clears the marker. An add
+   * beyond the durable commit index counts too: a leader only replicates to this member once it has
+   * applied the member's (re-)add, and no second conf change is proposed while one is pending.
+   */
+  private async checkRemoved(dir: string): Promise<void> {
+    const me = this.metaRecord.memberId;
+    let last: number | undefined;
+    for (let i = this.ents.length - 1; i > 0 && last === undefined; i--) {
+      const e = this.ents[i]!;
+      if (e.type !== EntryType.ConfChange) continue;
+      let cc: { type: number; nodeId: string };
+      try {
+        cc = decodeConfChange(e.data);
+      } catch {
+        continue;
+      }
+      if (cc.nodeId !== me) continue;
+      // A removal counts only once committed; an add is committed whenever this member holds it.
+      if (cc.type === ConfChangeType.RemoveNode && e.index > this.hardState.commit) continue;
+      last = cc.type;
+    }
+    if (last === undefined || last === ConfChangeType.RemoveNode) {
+      throw new DataDirError(
+        'member-removed',
+        `member ${me} was removed from cluster ${this.metaRecord.clusterId ?? '(unknown)'}; wipe ${dir} to join again`,
+      );
+    }
+    await this.clearRemoved();
   }
 
   /**
@@ -292,8 +389,19 @@ export class DiskStorage extends MemoryStorage {
   ): Promise<number> {
     this.assertWritable();
     if (index <= this.snap.metadata.index) throw new SnapshotOutOfDateError();
+    if (this.full !== null || Date.now() < this.snapshotSpaceRetryAt) {
+      throw new DiskFullError(this.full?.message ?? 'no space left on the device for a snapshot file');
+    }
     const parts = data instanceof Uint8Array ? [data] : data;
-    const file = await this.trackFileWork(this.files.write(SnapshotFiles.nameFor(index), parts));
+    let file: SnapshotFile;
+    try {
+      file = await this.trackFileWork(this.files.write(SnapshotFiles.nameFor(index), parts));
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      // The partial file is gone (SnapshotFiles.write); the log is kept and a later snapshot tries again.
+      this.snapshotSpaceRetryAt = Date.now() + DISK_FULL_SNAPSHOT_RETRY_MS;
+      throw new DiskFullError(diskFullMessage(err));
+    }
     const ops: BatchOp[] = [];
     try {
       this.assertWritable();
@@ -515,34 +623,79 @@ export class DiskStorage extends MemoryStorage {
     this.writing = true;
     while (this.queue.length > 0) {
       const items = this.queue.splice(0);
-      try {
-        if (this.failure !== null) throw this.failure;
-        const main: BatchOp[] = [];
-        for (const item of items) {
-          if (item.prepare !== undefined) main.push(...(await item.prepare()));
-          main.push(...item.ops);
+      let delay = DISK_FULL_RETRY_FIRST_MS;
+      let reopen = false;
+      for (;;) {
+        try {
+          if (this.failure !== null) throw this.failure;
+          if (reopen) await this.reopen();
+          reopen = false;
+          await this.writeItems(items);
+          if (this.full !== null) this.full = null;
+          for (const item of items) item.resolve();
+          break;
+        } catch (err) {
+          if (this.failure === null && isDiskFull(err) && !this.closing) {
+            // Out of space: hold this batch (memory already holds it, the caller is still waiting) and
+            // write it again once space returns; later writes queue behind it, so order is kept.
+            this.full ??= { since: Date.now(), message: diskFullMessage(err) };
+            await sleep(delay);
+            delay = Math.min(delay * 2, DISK_FULL_RETRY_MAX_MS);
+            // A failed write can leave a torn record in LevelDB's log (and a failed sync or flush
+            // poisons the handle): later records appended behind it could be unreadable on recovery.
+            // Reopening recovers the log up to the last whole record and starts a new one.
+            reopen = true;
+            continue;
+          }
+          this.failure ??= this.full !== null ? new DiskFullError(this.full.message) : asError(err);
+          for (const item of items) item.reject(this.failure);
+          break;
         }
-        // A synced write makes the unsynced ones before it durable too (LevelDB's log is sequential; across a
-        // switch to a new log file it may not, and load() tolerates a stale commit index).
-        const sync = items.some((item) => item.sync);
-        if (main.length > 0) {
-          await this.db.batch(main, { sync });
-          this.unsynced = !sync;
-          this.batchesWritten[sync ? 'synced' : 'unsynced']++;
-        }
-        for (const item of items) item.resolve();
-      } catch (err) {
-        this.failure ??= asError(err);
-        for (const item of items) item.reject(this.failure);
       }
     }
     this.writing = false;
+  }
+
+  /**
+   * Writes one merged batch. Re-writing the same items after a failure is idempotent: entry and
+   * record puts overwrite, deletes of absent keys do nothing, and a received snapshot's file is
+   * written again only if its first write failed.
+   */
+  private async writeItems(items: QueuedWrite[]): Promise<void> {
+    const main: BatchOp[] = [];
+    for (const item of items) {
+      if (item.prepare !== undefined) {
+        item.prepared ??= await item.prepare();
+        main.push(...item.prepared);
+      }
+      main.push(...item.ops);
+    }
+    // A synced write makes the unsynced ones before it durable too (LevelDB's log is sequential; across a
+    // switch to a new log file it may not, and load() tolerates a stale commit index).
+    const sync = items.some((item) => item.sync);
+    if (main.length > 0) {
+      await this.db.batch(main, { sync });
+      this.unsynced = !sync;
+      this.batchesWritten[sync ? 'synced' : 'unsynced']++;
+    }
+  }
+
+  private async reopen(): Promise<void> {
+    if (this.db.status === 'open') await this.db.close();
+    await this.db.open();
+  }
+
+  /** Set while writes are held for lack of disk space (see drain); null otherwise. */
+  get diskFull(): { since: number; message: string } | null {
+    return this.full;
   }
 }
 
 interface QueuedWrite {
   ops: BatchOp[];
   prepare: (() => Promise<BatchOp[]>) | undefined;
+  /** What prepare yielded, kept so a retried batch does not write the snapshot file again. */
+  prepared?: BatchOp[];
   /** false only for a hard state whose commit index alone changed */
   sync: boolean;
   resolve: () => void;
@@ -592,10 +745,37 @@ function checkIdentity(dir: string, meta: MetaRecord, opts: DiskStorageOptions):
       `data directory ${dir} belongs to cluster ${meta.clusterId}, not ${opts.clusterId}`,
     );
   }
-  if (meta.removed) {
-    throw new DataDirError(
-      'member-removed',
-      `member ${meta.memberId} was removed from cluster ${meta.clusterId ?? '(unknown)'}; wipe ${dir} to join again`,
+  // meta.removed is checked against the log once it is loaded (checkRemoved).
+}
+
+function causeOf(err: unknown): { code?: unknown; message?: unknown } | undefined {
+  const c = (err as { cause?: unknown } | undefined)?.cause;
+  return typeof c === 'object' && c !== null ? (c) : undefined;
+}
+
+const NOT_WRITABLE = /read-only file system|permission denied|EROFS|EACCES|EPERM/i;
+
+function notWritable(dir: string, err: unknown): Error {
+  const msg = asError(err).message;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'ENOENT' || NOT_WRITABLE.test(msg)) {
+    return new DataDirError('not-writable', `data directory ${dir} is not writable (${msg}); a read-only file system or missing permissions`);
+  }
+  return asError(err);
+}
+
+/** LevelDB's open failures, told apart: another process holds the lock, or the directory is read-only. */
+function openError(dir: string, err: unknown): Error {
+  const cause = causeOf(err);
+  const detail = typeof cause?.message === 'string' ? cause.message : asError(err).message;
+  if (cause?.code === 'LEVEL_LOCKED') {
+    return new DataDirError(
+      'locked',
+      `data directory ${dir} is in use: another process holds its lock file ${join(dir, 'LOCK')} (is another kv-store running with this data directory?)`,
     );
   }
+  if (NOT_WRITABLE.test(detail)) {
+    return new DataDirError('not-writable', `data directory ${dir} is not writable (${detail}); a read-only file system or missing permissions`);
+  }
+  return asError(err);
 }

@@ -39,7 +39,7 @@ function nearState(r: () => number): PlanInput {
     if (m === undefined) continue;
     switch (int(8)) {
       case 0: m.healthy = false; pods[o]!.ready = false; break;
-      case 1: m.role = 'learner'; m.matchIndex = commitIndex - pick([0, 60]); break;
+      case 1: m.role = 'learner'; m.matchIndex = commitIndex - pick([0, 160]); break;
       case 2: pods[o]!.configHash = 'h0'; break;
       case 3: pods[o]!.dataState = pick<DataState>(['empty', 'foreign', 'unknown']); break;
       case 4: members.splice(members.indexOf(m), 1); break;
@@ -78,7 +78,7 @@ function randomState(r: () => number): PlanInput {
       id: `demo-${o}`,
       role: r() < 0.75 ? 'voter' : 'learner',
       healthy: r() < 0.8,
-      ...(r() < 0.9 ? { matchIndex: commitIndex - pick([0, 0, 10, 49, 51, 500]) } : {}),
+      ...(r() < 0.9 ? { matchIndex: commitIndex - pick([0, 0, 10, 99, 101, 500]) } : {}),
     });
   }
   if (r() < 0.1) members.push({ id: pick(['stranger', 'demo-x', 'demo-01']), role: r() < 0.5 ? 'voter' : 'learner', healthy: r() < 0.5 });

@@ -82,7 +82,12 @@ export type Step =
 
 export type StepKind = Step['kind'];
 
-export const DEFAULT_MAX_LEARNER_LAG = 50;
+/**
+ * A learner at most this many entries behind the commit index is promoted: the node's own rule
+ * (node/src/raft/membership.ts PROMOTE_MAX_LAG), copied because the operator image holds only
+ * operator/; rules-agree.test.ts fails if the two differ.
+ */
+export const DEFAULT_MAX_LEARNER_LAG = 100;
 
 export function memberName(cluster: string, ordinal: number): string {
   return `${cluster}-${ordinal}`;

@@ -80,6 +80,8 @@ export class SimDisk extends MemoryStorage implements NodeStorage {
   private crashed = false;
   private metaState: { clusterId: string | null; memberId: string; removed: boolean };
   compactionError: Error | null = null;
+  /** The simulated disk never fills up (ENOSPC is tested on a real tmpfs: recovery.test.ts). */
+  readonly diskFull = null;
   /** Snapshot data by index (the current one and one being received). */
   private snapData: Uint8Array;
   readonly batches = { synced: 0, unsynced: 0 };
