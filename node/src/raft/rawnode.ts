@@ -198,6 +198,12 @@ export class RawNode {
     }
   }
 
+  /** Membership and leader without copies: the transport's message filter asks on every frame. */
+  peerView(): { self: NodeId; voters: ReadonlySet<NodeId>; learners: ReadonlySet<NodeId>; leader: NodeId | null } {
+    const r = this.raft;
+    return { self: r.id, voters: r.voters, learners: r.learners, leader: r.lead };
+  }
+
   status(): RaftStatus {
     const r = this.raft;
     const progress = new Map<NodeId, PeerProgress>();

@@ -22,6 +22,7 @@ import { snapshotDue, snapshotPhase } from './snapshot-schedule.ts';
 import { decodeCommand, encodeCommand, type Command } from '../kv/commands.ts';
 import { KvStateMachine, type ApplyResult } from '../kv/state-machine.ts';
 import { PeerTransport } from '../transport/peer-transport.ts';
+import { verifyReceivedSnapshot } from '../kv/snapshot-verify.ts';
 import { kvError, type KvError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -49,6 +50,8 @@ export interface KvNodeOptions {
   readTimeoutMs: number;
   /** Debug only: serve "linearizable" reads locally without ReadIndex (the chaos suite must catch this). */
   unsafeLocalReads: boolean;
+  /** Largest snapshot accepted from a peer, in bytes (default: the transport's). */
+  maxSnapshotBytes?: number;
 }
 
 export interface AppliedWrite {
@@ -110,6 +113,9 @@ export class KvNode implements KvService {
       logger: log,
       metrics,
       onMessages: (msgs: Message[]) => this.onPeerMessages(msgs),
+      membership: () => this.rn.peerView(),
+      verifySnapshot: verifyReceivedSnapshot,
+      ...(opts.maxSnapshotBytes !== undefined ? { maxSnapshotBytes: opts.maxSnapshotBytes } : {}),
       // The core's snapshots carry only metadata; the data is read from its file when sent.
       snapshotData: (index: number) => this.storage.snapshotDataAt(index),
       onSnapshotStatus: (peer: string, ok: boolean) => {
