@@ -206,6 +206,7 @@ describe('forged and malformed peer input against real nodes', () => {
     const ack = s.frames.find((f) => f.type === FrameType.SnapshotAck)!;
     assert.equal(ack.payload[0], 0, 'refused');
     assert.equal((await rejected(target, 'snapshot-corrupt')) - before, 1);
+    s.socket.destroy();
     // A wrong crc over the stream is refused as well (the stream is closed).
     const s2 = await openStream(c.node(target).port, headersFor(leader, target, 'snap'));
     s2.socket.write(encodeFrame(FrameType.SnapshotHeader, encodeMsgpack({ v: PROTOCOL_VERSION, clusterId, from: leader, to: target, msgs: [snap], size: data.byteLength, crc: (crc32(data) + 1) >>> 0 })));

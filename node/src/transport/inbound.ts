@@ -201,6 +201,11 @@ export class InboundStreams {
       list.push(socket);
       this.#msgStreams.set(from, list);
     }
+    // The HTTP server's sockets allow half-open connections: a sender that closed its side is gone,
+    // and the stream (and its limit slot) must go with it, not linger until the idle timeout.
+    socket.once('end', () => {
+      if (!snap.verifying) socket.destroy();
+    });
     socket.once('close', () => {
       this.#sockets.delete(socket);
       if (this.#snapStreams.get(from) === socket) this.#snapStreams.delete(from);
@@ -374,10 +379,13 @@ export class InboundStreams {
   }
 
   #ack(from: NodeId, socket: Duplex, ok: boolean): void {
+    // The transfer is over: its slot is free now, whether or not the sender closes its side.
+    if (this.#snapStreams.get(from) === socket) this.#snapStreams.delete(from);
     if (socket.destroyed) return;
     const ack = encodeFrame(FrameType.SnapshotAck, Uint8Array.of(ok ? 1 : 0));
     this.#o.metrics.peerSentBytesTotal.inc({ peer: from }, ack.byteLength);
     socket.end(ack);
+    setTimeout(() => socket.destroy(), 1000).unref();
   }
 
   #deliver(msgs: Message[], from: NodeId): void {
