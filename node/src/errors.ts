@@ -11,6 +11,11 @@ export const ERROR_CODES = {
   'unknown-parameter': 400,
   'invalid-parameter': 400,
   'value-too-large': 413,
+  // The client sent its request too slowly (headers or body): the connection is closed.
+  'request-timeout': 408,
+  'headers-too-large': 431,
+  // The HTTP parser could not read the request at all.
+  'bad-request': 400,
   'unsupported-media-type': 415,
   // Lookups.
   'key-not-found': 404,

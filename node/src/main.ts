@@ -25,6 +25,7 @@ function nodeOptions(o: NodeOptions): KvNodeOptions {
     tickMs: o.tickMs,
     electionTicks: o.electionTicks,
     snapshotThreshold: o.snapshotThreshold,
+    maxSnapshotBytes: o.maxSnapshotBytes,
     clusterToken: process.env.KVSTORE_CLUSTER_TOKEN ?? '',
     proposalTimeoutMs: 10_000,
     readTimeoutMs: 5_000,

@@ -41,6 +41,7 @@ export interface Metrics {
   peerConnected: Gauge<'peer'>;
   snapshotsSentTotal: Counter<'peer' | 'outcome'>;
   snapshotsReceivedTotal: Counter<'peer'>;
+  peerMessagesRejectedTotal: Counter<'reason'>;
   // HTTP.
   httpRequestDurationSeconds: Histogram<'route' | 'method' | 'code'>;
   httpRequestsInFlight: Gauge;
@@ -141,6 +142,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       name: p + 'snapshots_received_total',
       help: 'Snapshots received from a peer.',
       labelNames: ['peer'] as const,
+      registers,
+    }),
+    peerMessagesRejectedTotal: new Counter({
+      name: p + 'peer_messages_rejected_total',
+      help: 'Peer input dropped before reaching Raft (malformed, out of range, from a non-member, over a limit), by reason.',
+      labelNames: ['reason'] as const,
       registers,
     }),
     httpRequestDurationSeconds: new Histogram({

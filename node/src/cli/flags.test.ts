@@ -32,7 +32,7 @@ void describe('parseFlags', () => {
       {
         id: 'a', listen: undefined, peerListen: null, advertise: { host: 'localhost', port: 8080 },
         clientUrl: 'http://localhost:8080', peerUrl: 'http://localhost:8080', peers: [], dataDir: './data/a',
-        join: false, electionTicks: 12, tickMs: 50, snapshotThreshold: 100000, logLevel: 'info',
+        join: false, electionTicks: 12, tickMs: 50, snapshotThreshold: 100000, maxSnapshotBytes: 512 * 1024 * 1024, logLevel: 'info',
       },
     );
   });
@@ -75,9 +75,10 @@ void describe('parseFlags', () => {
     ['join=false', ['-id', 'a', '--join=false'], (c) => assert.equal(c.join, false)],
     ['data dir', ['-id', 'a', '-data-dir', '/var/lib/kv'], (c) => assert.equal(c.dataDir, '/var/lib/kv')],
     ['log level case-insensitive', ['-id', 'a', '-log-level', 'DEBUG'], (c) => assert.equal(c.logLevel, 'debug')],
-    ['tuning', ['-id', 'a', '-election-ticks', '20', '-snapshot-threshold', '5'], (c) => {
+    ['tuning', ['-id', 'a', '-election-ticks', '20', '-snapshot-threshold', '5', '-max-snapshot-mb', '64'], (c) => {
       assert.equal(c.electionTicks, 20);
       assert.equal(c.snapshotThreshold, 5);
+      assert.equal(c.maxSnapshotBytes, 64 * 1024 * 1024);
     }],
     ['last occurrence wins', ['-id', 'a', '-id', 'b'], (c) => assert.equal(c.id, 'b')],
   ];

@@ -35,6 +35,8 @@ export interface NodeOptions {
   electionTicks: number;
   tickMs: number;
   snapshotThreshold: number;
+  /** Largest snapshot accepted from a peer, in bytes. */
+  maxSnapshotBytes: number;
   logLevel: LogLevel;
 }
 
@@ -60,6 +62,7 @@ Flags (-flag value, --flag value and --flag=value are equivalent):
   -election-ticks n        ticks without a leader before an election, randomised up to 2x (default 12)
   -tick-ms n               milliseconds per tick; the leader heartbeats every tick (default 50)
   -snapshot-threshold n    applied entries between snapshots (default 100000)
+  -max-snapshot-mb n       largest snapshot accepted from a peer, in MiB (default 512)
   -log-level level         ${LOG_LEVELS.join(', ')} (default "info")
   -h, -help                print this help
 `;
@@ -76,6 +79,7 @@ const FLAGS: Record<string, FlagKind> = {
   'election-ticks': 'string',
   'tick-ms': 'string',
   'snapshot-threshold': 'string',
+  'max-snapshot-mb': 'string',
   'log-level': 'string',
   help: 'bool',
   h: 'bool',
@@ -220,6 +224,8 @@ export function parseFlags(argv: string[]): ParseResult {
     const electionTicks = parsePositiveInt(v.get('election-ticks') ?? '12', 'election-ticks', 2);
     const tickMs = parsePositiveInt(v.get('tick-ms') ?? '50', 'tick-ms');
     const snapshotThreshold = parsePositiveInt(v.get('snapshot-threshold') ?? '100000', 'snapshot-threshold');
+    const maxSnapshotMb = parsePositiveInt(v.get('max-snapshot-mb') ?? '512', 'max-snapshot-mb');
+    if (maxSnapshotMb > 1024 * 1024) throw new FlagError(`invalid -max-snapshot-mb "${maxSnapshotMb}": at most 1048576`);
     const join = parseBool(v.get('join') ?? 'false', 'join');
     const peers = parsePeers(v.get('peers') ?? '', id);
     const dataDirText = v.get('data-dir');
@@ -240,6 +246,7 @@ export function parseFlags(argv: string[]): ParseResult {
         electionTicks,
         tickMs,
         snapshotThreshold,
+        maxSnapshotBytes: maxSnapshotMb * 1024 * 1024,
         logLevel,
       },
     };

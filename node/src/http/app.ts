@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { isKvError, kvError, type ErrorCode, type KvError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { decodeKey, memberId, memberUrl, optionalString, parseJsonObject, Query, readBody } from './request.ts';
+import { decodeKey, DEFAULT_BODY_TIMEOUTS, memberId, memberUrl, optionalString, parseJsonObject, Query, readBody, type BodyTimeouts } from './request.ts';
 import { DurationError, parseDuration } from '../kv/duration.ts';
 import type { Consistency, KeyValue, KvService, MemberRole } from './service.ts';
 import { createAuthGate, type AuthGateOptions } from './auth-gate.ts';
@@ -26,6 +26,8 @@ export interface AppOptions {
   maxWatchWaitMs?: number;
   /** Authentication, authorization and the /v1/auth API (ADR 0068); absent: no auth routes at all. */
   auth?: { gate: Omit<AuthGateOptions, 'maxKeyBytes'>; backend: AuthBackend };
+  /** A request body that stalls or takes longer than this is answered 408 and its buffer dropped. */
+  bodyTimeouts?: BodyTimeouts;
 }
 
 /** The koa app plus a switch that ends blocking watches when the server shuts down. */
@@ -68,6 +70,7 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
   const maxListLimit = opts.maxListLimit ?? 10_000;
   const defaultWatchWaitMs = opts.defaultWatchWaitMs ?? 5 * 60_000;
   const maxWatchWaitMs = opts.maxWatchWaitMs ?? 10 * 60_000;
+  const bodyTimeouts = opts.bodyTimeouts ?? DEFAULT_BODY_TIMEOUTS;
   const { metrics } = opts;
   const log = opts.logger.child({ component: 'http' });
 
@@ -183,6 +186,10 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
       metrics.watchersActive.inc();
       try {
         await service.watch(key, { recurse: listing, index, waitMs }, AbortSignal.any([clientGone.signal, app.closing.signal]));
+      } catch (err) {
+        // The client hung up, or the server is closing: neither is an error of the request. A
+        // closing server answers with the current value, as if the wait had ended.
+        if (!clientGone.signal.aborted && !app.closing.signal.aborted) throw err;
       } finally {
         metrics.watchersActive.dec();
         ctx.res.off('close', onClose);
@@ -214,7 +221,7 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
       ctx.set('Connection', 'close');
       return kvError('value-too-large', `request body exceeds ${maxBodyBytes} bytes (values are limited to ${maxValueBytes} bytes)`);
     };
-    const body = parseJsonObject(await readBody(ctx.req, maxBodyBytes, tooLarge), ['value', 'ttl']);
+    const body = parseJsonObject(await readBody(ctx.req, maxBodyBytes, tooLarge, bodyTimeouts), ['value', 'ttl']);
     const value = body.value;
     if (typeof value !== 'string') {
       throw kvError('invalid-body', value === undefined ? 'field "value" is required' : 'field "value" must be a string');
@@ -259,7 +266,7 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
       ctx.set('Connection', 'close');
       return kvError('value-too-large', `request body exceeds ${ADMIN_BODY_LIMIT} bytes`);
     };
-    return parseJsonObject(await readBody(ctx.req, ADMIN_BODY_LIMIT, tooLarge), allowed, { emptyAsObject });
+    return parseJsonObject(await readBody(ctx.req, ADMIN_BODY_LIMIT, tooLarge, bodyTimeouts), allowed, { emptyAsObject });
   };
 
   router.get('/v1/status', (ctx) => {

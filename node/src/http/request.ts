@@ -77,25 +77,51 @@ export function decodeKey(raw: string, maxKeyBytes: number): string {
   return key;
 }
 
+/** A body must keep arriving: no gap longer than idleMs, all of it within totalMs. */
+export interface BodyTimeouts {
+  idleMs: number;
+  totalMs: number;
+}
+
+export const DEFAULT_BODY_TIMEOUTS: BodyTimeouts = { idleMs: 10_000, totalMs: 30_000 };
+
 /**
  * Reads a request body, refusing it as soon as it exceeds `limit` bytes
- * (from Content-Length up front, or while streaming), so nothing unbounded is buffered.
+ * (from Content-Length up front, or while streaming), so nothing unbounded is buffered,
+ * and refusing a body that arrives too slowly (408; what was buffered is dropped and the
+ * connection is closed after the answer).
  */
-export async function readBody(req: IncomingMessage, limit: number, tooLarge: () => Error): Promise<Buffer> {
+export async function readBody(
+  req: IncomingMessage,
+  limit: number,
+  tooLarge: () => Error,
+  timeouts: BodyTimeouts = DEFAULT_BODY_TIMEOUTS,
+): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (encoding !== 'identity') throw kvError('unsupported-media-type', `content-encoding "${encoding}" is not supported`);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) throw tooLarge();
   return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let total = 0;
+    const timedOut = (what: string): void => {
+      cleanup();
+      chunks = [];
+      req.pause();
+      reject(kvError('request-timeout', `the request body ${what}`, { headers: { Connection: 'close' } }));
+    };
+    const idle = setTimeout(() => timedOut(`stalled for ${timeouts.idleMs} ms`), timeouts.idleMs);
+    const deadline = setTimeout(() => timedOut(`took longer than ${timeouts.totalMs} ms`), timeouts.totalMs);
     const cleanup = (): void => {
+      clearTimeout(idle);
+      clearTimeout(deadline);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
       req.off('aborted', onAborted);
     };
     const onData = (chunk: Buffer): void => {
+      idle.refresh();
       total += chunk.byteLength;
       if (total > limit) {
         cleanup();

@@ -29,11 +29,42 @@ function listenArgs(addr: HostPort | string): HostPort {
   return { host, port: Number(addr.slice(colon + 1)) };
 }
 
+/** Headers must be complete this soon after a request starts (slow-header clients get 408). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+
+/** A raw JSON error answer for a connection the HTTP parser gave up on, then close. */
+function rawError(status: number, reason: string, code: string, message: string): string {
+  const body = JSON.stringify({ error: { code, message } });
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/**
+ * Errors of the HTTP parser (malformed requests, oversized headers, headers too slow) answered
+ * as JSON like every other error. A connection whose response already started is just closed.
+ */
+export function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (!socket.writable || started || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  let answer: string;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    answer = rawError(408, 'Request Timeout', 'request-timeout', `the request headers did not arrive within ${HEADERS_TIMEOUT_MS} ms`);
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    answer = rawError(431, 'Request Header Fields Too Large', 'headers-too-large', 'the request headers are too large');
+  } else {
+    answer = rawError(400, 'Bad Request', 'bad-request', `malformed HTTP request (${err.code ?? 'parse error'})`);
+  }
+  socket.end(answer);
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
+
 function onUpgrade(transport: UpgradeHandler | null) {
   return (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
     if (transport?.handleUpgrade(req, socket, head)) return;
-    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    socket.end(rawError(400, 'Bad Request', 'bad-request', 'unknown upgrade'));
   };
 }
 
@@ -74,26 +105,27 @@ function gracefulClose(server: http.Server, beforeClose: () => void) {
 export async function startHttpServer(app: KvApp, listenAddr: HostPort | string, transport: UpgradeHandler | null): Promise<RunningServer> {
   const handle = app.callback();
   // koa's callback answers its own errors; the promise never rejects.
-  const server = http.createServer((req, res) => void handle(req, res));
-  // Blocking watches can last minutes; the app bounds them, not the socket.
-  server.requestTimeout = 0;
+  // Blocking watches can last minutes; the app bounds them (and slow bodies, see readBody), not
+  // the socket. Headers must arrive within HEADERS_TIMEOUT_MS, checked every second.
+  const server = http.createServer(
+    { requestTimeout: 0, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+    (req, res) => void handle(req, res),
+  );
   server.keepAliveTimeout = 65_000;
   server.on('upgrade', onUpgrade(transport));
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    else socket.destroy();
-  });
+  server.on('clientError', onClientError);
   const address = await listen(server, listenAddr);
   return { server, address, close: gracefulClose(server, () => app.closing.abort()) };
 }
 
 /** A listener for peer traffic only (`-peer-addr`): upgrades go to the transport, everything else is 404. */
 export async function startPeerServer(listenAddr: HostPort | string, transport: UpgradeHandler): Promise<RunningServer> {
-  const server = http.createServer((_req, res) => {
+  const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (_req, res) => {
     const body = JSON.stringify({ error: { code: 'not-found', message: 'peer port: only Raft streams are served here' } });
     res.writeHead(404, { 'Content-Type': 'application/json' }).end(body);
   });
   server.on('upgrade', onUpgrade(transport));
+  server.on('clientError', onClientError);
   const address = await listen(server, listenAddr);
   return { server, address, close: gracefulClose(server, () => {}) };
 }

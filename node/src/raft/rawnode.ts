@@ -211,6 +211,12 @@ export class RawNode {
     return this.raft.role;
   }
 
+  /** Membership and leader without copies: the transport's message filter asks on every frame. */
+  peerView(): { self: NodeId; voters: ReadonlySet<NodeId>; learners: ReadonlySet<NodeId>; leader: NodeId | null } {
+    const r = this.raft;
+    return { self: r.id, voters: r.voters, learners: r.learners, leader: r.lead };
+  }
+
   status(): RaftStatus {
     const r = this.raft;
     const progress = new Map<NodeId, PeerProgress>();

@@ -15,6 +15,7 @@ import { DiskStorage } from '../storage/disk-storage.ts';
 import { encodeCommand, type Command } from '../kv/commands.ts';
 import { KvStateMachine, type MemberAddress as SmMemberAddress } from '../kv/state-machine.ts';
 import { PeerTransport } from '../transport/peer-transport.ts';
+import { verifyReceivedSnapshot } from '../kv/snapshot-verify.ts';
 import { kvError, type KvError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -58,6 +59,8 @@ export interface KvNodeOptions {
   readTimeoutMs: number;
   /** Debug only: serve "linearizable" reads locally without ReadIndex (the chaos suite must catch this). */
   unsafeLocalReads: boolean;
+  /** Largest snapshot accepted from a peer, in bytes (default: the transport's). */
+  maxSnapshotBytes?: number;
 }
 
 /** The node's I/O: real in production (KvNode.open), simulated in sim/. */
@@ -124,6 +127,8 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
         void this.storage.setClusterId(id).catch((e: unknown) => this.fatal(e));
       },
       onMessages: (msgs: Message[]) => this.onPeerMessages(msgs),
+      membership: () => this.rn.peerView(),
+      verifySnapshot: verifyReceivedSnapshot,
       // The core's snapshots carry only metadata; the data is read from its file when sent.
       snapshotData: (index: number) => this.storage.snapshotDataAt(index),
       onSnapshotStatus: (peer: string, ok: boolean) => {
@@ -228,7 +233,14 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     });
     return KvNode.openOn(storage, opts, log, metrics, {
       makeTransport: (hooks) =>
-        new PeerTransport({ selfId: opts.id, selfPeerUrl: opts.peerUrl, logger: log, metrics, ...hooks }),
+        new PeerTransport({
+          selfId: opts.id,
+          selfPeerUrl: opts.peerUrl,
+          logger: log,
+          metrics,
+          ...(opts.maxSnapshotBytes !== undefined ? { maxSnapshotBytes: opts.maxSnapshotBytes } : {}),
+          ...hooks,
+        }),
       scheduler: realScheduler,
       clock: realClock,
       random: Math.random,

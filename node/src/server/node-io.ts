@@ -3,7 +3,8 @@
 // (sim/) passes a simulated disk, network, scheduler and virtual clock, so
 // the Ready loop it checks is the one that ships.
 import type { Storage } from '../raft/storage.ts';
-import type { ConfState, Message } from '../raft/types.ts';
+import type { ConfState, Message, SnapshotMetadata } from '../raft/types.ts';
+import type { PeerView } from '../transport/peer-filter.ts';
 import type { PersistRequest } from '../storage/disk-storage.ts';
 
 export type { PersistRequest } from '../storage/disk-storage.ts';
@@ -51,6 +52,10 @@ export interface NodeTransport extends LoopTransport {
 /** What the node tells its transport to call back. */
 export interface TransportHooks {
   clusterId(): string;
+  /** The current configuration and leader, for the transport's non-member rule (peer-filter.ts). */
+  membership(): PeerView;
+  /** Checks a received snapshot's data completely before it reaches the core. */
+  verifySnapshot(data: Uint8Array, metadata: SnapshotMetadata): Promise<void>;
   onClusterId(id: string): void;
   onMessages(msgs: Message[]): void;
   snapshotData(index: number): Promise<Uint8Array>;

@@ -3,6 +3,7 @@
 // Message and snapshot-header payloads are a msgpack envelope {v, clusterId, from, to, msgs}.
 import { Packr } from 'msgpackr';
 import type { Message } from '../raft/types.ts';
+import { PeerInputError } from './validate.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const STREAM_PATH = '/raft/v1/stream';
@@ -34,6 +35,17 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 const FRAME_HEADER_BYTES = 5;
 /** Upper bound for any frame; a peer announcing more is broken or hostile. */
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/** A sender starts a new Messages frame once a batch reaches this many approximate payload bytes. */
+export const FRAME_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest Messages frame a receiver buffers (its per-stream memory bound). A frame is a batch cut
+ * at FRAME_BATCH_BYTES plus the one message that crossed it: an App carries at most the core's
+ * maxSizePerMsg (1 MiB) of entries, or a single larger entry, and an entry is one command of at
+ * most a 1 MiB value plus a 4 KiB key. 8 MiB leaves room for msgpack overhead.
+ */
+export const MAX_MESSAGE_FRAME_BYTES = 8 * 1024 * 1024;
+/** Frames a sender reads back (pongs, snapshot acks) are tiny. */
+export const MAX_CONTROL_FRAME_BYTES = 64 * 1024;
 
 export interface Envelope {
   v: number;
@@ -46,6 +58,8 @@ export interface Envelope {
 export interface SnapshotHeader extends Envelope {
   /** Bytes of snapshot data that follow in SnapshotChunk frames. */
   size: number;
+  /** crc32 of all those bytes: the receiver checks the whole stream against it before using it. */
+  crc: number;
 }
 
 export interface Frame {
@@ -126,43 +140,35 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-const WIRE_TYPES = new Set([
-  'prop', 'app', 'appResp', 'vote', 'voteResp', 'preVote', 'preVoteResp', 'snap',
-  'heartbeat', 'heartbeatResp', 'transferLeader', 'timeoutNow', 'readIndex', 'readIndexResp',
-]);
-
-/** Checks the shape of a decoded message enough that the Raft core never sees garbage types. */
-function checkMessage(m: unknown): Message {
-  if (!isRecord(m)) throw new FrameError('message is not an object');
-  if (typeof m.type !== 'string' || !WIRE_TYPES.has(m.type)) throw new FrameError(`bad message type ${String(m.type)}`);
-  if (typeof m.from !== 'string' || typeof m.to !== 'string') throw new FrameError('message without from/to');
-  for (const f of ['term', 'index', 'logTerm', 'commit', 'rejectHint', 'hintTerm'] as const) {
-    if (typeof m[f] !== 'number') throw new FrameError(`message field ${f} is not a number`);
-  }
-  if (!Array.isArray(m.entries) || typeof m.reject !== 'boolean' || typeof m.context !== 'string') {
-    throw new FrameError('message fields entries/reject/context malformed');
-  }
-  for (const e of m.entries as unknown[]) {
-    if (!isRecord(e) || typeof e.index !== 'number' || typeof e.term !== 'number' || !(e.data instanceof Uint8Array)) {
-      throw new FrameError('malformed entry');
-    }
-  }
-  if (m.snapshot !== null && !isRecord(m.snapshot)) throw new FrameError('malformed snapshot');
-  return m as unknown as Message;
+/** An envelope as decoded: its messages are still unchecked (validate.ts checks each one). */
+export interface RawEnvelope {
+  v: number;
+  clusterId: string;
+  from: string;
+  to: string;
+  msgs: unknown[];
+  /** Snapshot headers only. */
+  size?: unknown;
+  crc?: unknown;
 }
 
-export function decodeEnvelope(payload: Uint8Array): Envelope {
-  const e = decodeMsgpack(payload);
-  if (!isRecord(e)) throw new FrameError('envelope is not an object');
-  if (typeof e.v !== 'number') throw new FrameError('envelope without version');
-  if (typeof e.clusterId !== 'string' || typeof e.from !== 'string' || typeof e.to !== 'string') {
-    throw new FrameError('envelope without clusterId/from/to');
+/** Checks the envelope's own fields; throws PeerInputError('bad-envelope'). */
+export function decodeEnvelope(payload: Uint8Array): RawEnvelope {
+  let e: unknown;
+  try {
+    e = decodeMsgpack(payload);
+  } catch (err) {
+    throw new PeerInputError('bad-envelope', `undecodable envelope (${String(err).slice(0, 200)})`);
   }
-  if (!Array.isArray(e.msgs)) throw new FrameError('envelope without msgs');
-  // Version is checked by the caller (it decides whether to close); messages only for v1.
-  const msgs = e.v === PROTOCOL_VERSION ? (e.msgs as unknown[]).map(checkMessage) : [];
-  const env: Envelope = { v: e.v, clusterId: e.clusterId, from: e.from, to: e.to, msgs };
-  if (typeof e.size === 'number') (env as SnapshotHeader).size = e.size;
+  if (!isRecord(e)) throw new PeerInputError('bad-envelope', 'envelope is not an object');
+  if (typeof e.v !== 'number') throw new PeerInputError('bad-envelope', 'envelope without version');
+  if (typeof e.clusterId !== 'string' || e.clusterId.length > 256 || typeof e.from !== 'string' || typeof e.to !== 'string') {
+    throw new PeerInputError('bad-envelope', 'envelope without clusterId/from/to');
+  }
+  if (!Array.isArray(e.msgs)) throw new PeerInputError('bad-envelope', 'envelope without msgs');
+  const env: RawEnvelope = { v: e.v, clusterId: e.clusterId, from: e.from, to: e.to, msgs: e.msgs as unknown[] };
+  if ('size' in e) env.size = e.size;
+  if ('crc' in e) env.crc = e.crc;
   return env;
 }
 

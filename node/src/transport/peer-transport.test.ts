@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../logger.ts';
 import { createMetrics } from '../metrics.ts';
 import { emptyMessage, MessageType, type Message } from '../raft/types.ts';
+import { decodeCommand, encodeCommand } from '../kv/commands.ts';
 import { PeerTransport, type PeerTransportOptions } from './peer-transport.ts';
 
 interface TestNode {
@@ -110,14 +111,14 @@ void describe('PeerTransport on loopback', () => {
     a.transport.setPeer('b', b.url);
     b.transport.setPeer('a', a.url);
     const app = msg(MessageType.App, 'a', 'b', 5);
-    app.entries = [{ term: 1, index: 6, type: 0, data: Buffer.from('hello') }];
+    app.entries = [{ term: 1, index: 6, type: 0, data: encodeCommand({ op: 'put', requestId: 'r', key: 'k', value: 'hello' }) }];
     a.transport.send([app]);
     b.transport.send([msg(MessageType.AppResp, 'b', 'a', 6)]);
     await waitFor(() => received(b).length === 1 && received(a).length === 1, 'delivery');
     const got = received(b)[0]!;
     assert.equal(got.type, MessageType.App);
     assert.equal(got.from, 'a');
-    assert.equal(Buffer.from(got.entries[0]!.data).toString(), 'hello');
+    assert.deepEqual(decodeCommand(got.entries[0]!.data), { op: 'put', requestId: 'r', key: 'k', value: 'hello' });
     assert.equal(received(a)[0]!.type, MessageType.AppResp);
     await waitFor(() => a.transport.rttSeconds('b') !== undefined, 'an RTT sample');
     assert.ok(a.transport.rttSeconds('b')! >= 0);
@@ -191,7 +192,7 @@ void describe('PeerTransport on loopback', () => {
     await waitFor(() => a.transport.isConnected('b'), 'connection');
     clusterOfA = 'cluster-1';
     a.transport.send([msg(MessageType.Heartbeat, 'a', 'b', 1)]);
-    await waitFor(() => b.logs.some((l) => l.includes('rejecting envelope')), 'rejection logged');
+    await waitFor(() => b.logs.some((l) => l.includes('cluster id mismatch')), 'rejection logged');
     await waitFor(() => !a.transport.isConnected('b'), 'stream closed');
     assert.equal(received(b).length, 0);
     await a.stop();
@@ -235,7 +236,7 @@ void describe('PeerTransport on loopback', () => {
     const data = randomBytes(50 * 1024 * 1024);
     const digest = createHash('sha256').update(data).digest('hex');
     const snap = msg(MessageType.Snap, 'a', 'b', 0);
-    snap.snapshot = { metadata: { index: 1000, term: 3, confState: { voters: ['a', 'b'], learners: [] } }, data };
+    snap.snapshot = { metadata: { index: 1000, term: 1, confState: { voters: ['a', 'b'], learners: [] } }, data };
     let seq = 0;
     const beat = setInterval(() => a.transport.send([msg(MessageType.Heartbeat, 'a', 'b', seq++)]), 2);
     try {

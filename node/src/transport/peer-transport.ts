@@ -9,17 +9,19 @@ import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Message, NodeId } from '../raft/types.ts';
+import type { Message, NodeId, SnapshotMetadata } from '../raft/types.ts';
 import { MessageType } from '../raft/types.ts';
-import { InboundStreams } from './inbound.ts';
+import { crc32 } from 'node:zlib';
+import { DEFAULT_INBOUND_LIMITS, InboundStreams, type InboundLimits } from './inbound.ts';
+import { mayDialLearned, type PeerView } from './peer-filter.ts';
 import {
-  approxMessageBytes, encodeFrame, encodeMsgpack, frameHeader, FrameDecoder, FrameType,
+  approxMessageBytes, encodeFrame, encodeMsgpack, FRAME_BATCH_BYTES, frameHeader, FrameDecoder, FrameType, MAX_CONTROL_FRAME_BYTES,
   HEADER_CLUSTER_ID, HEADER_FROM, HEADER_PEER_URL, HEADER_STREAM, HEADER_TO, HEADER_VERSION,
   PROTOCOL_VERSION, STREAM_PATH, UPGRADE_PROTOCOL,
   type Envelope, type Frame, type SnapshotHeader,
 } from './frames.ts';
 
-export interface PeerTransportOptions {
+export interface PeerTransportOptions extends Partial<InboundLimits> {
   selfId: NodeId;
   /** Current cluster id; '' while a joiner does not know it yet. */
   clusterId: () => string;
@@ -41,14 +43,18 @@ export interface PeerTransportOptions {
   /** Bytes of message payload per frame before a batch is split. */
   maxFrameMessageBytes?: number;
   snapshotChunkBytes?: number;
-  maxSnapshotBytes?: number;
+  /**
+   * The current configuration and leader (RawNode.peerView): messages, streams and learned URLs
+   * from ids outside it are filtered (peer-filter.ts). Without it every peer counts as a member.
+   */
+  membership?: () => PeerView;
+  /** Checks received snapshot data decodes completely before it is delivered (and so persisted). */
+  verifySnapshot?: (data: Uint8Array, metadata: SnapshotMetadata) => Promise<void>;
   /**
    * The data of the snapshot at `index`, for snapshot messages that carry only metadata (storage
    * keeps snapshot data in files); rejecting fails the send, which the core retries.
    */
   snapshotData?: (index: number) => Promise<Uint8Array>;
-  /** A snapshot stream idle for this long fails. */
-  snapshotIdleTimeoutMs?: number;
   connectTimeoutMs?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -77,7 +83,7 @@ interface Peer {
 }
 
 export class PeerTransport {
-  readonly #o: Required<Omit<PeerTransportOptions, 'onClusterId' | 'onSnapshotStatus' | 'onUnreachable' | 'selfPeerUrl' | 'snapshotData'>> &
+  readonly #o: Required<Omit<PeerTransportOptions, 'onClusterId' | 'onSnapshotStatus' | 'onUnreachable' | 'selfPeerUrl' | 'snapshotData' | 'membership' | 'verifySnapshot'>> &
     PeerTransportOptions;
   readonly #log: Logger;
   readonly #peers = new Map<NodeId, Peer>();
@@ -93,10 +99,9 @@ export class PeerTransport {
       deadAfterMs: Math.max(5000, 5 * (opts.pingIntervalMs ?? 1000)),
       maxQueuedMessages: 4096,
       maxQueuedBytes: 64 * 1024 * 1024,
-      maxFrameMessageBytes: 4 * 1024 * 1024,
+      maxFrameMessageBytes: FRAME_BATCH_BYTES,
       snapshotChunkBytes: 1024 * 1024,
-      maxSnapshotBytes: 2 * 1024 * 1024 * 1024,
-      snapshotIdleTimeoutMs: 30_000,
+      ...DEFAULT_INBOUND_LIMITS,
       connectTimeoutMs: 3000,
       backoffBaseMs: 100,
       backoffMaxMs: 5000,
@@ -153,7 +158,9 @@ export class PeerTransport {
       let peer = this.#peers.get(m.to);
       if (!peer) {
         const learned = this.#learnedUrls.get(m.to);
-        if (learned !== undefined) {
+        const view = this.#o.membership?.();
+        // A learned URL is dialled only for a member (or the leader a joining node follows).
+        if (learned !== undefined && (!view || mayDialLearned(view, m.to))) {
           this.setPeer(m.to, learned);
           peer = this.#peers.get(m.to);
         }
@@ -281,7 +288,7 @@ export class PeerTransport {
     peer.attempts = 0;
     peer.lastPongAt = performance.now();
     this.#o.metrics.peerConnected.set({ peer: peer.id }, 1);
-    const decoder = new FrameDecoder();
+    const decoder = new FrameDecoder(MAX_CONTROL_FRAME_BYTES);
     const onData = (chunk: Buffer): void => {
       this.#o.metrics.peerReceivedBytesTotal.inc({ peer: peer.id }, chunk.byteLength);
       try {
@@ -441,7 +448,7 @@ export class PeerTransport {
         if (err) reject(err);
         else resolve(ok);
       };
-      const decoder = new FrameDecoder();
+      const decoder = new FrameDecoder(MAX_CONTROL_FRAME_BYTES);
       const onData = (chunk: Buffer): void => {
         this.#o.metrics.peerReceivedBytesTotal.inc({ peer: peer.id }, chunk.byteLength);
         try {
@@ -462,6 +469,7 @@ export class PeerTransport {
       const header: SnapshotHeader = {
         v: PROTOCOL_VERSION, clusterId: this.#clusterId(), from: this.#o.selfId, to: peer.id, msgs: [withoutData],
         size: data.byteLength,
+        crc: crc32(data),
       };
       this.#write(peer, socket, encodeFrame(FrameType.SnapshotHeader, encodeMsgpack(header)));
       const chunkBytes = this.#o.snapshotChunkBytes;
