@@ -42,7 +42,12 @@ function recordFailure(results: SystemResults, system: SystemName, error: unknow
  * measureThroughput can interleave their repetitions (a shared machine's slow minutes then hit
  * every system, not whichever ran at the time).
  */
-async function benchLoad(systems: readonly SystemName[], options: BenchOptions, tmpRoot: string, results: ResultsBySystem): Promise<void> {
+async function benchLoad(
+  systems: readonly SystemName[],
+  options: BenchOptions,
+  tmpRoot: string,
+  results: ResultsBySystem,
+): Promise<void> {
   const clusters: Cluster[] = [];
   try {
     for (const system of systems) {
@@ -55,9 +60,13 @@ async function benchLoad(systems: readonly SystemName[], options: BenchOptions, 
         await cluster.start();
         const preload = await loadKeys(cluster, options.keyspace, benchKey, log);
         r.preload = { keys: preload.keys, seconds: preload.seconds, failed: preload.failed };
-        log(`  ${system}: preloaded ${preload.keys} keys in ${preload.seconds.toFixed(1)} s (${preload.failed} failed)`);
+        log(
+          `  ${system}: preloaded ${preload.keys} keys in ${preload.seconds.toFixed(1)} s (${preload.failed} failed)`,
+        );
         if (preload.failed > 0) {
-          r.notes.push(`${preload.failed} preload writes failed (GETs of those keys count as errors); first failures: ${preload.failureSamples.join(' | ')}`);
+          r.notes.push(
+            `${preload.failed} preload writes failed (GETs of those keys count as errors); first failures: ${preload.failureSamples.join(' | ')}`,
+          );
         }
       } catch (error) {
         recordFailure(r, system, error);
@@ -65,7 +74,9 @@ async function benchLoad(systems: readonly SystemName[], options: BenchOptions, 
     }
     const healthy = clusters.filter((c) => results[c.system]!.error === undefined);
     log(`\n== PUT/GET on ${healthy.map((c) => c.system).join(', ')}, repetitions interleaved`);
-    const points = await measureThroughput(healthy, options, log, (c, error) => recordFailure(results[c.system]!, c.system, error));
+    const points = await measureThroughput(healthy, options, log, (c, error) =>
+      recordFailure(results[c.system]!, c.system, error),
+    );
     for (const [cluster, clusterPoints] of points) results[cluster.system]!.throughput = clusterPoints;
     for (const cluster of healthy) {
       const r = results[cluster.system]!;
@@ -82,15 +93,24 @@ async function benchLoad(systems: readonly SystemName[], options: BenchOptions, 
 }
 
 /** Memory, restart and disk with 1M keys: a fresh cluster per system, one after the other. */
-async function benchBulk(system: SystemName, options: BenchOptions, tmpRoot: string, results: SystemResults): Promise<void> {
+async function benchBulk(
+  system: SystemName,
+  options: BenchOptions,
+  tmpRoot: string,
+  results: SystemResults,
+): Promise<void> {
   if (options.skip1m || results.error !== undefined) return;
   try {
     log(`\n== ${system}: fresh 3-member cluster, ${options.bulkKeys} keys of 100 bytes`);
     const bulkCluster = makeCluster(system, path.join(tmpRoot, `${system}-bulk`));
     results.bulk = await withCluster(bulkCluster, (cluster) =>
-      measureBulk(cluster, options.bulkKeys, options.quick ? 1 : 3, log));
+      measureBulk(cluster, options.bulkKeys, options.quick ? 1 : 3, log),
+    );
     const { failed, failureSamples } = results.bulk.load;
-    if (failed > 0) results.notes.push(`${failed} bulk writes failed after 5 attempts; first failures: ${failureSamples.join(' | ')}`);
+    if (failed > 0)
+      results.notes.push(
+        `${failed} bulk writes failed after 5 attempts; first failures: ${failureSamples.join(' | ')}`,
+      );
   } catch (error) {
     recordFailure(results, system, error);
   }
@@ -114,7 +134,9 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'kv-bench-'));
   log(`bench: ${options.quick ? 'quick ' : ''}run of ${options.systems.join(', ')}; data under ${tmpRoot}`);
-  log(`bench: PUT -> leader, linearizable GET -> all members; ${options.repetitions} x ${options.durationSec} s per point, median; keyspace ${options.keyspace}`);
+  log(
+    `bench: PUT -> leader, linearizable GET -> all members; ${options.repetitions} x ${options.durationSec} s per point, median; keyspace ${options.keyspace}`,
+  );
 
   const results: ResultsBySystem = {};
   for (const system of options.systems) results[system] = { notes: [] };
@@ -128,8 +150,10 @@ async function main(): Promise<number> {
     options,
     method: {
       load: 'wrk + bench/lua/bench.lua; PUT of 100-byte values on uniformly random keys; linearizable GET of preloaded keys',
-      targets: 'PUT to the leader; GET spread over all members (wrk thread i -> member i mod 3, leader first)',
-      aggregation: 'median over repetitions for req/s, p50, p99; errors summed (non-2xx + socket errors + timeouts)',
+      targets:
+        'PUT to the leader; GET spread over all members (wrk thread i -> member i mod 3, leader first)',
+      aggregation:
+        'median over repetitions for req/s, p50, p99; errors summed (non-2xx + socket errors + timeouts)',
       ratios: 'kv-store / etcd',
     },
     host: {

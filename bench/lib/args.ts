@@ -57,7 +57,8 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         break;
       case '--only': {
         const system = next();
-        if (system !== 'etcd' && system !== 'kvstore') throw new Error(`--only takes etcd or kvstore, got ${String(system)}`);
+        if (system !== 'etcd' && system !== 'kvstore')
+          throw new Error(`--only takes etcd or kvstore, got ${String(system)}`);
         options.systems = [system];
         break;
       }

@@ -9,7 +9,10 @@ import { Cluster, StartupError, memberSpecs, type LaunchCommand, type WriteReque
 class CrashingCluster extends Cluster {
   readonly system = 'kvstore' as const;
   protected launchCommand(): LaunchCommand {
-    return { command: process.execPath, args: ['-e', 'console.error("boom: cannot start"); process.exit(3)'] };
+    return {
+      command: process.execPath,
+      args: ['-e', 'console.error("boom: cannot start"); process.exit(3)'],
+    };
   }
   protected isReady(): Promise<boolean> {
     return Promise.resolve(false);

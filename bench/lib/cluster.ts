@@ -56,18 +56,30 @@ export abstract class Cluster {
   abstract version(): string;
 
   protected async get(index: number, urlPath: string, timeoutMs = 1000): Promise<HttpResponse> {
-    return tryHttpRequest(`http://${this.members[index]!.clientHostPort}${urlPath}`, { timeoutMs, agent: this.agent });
+    return tryHttpRequest(`http://${this.members[index]!.clientHostPort}${urlPath}`, {
+      timeoutMs,
+      agent: this.agent,
+    });
   }
 
-  protected async post(index: number, urlPath: string, body: string, timeoutMs = 1000): Promise<HttpResponse> {
+  protected async post(
+    index: number,
+    urlPath: string,
+    body: string,
+    timeoutMs = 1000,
+  ): Promise<HttpResponse> {
     return tryHttpRequest(`http://${this.members[index]!.clientHostPort}${urlPath}`, {
-      method: 'POST', body, timeoutMs, agent: this.agent,
+      method: 'POST',
+      body,
+      timeoutMs,
+      agent: this.agent,
     });
   }
 
   pid(index: number): number {
     const child = this.processes[index];
-    if (!child?.pid || !isRunning(child)) throw new Error(`${this.system} ${this.members[index]!.name} is not running`);
+    if (!child?.pid || !isRunning(child))
+      throw new Error(`${this.system} ${this.members[index]!.name} is not running`);
     return child.pid;
   }
 
@@ -83,13 +95,20 @@ export abstract class Cluster {
     child.once('error', (error) => (spawnError = error));
     while (performance.now() - startedAt < timeoutMs) {
       if (spawnError !== null || !isRunning(child)) {
-        const why = spawnError === null ? `exited with ${String(child.exitCode ?? child.signalCode)}` : String(spawnError);
-        throw new StartupError(`${this.system} ${member.name} ${why}; log ${member.logFile}:\n${tailOfFile(member.logFile)}`);
+        const why =
+          spawnError === null
+            ? `exited with ${String(child.exitCode ?? child.signalCode)}`
+            : String(spawnError);
+        throw new StartupError(
+          `${this.system} ${member.name} ${why}; log ${member.logFile}:\n${tailOfFile(member.logFile)}`,
+        );
       }
       if (await this.isReady(index)) return performance.now() - startedAt;
       await sleep(10);
     }
-    throw new StartupError(`${this.system} ${member.name} not ready after ${timeoutMs} ms; log ${member.logFile}:\n${tailOfFile(member.logFile)}`);
+    throw new StartupError(
+      `${this.system} ${member.name} not ready after ${timeoutMs} ms; log ${member.logFile}:\n${tailOfFile(member.logFile)}`,
+    );
   }
 
   /** Starts all members together (a fresh cluster bootstraps only with a quorum up). */

@@ -31,15 +31,24 @@ export class EtcdCluster extends Cluster {
     const peerUrl = (i: number): string => `http://127.0.0.1:${PEER_PORTS[i]!}`;
     const initialCluster = this.members.map((m, i) => `${m.name}=${peerUrl(i)}`).join(',');
     const args = [
-      '--name', member.name,
-      '--data-dir', member.dataDir,
-      '--listen-client-urls', `http://${member.clientHostPort}`,
-      '--advertise-client-urls', `http://${member.clientHostPort}`,
-      '--listen-peer-urls', peerUrl(index),
-      '--initial-advertise-peer-urls', peerUrl(index),
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-token', 'kv-store-bench',
-      '--initial-cluster-state', 'new',
+      '--name',
+      member.name,
+      '--data-dir',
+      member.dataDir,
+      '--listen-client-urls',
+      `http://${member.clientHostPort}`,
+      '--advertise-client-urls',
+      `http://${member.clientHostPort}`,
+      '--listen-peer-urls',
+      peerUrl(index),
+      '--initial-advertise-peer-urls',
+      peerUrl(index),
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-token',
+      'kv-store-bench',
+      '--initial-cluster-state',
+      'new',
     ];
     if (this.quotaBackendBytes !== null) args.push('--quota-backend-bytes', String(this.quotaBackendBytes));
     return { command: 'etcd', args };
@@ -77,7 +86,11 @@ export class EtcdCluster extends Cluster {
   }
 
   writeRequest(key: string, value: string): WriteRequest {
-    return { method: 'POST', path: '/v3/kv/put', body: JSON.stringify({ key: base64(key), value: base64(value) }) };
+    return {
+      method: 'POST',
+      path: '/v3/kv/put',
+      body: JSON.stringify({ key: base64(key), value: base64(value) }),
+    };
   }
 
   version(): string {

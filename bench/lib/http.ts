@@ -22,13 +22,21 @@ export function httpRequest(url: string, options: HttpRequestOptions = {}): Prom
       headers['content-type'] ??= 'application/json';
       headers['content-length'] = String(Buffer.byteLength(options.body));
     }
-    const request = http.request(url, { method: options.method ?? 'GET', headers, agent: options.agent }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      response.on('error', reject);
-    });
-    request.setTimeout(options.timeoutMs ?? 5000, () => request.destroy(new Error(`timeout after ${options.timeoutMs ?? 5000} ms: ${url}`)));
+    const request = http.request(
+      url,
+      { method: options.method ?? 'GET', headers, agent: options.agent },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
+        response.on('error', reject);
+      },
+    );
+    request.setTimeout(options.timeoutMs ?? 5000, () =>
+      request.destroy(new Error(`timeout after ${options.timeoutMs ?? 5000} ms: ${url}`)),
+    );
     request.on('error', reject);
     request.end(options.body);
   });

@@ -43,7 +43,8 @@ export function ensureTools(commands: readonly string[], log: (line: string) => 
   // etcd service is harmless: we use non-default ports.
   apt(['install', '-y', '--no-install-recommends', ...packages]);
   const stillMissing = commands.filter((command) => !commandExists(command));
-  if (stillMissing.length > 0) throw new Error(`still missing after apt-get install: ${stillMissing.join(', ')}`);
+  if (stillMissing.length > 0)
+    throw new Error(`still missing after apt-get install: ${stillMissing.join(', ')}`);
 }
 
 /** First line of `<command> --version`-like output, for the results file. */

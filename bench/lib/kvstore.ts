@@ -19,7 +19,9 @@ export class KvStoreCluster extends Cluster {
     mkdirSync(workDir, { recursive: true });
     super(workDir, memberSpecs(workDir, CLIENT_PORTS));
     if (!existsSync(KV_STORE_BIN)) {
-      throw new StartupError(`kv-store binary not found at ${KV_STORE_BIN} (has the node landed on this branch?)`);
+      throw new StartupError(
+        `kv-store binary not found at ${KV_STORE_BIN} (has the node landed on this branch?)`,
+      );
     }
   }
 
@@ -32,7 +34,17 @@ export class KvStoreCluster extends Cluster {
     // process.execPath: the Node 24 that runs the harness (npm puts node_modules/.bin first)
     return {
       command: process.execPath,
-      args: [KV_STORE_BIN, '-id', member.name, '-addr', member.clientHostPort, '-peers', peers, '-data-dir', member.dataDir],
+      args: [
+        KV_STORE_BIN,
+        '-id',
+        member.name,
+        '-addr',
+        member.clientHostPort,
+        '-peers',
+        peers,
+        '-data-dir',
+        member.dataDir,
+      ],
     };
   }
 

@@ -9,7 +9,12 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
-export function spawnLogged(command: string, args: readonly string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
+export function spawnLogged(
+  command: string,
+  args: readonly string[],
+  logFile: string,
+  env?: NodeJS.ProcessEnv,
+): ChildProcess {
   const fd = openSync(logFile, 'a');
   const child = spawn(command, args, { stdio: ['ignore', fd, fd], env: env ?? process.env });
   closeSync(fd);
@@ -66,7 +71,8 @@ export function memoryOf(pid: number): MemoryUsage {
 export function diskBytes(dir: string): number {
   const result = spawnSync('du', ['-sb', dir], { encoding: 'utf8' });
   const bytes = Number((result.stdout ?? '').split('\t')[0]);
-  if (result.status !== 0 || !Number.isFinite(bytes)) throw new Error(`du -sb ${dir} failed: ${result.stderr}`);
+  if (result.status !== 0 || !Number.isFinite(bytes))
+    throw new Error(`du -sb ${dir} failed: ${result.stderr}`);
   return bytes;
 }
 

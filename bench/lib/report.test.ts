@@ -3,12 +3,24 @@ import assert from 'node:assert/strict';
 import { compare, renderReport, renderTable } from './report.ts';
 import type { ThroughputPoint } from './scenarios.ts';
 
-function point(system: string, op: 'put' | 'get', connections: number, rps: number, p99Ms: number): ThroughputPoint {
+function point(
+  system: string,
+  op: 'put' | 'get',
+  connections: number,
+  rps: number,
+  p99Ms: number,
+): ThroughputPoint {
   return { system, op, connections, targets: [], runs: [], rps, p50Ms: p99Ms / 2, p99Ms, errors: 0 };
 }
 
 void test('renderTable aligns columns under their headers', () => {
-  const text = renderTable(['name', 'value'], [['a', '1'], ['long name', '12345']]);
+  const text = renderTable(
+    ['name', 'value'],
+    [
+      ['a', '1'],
+      ['long name', '12345'],
+    ],
+  );
   const lines = text.split('\n');
   assert.equal(lines.length, 4);
   assert.equal(lines[0]!.length, lines[3]!.length);
@@ -17,8 +29,16 @@ void test('renderTable aligns columns under their headers', () => {
 
 void test('compare computes kv-store / etcd ratios per point and leaves missing sides empty', () => {
   const comparison = compare({
-    etcd: { notes: [], throughput: [point('etcd', 'put', 64, 1000, 10), point('etcd', 'get', 64, 4000, 5)], failover: { runsMs: [], medianMs: 1200 } },
-    kvstore: { notes: [], throughput: [point('kvstore', 'put', 64, 1500, 8)], failover: { runsMs: [], medianMs: 600 } },
+    etcd: {
+      notes: [],
+      throughput: [point('etcd', 'put', 64, 1000, 10), point('etcd', 'get', 64, 4000, 5)],
+      failover: { runsMs: [], medianMs: 1200 },
+    },
+    kvstore: {
+      notes: [],
+      throughput: [point('kvstore', 'put', 64, 1500, 8)],
+      failover: { runsMs: [], medianMs: 600 },
+    },
   });
   const put = comparison.throughput.find((c) => c.op === 'put')!;
   assert.equal(put.rpsRatio, 1.5);

@@ -73,11 +73,15 @@ export async function loadKeys(
       let ok = false;
       for (let attempt = 0; attempt < 5 && !ok; attempt++) {
         const response = await tryHttpRequest(`http://${target}${request.path}`, {
-          method: request.method, body: request.body, agent, timeoutMs: 10_000,
+          method: request.method,
+          body: request.body,
+          agent,
+          timeoutMs: 10_000,
         });
         ok = response.status >= 200 && response.status < 300;
         if (!ok) {
-          if (failureSamples.length < 5) failureSamples.push(`${response.status} ${response.body.slice(0, 200)}`);
+          if (failureSamples.length < 5)
+            failureSamples.push(`${response.status} ${response.body.slice(0, 200)}`);
           await sleep(100);
           const leader = await cluster.leaderIndex();
           if (leader !== null) target = cluster.members[leader]!.clientHostPort;
@@ -85,7 +89,9 @@ export async function loadKeys(
       }
       if (!ok) failed++;
       if (++done % progressStep === 0 && count >= 100_000) {
-        log(`  ${cluster.system}: loaded ${done}/${count} keys (${Math.round(done / ((performance.now() - startedAt) / 1000))}/s)`);
+        log(
+          `  ${cluster.system}: loaded ${done}/${count} keys (${Math.round(done / ((performance.now() - startedAt) / 1000))}/s)`,
+        );
       }
     }
   };
@@ -141,10 +147,15 @@ export async function measureThroughput(
         await attempt(cluster, async () => {
           const leader = await cluster.waitForLeader();
           const leaderHostPort = cluster.members[leader]!.clientHostPort;
-          const targets = op === 'put'
-            ? [leaderHostPort]
-            : [leaderHostPort, ...cluster.members.filter((_, i) => i !== leader).map((m) => m.clientHostPort)];
-          if (!options.quick) await runWrk({ ...runOf(cluster, op, targets, connections, options), durationSec: 2 }); // warm-up, discarded
+          const targets =
+            op === 'put'
+              ? [leaderHostPort]
+              : [
+                  leaderHostPort,
+                  ...cluster.members.filter((_, i) => i !== leader).map((m) => m.clientHostPort),
+                ];
+          if (!options.quick)
+            await runWrk({ ...runOf(cluster, op, targets, connections, options), durationSec: 2 }); // warm-up, discarded
           runsOf.set(cluster, { targets, runs: [] });
         });
       }
@@ -154,16 +165,25 @@ export async function measureThroughput(
           const entry = runsOf.get(cluster);
           if (!entry) continue;
           await attempt(cluster, async () => {
-            const result = await runWrk({ ...runOf(cluster, op, entry.targets, connections, options), durationSec: options.durationSec });
+            const result = await runWrk({
+              ...runOf(cluster, op, entry.targets, connections, options),
+              durationSec: options.durationSec,
+            });
             entry.runs.push(result);
-            log(`  ${cluster.system} ${op} c=${connections} #${rep + 1}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}`);
+            log(
+              `  ${cluster.system} ${op} c=${connections} #${rep + 1}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}`,
+            );
           });
         }
       }
       for (const [cluster, { targets, runs }] of runsOf) {
         if (!live.has(cluster) || runs.length === 0) continue;
         points.get(cluster)!.push({
-          system: cluster.system, op, connections, targets, runs,
+          system: cluster.system,
+          op,
+          connections,
+          targets,
+          runs,
           rps: median(runs.map((r) => r.rps)),
           p50Ms: median(runs.map((r) => r.p50Ms)),
           p99Ms: median(runs.map((r) => r.p99Ms)),
@@ -175,8 +195,21 @@ export async function measureThroughput(
   return points;
 }
 
-function runOf(cluster: Cluster, op: Operation, targets: string[], connections: number, options: BenchOptions): Omit<WrkRun, 'durationSec'> {
-  return { system: cluster.system, op, targets, connections, keyspace: options.keyspace, valueSize: VALUE_SIZE };
+function runOf(
+  cluster: Cluster,
+  op: Operation,
+  targets: string[],
+  connections: number,
+  options: BenchOptions,
+): Omit<WrkRun, 'durationSec'> {
+  return {
+    system: cluster.system,
+    op,
+    targets,
+    connections,
+    keyspace: options.keyspace,
+    valueSize: VALUE_SIZE,
+  };
 }
 
 export interface FailoverReport {
@@ -209,19 +242,26 @@ export async function measureFailover(
       const request = cluster.writeRequest(`failover/${rep}/${attempt}`, valueOfSize(VALUE_SIZE, attempt));
       attempt++;
       inFlight.push(
-        tryHttpRequest(`http://${target}${request.path}`, { method: request.method, body: request.body, agent, timeoutMs: 5000 })
-          .then((response) => {
-            if (response.status >= 200 && response.status < 300) acknowledgedAt ??= performance.now();
-          }),
+        tryHttpRequest(`http://${target}${request.path}`, {
+          method: request.method,
+          body: request.body,
+          agent,
+          timeoutMs: 5000,
+        }).then((response) => {
+          if (response.status >= 200 && response.status < 300) acknowledgedAt ??= performance.now();
+        }),
       );
       await sleep(5);
     }
     agent.destroy(); // abandons writes still in flight
     await Promise.allSettled(inFlight);
-    if (acknowledgedAt === null) throw new Error(`${cluster.system}: no write acknowledged within 30 s of killing the leader`);
+    if (acknowledgedAt === null)
+      throw new Error(`${cluster.system}: no write acknowledged within 30 s of killing the leader`);
     const elapsed = acknowledgedAt - killedAt;
     runsMs.push(elapsed);
-    log(`  ${cluster.system} failover #${rep + 1}: ${elapsed.toFixed(0)} ms to the next acknowledged write (${attempt} attempts)`);
+    log(
+      `  ${cluster.system} failover #${rep + 1}: ${elapsed.toFixed(0)} ms to the next acknowledged write (${attempt} attempts)`,
+    );
     await cluster.startMember(leader);
     await cluster.waitForLeader();
     await cluster.waitConverged();
@@ -257,7 +297,9 @@ export async function measureBulk(
   log: (line: string) => void,
 ): Promise<BulkReport> {
   const load = await loadKeys(cluster, keys, bulkKey, log, 64);
-  log(`  ${cluster.system}: loaded ${keys} keys in ${load.seconds.toFixed(1)} s (${load.keysPerSec.toFixed(0)}/s, ${load.failed} failed)`);
+  log(
+    `  ${cluster.system}: loaded ${keys} keys in ${load.seconds.toFixed(1)} s (${load.keysPerSec.toFixed(0)}/s, ${load.failed} failed)`,
+  );
   await cluster.waitConverged();
   await sleep(2000); // let background work (snapshots, compaction of the in-memory log) settle
   const members = cluster.members.map((member, i): MemberFootprint => ({
@@ -273,7 +315,9 @@ export async function measureBulk(
     await cluster.stopMember(follower);
     const ms = await cluster.startMember(follower, 300_000);
     restartRunsMs.push(ms);
-    log(`  ${cluster.system}: restart of ${cluster.members[follower]!.name} holding ${keys} keys: ${ms.toFixed(0)} ms to ready`);
+    log(
+      `  ${cluster.system}: restart of ${cluster.members[follower]!.name} holding ${keys} keys: ${ms.toFixed(0)} ms to ready`,
+    );
     await cluster.waitConverged();
   }
   return {

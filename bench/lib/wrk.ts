@@ -33,8 +33,19 @@ export interface WrkResult {
 }
 
 const NUMERIC_FIELDS = [
-  'requests', 'durationUs', 'responses', 'non2xx', 'connectErrors', 'readErrors',
-  'writeErrors', 'timeouts', 'p50Us', 'p90Us', 'p99Us', 'maxUs', 'meanUs',
+  'requests',
+  'durationUs',
+  'responses',
+  'non2xx',
+  'connectErrors',
+  'readErrors',
+  'writeErrors',
+  'timeouts',
+  'p50Us',
+  'p90Us',
+  'p99Us',
+  'maxUs',
+  'meanUs',
 ] as const satisfies readonly (keyof WrkRaw)[];
 
 export function parseWrkOutput(stdout: string): WrkResult {
@@ -44,7 +55,8 @@ export function parseWrkOutput(stdout: string): WrkResult {
   const raw = {} as WrkRaw;
   for (const field of NUMERIC_FIELDS) {
     const value = parsed[field];
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`BENCH_RESULT lacks numeric ${field}: ${line}`);
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      throw new Error(`BENCH_RESULT lacks numeric ${field}: ${line}`);
     raw[field] = value;
   }
   const seconds = raw.durationUs / 1e6;
@@ -84,11 +96,16 @@ export async function runWrk(run: WrkRun): Promise<WrkResult> {
   const [first] = run.targets;
   if (first === undefined) throw new Error('runWrk needs at least one target');
   const args = [
-    '-t', String(threadsFor(run.connections)),
-    '-c', String(run.connections),
-    '-d', `${run.durationSec}s`,
-    '--timeout', '10s',
-    '-s', LUA_SCRIPT,
+    '-t',
+    String(threadsFor(run.connections)),
+    '-c',
+    String(run.connections),
+    '-d',
+    `${run.durationSec}s`,
+    '--timeout',
+    '10s',
+    '-s',
+    LUA_SCRIPT,
     `http://${first}`,
   ];
   const env = {

@@ -34,6 +34,10 @@ if (
   const env = { ...process.env, [TUNED_MARK]: '1' };
   env.MALLOC_ARENA_MAX ??= '2';
   const script = process.argv[1] ?? new URL(import.meta.url).pathname;
-  process.execve(process.execPath, [process.execPath, ...V8_FLAGS, ...process.execArgv, script, ...process.argv.slice(2)], env);
+  process.execve(
+    process.execPath,
+    [process.execPath, ...V8_FLAGS, ...process.execArgv, script, ...process.argv.slice(2)],
+    env,
+  );
 }
 await import('../src/main.ts');

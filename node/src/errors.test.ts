@@ -11,9 +11,21 @@ void test('every code is kebab-case with a 4xx/5xx status', () => {
 
 void test('the statuses API.md promises', () => {
   const expected: Record<string, number> = {
-    'key-not-found': 404, 'invalid-key': 400, 'invalid-body': 400, 'invalid-ttl': 400, 'unknown-parameter': 400,
-    'value-too-large': 413, 'cas-mismatch': 412, 'method-not-allowed': 405, 'no-leader': 503, 'timeout': 504,
-    'would-lose-quorum': 409, 'learner-not-caught-up': 409, 'member-not-found': 404, 'too-many-requests': 429, 'internal': 500,
+    'key-not-found': 404,
+    'invalid-key': 400,
+    'invalid-body': 400,
+    'invalid-ttl': 400,
+    'unknown-parameter': 400,
+    'value-too-large': 413,
+    'cas-mismatch': 412,
+    'method-not-allowed': 405,
+    'no-leader': 503,
+    timeout: 504,
+    'would-lose-quorum': 409,
+    'learner-not-caught-up': 409,
+    'member-not-found': 404,
+    'too-many-requests': 429,
+    internal: 500,
   };
   for (const [code, status] of Object.entries(expected)) {
     assert.ok(isErrorCode(code), code);
@@ -25,7 +37,9 @@ void test('the statuses API.md promises', () => {
 void test('503 and 429 carry Retry-After unless given; others carry no headers', () => {
   assert.deepEqual(kvError('no-leader', 'x').headers, { 'Retry-After': '1' });
   assert.deepEqual(kvError('too-many-requests', 'x').headers, { 'Retry-After': '1' });
-  assert.deepEqual(kvError('no-leader', 'x', { headers: { 'Retry-After': '3' } }).headers, { 'Retry-After': '3' });
+  assert.deepEqual(kvError('no-leader', 'x', { headers: { 'Retry-After': '3' } }).headers, {
+    'Retry-After': '3',
+  });
   assert.equal(kvError('cas-mismatch', 'x').headers, undefined);
 });
 

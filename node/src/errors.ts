@@ -35,7 +35,7 @@ export const ERROR_CODES = {
   'not-member': 409,
   'too-many-requests': 429,
   // Authentication and authorization (issue 14).
-  'unauthenticated': 401,
+  unauthenticated: 401,
   'permission-denied': 403,
   'user-exists': 409,
   'user-not-found': 404,
@@ -45,13 +45,13 @@ export const ERROR_CODES = {
   // Availability: the outcome of a write is unknown only for `timeout`.
   'no-leader': 503,
   'not-leader': 503,
-  'unavailable': 503,
+  unavailable: 503,
   // The disk holding the data directory is full: writes refused until space is freed (reads work).
   'disk-full': 507,
-  'timeout': 504,
+  timeout: 504,
   // A write superseded by a new leader before it committed: definitely not applied, safe to retry.
   'proposal-dropped': 503,
-  'internal': 500,
+  internal: 500,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -64,13 +64,20 @@ export class KvError extends Error {
   readonly status: number;
   readonly headers: Record<string, string> | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { headers?: Record<string, string>; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { headers?: Record<string, string>; cause?: unknown },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KvError';
     this.code = code;
     this.status = ERROR_CODES[code];
     let headers = options?.headers;
-    if ((this.status === 503 || this.status === 429 || this.status === 507) && headers?.['Retry-After'] === undefined) {
+    if (
+      (this.status === 503 || this.status === 429 || this.status === 507) &&
+      headers?.['Retry-After'] === undefined
+    ) {
       headers = { ...headers, 'Retry-After': String(DEFAULT_RETRY_AFTER_SECONDS) };
     }
     this.headers = headers;

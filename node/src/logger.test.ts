@@ -22,7 +22,10 @@ void test('levels below the threshold are dropped', () => {
   logger.info('i');
   logger.warn('w');
   logger.error('e');
-  assert.deepEqual(records().map((r) => r.level), ['warn', 'error']);
+  assert.deepEqual(
+    records().map((r) => r.level),
+    ['warn', 'error'],
+  );
   assert.equal(logger.isEnabled('info'), false);
   assert.equal(logger.isEnabled('error'), true);
 });

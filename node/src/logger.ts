@@ -43,10 +43,17 @@ function serialise(value: unknown): unknown {
 
 function stringify(record: LogFields): string {
   try {
-    return JSON.stringify(record, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : serialise(v)));
+    return JSON.stringify(record, (_key, v: unknown) =>
+      typeof v === 'bigint' ? v.toString() : serialise(v),
+    );
   } catch {
     // Circular or otherwise unserialisable fields must not lose the event.
-    return JSON.stringify({ time: record.time, level: record.level, msg: record.msg, logError: 'unserialisable fields' });
+    return JSON.stringify({
+      time: record.time,
+      level: record.level,
+      msg: record.msg,
+      logError: 'unserialisable fields',
+    });
   }
 }
 

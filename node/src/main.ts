@@ -65,10 +65,13 @@ async function main(): Promise<void> {
   const opts = nodeOptions(cfg);
   if (heapGrowthPolicyWanted(process.env, process.execArgv)) {
     startHeapGrowthPolicy((percent, liveBytes) =>
-      log.info(percent > 0 ? 'large heap: limiting heap growth' : 'heap no longer large: V8 chooses heap growth', {
-        heapGrowingPercent: percent,
-        liveHeapMiB: Math.round(liveBytes / 2 ** 20),
-      }),
+      log.info(
+        percent > 0 ? 'large heap: limiting heap growth' : 'heap no longer large: V8 chooses heap growth',
+        {
+          heapGrowingPercent: percent,
+          liveHeapMiB: Math.round(liveBytes / 2 ** 20),
+        },
+      ),
     );
   }
   if (opts.unsafeLocalReads)
@@ -79,7 +82,9 @@ async function main(): Promise<void> {
     node = await KvNode.open(opts, log, metrics);
   } catch (e) {
     if (e instanceof DataDirError || e instanceof CorruptionError) {
-      process.stderr.write(`kv-store: cannot use data directory ${cfg.dataDir}: ${e.message}${dataDirHint(e, cfg.id)}\n`);
+      process.stderr.write(
+        `kv-store: cannot use data directory ${cfg.dataDir}: ${e.message}${dataDirHint(e, cfg.id)}\n`,
+      );
       process.exit(1);
     }
     throw e;

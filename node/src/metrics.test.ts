@@ -24,12 +24,28 @@ void test('the issue-3 metric set is exported', async () => {
   m.httpRequestDurationSeconds.observe({ route: '/v1/kv/:key', method: 'GET', code: '200' }, 0.001);
   const text = await m.registry.metrics();
   for (const name of [
-    'has_leader', 'is_leader', 'leader_changes_seen_total', 'term', 'commit_index', 'applied_index',
-    'proposals_committed_total', 'proposals_applied_total', 'proposals_pending', 'proposals_failed_total',
-    'disk_sync_duration_seconds_bucket', 'apply_duration_seconds_bucket', 'snapshot_duration_seconds_bucket',
-    'snapshot_size_bytes', 'peer_round_trip_time_seconds_bucket{le="0.004",peer="n2"}', 'peer_sent_bytes_total{peer="n2"} 10',
-    'peer_received_bytes_total', 'http_request_duration_seconds_count{route="/v1/kv/:key",method="GET",code="200"} 1',
-    'keys', 'read_index_total', 'process_cpu_seconds_total', 'nodejs_eventloop_lag_seconds',
+    'has_leader',
+    'is_leader',
+    'leader_changes_seen_total',
+    'term',
+    'commit_index',
+    'applied_index',
+    'proposals_committed_total',
+    'proposals_applied_total',
+    'proposals_pending',
+    'proposals_failed_total',
+    'disk_sync_duration_seconds_bucket',
+    'apply_duration_seconds_bucket',
+    'snapshot_duration_seconds_bucket',
+    'snapshot_size_bytes',
+    'peer_round_trip_time_seconds_bucket{le="0.004",peer="n2"}',
+    'peer_sent_bytes_total{peer="n2"} 10',
+    'peer_received_bytes_total',
+    'http_request_duration_seconds_count{route="/v1/kv/:key",method="GET",code="200"} 1',
+    'keys',
+    'read_index_total',
+    'process_cpu_seconds_total',
+    'nodejs_eventloop_lag_seconds',
   ]) {
     assert.ok(text.includes(METRIC_PREFIX + name), `missing ${name}`);
   }

@@ -57,7 +57,12 @@ function loadKubeConfig(): k8s.KubeConfig {
     const server = `https://${host.includes(':') ? `[${host}]` : host}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`;
     kc.loadFromOptions({
       clusters: [{ name: 'in-cluster', server, caFile: `${dir}/ca.crt`, skipTLSVerify: false }],
-      users: [{ name: 'service-account', authProvider: { name: 'tokenFile', config: { tokenFile: `${dir}/token` } } }],
+      users: [
+        {
+          name: 'service-account',
+          authProvider: { name: 'tokenFile', config: { tokenFile: `${dir}/token` } },
+        },
+      ],
       contexts: [{ name: 'in-cluster', cluster: 'in-cluster', user: 'service-account' }],
       currentContext: 'in-cluster',
     });
@@ -84,7 +89,9 @@ async function worker(): Promise<void> {
       const res = await reconciler.reconcile(namespace, name);
       queue.forget(key);
       if (res.requeueAfterMs > 0) queue.addAfter(key, res.requeueAfterMs);
-      metrics.reconciles.inc({ result: res.step === undefined || res.step.kind === 'nothing' ? 'success' : 'requeue' });
+      metrics.reconciles.inc({
+        result: res.step === undefined || res.step.kind === 'nothing' ? 'success' : 'requeue',
+      });
     } catch (err) {
       metrics.reconciles.inc({ result: 'error' });
       log.warn('reconcile failed', { cluster: key, error: err, retries: queue.retries(key) });
@@ -138,7 +145,9 @@ const server = createServer((req, res) => {
       (err: unknown) => res.writeHead(500).end(String(err)),
     );
   } else {
-    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'not-found', message: 'no such path' } }));
+    res
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ error: { code: 'not-found', message: 'no such path' } }));
   }
 });
 

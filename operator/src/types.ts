@@ -32,7 +32,12 @@ export interface KVClusterSpec {
     priorityClassName?: string;
   };
   service: { type: 'ClusterIP' | 'NodePort' | 'LoadBalancer'; port: number };
-  tuning: { tickMs: number; electionTicks: number; snapshotThreshold: number; logLevel: 'debug' | 'info' | 'warn' | 'error' };
+  tuning: {
+    tickMs: number;
+    electionTicks: number;
+    snapshotThreshold: number;
+    logLevel: 'debug' | 'info' | 'warn' | 'error';
+  };
 }
 
 export type MemberRole = 'voter' | 'learner' | 'none';
@@ -146,7 +151,8 @@ export function withDefaults(spec: DeepPartial<KVClusterSpec> | undefined): KVCl
   if (sch?.affinity !== undefined) out.scheduling.affinity = sch.affinity;
   if (sch?.nodeSelector !== undefined) out.scheduling.nodeSelector = sch.nodeSelector;
   if (sch?.tolerations !== undefined) out.scheduling.tolerations = sch.tolerations;
-  if (sch?.topologySpreadConstraints !== undefined) out.scheduling.topologySpreadConstraints = sch.topologySpreadConstraints;
+  if (sch?.topologySpreadConstraints !== undefined)
+    out.scheduling.topologySpreadConstraints = sch.topologySpreadConstraints;
   if (sch?.priorityClassName !== undefined) out.scheduling.priorityClassName = sch.priorityClassName;
   return out;
 }

@@ -14,7 +14,9 @@ try {
   for (const nemesis of nemeses) {
     const summary = await runChaos({ ...base, nemesis, seed: base.seed + nemeses.indexOf(nemesis) });
     process.stdout.write(`--- ${nemesis}\n${summary.text}\n`);
-    results.push(`${nemesis.padEnd(10)} ${summary.verdict.padEnd(13)} ops ${summary.ops}, acked writes ${summary.ackedWrites}, faults ${summary.faultTotal}`);
+    results.push(
+      `${nemesis.padEnd(10)} ${summary.verdict.padEnd(13)} ops ${summary.ops}, acked writes ${summary.ackedWrites}, faults ${summary.faultTotal}`,
+    );
     failed ||= !summary.ok;
   }
   process.stdout.write(`=== chaos:ci\n${results.join('\n')}\nchaos:ci: ${failed ? 'FAILED' : 'passed'}\n`);

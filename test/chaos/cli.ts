@@ -8,12 +8,19 @@ import { logLine, parseOptions, USAGE, UsageError } from './options.ts';
 import { runChaos } from './runner/run.ts';
 
 function recheck(file: string): number {
-  const history = JSON.parse(readFileSync(file, 'utf8'), (_k, v: unknown) => (v === 'inf' ? Infinity : v)) as Operation[];
+  const history = JSON.parse(readFileSync(file, 'utf8'), (_k, v: unknown) =>
+    v === 'inf' ? Infinity : v,
+  ) as Operation[];
   const result = checkHistory(history, { timeoutMs: 120_000 });
-  const bad = result.keys.filter((k) => k.verdict === 'violation').sort((a, b) => a.ops.length - b.ops.length);
+  const bad = result.keys
+    .filter((k) => k.verdict === 'violation')
+    .sort((a, b) => a.ops.length - b.ops.length);
   if (bad[0]) process.stdout.write(`${explainViolation(bad[0])}\n`);
-  for (const k of result.keys.filter((k) => k.verdict === 'unknown')) process.stdout.write(`key ${k.key}: undecided (${k.reason})\n`);
-  process.stdout.write(`${history.length} ops, ${result.keys.length} keys\nchaos: ${result.verdict === 'ok' ? 'linearizable' : result.verdict === 'violation' ? 'VIOLATION' : 'UNKNOWN'}\n`);
+  for (const k of result.keys.filter((k) => k.verdict === 'unknown'))
+    process.stdout.write(`key ${k.key}: undecided (${k.reason})\n`);
+  process.stdout.write(
+    `${history.length} ops, ${result.keys.length} keys\nchaos: ${result.verdict === 'ok' ? 'linearizable' : result.verdict === 'violation' ? 'VIOLATION' : 'UNKNOWN'}\n`,
+  );
   return result.verdict === 'ok' ? 0 : 1;
 }
 

@@ -15,7 +15,12 @@ export const NODE_SCRIPT = join(REPO, 'node/bin/kv-store.js');
  * one of them is recorded as failed, so if it did take effect after all, a
  * read of its value is a violation: the suite tests the node's error contract.
  */
-export const DEFAULT_DEFINITE = ['no-leader', 'not-leader', 'proposal-dropped', 'leader-transfer-in-progress'];
+export const DEFAULT_DEFINITE = [
+  'no-leader',
+  'not-leader',
+  'proposal-dropped',
+  'leader-transfer-in-progress',
+];
 
 export const USAGE = `usage: npm run chaos -- [options]    |    npm run chaos -- --check history.json
   --nemesis none|kill|pause|partition|member|all   (default all)
@@ -69,17 +74,22 @@ export function parseOptions(argv: string[], log: (line: string) => void): RunOp
     if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
     return n;
   };
-  if (!(NEMESES as readonly string[]).includes(values.nemesis)) throw new UsageError(`--nemesis must be one of ${NEMESES.join(', ')}`);
-  if (values.bug !== undefined && values.bug !== 'stale-reads') throw new UsageError('--bug must be stale-reads');
+  if (!(NEMESES as readonly string[]).includes(values.nemesis))
+    throw new UsageError(`--nemesis must be one of ${NEMESES.join(', ')}`);
+  if (values.bug !== undefined && values.bug !== 'stale-reads')
+    throw new UsageError('--bug must be stale-reads');
   const net = values.net ?? (canUseNetns() ? 'netns' : 'loopback');
   if (net !== 'netns' && net !== 'loopback') throw new UsageError('--net must be netns or loopback');
   const nemesis = values.nemesis as NemesisName;
   if (net === 'loopback' && (nemesis === 'partition' || nemesis === 'all')) {
-    log(`note: --net loopback cannot partition; ${nemesis === 'all' ? 'the partition fault will be skipped' : 'partition runs need root'}`);
+    log(
+      `note: --net loopback cannot partition; ${nemesis === 'all' ? 'the partition fault will be skipped' : 'partition runs need root'}`,
+    );
     if (nemesis === 'partition') throw new UsageError('partition nemesis needs --net netns (root)');
   }
   const script = values.script ? resolve(values.script) : values.fake ? FAKE_SCRIPT : NODE_SCRIPT;
-  if (!existsSync(script)) throw new UsageError(`node script ${script} does not exist (use --fake to run the fake fixture)`);
+  if (!existsSync(script))
+    throw new UsageError(`node script ${script} does not exist (use --fake to run the fake fixture)`);
   const seconds = int('seconds', values.seconds, 1);
   const localNode = join(REPO, 'node_modules/.bin/node');
   return {
@@ -96,7 +106,10 @@ export function parseOptions(argv: string[], log: (line: string) => void): RunOp
     opTimeoutMs: int('op-timeout', values['op-timeout'], 1),
     electionTimeoutMs: int('election-timeout', values['election-timeout'], 1),
     opsPerKey: int('ops-per-key', values['ops-per-key'], 1),
-    minAckedWrites: values['min-acked'] !== undefined ? int('min-acked', values['min-acked'], 0) : Math.max(10, Math.floor(seconds / 2)),
+    minAckedWrites:
+      values['min-acked'] !== undefined
+        ? int('min-acked', values['min-acked'], 0)
+        : Math.max(10, Math.floor(seconds / 2)),
     nodeArgs: values['node-arg'],
     definiteFailureCodes: (values['definite-fail'] ?? DEFAULT_DEFINITE).filter(Boolean),
     checkTimeoutMs: int('check-timeout', values['check-timeout'], 1),

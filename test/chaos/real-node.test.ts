@@ -12,7 +12,23 @@ const skip = existsSync(NODE_SCRIPT) ? false : 'node/bin/kv-store.js not built';
 
 describe('chaos runner against the real node', { skip }, () => {
   test('quiet 3-node cluster is linearizable', async () => {
-    const options = parseOptions(['--net', 'loopback', '--nemesis', 'none', '--seconds', '6', '--nodes', '3', '--base-port', '27400', '--seed', '1'], quiet);
+    const options = parseOptions(
+      [
+        '--net',
+        'loopback',
+        '--nemesis',
+        'none',
+        '--seconds',
+        '6',
+        '--nodes',
+        '3',
+        '--base-port',
+        '27400',
+        '--seed',
+        '1',
+      ],
+      quiet,
+    );
     const summary = await runChaos(options);
     assert.equal(summary.verdict, 'linearizable', summary.text);
     assert.ok(summary.ackedWrites > 50, summary.text);
@@ -20,11 +36,29 @@ describe('chaos runner against the real node', { skip }, () => {
 
   test('KVSTORE_DEBUG_UNSAFE_LOCAL_READS=1 is reported as a violation', async () => {
     const options = parseOptions(
-      ['--net', 'loopback', '--nemesis', 'none', '--seconds', '8', '--nodes', '3', '--base-port', '27410', '--seed', '2', '--bug', 'stale-reads'],
+      [
+        '--net',
+        'loopback',
+        '--nemesis',
+        'none',
+        '--seconds',
+        '8',
+        '--nodes',
+        '3',
+        '--base-port',
+        '27410',
+        '--seed',
+        '2',
+        '--bug',
+        'stale-reads',
+      ],
       quiet,
     );
     const summary = await runChaos(options);
     assert.equal(summary.verdict, 'VIOLATION', summary.text);
-    assert.ok(summary.check?.keys.some((k) => k.verdict === 'violation'), summary.text);
+    assert.ok(
+      summary.check?.keys.some((k) => k.verdict === 'violation'),
+      summary.text,
+    );
   });
 });

@@ -222,7 +222,10 @@ describe('membership and snapshots', () => {
     // member reuses the id on a new volume.
     rmSync(c.node('m4').dataDir, { recursive: true, force: true });
     c.spawn('m4');
-    const add = await http('POST', `${c.node('m1').url}/v1/cluster/members`, { id: 'm4', peerUrl: c.node('m4').url });
+    const add = await http('POST', `${c.node('m1').url}/v1/cluster/members`, {
+      id: 'm4',
+      peerUrl: c.node('m4').url,
+    });
     assert.equal(add.status, 201, JSON.stringify(add.body));
     await waitFor('m4 promoted again', async () => {
       const r = await http('POST', `${c.node('m2').url}/v1/cluster/members/m4/promote`);
@@ -330,8 +333,12 @@ describe('command line', () => {
     await c.stop('amnesiac');
     const dir = c.node('amnesiac').dataDir;
     // The volume kept the identity file (and snap/), the LevelDB files are gone.
-    for (const name of readdirSync(dir)) if (name !== 'snap' && !name.startsWith('kv-store-')) rmSync(join(dir, name), { recursive: true });
-    const res = spawnSync(process.execPath, [BIN, ...c.node('amnesiac').args], { encoding: 'utf8', timeout: 15_000 });
+    for (const name of readdirSync(dir))
+      if (name !== 'snap' && !name.startsWith('kv-store-')) rmSync(join(dir, name), { recursive: true });
+    const res = spawnSync(process.execPath, [BIN, ...c.node('amnesiac').args], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
     assert.equal(res.status, 1, res.stderr);
     assert.match(res.stderr, /lost its state/);
     assert.match(res.stderr, /replace the member/);

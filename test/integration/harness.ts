@@ -37,8 +37,15 @@ export async function http(
 ): Promise<HttpResult> {
   const res = await fetch(url, {
     method,
-    headers: body !== undefined || opts.raw !== undefined ? { 'content-type': opts.contentType ?? 'application/json' } : {},
-    ...(opts.raw !== undefined ? { body: opts.raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
+    headers:
+      body !== undefined || opts.raw !== undefined
+        ? { 'content-type': opts.contentType ?? 'application/json' }
+        : {},
+    ...(opts.raw !== undefined
+      ? { body: opts.raw }
+      : body !== undefined
+        ? { body: JSON.stringify(body) }
+        : {}),
     signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
   });
   const text = await res.text();
@@ -95,7 +102,11 @@ export class ProcCluster {
   }
 
   /** Starts a cluster of `ids` with the seed's command line (one address per node). */
-  static async start(ids: string[], extraArgs: string[] = [], env: Record<string, string> = {}): Promise<ProcCluster> {
+  static async start(
+    ids: string[],
+    extraArgs: string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<ProcCluster> {
     const c = new ProcCluster(env);
     const ports = new Map<string, number>();
     for (const id of ids) ports.set(id, await freePort());
@@ -104,7 +115,12 @@ export class ProcCluster {
         .filter((p) => p !== id)
         .map((p) => `${p}=127.0.0.1:${ports.get(p)}`)
         .join(',');
-      c.define(id, ports.get(id)!, ['-addr', `127.0.0.1:${ports.get(id)}`, ...(peers ? ['-peers', peers] : []), ...extraArgs]);
+      c.define(id, ports.get(id)!, [
+        '-addr',
+        `127.0.0.1:${ports.get(id)}`,
+        ...(peers ? ['-peers', peers] : []),
+        ...extraArgs,
+      ]);
     }
     for (const id of ids) c.spawn(id);
     await c.waitForLeader();
@@ -191,7 +207,12 @@ export class ProcCluster {
     );
   }
 
-  async put(id: string, key: string, value: string, extra: Record<string, unknown> = {}): Promise<HttpResult> {
+  async put(
+    id: string,
+    key: string,
+    value: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<HttpResult> {
     return http('PUT', `${this.node(id).url}/v1/kv/${encodeURIComponent(key)}`, { value, ...extra });
   }
 

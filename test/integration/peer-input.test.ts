@@ -23,7 +23,13 @@ const HEADER_CLUSTER_ID = 'x-raft-cluster-id';
 const HEADER_VERSION = 'x-raft-version';
 const HEADER_STREAM = 'x-raft-stream';
 const HEADER_PEER_URL = 'x-raft-peer-url';
-const FrameType = { Messages: 1, SnapshotHeader: 4, SnapshotChunk: 5, SnapshotEnd: 6, SnapshotAck: 7 } as const;
+const FrameType = {
+  Messages: 1,
+  SnapshotHeader: 4,
+  SnapshotChunk: 5,
+  SnapshotEnd: 6,
+  SnapshotAck: 7,
+} as const;
 const MessageType = { Heartbeat: 'heartbeat', Vote: 'vote', Snap: 'snap' } as const;
 
 function encodeFrame(type: number, payload: Uint8Array): Buffer {
@@ -49,7 +55,21 @@ class FrameDecoder {
 }
 
 function emptyMessage(type: string, from: string, to: string, term: number): Record<string, unknown> {
-  return { type, from, to, term, index: 0, logTerm: 0, entries: [], commit: 0, reject: false, rejectHint: 0, hintTerm: 0, snapshot: null, context: '' };
+  return {
+    type,
+    from,
+    to,
+    term,
+    index: 0,
+    logTerm: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    hintTerm: 0,
+    snapshot: null,
+    context: '',
+  };
 }
 
 interface Stream {
@@ -86,8 +106,15 @@ function openStream(port: number, headers: Record<string, string>): Promise<Stre
       if (status === 101 && rest.byteLength > 0) stream.frames.push(...decoder.push(rest));
       resolve(stream);
     });
-    socket.once('close', () => { if (!stream) reject(new Error('closed before the handshake answer')); });
-    const lines = [`GET ${STREAM_PATH} HTTP/1.1`, `Host: 127.0.0.1:${port}`, 'Connection: Upgrade', `Upgrade: ${UPGRADE_PROTOCOL}`];
+    socket.once('close', () => {
+      if (!stream) reject(new Error('closed before the handshake answer'));
+    });
+    const lines = [
+      `GET ${STREAM_PATH} HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      'Connection: Upgrade',
+      `Upgrade: ${UPGRADE_PROTOCOL}`,
+    ];
     for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
     socket.write(lines.join('\r\n') + '\r\n\r\n');
   });
@@ -112,13 +139,25 @@ describe('forged and malformed peer input against real nodes', () => {
     await c.close();
   });
 
-  const headersFor = (from: string, to: string, stream: 'msg' | 'snap', extra: Record<string, string> = {}): Record<string, string> => ({
-    [HEADER_FROM]: from, [HEADER_TO]: to, [HEADER_VERSION]: String(PROTOCOL_VERSION), [HEADER_CLUSTER_ID]: clusterId,
-    [HEADER_STREAM]: stream, ...extra,
+  const headersFor = (
+    from: string,
+    to: string,
+    stream: 'msg' | 'snap',
+    extra: Record<string, string> = {},
+  ): Record<string, string> => ({
+    [HEADER_FROM]: from,
+    [HEADER_TO]: to,
+    [HEADER_VERSION]: String(PROTOCOL_VERSION),
+    [HEADER_CLUSTER_ID]: clusterId,
+    [HEADER_STREAM]: stream,
+    ...extra,
   });
 
   const envelope = (from: string, to: string, msgs: unknown[], extra: Record<string, unknown> = {}): Buffer =>
-    encodeFrame(FrameType.Messages, encodeMsgpack({ v: PROTOCOL_VERSION, clusterId, from, to, msgs, ...extra }));
+    encodeFrame(
+      FrameType.Messages,
+      encodeMsgpack({ v: PROTOCOL_VERSION, clusterId, from, to, msgs, ...extra }),
+    );
 
   async function writeSome(n = 3): Promise<void> {
     const leader = await c.waitForLeader();
@@ -133,15 +172,20 @@ describe('forged and malformed peer input against real nodes', () => {
 
   /** Every member alive, one leader, writes accepted, and every acknowledged write readable everywhere. */
   async function assertHealthy(): Promise<void> {
-    for (const n of c.running()) assert.equal(n.proc!.exitCode, null, `${n.id} exited; log: ${c.node(n.id).logFile}`);
+    for (const n of c.running())
+      assert.equal(n.proc!.exitCode, null, `${n.id} exited; log: ${c.node(n.id).logFile}`);
     await c.waitForLeader();
     await writeSome(2);
     for (const n of c.running()) {
       for (const [key, value] of acked) {
-        const got = await waitFor(`${n.id} reading ${key}`, async () => {
-          const r = await c.get(n.id, key);
-          return r.status === 200 ? r : undefined;
-        }, 10_000);
+        const got = await waitFor(
+          `${n.id} reading ${key}`,
+          async () => {
+            const r = await c.get(n.id, key);
+            return r.status === 200 ? r : undefined;
+          },
+          10_000,
+        );
         assert.equal(got.body.value, value, `${n.id} ${key}`);
       }
     }
@@ -151,7 +195,13 @@ describe('forged and malformed peer input against real nodes', () => {
   async function restartAndCheck(id: string): Promise<void> {
     await c.stop(id);
     c.spawn(id);
-    await waitFor(`${id} serving again`, async () => (await http('GET', `${c.node(id).url}/readyz`, undefined, { timeoutMs: 1000 })).status === 200, 20_000, 200);
+    await waitFor(
+      `${id} serving again`,
+      async () =>
+        (await http('GET', `${c.node(id).url}/readyz`, undefined, { timeoutMs: 1000 })).status === 200,
+      20_000,
+      200,
+    );
     await assertHealthy();
   }
 
@@ -198,18 +248,58 @@ describe('forged and malformed peer input against real nodes', () => {
     const s = await openStream(c.node(target).port, headersFor(leader, target, 'snap'));
     assert.equal(s.status, 101);
     const m = emptyMessage(MessageType.Snap, leader, target, st.term);
-    const snap = { ...m, snapshot: { metadata: { index: st.commitIndex + 1_000_000, term: st.term, confState: { voters: ids, learners: [] } }, data: new Uint8Array(0) } };
-    s.socket.write(encodeFrame(FrameType.SnapshotHeader, encodeMsgpack({ v: PROTOCOL_VERSION, clusterId, from: leader, to: target, msgs: [snap], size: data.byteLength, crc: crc32(data) })));
+    const snap = {
+      ...m,
+      snapshot: {
+        metadata: {
+          index: st.commitIndex + 1_000_000,
+          term: st.term,
+          confState: { voters: ids, learners: [] },
+        },
+        data: new Uint8Array(0),
+      },
+    };
+    s.socket.write(
+      encodeFrame(
+        FrameType.SnapshotHeader,
+        encodeMsgpack({
+          v: PROTOCOL_VERSION,
+          clusterId,
+          from: leader,
+          to: target,
+          msgs: [snap],
+          size: data.byteLength,
+          crc: crc32(data),
+        }),
+      ),
+    );
     s.socket.write(encodeFrame(FrameType.SnapshotChunk, data));
     s.socket.write(encodeFrame(FrameType.SnapshotEnd, new Uint8Array(0)));
-    await waitFor('the snapshot ack', () => Promise.resolve(s.frames.some((f) => f.type === FrameType.SnapshotAck)), 10_000);
+    await waitFor(
+      'the snapshot ack',
+      () => Promise.resolve(s.frames.some((f) => f.type === FrameType.SnapshotAck)),
+      10_000,
+    );
     const ack = s.frames.find((f) => f.type === FrameType.SnapshotAck)!;
     assert.equal(ack.payload[0], 0, 'refused');
     assert.equal((await rejected(target, 'snapshot-corrupt')) - before, 1);
     s.socket.destroy();
     // A wrong crc over the stream is refused as well (the stream is closed).
     const s2 = await openStream(c.node(target).port, headersFor(leader, target, 'snap'));
-    s2.socket.write(encodeFrame(FrameType.SnapshotHeader, encodeMsgpack({ v: PROTOCOL_VERSION, clusterId, from: leader, to: target, msgs: [snap], size: data.byteLength, crc: (crc32(data) + 1) >>> 0 })));
+    s2.socket.write(
+      encodeFrame(
+        FrameType.SnapshotHeader,
+        encodeMsgpack({
+          v: PROTOCOL_VERSION,
+          clusterId,
+          from: leader,
+          to: target,
+          msgs: [snap],
+          size: data.byteLength,
+          crc: (crc32(data) + 1) >>> 0,
+        }),
+      ),
+    );
     s2.socket.write(encodeFrame(FrameType.SnapshotChunk, data));
     s2.socket.write(encodeFrame(FrameType.SnapshotEnd, new Uint8Array(0)));
     assert.ok(await closedWithin(s2, 5000));
@@ -226,9 +316,28 @@ describe('forged and malformed peer input against real nodes', () => {
     const st = await c.status(target);
     const before = await rejected(target, 'snapshot-too-large');
     const m = emptyMessage(MessageType.Snap, leader, target, st.term);
-    const snap = { ...m, snapshot: { metadata: { index: st.commitIndex + 10, term: st.term, confState: { voters: ids, learners: [] } }, data: new Uint8Array(0) } };
+    const snap = {
+      ...m,
+      snapshot: {
+        metadata: { index: st.commitIndex + 10, term: st.term, confState: { voters: ids, learners: [] } },
+        data: new Uint8Array(0),
+      },
+    };
     const s = await openStream(c.node(target).port, headersFor(leader, target, 'snap'));
-    s.socket.write(encodeFrame(FrameType.SnapshotHeader, encodeMsgpack({ v: PROTOCOL_VERSION, clusterId, from: leader, to: target, msgs: [snap], size: 2 ** 31, crc: 0 })));
+    s.socket.write(
+      encodeFrame(
+        FrameType.SnapshotHeader,
+        encodeMsgpack({
+          v: PROTOCOL_VERSION,
+          clusterId,
+          from: leader,
+          to: target,
+          msgs: [snap],
+          size: 2 ** 31,
+          crc: 0,
+        }),
+      ),
+    );
     assert.ok(await closedWithin(s, 5000), 'the stream is closed');
     assert.equal((await rejected(target, 'snapshot-too-large')) - before, 1);
     // One snapshot stream per sender at a time, two in all: the rest are refused with 429.
@@ -268,12 +377,18 @@ describe('forged and malformed peer input against real nodes', () => {
     const term = (await c.status(leader)).term as number;
     // A listener standing in for the address the intruder announces: nobody may connect to it.
     let dialled = 0;
-    const trap = net.createServer((s) => { dialled++; s.destroy(); });
+    const trap = net.createServer((s) => {
+      dialled++;
+      s.destroy();
+    });
     await new Promise<void>((r) => trap.listen(0, '127.0.0.1', r));
     const trapUrl = `http://127.0.0.1:${(trap.address() as net.AddressInfo).port}`;
     try {
       const before = await rejected(leader, 'not-member');
-      const s = await openStream(c.node(leader).port, headersFor('intruder', leader, 'msg', { [HEADER_PEER_URL]: trapUrl }));
+      const s = await openStream(
+        c.node(leader).port,
+        headersFor('intruder', leader, 'msg', { [HEADER_PEER_URL]: trapUrl }),
+      );
       assert.equal(s.status, 403, s.body);
       assert.equal(JSON.parse(s.body).error.code, 'not-member');
       assert.ok((await rejected(leader, 'not-member')) > before);
@@ -281,15 +396,20 @@ describe('forged and malformed peer input against real nodes', () => {
       const member = ids.find((x) => x !== leader)!;
       const s2 = await openStream(c.node(leader).port, headersFor(member, leader, 'msg'));
       const hb = emptyMessage(MessageType.Heartbeat, 'intruder', leader, term + 5);
-      const vote = { ...emptyMessage(MessageType.Vote, 'intruder', leader, term + 5), index: 1e6, logTerm: term + 5, context: 'transfer' };
+      const vote = {
+        ...emptyMessage(MessageType.Vote, 'intruder', leader, term + 5),
+        index: 1e6,
+        logTerm: term + 5,
+        context: 'transfer',
+      };
       s2.socket.write(envelope(member, leader, [hb, vote]));
       await sleep(1000);
       s2.socket.destroy();
       assert.equal(await c.waitForLeader(), leader, 'the leader was not deposed');
       assert.equal((await c.status(leader)).term, term, 'the term did not move');
-      assert.equal(dialled, 0, 'the intruder\'s URL was dialled');
+      assert.equal(dialled, 0, "the intruder's URL was dialled");
       await assertHealthy();
-      assert.equal(dialled, 0, 'the intruder\'s URL was dialled');
+      assert.equal(dialled, 0, "the intruder's URL was dialled");
     } finally {
       await new Promise<void>((r) => trap.close(() => r()));
     }
@@ -311,38 +431,70 @@ describe('forged and malformed peer input against real nodes', () => {
     const st = await c.status(target);
     const stalled = await openStream(port, headersFor(leader, target, 'snap'));
     const m = emptyMessage(MessageType.Snap, leader, target, st.term);
-    const snap = { ...m, snapshot: { metadata: { index: st.commitIndex + 10, term: st.term, confState: { voters: ids, learners: [] } }, data: new Uint8Array(0) } };
+    const snap = {
+      ...m,
+      snapshot: {
+        metadata: { index: st.commitIndex + 10, term: st.term, confState: { voters: ids, learners: [] } },
+        data: new Uint8Array(0),
+      },
+    };
     assert.equal(stalled.status, 101, stalled.body);
-    stalled.socket.write(encodeFrame(FrameType.SnapshotHeader, encodeMsgpack({ v: PROTOCOL_VERSION, clusterId, from: leader, to: target, msgs: [snap], size: 10_000_000, crc: 0 })));
+    stalled.socket.write(
+      encodeFrame(
+        FrameType.SnapshotHeader,
+        encodeMsgpack({
+          v: PROTOCOL_VERSION,
+          clusterId,
+          from: leader,
+          to: target,
+          msgs: [snap],
+          size: 10_000_000,
+          crc: 0,
+        }),
+      ),
+    );
     stalled.socket.write(encodeFrame(FrameType.SnapshotChunk, Buffer.alloc(1000)));
     // HTTP: a body that stops after 3 of 100 bytes, headers that never finish, and garbage.
     const raw = (text: string): { socket: net.Socket; answer: Promise<string> } => {
       const socket = net.connect(port, '127.0.0.1');
       socket.on('error', () => undefined);
       let got = '';
-      socket.on('data', (d) => { got += d.toString(); });
+      socket.on('data', (d) => {
+        got += d.toString();
+      });
       const answer = new Promise<string>((r) => socket.once('close', () => r(got)));
       socket.write(text);
       return { socket, answer };
     };
-    const slowBody = raw('PUT /v1/kv/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"v');
+    const slowBody = raw(
+      'PUT /v1/kv/slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"v',
+    );
     const slowHeaders = raw('GET /v1/kv/x HTTP/1.1\r\nHost: x\r\n');
     const garbage = raw('NOT HTTP AT ALL\r\n\r\n');
     const started = Date.now();
-    const [bodyAnswer, headerAnswer, garbageAnswer] = await Promise.all([slowBody.answer, slowHeaders.answer, garbage.answer]);
+    const [bodyAnswer, headerAnswer, garbageAnswer] = await Promise.all([
+      slowBody.answer,
+      slowHeaders.answer,
+      garbage.answer,
+    ]);
     for (const [what, answer, status, code] of [
       ['slow body', bodyAnswer, 408, 'request-timeout'],
       ['slow headers', headerAnswer, 408, 'request-timeout'],
       ['garbage', garbageAnswer, 400, 'bad-request'],
     ] as const) {
       assert.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), `${what}: ${answer}`);
-      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as {
+        error: { code: string; message: string };
+      };
       assert.equal(body.error.code, code, what);
       assert.equal(typeof body.error.message, 'string');
     }
     assert.ok(Date.now() - started < 25_000);
     assert.ok(await closedWithin(idle, 20_000), 'idle message stream closed');
-    assert.ok(!stalled.socket.destroyed && Date.now() - started < 30_000, 'the stalled snapshot stream is still open before its idle timeout');
+    assert.ok(
+      !stalled.socket.destroyed && Date.now() - started < 30_000,
+      'the stalled snapshot stream is still open before its idle timeout',
+    );
     assert.ok(await closedWithin(stalled, 35_000), 'stalled snapshot stream closed');
     await assertHealthy();
     await restartAndCheck(target);
@@ -354,13 +506,18 @@ describe('forged and malformed peer input against real nodes', () => {
     const index = (await c.status(target)).appliedIndex as number;
     for (let i = 0; i < 3; i++) {
       const ac = new AbortController();
-      const pending = fetch(`${c.node(target).url}/v1/kv/watched?index=${index + 1000}&wait=30s`, { signal: ac.signal }).catch(() => undefined);
+      const pending = fetch(`${c.node(target).url}/v1/kv/watched?index=${index + 1000}&wait=30s`, {
+        signal: ac.signal,
+      }).catch(() => undefined);
       await sleep(300);
       ac.abort();
       await pending;
     }
     await sleep(500);
-    const lines = readFileSync(c.node(target).logFile, 'utf8').slice(logBefore).split('\n').filter((l) => l.trim() !== '');
+    const lines = readFileSync(c.node(target).logFile, 'utf8')
+      .slice(logBefore)
+      .split('\n')
+      .filter((l) => l.trim() !== '');
     const bad = lines.filter((l) => /"level":"(error|fatal)"/.test(l) || /unhandled error/.test(l));
     assert.deepEqual(bad, []);
     const text = (await http('GET', `${c.node(target).url}/metrics`)).body as string;

@@ -19,7 +19,10 @@ void describe('parseFlags', () => {
     assert.equal(c.peerListen, null);
     assert.deepEqual(
       c.peers.map((p) => [p.id, p.peerUrl]),
-      [['node2', 'http://localhost:8081'], ['node3', 'http://localhost:8082']],
+      [
+        ['node2', 'http://localhost:8081'],
+        ['node3', 'http://localhost:8082'],
+      ],
     );
     assert.equal(c.dataDir, './data/node1');
     assert.equal(c.join, false);
@@ -30,9 +33,20 @@ void describe('parseFlags', () => {
     assert.deepEqual(
       { ...c, listen: undefined },
       {
-        id: 'a', listen: undefined, peerListen: null, advertise: { host: 'localhost', port: 8080 },
-        clientUrl: 'http://localhost:8080', peerUrl: 'http://localhost:8080', peers: [], dataDir: './data/a',
-        join: false, electionTicks: 12, tickMs: 50, snapshotThreshold: 100000, maxSnapshotBytes: 512 * 1024 * 1024, logLevel: 'info',
+        id: 'a',
+        listen: undefined,
+        peerListen: null,
+        advertise: { host: 'localhost', port: 8080 },
+        clientUrl: 'http://localhost:8080',
+        peerUrl: 'http://localhost:8080',
+        peers: [],
+        dataDir: './data/a',
+        join: false,
+        electionTicks: 12,
+        tickMs: 50,
+        snapshotThreshold: 100000,
+        maxSnapshotBytes: 512 * 1024 * 1024,
+        logLevel: 'info',
       },
     );
   });
@@ -52,34 +66,73 @@ void describe('parseFlags', () => {
   }
 
   const good: [string, string[], (c: NodeOptions) => void][] = [
-    ['peers with whitespace and trailing comma', ['-id', 'a', '-peers', ' b = 10.0.0.2:9000 , c=host-c:9001, '], (c) =>
-      assert.deepEqual(c.peers.map((p) => p.peerUrl), ['http://10.0.0.2:9000', 'http://host-c:9001'])],
-    ['peer with http:// prefix', ['-id', 'a', '-peers', 'b=http://h:1/'], (c) => assert.equal(c.peers[0]!.peerUrl, 'http://h:1')],
+    [
+      'peers with whitespace and trailing comma',
+      ['-id', 'a', '-peers', ' b = 10.0.0.2:9000 , c=host-c:9001, '],
+      (c) =>
+        assert.deepEqual(
+          c.peers.map((p) => p.peerUrl),
+          ['http://10.0.0.2:9000', 'http://host-c:9001'],
+        ),
+    ],
+    [
+      'peer with http:// prefix',
+      ['-id', 'a', '-peers', 'b=http://h:1/'],
+      (c) => assert.equal(c.peers[0]!.peerUrl, 'http://h:1'),
+    ],
     ['empty peers = single node', ['-id', 'a', '-peers', ''], (c) => assert.deepEqual(c.peers, [])],
-    ['explicit host keeps host', ['-id', 'a', '-addr', '127.0.0.1:7000'], (c) => assert.equal(c.clientUrl, 'http://127.0.0.1:7000')],
-    ['0.0.0.0 advertises localhost', ['-id', 'a', '-addr', '0.0.0.0:7000'], (c) => assert.equal(c.clientUrl, 'http://localhost:7000')],
-    ['advertise-addr overrides', ['-id', 'a', '-addr', ':7000', '-advertise-addr', 'kv-0.kv.ns.svc:7000'], (c) => {
-      assert.equal(c.clientUrl, 'http://kv-0.kv.ns.svc:7000');
-      assert.equal(c.peerUrl, 'http://kv-0.kv.ns.svc:7000');
-    }],
-    ['ipv6 with brackets', ['-id', 'a', '-addr', '[::1]:7000'], (c) => {
-      assert.deepEqual(c.listen, { host: '::1', port: 7000 });
-      assert.equal(c.clientUrl, 'http://[::1]:7000');
-    }],
-    ['separate peer address', ['-id', 'a', '-addr', ':7000', '-peer-addr', ':7001'], (c) => {
-      assert.deepEqual(c.peerListen, { host: '', port: 7001 });
-      assert.equal(c.peerUrl, 'http://localhost:7001');
-      assert.equal(c.clientUrl, 'http://localhost:7000');
-    }],
+    [
+      'explicit host keeps host',
+      ['-id', 'a', '-addr', '127.0.0.1:7000'],
+      (c) => assert.equal(c.clientUrl, 'http://127.0.0.1:7000'),
+    ],
+    [
+      '0.0.0.0 advertises localhost',
+      ['-id', 'a', '-addr', '0.0.0.0:7000'],
+      (c) => assert.equal(c.clientUrl, 'http://localhost:7000'),
+    ],
+    [
+      'advertise-addr overrides',
+      ['-id', 'a', '-addr', ':7000', '-advertise-addr', 'kv-0.kv.ns.svc:7000'],
+      (c) => {
+        assert.equal(c.clientUrl, 'http://kv-0.kv.ns.svc:7000');
+        assert.equal(c.peerUrl, 'http://kv-0.kv.ns.svc:7000');
+      },
+    ],
+    [
+      'ipv6 with brackets',
+      ['-id', 'a', '-addr', '[::1]:7000'],
+      (c) => {
+        assert.deepEqual(c.listen, { host: '::1', port: 7000 });
+        assert.equal(c.clientUrl, 'http://[::1]:7000');
+      },
+    ],
+    [
+      'separate peer address',
+      ['-id', 'a', '-addr', ':7000', '-peer-addr', ':7001'],
+      (c) => {
+        assert.deepEqual(c.peerListen, { host: '', port: 7001 });
+        assert.equal(c.peerUrl, 'http://localhost:7001');
+        assert.equal(c.clientUrl, 'http://localhost:7000');
+      },
+    ],
     ['join as bare bool', ['-id', 'a', '-join'], (c) => assert.equal(c.join, true)],
     ['join=false', ['-id', 'a', '--join=false'], (c) => assert.equal(c.join, false)],
     ['data dir', ['-id', 'a', '-data-dir', '/var/lib/kv'], (c) => assert.equal(c.dataDir, '/var/lib/kv')],
-    ['log level case-insensitive', ['-id', 'a', '-log-level', 'DEBUG'], (c) => assert.equal(c.logLevel, 'debug')],
-    ['tuning', ['-id', 'a', '-election-ticks', '20', '-snapshot-threshold', '5', '-max-snapshot-mb', '64'], (c) => {
-      assert.equal(c.electionTicks, 20);
-      assert.equal(c.snapshotThreshold, 5);
-      assert.equal(c.maxSnapshotBytes, 64 * 1024 * 1024);
-    }],
+    [
+      'log level case-insensitive',
+      ['-id', 'a', '-log-level', 'DEBUG'],
+      (c) => assert.equal(c.logLevel, 'debug'),
+    ],
+    [
+      'tuning',
+      ['-id', 'a', '-election-ticks', '20', '-snapshot-threshold', '5', '-max-snapshot-mb', '64'],
+      (c) => {
+        assert.equal(c.electionTicks, 20);
+        assert.equal(c.snapshotThreshold, 5);
+        assert.equal(c.maxSnapshotBytes, 64 * 1024 * 1024);
+      },
+    ],
     ['last occurrence wins', ['-id', 'a', '-id', 'b'], (c) => assert.equal(c.id, 'b')],
   ];
   for (const [name, argv, check] of good) void test(`accepts: ${name}`, () => check(ok(argv)));
@@ -129,7 +182,19 @@ void describe('parseFlags', () => {
   }
 
   void test('help text documents every flag', () => {
-    for (const f of ['-id', '-addr', '-peers', '-data-dir', '-peer-addr', '-advertise-addr', '-join', '-election-ticks', '-tick-ms', '-snapshot-threshold', '-log-level']) {
+    for (const f of [
+      '-id',
+      '-addr',
+      '-peers',
+      '-data-dir',
+      '-peer-addr',
+      '-advertise-addr',
+      '-join',
+      '-election-ticks',
+      '-tick-ms',
+      '-snapshot-threshold',
+      '-log-level',
+    ]) {
       assert.ok(helpText.includes(`  ${f} `), f);
     }
   });

@@ -108,7 +108,8 @@ export function parseHostPort(raw: string, flag: string): HostPort {
     if (colon < 0) throw new FlagError(`invalid -${flag} "${raw}": expected host:port`);
     host = s.slice(0, colon);
     portText = s.slice(colon + 1);
-    if (host.includes(':')) throw new FlagError(`invalid -${flag} "${raw}": IPv6 hosts need brackets, e.g. [::1]:8080`);
+    if (host.includes(':'))
+      throw new FlagError(`invalid -${flag} "${raw}": IPv6 hosts need brackets, e.g. [::1]:8080`);
     if (/[\s/@?#]/.test(host)) throw new FlagError(`invalid -${flag} "${raw}": bad host`);
   }
   if (!/^\d{1,5}$/.test(portText)) throw new FlagError(`invalid -${flag} "${raw}": port must be a number`);
@@ -135,7 +136,8 @@ function parsePositiveInt(raw: string, flag: string, min = 1): number {
   const s = raw.trim();
   if (!/^\d+$/.test(s)) throw new FlagError(`invalid -${flag} "${raw}": expected a positive integer`);
   const n = Number(s);
-  if (!Number.isSafeInteger(n) || n < min) throw new FlagError(`invalid -${flag} "${raw}": must be at least ${min}`);
+  if (!Number.isSafeInteger(n) || n < min)
+    throw new FlagError(`invalid -${flag} "${raw}": must be at least ${min}`);
   return n;
 }
 
@@ -156,12 +158,14 @@ function parsePeers(raw: string, selfId: string): PeerSpec[] {
     const id = item.slice(0, eq).trim();
     let addrText = item.slice(eq + 1).trim();
     if (!ID_PATTERN.test(id)) throw new FlagError(`invalid -peers entry "${item}": bad member id "${id}"`);
-    if (id === selfId) throw new FlagError(`invalid -peers: "${id}" is this node's own id (list only the other members)`);
+    if (id === selfId)
+      throw new FlagError(`invalid -peers: "${id}" is this node's own id (list only the other members)`);
     if (seen.has(id)) throw new FlagError(`invalid -peers: member id "${id}" appears twice`);
     seen.add(id);
     addrText = addrText.replace(/^http:\/\//, '').replace(/\/$/, '');
     const addr = parseHostPort(addrText, 'peers');
-    if (isWildcardHost(addr.host)) throw new FlagError(`invalid -peers entry "${item}": a peer needs a reachable host`);
+    if (isWildcardHost(addr.host))
+      throw new FlagError(`invalid -peers entry "${item}": a peer needs a reachable host`);
     peers.push({ id, addr, peerUrl: `http://${formatHostPort(addr)}` });
   }
   return peers;
@@ -200,36 +204,57 @@ export function parseFlags(argv: string[]): ParseResult {
   try {
     const v = scan(argv);
     if (v.has('help') || v.has('h')) {
-      if (parseBool(v.get('help') ?? v.get('h') ?? 'true', 'help')) return { ok: false, error: '', help: true };
+      if (parseBool(v.get('help') ?? v.get('h') ?? 'true', 'help'))
+        return { ok: false, error: '', help: true };
     }
     const id = (v.get('id') ?? '').trim();
     if (id === '') throw new FlagError('missing required flag -id');
     if (!ID_PATTERN.test(id)) {
-      throw new FlagError(`invalid -id "${id}": use letters, digits, '.', '_' or '-' (at most 63, starting alphanumeric)`);
+      throw new FlagError(
+        `invalid -id "${id}": use letters, digits, '.', '_' or '-' (at most 63, starting alphanumeric)`,
+      );
     }
     const listen = parseHostPort(v.get('addr') ?? ':8080', 'addr');
     const peerAddr = v.get('peer-addr');
-    const peerListen = peerAddr === undefined || peerAddr.trim() === '' ? null : parseHostPort(peerAddr, 'peer-addr');
-    if (peerListen && peerListen.port === listen.port && (peerListen.host === listen.host || isWildcardHost(peerListen.host) || isWildcardHost(listen.host))) {
-      throw new FlagError(`invalid -peer-addr "${peerAddr}": same port as -addr (omit -peer-addr to share it)`);
+    const peerListen =
+      peerAddr === undefined || peerAddr.trim() === '' ? null : parseHostPort(peerAddr, 'peer-addr');
+    if (
+      peerListen &&
+      peerListen.port === listen.port &&
+      (peerListen.host === listen.host || isWildcardHost(peerListen.host) || isWildcardHost(listen.host))
+    ) {
+      throw new FlagError(
+        `invalid -peer-addr "${peerAddr}": same port as -addr (omit -peer-addr to share it)`,
+      );
     }
     const advertiseText = v.get('advertise-addr');
     const advertise =
-      advertiseText === undefined || advertiseText.trim() === '' ? reachable(listen) : parseHostPort(advertiseText, 'advertise-addr');
-    if (isWildcardHost(advertise.host)) throw new FlagError(`invalid -advertise-addr "${advertiseText}": needs a reachable host`);
+      advertiseText === undefined || advertiseText.trim() === ''
+        ? reachable(listen)
+        : parseHostPort(advertiseText, 'advertise-addr');
+    if (isWildcardHost(advertise.host))
+      throw new FlagError(`invalid -advertise-addr "${advertiseText}": needs a reachable host`);
     // With a separate peer listener, peers reach us on the advertised host at the peer port.
-    const peerAdvertise = peerListen === null ? advertise : isWildcardHost(peerListen.host) ? { host: advertise.host, port: peerListen.port } : peerListen;
+    const peerAdvertise =
+      peerListen === null
+        ? advertise
+        : isWildcardHost(peerListen.host)
+          ? { host: advertise.host, port: peerListen.port }
+          : peerListen;
     const logLevel = (v.get('log-level') ?? 'info').trim().toLowerCase();
-    if (!isLogLevel(logLevel)) throw new FlagError(`invalid -log-level "${v.get('log-level')}": one of ${LOG_LEVELS.join(', ')}`);
+    if (!isLogLevel(logLevel))
+      throw new FlagError(`invalid -log-level "${v.get('log-level')}": one of ${LOG_LEVELS.join(', ')}`);
     const electionTicks = parsePositiveInt(v.get('election-ticks') ?? '12', 'election-ticks', 2);
     const tickMs = parsePositiveInt(v.get('tick-ms') ?? '50', 'tick-ms');
     const snapshotThreshold = parsePositiveInt(v.get('snapshot-threshold') ?? '100000', 'snapshot-threshold');
     const maxSnapshotMb = parsePositiveInt(v.get('max-snapshot-mb') ?? '512', 'max-snapshot-mb');
-    if (maxSnapshotMb > 1024 * 1024) throw new FlagError(`invalid -max-snapshot-mb "${maxSnapshotMb}": at most 1048576`);
+    if (maxSnapshotMb > 1024 * 1024)
+      throw new FlagError(`invalid -max-snapshot-mb "${maxSnapshotMb}": at most 1048576`);
     const join = parseBool(v.get('join') ?? 'false', 'join');
     const peers = parsePeers(v.get('peers') ?? '', id);
     const dataDirText = v.get('data-dir');
-    if (dataDirText !== undefined && dataDirText.trim() === '') throw new FlagError('invalid -data-dir: empty path');
+    if (dataDirText !== undefined && dataDirText.trim() === '')
+      throw new FlagError('invalid -data-dir: empty path');
     const dataDir = dataDirText ?? `./data/${id}`;
     return {
       ok: true,

@@ -1,4 +1,3 @@
- 
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -47,7 +46,12 @@ interface Res {
   text: string;
 }
 
-async function req(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Res> {
+async function req(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Res> {
   const init: RequestInit = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
@@ -65,17 +69,29 @@ async function req(method: string, path: string, body?: unknown, headers: Record
 }
 
 /** Raw request, for paths fetch would normalise or reject. */
-function rawReq(method: string, path: string, body?: string): Promise<{ status: number; body: any; index: string | undefined }> {
+function rawReq(
+  method: string,
+  path: string,
+  body?: string,
+): Promise<{ status: number; body: any; index: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const r = http.request(`${base}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
-        const index = res.headers['x-kv-index'];
-        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), index: Array.isArray(index) ? index[0] : index });
-      });
-    });
+    const r = http.request(
+      `${base}${path}`,
+      { method, headers: body === undefined ? {} : { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          const index = res.headers['x-kv-index'];
+          resolve({
+            status: res.statusCode ?? 0,
+            body: JSON.parse(text),
+            index: Array.isArray(index) ? index[0] : index,
+          });
+        });
+      },
+    );
     r.on('error', reject);
     r.end(body);
   });
@@ -100,12 +116,20 @@ void describe('KV API', () => {
     assert.equal(typeof put.body.expiresAt, 'number');
     assert.equal(put.body.version, 1);
     assert.equal(put.headers.get('x-kv-index'), '1');
-    assert.deepEqual(fake.calls[0], { method: 'put', args: ['mykey', 'myvalue', { ttl: '5s', ttlMs: 5000 }] });
+    assert.deepEqual(fake.calls[0], {
+      method: 'put',
+      args: ['mykey', 'myvalue', { ttl: '5s', ttlMs: 5000 }],
+    });
 
     const get = await req('GET', '/v1/kv/mykey');
     assert.equal(get.status, 200);
     assert.deepEqual(
-      { key: get.body.key, value: get.body.value, createIndex: get.body.createIndex, modifyIndex: get.body.modifyIndex },
+      {
+        key: get.body.key,
+        value: get.body.value,
+        createIndex: get.body.createIndex,
+        modifyIndex: get.body.modifyIndex,
+      },
       { key: 'mykey', value: 'myvalue', createIndex: 1, modifyIndex: 1 },
     );
     assert.equal(get.headers.get('x-kv-index'), '1');
@@ -145,7 +169,10 @@ void describe('KV API', () => {
       assert.equal(res.status, 200, path);
       assert.equal(res.body.key, key, path);
     }
-    assert.deepEqual([...fake.store.keys()], cases.map(([, k]) => k));
+    assert.deepEqual(
+      [...fake.store.keys()],
+      cases.map(([, k]) => k),
+    );
     assert.equal((await req('GET', '/v1/kv/%E2%9C%93/caf%C3%A9')).body.value, '✓/café');
   });
 
@@ -199,7 +226,11 @@ void describe('KV API', () => {
   for (const [name, method, path, body, status, code] of badRequests) {
     void test(`rejects ${name} with ${status} ${code} and changes nothing`, async () => {
       fake.store.set('k', { key: 'k', value: 'old', createIndex: 1, modifyIndex: 1, version: 1 });
-      const res = await rawReq(method, path, body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
+      const res = await rawReq(
+        method,
+        path,
+        body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      );
       assertError(res, status, code);
       assert.equal(res.index, '0', 'even errors carry X-KV-Index');
       assert.deepEqual(fake.calls, [], 'the service was never called');
@@ -208,7 +239,11 @@ void describe('KV API', () => {
   }
 
   void test('invalid UTF-8 in the body is rejected', async () => {
-    const res = await req('PUT', '/v1/kv/k', Buffer.from([0x7b, 0x22, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]));
+    const res = await req(
+      'PUT',
+      '/v1/kv/k',
+      Buffer.from([0x7b, 0x22, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]),
+    );
     assertError(res, 400, 'invalid-body');
     assert.deepEqual(fake.calls, []);
   });
@@ -233,21 +268,28 @@ void describe('KV API', () => {
     assert.equal(ok.status, 200);
     const tooBig = await req('PUT', '/v1/kv/big2', { value: 'é'.repeat(MAX_VALUE / 2) + 'x' });
     assertError(tooBig, 413, 'value-too-large');
-    assert.deepEqual(fake.calls.map((c) => c.method), ['put']);
+    assert.deepEqual(
+      fake.calls.map((c) => c.method),
+      ['put'],
+    );
     assert.equal(fake.store.has('big2'), false);
   });
 
   void test('a declared oversized body is refused before it is sent', async () => {
     const res = await new Promise<{ status: number; body: any }>((resolve, reject) => {
-      const r = http.request(`${base}/v1/kv/huge`, { method: 'PUT', headers: { 'content-length': String(1 << 30) } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          r.destroy();
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
-        });
-      });
+      const r = http.request(
+        `${base}/v1/kv/huge`,
+        { method: 'PUT', headers: { 'content-length': String(1 << 30) } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => {
+            r.destroy();
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+          });
+        },
+      );
       r.on('error', reject);
       r.flushHeaders(); // headers only: the 1 GiB body is never written
     });
@@ -260,13 +302,17 @@ void describe('KV API', () => {
     let written = 0;
     const res = await new Promise<{ status: number; body: any }>((resolve, reject) => {
       let answered = false;
-      const r = http.request(`${base}/v1/kv/huge`, { method: 'PUT', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-        answered = true;
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-      });
+      const r = http.request(
+        `${base}/v1/kv/huge`,
+        { method: 'PUT', headers: { 'transfer-encoding': 'chunked' } },
+        (res) => {
+          answered = true;
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+        },
+      );
       r.on('error', (err) => (answered ? undefined : reject(err)));
       const chunk = Buffer.alloc(64 * 1024, 0x61);
       const pump = (): void => {
@@ -295,25 +341,40 @@ void describe('KV API', () => {
     assert.equal(upd.body.version, 2);
     assertError(await req('DELETE', '/v1/kv/c?cas=1'), 412, 'cas-mismatch');
     assert.deepEqual((await req('DELETE', '/v1/kv/c?cas=2')).body, { deleted: true });
-    assert.deepEqual(fake.calls.map((c) => (c.args[2] as { cas?: number } | undefined)?.cas ?? (c.args[1] as { cas?: number }).cas), [0, 0, 1, 1, 2]);
+    assert.deepEqual(
+      fake.calls.map(
+        (c) => (c.args[2] as { cas?: number } | undefined)?.cas ?? (c.args[1] as { cas?: number }).cas,
+      ),
+      [0, 0, 1, 1, 2],
+    );
   });
 
   void test('recurse lists a prefix with a limit; keys with a separator', async () => {
-    for (const k of ['app/a', 'app/b', 'app/sub/x', 'app/sub/y', 'other']) await req('PUT', `/v1/kv/${k}`, { value: k });
+    for (const k of ['app/a', 'app/b', 'app/sub/x', 'app/sub/y', 'other'])
+      await req('PUT', `/v1/kv/${k}`, { value: k });
     const all = await req('GET', '/v1/kv/app/?recurse');
     assert.equal(all.status, 200);
-    assert.deepEqual(all.body.items.map((i: { key: string }) => i.key), ['app/a', 'app/b', 'app/sub/x', 'app/sub/y']);
+    assert.deepEqual(
+      all.body.items.map((i: { key: string }) => i.key),
+      ['app/a', 'app/b', 'app/sub/x', 'app/sub/y'],
+    );
     assert.equal(all.body.more, false);
     assert.equal(all.headers.get('x-kv-index'), '5');
     const page = await req('GET', '/v1/kv/app/?recurse&limit=2');
-    assert.deepEqual(page.body.items.map((i: { key: string }) => i.key), ['app/a', 'app/b']);
+    assert.deepEqual(
+      page.body.items.map((i: { key: string }) => i.key),
+      ['app/a', 'app/b'],
+    );
     assert.equal(page.body.more, true);
     const keys = await req('GET', '/v1/kv/app/?keys&separator=/');
     assert.deepEqual(keys.body, { items: ['app/a', 'app/b', 'app/sub/'], more: false });
     const everything = await req('GET', '/v1/kv/?keys');
     assert.equal(everything.body.items.length, 5);
     const last = fake.calls.at(-1)!;
-    assert.deepEqual(last, { method: 'list', args: ['', { consistency: 'linearizable', limit: 1000, keysOnly: true }] });
+    assert.deepEqual(last, {
+      method: 'list',
+      args: ['', { consistency: 'linearizable', limit: 1000, keysOnly: true }],
+    });
     const del = await req('DELETE', '/v1/kv/app/sub/?recurse');
     assert.deepEqual(del.body, { deleted: true, count: 2 });
   });
@@ -385,9 +446,16 @@ void describe('admin and health API', () => {
   void test('add (201, learner by default), promote, remove, transfer', async () => {
     const add = await req('POST', '/v1/cluster/members', { id: 'node4', peerUrl: 'http://10.0.0.4:8080/' });
     assert.equal(add.status, 201);
-    assert.deepEqual(fake.calls[0], { method: 'addMember', args: [{ id: 'node4', peerUrl: 'http://10.0.0.4:8080', role: 'learner' }] });
+    assert.deepEqual(fake.calls[0], {
+      method: 'addMember',
+      args: [{ id: 'node4', peerUrl: 'http://10.0.0.4:8080', role: 'learner' }],
+    });
     assert.equal(add.body.role, 'learner');
-    assertError(await req('POST', '/v1/cluster/members', { id: 'node4', peerUrl: 'http://h:1' }), 409, 'member-exists');
+    assertError(
+      await req('POST', '/v1/cluster/members', { id: 'node4', peerUrl: 'http://h:1' }),
+      409,
+      'member-exists',
+    );
     const promote = await req('POST', '/v1/cluster/members/node4/promote');
     assert.deepEqual(promote.body, { id: 'node4', role: 'voter' });
     fake.failNext = kvError('learner-not-caught-up', 'behind by 5000 entries');
@@ -398,18 +466,63 @@ void describe('admin and health API', () => {
     assertError(await req('DELETE', '/v1/cluster/members/node1'), 409, 'would-lose-quorum');
     assert.deepEqual((await req('POST', '/v1/cluster/leader', { to: 'node3' })).body, { leader: 'node3' });
     assert.deepEqual((await req('POST', '/v1/cluster/leader')).body, { leader: 'node2' });
-    assert.deepEqual(fake.calls.filter((c) => c.method === 'transferLeadership').map((c) => c.args[0]), ['node3', undefined]);
+    assert.deepEqual(
+      fake.calls.filter((c) => c.method === 'transferLeadership').map((c) => c.args[0]),
+      ['node3', undefined],
+    );
   });
 
   const badAdmin: [string, string, string, unknown, number, string][] = [
     ['member without id', 'POST', '/v1/cluster/members', { peerUrl: 'http://h:1' }, 400, 'invalid-body'],
-    ['member bad id', 'POST', '/v1/cluster/members', { id: 'a b', peerUrl: 'http://h:1' }, 400, 'invalid-parameter'],
+    [
+      'member bad id',
+      'POST',
+      '/v1/cluster/members',
+      { id: 'a b', peerUrl: 'http://h:1' },
+      400,
+      'invalid-parameter',
+    ],
     ['member without peerUrl', 'POST', '/v1/cluster/members', { id: 'n4' }, 400, 'invalid-body'],
-    ['member https peerUrl', 'POST', '/v1/cluster/members', { id: 'n4', peerUrl: 'https://h:1' }, 400, 'invalid-body'],
-    ['member peerUrl without port', 'POST', '/v1/cluster/members', { id: 'n4', peerUrl: 'http://h' }, 400, 'invalid-body'],
-    ['member peerUrl with path', 'POST', '/v1/cluster/members', { id: 'n4', peerUrl: 'http://h:1/x' }, 400, 'invalid-body'],
-    ['member bad role', 'POST', '/v1/cluster/members', { id: 'n4', peerUrl: 'http://h:1', role: 'boss' }, 400, 'invalid-body'],
-    ['member unknown field', 'POST', '/v1/cluster/members', { id: 'n4', peerUrl: 'http://h:1', x: 1 }, 400, 'invalid-body'],
+    [
+      'member https peerUrl',
+      'POST',
+      '/v1/cluster/members',
+      { id: 'n4', peerUrl: 'https://h:1' },
+      400,
+      'invalid-body',
+    ],
+    [
+      'member peerUrl without port',
+      'POST',
+      '/v1/cluster/members',
+      { id: 'n4', peerUrl: 'http://h' },
+      400,
+      'invalid-body',
+    ],
+    [
+      'member peerUrl with path',
+      'POST',
+      '/v1/cluster/members',
+      { id: 'n4', peerUrl: 'http://h:1/x' },
+      400,
+      'invalid-body',
+    ],
+    [
+      'member bad role',
+      'POST',
+      '/v1/cluster/members',
+      { id: 'n4', peerUrl: 'http://h:1', role: 'boss' },
+      400,
+      'invalid-body',
+    ],
+    [
+      'member unknown field',
+      'POST',
+      '/v1/cluster/members',
+      { id: 'n4', peerUrl: 'http://h:1', x: 1 },
+      400,
+      'invalid-body',
+    ],
     ['leader bad target', 'POST', '/v1/cluster/leader', { to: '../x' }, 400, 'invalid-parameter'],
     ['leader target a number', 'POST', '/v1/cluster/leader', { to: 3 }, 400, 'invalid-body'],
     ['promote bad id', 'POST', '/v1/cluster/members/a%20b/promote', undefined, 400, 'invalid-parameter'],
@@ -451,8 +564,14 @@ void describe('admin and health API', () => {
     const res = await fetch(`${base}/metrics`);
     assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
     const text = await res.text();
-    assert.match(text, /kvstore_http_request_duration_seconds_count\{route="\/v1\/kv\/\{key\}",method="GET",code="404"\} [1-9]/);
-    assert.match(text, /kvstore_http_request_duration_seconds_count\{route="\/v1\/status",method="GET",code="200"\}/);
+    assert.match(
+      text,
+      /kvstore_http_request_duration_seconds_count\{route="\/v1\/kv\/\{key\}",method="GET",code="404"\} [1-9]/,
+    );
+    assert.match(
+      text,
+      /kvstore_http_request_duration_seconds_count\{route="\/v1\/status",method="GET",code="200"\}/,
+    );
     assert.doesNotMatch(text, /some\/deep\/key/, 'keys never become label values');
   });
 });

@@ -7,7 +7,17 @@ import { performance } from 'node:perf_hooks';
 import { isKvError, kvError, type ErrorCode, type KvError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { decodeKey, DEFAULT_BODY_TIMEOUTS, memberId, memberUrl, optionalString, parseJsonObject, Query, readBody, type BodyTimeouts } from './request.ts';
+import {
+  decodeKey,
+  DEFAULT_BODY_TIMEOUTS,
+  memberId,
+  memberUrl,
+  optionalString,
+  parseJsonObject,
+  Query,
+  readBody,
+  type BodyTimeouts,
+} from './request.ts';
 import { DurationError, parseDuration } from '../kv/duration.ts';
 import type { Consistency, KeyValue, KvService, MemberRole } from './service.ts';
 import { createAuthGate, type AuthGateOptions } from './auth-gate.ts';
@@ -47,7 +57,11 @@ const KV_QUERY = {
 function kvJson(kv: KeyValue): KeyValue {
   // Fixed field order, and no undefined optionals, for readable, stable output.
   const out: KeyValue = {
-    key: kv.key, value: kv.value, createIndex: kv.createIndex, modifyIndex: kv.modifyIndex, version: kv.version,
+    key: kv.key,
+    value: kv.value,
+    createIndex: kv.createIndex,
+    modifyIndex: kv.modifyIndex,
+    version: kv.version,
   };
   if (kv.ttl !== undefined) out.ttl = kv.ttl;
   if (kv.expiresAt !== undefined) out.expiresAt = kv.expiresAt;
@@ -89,16 +103,27 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
       if ((ctx.body === undefined || ctx.body === null) && ctx.status >= 400) {
         const code = statusCode(ctx.status);
         const status = ctx.status;
-        ctx.body = kvError(code, status === 404 ? `no route for ${ctx.method} ${ctx.path}` : `${ctx.method} not allowed on ${ctx.path}`).toJSON();
+        ctx.body = kvError(
+          code,
+          status === 404
+            ? `no route for ${ctx.method} ${ctx.path}`
+            : `${ctx.method} not allowed on ${ctx.path}`,
+        ).toJSON();
         ctx.status = status;
       }
     } catch (err) {
       let e: KvError;
       if (isKvError(err)) e = err;
-      else if (err instanceof URIError) e = kvError('invalid-parameter', 'malformed percent-encoding in the URL');
+      else if (err instanceof URIError)
+        e = kvError('invalid-parameter', 'malformed percent-encoding in the URL');
       else {
         const status = (err as { status?: unknown; expose?: unknown }).status;
-        if (typeof status === 'number' && status >= 400 && status < 500 && (err as { expose?: unknown }).expose === true) {
+        if (
+          typeof status === 'number' &&
+          status >= 400 &&
+          status < 500 &&
+          (err as { expose?: unknown }).expose === true
+        ) {
           e = kvError(statusCode(status), (err as Error).message);
         } else {
           log.error('unhandled error in request', { method: ctx.method, path: ctx.path, err });
@@ -108,8 +133,10 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
       ctx.status = e.status;
       for (const [name, value] of Object.entries(e.headers ?? {})) ctx.set(name, value);
       ctx.body = e.toJSON();
-      if (e.status >= 500) log.warn('request failed', { method: ctx.method, path: ctx.path, code: e.code, msg: e.message });
-      else log.debug('request rejected', { method: ctx.method, path: ctx.path, code: e.code, msg: e.message });
+      if (e.status >= 500)
+        log.warn('request failed', { method: ctx.method, path: ctx.path, code: e.code, msg: e.message });
+      else
+        log.debug('request rejected', { method: ctx.method, path: ctx.path, code: e.code, msg: e.message });
     } finally {
       metrics.httpRequestsInFlight.dec();
       if (app.closing.signal.aborted) ctx.set('Connection', 'close');
@@ -121,7 +148,12 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
         }
       }
       const matched = (ctx as { _matchedRoute?: unknown })._matchedRoute;
-      const route = typeof ctx.state.route === 'string' ? ctx.state.route : typeof matched === 'string' ? matched : 'unmatched';
+      const route =
+        typeof ctx.state.route === 'string'
+          ? ctx.state.route
+          : typeof matched === 'string'
+            ? matched
+            : 'unmatched';
       metrics.httpRequestDurationSeconds.observe(
         { route, method: ctx.method, code: String(ctx.status) },
         (performance.now() - started) / 1000,
@@ -159,7 +191,10 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
   async function kvGet(ctx: Koa.Context, key: string, query: Query): Promise<void> {
     const consistencyText = query.string('consistency') ?? 'linearizable';
     if (consistencyText !== 'linearizable' && consistencyText !== 'stale') {
-      throw kvError('invalid-parameter', `consistency must be "linearizable" or "stale", got "${consistencyText}"`);
+      throw kvError(
+        'invalid-parameter',
+        `consistency must be "linearizable" or "stale", got "${consistencyText}"`,
+      );
     }
     const consistency: Consistency = consistencyText;
     const recurse = query.flag('recurse');
@@ -169,8 +204,10 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     if (separator !== undefined && !keysOnly) throw kvError('invalid-parameter', 'separator requires ?keys');
     if (separator === '') throw kvError('invalid-parameter', 'separator must not be empty');
     const limit = query.uint('limit', 1);
-    if (limit !== undefined && !listing) throw kvError('invalid-parameter', 'limit requires ?recurse or ?keys');
-    if (limit !== undefined && limit > maxListLimit) throw kvError('invalid-parameter', `limit must be at most ${maxListLimit}`);
+    if (limit !== undefined && !listing)
+      throw kvError('invalid-parameter', 'limit requires ?recurse or ?keys');
+    if (limit !== undefined && limit > maxListLimit)
+      throw kvError('invalid-parameter', `limit must be at most ${maxListLimit}`);
     const index = query.uint('index');
     const wait = query.duration('wait');
     if (wait !== undefined && index === undefined) throw kvError('invalid-parameter', 'wait requires ?index');
@@ -185,7 +222,11 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
       ctx.res.once('close', onClose);
       metrics.watchersActive.inc();
       try {
-        await service.watch(key, { recurse: listing, index, waitMs }, AbortSignal.any([clientGone.signal, app.closing.signal]));
+        await service.watch(
+          key,
+          { recurse: listing, index, waitMs },
+          AbortSignal.any([clientGone.signal, app.closing.signal]),
+        );
       } catch (err) {
         // The client hung up, or the server is closing: neither is an error of the request. A
         // closing server answers with the current value, as if the wait had ended.
@@ -201,7 +242,12 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     }
 
     if (listing) {
-      const listOpts = { consistency, limit: limit ?? defaultListLimit, keysOnly, ...(separator !== undefined ? { separator } : {}) };
+      const listOpts = {
+        consistency,
+        limit: limit ?? defaultListLimit,
+        keysOnly,
+        ...(separator !== undefined ? { separator } : {}),
+      };
       const r = await service.list(key, listOpts);
       ctx.set(INDEX_HEADER, String(r.index));
       const items = keysOnly ? r.items : (r.items as KeyValue[]).map(kvJson);
@@ -219,22 +265,33 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     if (key === '') throw kvError('invalid-key', 'key must not be empty');
     const tooLarge = (): KvError => {
       ctx.set('Connection', 'close');
-      return kvError('value-too-large', `request body exceeds ${maxBodyBytes} bytes (values are limited to ${maxValueBytes} bytes)`);
+      return kvError(
+        'value-too-large',
+        `request body exceeds ${maxBodyBytes} bytes (values are limited to ${maxValueBytes} bytes)`,
+      );
     };
-    const body = parseJsonObject(await readBody(ctx.req, maxBodyBytes, tooLarge, bodyTimeouts), ['value', 'ttl']);
+    const body = parseJsonObject(await readBody(ctx.req, maxBodyBytes, tooLarge, bodyTimeouts), [
+      'value',
+      'ttl',
+    ]);
     const value = body.value;
     if (typeof value !== 'string') {
-      throw kvError('invalid-body', value === undefined ? 'field "value" is required' : 'field "value" must be a string');
+      throw kvError(
+        'invalid-body',
+        value === undefined ? 'field "value" is required' : 'field "value" must be a string',
+      );
     }
     const valueBytes = Buffer.byteLength(value, 'utf8');
-    if (valueBytes > maxValueBytes) throw kvError('value-too-large', `value is ${valueBytes} bytes; the limit is ${maxValueBytes}`);
+    if (valueBytes > maxValueBytes)
+      throw kvError('value-too-large', `value is ${valueBytes} bytes; the limit is ${maxValueBytes}`);
     const ttl = optionalString(body, 'ttl');
     let ttlMs: number | undefined;
     if (ttl !== undefined) {
       try {
         ttlMs = parseDuration(ttl);
       } catch (e) {
-        if (e instanceof DurationError) throw kvError('invalid-ttl', `ttl: ${e.message} (use a Go duration like "5s", "1.5h", "300ms")`);
+        if (e instanceof DurationError)
+          throw kvError('invalid-ttl', `ttl: ${e.message} (use a Go duration like "5s", "1.5h", "300ms")`);
         throw e;
       }
       if (!(ttlMs > 0)) throw kvError('invalid-ttl', `ttl must be positive, got "${ttl}"`);
@@ -251,8 +308,13 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
   async function kvDelete(ctx: Koa.Context, key: string, query: Query): Promise<void> {
     const cas = query.uint('cas');
     const recurse = query.flag('recurse');
-    if (key === '') throw kvError('invalid-key', recurse ? 'refusing to delete every key: give a prefix' : 'key must not be empty');
-    if (cas !== undefined && recurse) throw kvError('invalid-parameter', 'cas cannot be combined with recurse');
+    if (key === '')
+      throw kvError(
+        'invalid-key',
+        recurse ? 'refusing to delete every key: give a prefix' : 'key must not be empty',
+      );
+    if (cas !== undefined && recurse)
+      throw kvError('invalid-parameter', 'cas cannot be combined with recurse');
     const r = await service.delete(key, { recurse, ...(cas !== undefined ? { cas } : {}) });
     ctx.set(INDEX_HEADER, String(r.index));
     ctx.body = recurse ? { deleted: r.deleted > 0, count: r.deleted } : { deleted: r.deleted > 0 };
@@ -261,12 +323,18 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
   // ------------------------------------------------------------------ admin and health
   const router = new Router();
   const noQuery = (ctx: Koa.Context): void => void new Query(ctx.querystring, []);
-  const adminBody = async (ctx: Koa.Context, allowed: readonly string[], emptyAsObject = false): Promise<Record<string, unknown>> => {
+  const adminBody = async (
+    ctx: Koa.Context,
+    allowed: readonly string[],
+    emptyAsObject = false,
+  ): Promise<Record<string, unknown>> => {
     const tooLarge = (): KvError => {
       ctx.set('Connection', 'close');
       return kvError('value-too-large', `request body exceeds ${ADMIN_BODY_LIMIT} bytes`);
     };
-    return parseJsonObject(await readBody(ctx.req, ADMIN_BODY_LIMIT, tooLarge, bodyTimeouts), allowed, { emptyAsObject });
+    return parseJsonObject(await readBody(ctx.req, ADMIN_BODY_LIMIT, tooLarge, bodyTimeouts), allowed, {
+      emptyAsObject,
+    });
   };
 
   router.get('/v1/status', (ctx) => {
@@ -291,9 +359,15 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     const clientUrlText = optionalString(body, 'clientUrl');
     const clientUrl = clientUrlText === undefined ? undefined : memberUrl(clientUrlText, 'clientUrl');
     const roleText = optionalString(body, 'role') ?? 'learner';
-    if (roleText !== 'learner' && roleText !== 'voter') throw kvError('invalid-body', `role must be "learner" or "voter", got "${roleText}"`);
+    if (roleText !== 'learner' && roleText !== 'voter')
+      throw kvError('invalid-body', `role must be "learner" or "voter", got "${roleText}"`);
     const role: MemberRole = roleText;
-    const member = await service.addMember({ id, peerUrl, role, ...(clientUrl !== undefined ? { clientUrl } : {}) });
+    const member = await service.addMember({
+      id,
+      peerUrl,
+      role,
+      ...(clientUrl !== undefined ? { clientUrl } : {}),
+    });
     ctx.status = 201;
     ctx.body = member;
   });
@@ -333,8 +407,13 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     }
     ctx.set('Retry-After', '1');
     // Probes read `ready`/`checks`; generic clients still find the usual error object.
-    const failing = r.checks.filter((c) => !c.ok).map((c) => (c.message === undefined ? c.name : `${c.name}: ${c.message}`));
-    ctx.body = { ...kvError('unavailable', `not ready (${failing.join('; ') || 'no checks passed'})`).toJSON(), ...r };
+    const failing = r.checks
+      .filter((c) => !c.ok)
+      .map((c) => (c.message === undefined ? c.name : `${c.name}: ${c.message}`));
+    ctx.body = {
+      ...kvError('unavailable', `not ready (${failing.join('; ') || 'no checks passed'})`).toJSON(),
+      ...r,
+    };
   });
   router.get('/metrics', async (ctx) => {
     noQuery(ctx);

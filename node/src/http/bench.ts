@@ -8,7 +8,11 @@ import { createApp } from './app.ts';
 import { FakeKvService } from './fake-kv-service.ts';
 import { startHttpServer } from './server.ts';
 
-const running = await startHttpServer(createApp(new FakeKvService(), { metrics: createMetrics(), logger: nullLogger() }), '127.0.0.1:0', null);
+const running = await startHttpServer(
+  createApp(new FakeKvService(), { metrics: createMetrics(), logger: nullLogger() }),
+  '127.0.0.1:0',
+  null,
+);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const value = JSON.stringify({ value: 'x'.repeat(100) });
 
@@ -23,7 +27,12 @@ function request(method: string, path: string, body?: string): Promise<number> {
   });
 }
 
-async function run(name: string, make: (i: number) => Promise<number>, seconds = 3, concurrency = 64): Promise<void> {
+async function run(
+  name: string,
+  make: (i: number) => Promise<number>,
+  seconds = 3,
+  concurrency = 64,
+): Promise<void> {
   let done = 0;
   const latencies: number[] = [];
   const end = performance.now() + seconds * 1000;
@@ -40,7 +49,9 @@ async function run(name: string, make: (i: number) => Promise<number>, seconds =
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
   latencies.sort((a, b) => a - b);
   const p = (q: number): string => latencies[Math.floor(q * (latencies.length - 1))]!.toFixed(2);
-  console.log(`${name}: ${Math.round(done / ((performance.now() - t0) / 1000))} req/s, p50 ${p(0.5)} ms, p99 ${p(0.99)} ms (c=${concurrency})`);
+  console.log(
+    `${name}: ${Math.round(done / ((performance.now() - t0) / 1000))} req/s, p50 ${p(0.5)} ms, p99 ${p(0.99)} ms (c=${concurrency})`,
+  );
 }
 
 await run('PUT /v1/kv/bench/<i>', (i) => request('PUT', `/v1/kv/bench/${i % 1000}`, value));

@@ -3,7 +3,16 @@
 import { EventEmitter } from 'node:events';
 import { kvError, type KvError } from '../errors.ts';
 import type {
-  AddMemberRequest, DeleteOptions, GetOptions, KeyValue, KvService, ListOptions, MemberInfo, NodeStatus, PutOptions, ReadyCheck,
+  AddMemberRequest,
+  DeleteOptions,
+  GetOptions,
+  KeyValue,
+  KvService,
+  ListOptions,
+  MemberInfo,
+  NodeStatus,
+  PutOptions,
+  ReadyCheck,
   WatchOptions,
 } from './service.ts';
 
@@ -21,7 +30,13 @@ export class FakeKvService implements KvService {
   ready = true;
   live = true;
   members_: MemberInfo[] = [
-    { id: 'node1', peerUrl: 'http://localhost:8080', clientUrl: 'http://localhost:8080', role: 'voter', isLeader: true },
+    {
+      id: 'node1',
+      peerUrl: 'http://localhost:8080',
+      clientUrl: 'http://localhost:8080',
+      role: 'voter',
+      isLeader: true,
+    },
   ];
   readonly #changes = new EventEmitter();
 
@@ -39,7 +54,10 @@ export class FakeKvService implements KvService {
     return Promise.resolve({ kv: this.store.get(key), index: this.index });
   }
 
-  list(prefix: string, o: ListOptions): Promise<{ items: KeyValue[] | string[]; more: boolean; index: number }> {
+  list(
+    prefix: string,
+    o: ListOptions,
+  ): Promise<{ items: KeyValue[] | string[]; more: boolean; index: number }> {
     this.#record('list', prefix, o);
     const keys = [...this.store.keys()].filter((k) => k.startsWith(prefix)).sort();
     if (o.keysOnly) {
@@ -49,10 +67,18 @@ export class FakeKvService implements KvService {
         const name = cut < 0 ? k : k.slice(0, cut + (o.separator?.length ?? 0));
         if (names[names.length - 1] !== name) names.push(name);
       }
-      return Promise.resolve({ items: names.slice(0, o.limit), more: names.length > o.limit, index: this.index });
+      return Promise.resolve({
+        items: names.slice(0, o.limit),
+        more: names.length > o.limit,
+        index: this.index,
+      });
     }
     const items = keys.map((k) => this.store.get(k)!);
-    return Promise.resolve({ items: items.slice(0, o.limit), more: items.length > o.limit, index: this.index });
+    return Promise.resolve({
+      items: items.slice(0, o.limit),
+      more: items.length > o.limit,
+      index: this.index,
+    });
   }
 
   put(key: string, value: string, o: PutOptions): Promise<{ kv: KeyValue; index: number }> {
@@ -62,7 +88,13 @@ export class FakeKvService implements KvService {
       throw kvError('cas-mismatch', `modifyIndex is ${old?.modifyIndex ?? 0}, not ${o.cas}`);
     }
     const index = ++this.index;
-    const kv: KeyValue = { key, value, createIndex: old?.createIndex ?? index, modifyIndex: index, version: (old?.version ?? 0) + 1 };
+    const kv: KeyValue = {
+      key,
+      value,
+      createIndex: old?.createIndex ?? index,
+      modifyIndex: index,
+      version: (old?.version ?? 0) + 1,
+    };
     if (o.ttlMs !== undefined) {
       kv.ttl = o.ttl!;
       kv.expiresAt = 1_700_000_000_000 + o.ttlMs;
@@ -74,8 +106,13 @@ export class FakeKvService implements KvService {
 
   delete(key: string, o: DeleteOptions): Promise<{ deleted: number; index: number }> {
     this.#record('delete', key, o);
-    const victims = o.recurse ? [...this.store.keys()].filter((k) => k.startsWith(key)) : this.store.has(key) ? [key] : [];
-    if (o.cas !== undefined && (this.store.get(key)?.modifyIndex ?? 0) !== o.cas) throw kvError('cas-mismatch', 'cas mismatch');
+    const victims = o.recurse
+      ? [...this.store.keys()].filter((k) => k.startsWith(key))
+      : this.store.has(key)
+        ? [key]
+        : [];
+    if (o.cas !== undefined && (this.store.get(key)?.modifyIndex ?? 0) !== o.cas)
+      throw kvError('cas-mismatch', 'cas mismatch');
     if (victims.length === 0) return Promise.resolve({ deleted: 0, index: this.index });
     const index = ++this.index;
     for (const k of victims) this.store.delete(k);
@@ -105,7 +142,13 @@ export class FakeKvService implements KvService {
   status(): NodeStatus {
     this.#record('status');
     return {
-      id: 'node1', clusterId: 'c1', state: 'leader', leader: 'node1', term: 2, commitIndex: this.index, appliedIndex: this.index,
+      id: 'node1',
+      clusterId: 'c1',
+      state: 'leader',
+      leader: 'node1',
+      term: 2,
+      commitIndex: this.index,
+      appliedIndex: this.index,
       members: this.members_,
     };
   }
@@ -118,7 +161,13 @@ export class FakeKvService implements KvService {
   addMember(m: AddMemberRequest): Promise<MemberInfo> {
     this.#record('addMember', m);
     if (this.members_.some((x) => x.id === m.id)) throw kvError('member-exists', `member ${m.id} exists`);
-    const info: MemberInfo = { id: m.id, peerUrl: m.peerUrl, clientUrl: m.clientUrl ?? m.peerUrl, role: m.role, isLeader: false };
+    const info: MemberInfo = {
+      id: m.id,
+      peerUrl: m.peerUrl,
+      clientUrl: m.clientUrl ?? m.peerUrl,
+      role: m.role,
+      isLeader: false,
+    };
     this.members_.push(info);
     return Promise.resolve(info);
   }
@@ -155,6 +204,9 @@ export class FakeKvService implements KvService {
 
   readyz(): { ready: boolean; checks: ReadyCheck[] } {
     this.#record('readyz');
-    return { ready: this.ready, checks: [{ name: 'leader', ok: this.ready, ...(this.ready ? {} : { message: 'no leader' }) }] };
+    return {
+      ready: this.ready,
+      checks: [{ name: 'leader', ok: this.ready, ...(this.ready ? {} : { message: 'no leader' }) }],
+    };
   }
 }

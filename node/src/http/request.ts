@@ -12,10 +12,12 @@ export class Query {
   constructor(querystring: string, allowed: readonly string[]) {
     for (const [name, value] of new URLSearchParams(querystring)) {
       if (!allowed.includes(name)) {
-        const hint = allowed.length === 0 ? 'this endpoint takes no parameters' : `allowed: ${allowed.join(', ')}`;
+        const hint =
+          allowed.length === 0 ? 'this endpoint takes no parameters' : `allowed: ${allowed.join(', ')}`;
         throw kvError('unknown-parameter', `unknown query parameter "${name}" (${hint})`);
       }
-      if (this.#values.has(name)) throw kvError('invalid-parameter', `query parameter "${name}" given more than once`);
+      if (this.#values.has(name))
+        throw kvError('invalid-parameter', `query parameter "${name}" given more than once`);
       this.#values.set(name, value);
     }
   }
@@ -73,7 +75,8 @@ export function decodeKey(raw: string, maxKeyBytes: number): string {
     throw kvError('invalid-key', 'key is not valid percent-encoded UTF-8');
   }
   const bytes = Buffer.byteLength(key, 'utf8');
-  if (bytes > maxKeyBytes) throw kvError('key-too-large', `key is ${bytes} bytes; the limit is ${maxKeyBytes}`);
+  if (bytes > maxKeyBytes)
+    throw kvError('key-too-large', `key is ${bytes} bytes; the limit is ${maxKeyBytes}`);
   return key;
 }
 
@@ -98,7 +101,8 @@ export async function readBody(
   timeouts: BodyTimeouts = DEFAULT_BODY_TIMEOUTS,
 ): Promise<Buffer> {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-  if (encoding !== 'identity') throw kvError('unsupported-media-type', `content-encoding "${encoding}" is not supported`);
+  if (encoding !== 'identity')
+    throw kvError('unsupported-media-type', `content-encoding "${encoding}" is not supported`);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) throw tooLarge();
   return new Promise<Buffer>((resolve, reject) => {
@@ -151,7 +155,11 @@ export async function readBody(
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Parses a body that must be one JSON object whose fields are all in `allowed`. */
-export function parseJsonObject(body: Buffer, allowed: readonly string[], opts: { emptyAsObject?: boolean } = {}): Record<string, unknown> {
+export function parseJsonObject(
+  body: Buffer,
+  allowed: readonly string[],
+  opts: { emptyAsObject?: boolean } = {},
+): Record<string, unknown> {
   let text: string;
   try {
     text = utf8.decode(body);
@@ -170,7 +178,8 @@ export function parseJsonObject(body: Buffer, allowed: readonly string[], opts: 
   }
   const obj = parsed as Record<string, unknown>;
   for (const field of Object.keys(obj)) {
-    if (!allowed.includes(field)) throw kvError('invalid-body', `unknown field "${field}" (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(field))
+      throw kvError('invalid-body', `unknown field "${field}" (allowed: ${allowed.join(', ')})`);
   }
   return obj;
 }
@@ -184,7 +193,10 @@ export function optionalString(obj: Record<string, unknown>, field: string): str
 
 export function memberId(raw: string | undefined, what = 'member id'): string {
   if (raw === undefined || !isValidMemberId(raw)) {
-    throw kvError('invalid-parameter', `invalid ${what} "${raw ?? ''}": letters, digits, '.', '_' or '-', at most 63`);
+    throw kvError(
+      'invalid-parameter',
+      `invalid ${what} "${raw ?? ''}": letters, digits, '.', '_' or '-', at most 63`,
+    );
   }
   return raw;
 }
@@ -197,8 +209,16 @@ export function memberUrl(raw: string, field: string): string {
   } catch {
     throw kvError('invalid-body', `field "${field}" is not a URL: "${raw}"`);
   }
-  if (url.protocol !== 'http:' || url.hostname === '' || url.port === '' || url.username !== '' || url.password !== '' ||
-    (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+  if (
+    url.protocol !== 'http:' ||
+    url.hostname === '' ||
+    url.port === '' ||
+    url.username !== '' ||
+    url.password !== '' ||
+    (url.pathname !== '/' && url.pathname !== '') ||
+    url.search !== '' ||
+    url.hash !== ''
+  ) {
     throw kvError('invalid-body', `field "${field}" must look like http://host:port, got "${raw}"`);
   }
   return `http://${url.host}`;

@@ -15,8 +15,14 @@ function newApp(fake: FakeKvService) {
 
 function transport(id: string, onMessages: (m: Message[]) => void): PeerTransport {
   return new PeerTransport({
-    selfId: id, clusterId: () => 'c1', logger: nullLogger(), metrics: createMetrics({ defaultMetrics: false }), onMessages,
-    pingIntervalMs: 50, backoffBaseMs: 20, backoffMaxMs: 100,
+    selfId: id,
+    clusterId: () => 'c1',
+    logger: nullLogger(),
+    metrics: createMetrics({ defaultMetrics: false }),
+    onMessages,
+    pingIntervalMs: 50,
+    backoffBaseMs: 20,
+    backoffMaxMs: 100,
   });
 }
 
@@ -103,7 +109,10 @@ void test('a separate peer listener serves only peer streams', async () => {
 void test('listening on a busy port rejects', async () => {
   const first = await startHttpServer(newApp(new FakeKvService()), '127.0.0.1:0', null);
   try {
-    await assert.rejects(startHttpServer(newApp(new FakeKvService()), `127.0.0.1:${first.address.port}`, null), /EADDRINUSE/);
+    await assert.rejects(
+      startHttpServer(newApp(new FakeKvService()), `127.0.0.1:${first.address.port}`, null),
+      /EADDRINUSE/,
+    );
   } finally {
     await first.close(1000);
   }
@@ -111,7 +120,12 @@ void test('listening on a busy port rejects', async () => {
 
 function rawUpgrade(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/v1/kv/x', headers: { connection: 'Upgrade', upgrade: 'websocket' } });
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      path: '/v1/kv/x',
+      headers: { connection: 'Upgrade', upgrade: 'websocket' },
+    });
     req.once('response', (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);

@@ -50,11 +50,26 @@ export function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void 
   }
   let answer: string;
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    answer = rawError(408, 'Request Timeout', 'request-timeout', `the request headers did not arrive within ${HEADERS_TIMEOUT_MS} ms`);
+    answer = rawError(
+      408,
+      'Request Timeout',
+      'request-timeout',
+      `the request headers did not arrive within ${HEADERS_TIMEOUT_MS} ms`,
+    );
   } else if (err.code === 'HPE_HEADER_OVERFLOW') {
-    answer = rawError(431, 'Request Header Fields Too Large', 'headers-too-large', 'the request headers are too large');
+    answer = rawError(
+      431,
+      'Request Header Fields Too Large',
+      'headers-too-large',
+      'the request headers are too large',
+    );
   } else {
-    answer = rawError(400, 'Bad Request', 'bad-request', `malformed HTTP request (${err.code ?? 'parse error'})`);
+    answer = rawError(
+      400,
+      'Bad Request',
+      'bad-request',
+      `malformed HTTP request (${err.code ?? 'parse error'})`,
+    );
   }
   socket.end(answer);
   setTimeout(() => socket.destroy(), 1000).unref();
@@ -102,7 +117,11 @@ function gracefulClose(server: http.Server, beforeClose: () => void) {
   };
 }
 
-export async function startHttpServer(app: KvApp, listenAddr: HostPort | string, transport: UpgradeHandler | null): Promise<RunningServer> {
+export async function startHttpServer(
+  app: KvApp,
+  listenAddr: HostPort | string,
+  transport: UpgradeHandler | null,
+): Promise<RunningServer> {
   const handle = app.callback();
   // koa's callback answers its own errors; the promise never rejects.
   // Blocking watches can last minutes; the app bounds them (and slow bodies, see readBody), not
@@ -119,11 +138,19 @@ export async function startHttpServer(app: KvApp, listenAddr: HostPort | string,
 }
 
 /** A listener for peer traffic only (`-peer-addr`): upgrades go to the transport, everything else is 404. */
-export async function startPeerServer(listenAddr: HostPort | string, transport: UpgradeHandler): Promise<RunningServer> {
-  const server = http.createServer({ headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 }, (_req, res) => {
-    const body = JSON.stringify({ error: { code: 'not-found', message: 'peer port: only Raft streams are served here' } });
-    res.writeHead(404, { 'Content-Type': 'application/json' }).end(body);
-  });
+export async function startPeerServer(
+  listenAddr: HostPort | string,
+  transport: UpgradeHandler,
+): Promise<RunningServer> {
+  const server = http.createServer(
+    { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
+    (_req, res) => {
+      const body = JSON.stringify({
+        error: { code: 'not-found', message: 'peer port: only Raft streams are served here' },
+      });
+      res.writeHead(404, { 'Content-Type': 'application/json' }).end(body);
+    },
+  );
   server.on('upgrade', onUpgrade(transport));
   server.on('clientError', onClientError);
   const address = await listen(server, listenAddr);

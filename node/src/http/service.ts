@@ -76,7 +76,10 @@ export interface AddMemberRequest {
 
 export interface KvService {
   get(key: string, o: GetOptions): Promise<{ kv: KeyValue | undefined; index: number }>;
-  list(prefix: string, o: ListOptions): Promise<{ items: KeyValue[] | string[]; more: boolean; index: number }>;
+  list(
+    prefix: string,
+    o: ListOptions,
+  ): Promise<{ items: KeyValue[] | string[]; more: boolean; index: number }>;
   put(key: string, value: string, o: PutOptions): Promise<{ kv: KeyValue; index: number }>;
   delete(key: string, o: DeleteOptions): Promise<{ deleted: number; index: number }>;
   /** Resolves with the current index when the key/prefix changed past `o.index`, on timeout, or on abort. */

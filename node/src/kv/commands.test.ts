@@ -46,8 +46,20 @@ void describe('commands', () => {
   }
 
   void test('unknown fields are dropped and absent optionals omitted', () => {
-    const loose = { op: 'put', requestId: 'r', key: 'k', value: 'v', extra: 1, cas: null } as unknown as Command;
-    assert.deepEqual(decodeCommand(encodeCommand(loose)), { op: 'put', requestId: 'r', key: 'k', value: 'v' });
+    const loose = {
+      op: 'put',
+      requestId: 'r',
+      key: 'k',
+      value: 'v',
+      extra: 1,
+      cas: null,
+    } as unknown as Command;
+    assert.deepEqual(decodeCommand(encodeCommand(loose)), {
+      op: 'put',
+      requestId: 'r',
+      key: 'k',
+      value: 'v',
+    });
     const del = { op: 'delete', requestId: 'r', key: 'k', recurse: false } as Command;
     assert.deepEqual(decodeCommand(encodeCommand(del)), { op: 'delete', requestId: 'r', key: 'k' });
   });

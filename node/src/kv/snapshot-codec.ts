@@ -161,7 +161,8 @@ export function* encodeSnapshotChunks(
   for (const chunk of keys) {
     for (const key of chunk) {
       const kv = valueOf(key);
-      const bound = 8 * 3 + 1 + 8 + strBound(kv.key) + strBound(kv.value) + (kv.ttl !== undefined ? strBound(kv.ttl) : 0);
+      const bound =
+        8 * 3 + 1 + 8 + strBound(kv.key) + strBound(kv.value) + (kv.ttl !== undefined ? strBound(kv.ttl) : 0);
       if (!w.fits(bound)) {
         yield w.take();
         w.reserve(bound);
@@ -190,9 +191,15 @@ export function concatChunks(chunks: Iterable<Uint8Array>): Buffer {
 }
 
 /** `kvs` in strictly increasing key order. */
-export function encodeSnapshot(appliedIndex: number, members: Member[], kvs: readonly KeyValue[]): Uint8Array {
+export function encodeSnapshot(
+  appliedIndex: number,
+  members: Member[],
+  kvs: readonly KeyValue[],
+): Uint8Array {
   const byKey = new Map(kvs.map((kv) => [kv.key, kv]));
-  return concatChunks(encodeSnapshotChunks(appliedIndex, members, [kvs.map((kv) => kv.key)], (k) => byKey.get(k)!));
+  return concatChunks(
+    encodeSnapshotChunks(appliedIndex, members, [kvs.map((kv) => kv.key)], (k) => byKey.get(k)!),
+  );
 }
 
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -201,7 +208,12 @@ function hasAuthState(a: AuthSnapshot): boolean {
   return a.enabled || a.tokenKey !== null || a.users.length > 0 || a.roles.length > 0;
 }
 
-function decodeHeader(buf: Buffer): { appliedIndex: number; keyCount: number; members: Member[]; auth?: AuthSnapshot } {
+function decodeHeader(buf: Buffer): {
+  appliedIndex: number;
+  keyCount: number;
+  members: Member[];
+  auth?: AuthSnapshot;
+} {
   let header: unknown;
   try {
     header = packr.unpack(buf);

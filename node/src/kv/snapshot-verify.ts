@@ -9,6 +9,8 @@ export async function verifyReceivedSnapshot(data: Uint8Array, metadata: Snapsho
   // In slices: a large snapshot must not stall heartbeats while it is checked.
   const content = await runAsync(decodeSnapshotSteps(data));
   if (content.appliedIndex !== metadata.index) {
-    throw new Error(`snapshot data is at index ${content.appliedIndex}, its metadata claims ${metadata.index}`);
+    throw new Error(
+      `snapshot data is at index ${content.appliedIndex}, its metadata claims ${metadata.index}`,
+    );
   }
 }

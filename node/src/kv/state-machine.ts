@@ -7,7 +7,13 @@ import { AuthStore, type AuthChangeResult } from '../auth/auth-store.ts';
 import type { Command, DeleteCommand, ExpireCommand, PutCommand } from './commands.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 import type { ExpiryEntry } from './expiry-heap.ts';
-import { concatChunks, decodeSnapshotSteps, encodeSnapshotChunks, runAsync, runSync } from './snapshot-codec.ts';
+import {
+  concatChunks,
+  decodeSnapshotSteps,
+  encodeSnapshotChunks,
+  runAsync,
+  runSync,
+} from './snapshot-codec.ts';
 import type { SnapshotContent, Steps } from './snapshot-codec.ts';
 import { SortedKeys, prefixSuccessor } from './sorted-list.ts';
 import type { KeyValue, Member, MemberAddress } from './types.ts';
@@ -229,7 +235,8 @@ export class KvStateMachine {
   }
 
   private keepPreImage(key: string, current: KeyValue | undefined): void {
-    for (const c of this.captures) if (c.replacedData === null && !c.preImages.has(key)) c.preImages.set(key, current);
+    for (const c of this.captures)
+      if (c.replacedData === null && !c.preImages.has(key)) c.preImages.set(key, current);
   }
 
   private isLiveExpiry(e: ExpiryEntry): boolean {
@@ -363,7 +370,11 @@ export class KvStateMachine {
    * Call release() when done with it, consumed or not: until then every change
    * keeps a pre-image.
    */
-  snapshotChunks(): { appliedIndex: number; chunks: Generator<Buffer, void, undefined>; release: () => void } {
+  snapshotChunks(): {
+    appliedIndex: number;
+    chunks: Generator<Buffer, void, undefined>;
+    release: () => void;
+  } {
     const appliedIndex = this.applied;
     const capture: Capture = { preImages: new Map(), replacedData: null };
     this.captures.push(capture);
@@ -377,7 +388,13 @@ export class KvStateMachine {
     };
     return {
       appliedIndex,
-      chunks: encodeSnapshotChunks(appliedIndex, this.members(), this.sorted.view(), valueOf, this.auth.snapshot()),
+      chunks: encodeSnapshotChunks(
+        appliedIndex,
+        this.members(),
+        this.sorted.view(),
+        valueOf,
+        this.auth.snapshot(),
+      ),
       release,
     };
   }

@@ -76,14 +76,7 @@ void describe('kvctl arguments', () => {
   void test('admin commands', () => {
     assert.deepEqual(cmd(['member', 'list']), { name: 'member list' });
     assert.deepEqual(
-      cmd([
-        'member',
-        'add',
-        'n4',
-        'http://127.0.0.1:9004',
-        '--client-url',
-        'http://127.0.0.1:8084',
-      ]),
+      cmd(['member', 'add', 'n4', 'http://127.0.0.1:9004', '--client-url', 'http://127.0.0.1:8084']),
       {
         name: 'member add',
         id: 'n4',

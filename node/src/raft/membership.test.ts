@@ -5,21 +5,42 @@ import { isQuorum, majority, voteResult } from './quorum.ts';
 
 void test('majority of n voters', () => {
   assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7].map(majority), [1, 1, 2, 2, 3, 3, 4, 4]);
-  assert.equal(isQuorum(['a', 'b', 'c'], (id) => id !== 'c'), true);
-  assert.equal(isQuorum(['a', 'b', 'c', 'd'], (id) => id === 'a' || id === 'b'), false);
+  assert.equal(
+    isQuorum(['a', 'b', 'c'], (id) => id !== 'c'),
+    true,
+  );
+  assert.equal(
+    isQuorum(['a', 'b', 'c', 'd'], (id) => id === 'a' || id === 'b'),
+    false,
+  );
 });
 
 void test('vote results: won at a majority, lost once a majority can no longer grant', () => {
   const votes = new Map<string, boolean>([['a', true]]);
   const voters = ['a', 'b', 'c'];
-  assert.equal(voteResult(voters, (id) => votes.get(id)), 'pending');
+  assert.equal(
+    voteResult(voters, (id) => votes.get(id)),
+    'pending',
+  );
   votes.set('b', false);
-  assert.equal(voteResult(voters, (id) => votes.get(id)), 'pending');
+  assert.equal(
+    voteResult(voters, (id) => votes.get(id)),
+    'pending',
+  );
   votes.set('c', false);
-  assert.equal(voteResult(voters, (id) => votes.get(id)), 'lost');
+  assert.equal(
+    voteResult(voters, (id) => votes.get(id)),
+    'lost',
+  );
   votes.set('c', true);
-  assert.equal(voteResult(voters, (id) => votes.get(id)), 'won');
-  assert.equal(voteResult(['a'], (id) => (id === 'a' ? true : undefined)), 'won');
+  assert.equal(
+    voteResult(voters, (id) => votes.get(id)),
+    'won',
+  );
+  assert.equal(
+    voteResult(['a'], (id) => (id === 'a' ? true : undefined)),
+    'won',
+  );
 });
 
 void test('strict reconfiguration: a change leaving fewer healthy voters than the new quorum is refused', () => {
@@ -28,7 +49,12 @@ void test('strict reconfiguration: a change leaving fewer healthy voters than th
   // 3 healthy of 3; adding an unhealthy fourth voter: 3 of 4 >= 3, allowed by arithmetic alone...
   assert.equal(checkAddVoter(['a', 'b', 'c'], 'x', healthy).ok, true);
   // ...but the second dead voter makes 3 of 5 and the third 3 of 6 < 4.
-  assert.deepEqual(checkAddVoter(['a', 'b', 'c', 'x', 'y'], 'z', healthy), { ok: false, healthy: 3, voters: 6, quorum: 4 });
+  assert.deepEqual(checkAddVoter(['a', 'b', 'c', 'x', 'y'], 'z', healthy), {
+    ok: false,
+    healthy: 3,
+    voters: 6,
+    quorum: 4,
+  });
   alive.delete('c');
   assert.equal(checkAddVoter(['a', 'b', 'c'], 'x', healthy).ok, false, '2 healthy of 4 is below 3');
   alive.add('x');

@@ -47,7 +47,11 @@ export function keepsQuorum(after: readonly string[], healthy: (id: string) => b
 }
 
 /** Removing voter `id` from `voters`: the remaining healthy voters must be a quorum of the rest. */
-export function checkRemoveVoter(voters: readonly string[], id: string, healthy: (id: string) => boolean): QuorumCheck {
+export function checkRemoveVoter(
+  voters: readonly string[],
+  id: string,
+  healthy: (id: string) => boolean,
+): QuorumCheck {
   return keepsQuorum(
     voters.filter((v) => v !== id),
     healthy,
@@ -58,6 +62,10 @@ export function checkRemoveVoter(voters: readonly string[], id: string, healthy:
  * Promoting learner `id`: the new configuration has one more voter, so its quorum may grow; the
  * promoted learner counts as healthy only if `healthy` says so (the caller checks it is caught up).
  */
-export function checkAddVoter(voters: readonly string[], id: string, healthy: (id: string) => boolean): QuorumCheck {
+export function checkAddVoter(
+  voters: readonly string[],
+  id: string,
+  healthy: (id: string) => boolean,
+): QuorumCheck {
   return keepsQuorum(voters.includes(id) ? voters : [...voters, id], healthy);
 }

@@ -33,7 +33,10 @@ export type VoteResult = 'won' | 'lost' | 'pending';
  * rejected, absent not yet answered): won once a majority granted, lost once a majority can no
  * longer grant.
  */
-export function voteResult(voters: Iterable<string>, answer: (id: string) => boolean | undefined): VoteResult {
+export function voteResult(
+  voters: Iterable<string>,
+  answer: (id: string) => boolean | undefined,
+): VoteResult {
   let n = 0;
   let yes = 0;
   let no = 0;

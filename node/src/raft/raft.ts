@@ -758,7 +758,8 @@ export class Raft {
 
   /** Leader-side proposal; returns the outcome for the caller. */
   private proposeEntries(entries: Entry[]): ProposeResult {
-    if (entries.length === 0) return { ok: false, error: 'invalid-conf-change', message: 'nothing to propose' };
+    if (entries.length === 0)
+      return { ok: false, error: 'invalid-conf-change', message: 'nothing to propose' };
     if (!this.prs.has(this.id)) {
       return { ok: false, error: 'not-member', message: 'this node was removed from the cluster' };
     }

@@ -71,8 +71,7 @@ export class RawNode {
   step(m: Message): void {
     if (isLocalMessage(m.type)) return;
     // Responses from nodes we do not track are harmless but meaningless.
-    if (isResponseMessage(m.type) && this.raft.role === StateRole.Leader && !this.raft.tracks(m.from))
-      return;
+    if (isResponseMessage(m.type) && this.raft.role === StateRole.Leader && !this.raft.tracks(m.from)) return;
     this.raft.step(m);
   }
 
@@ -212,7 +211,12 @@ export class RawNode {
   }
 
   /** Membership and leader without copies: the transport's message filter asks on every frame. */
-  peerView(): { self: NodeId; voters: ReadonlySet<NodeId>; learners: ReadonlySet<NodeId>; leader: NodeId | null } {
+  peerView(): {
+    self: NodeId;
+    voters: ReadonlySet<NodeId>;
+    learners: ReadonlySet<NodeId>;
+    leader: NodeId | null;
+  } {
     const r = this.raft;
     return { self: r.id, voters: r.voters, learners: r.learners, leader: r.lead };
   }

@@ -29,10 +29,15 @@ test('only a launcher-tuned process without an explicit growing flag runs the po
 test('the policy switches on a full GC that leaves a large heap, and back once it is small', async () => {
   const flags: string[] = [];
   const changes: number[] = [];
-  const policy = startHeapGrowthPolicy((p) => changes.push(p), (f) => flags.push(f));
+  const policy = startHeapGrowthPolicy(
+    (p) => changes.push(p),
+    (f) => flags.push(f),
+  );
   try {
     // Hold ~300 MiB live across a full GC (arrays of 1 MiB of doubles).
-    let hold: number[][] | null = Array.from({ length: 300 }, (_, i) => new Array<number>(MiB / 8).fill(i + 0.5));
+    let hold: number[][] | null = Array.from({ length: 300 }, (_, i) =>
+      new Array<number>(MiB / 8).fill(i + 0.5),
+    );
     await fullGcObserved();
     assert.ok(hold.length === 300);
     assert.deepEqual(changes, [COMPACT_GROWING_PERCENT]);

@@ -25,7 +25,14 @@ function fakeLeader(voters: string[], learners: string[], progress: Record<strin
     progress: new Map(
       [...voters, ...learners].map((id) => [
         id,
-        { match: commit, next: commit + 1, state: 'replicate', recentActive: true, isLearner: learners.includes(id), ...progress[id] },
+        {
+          match: commit,
+          next: commit + 1,
+          state: 'replicate',
+          recentActive: true,
+          isLearner: learners.includes(id),
+          ...progress[id],
+        },
       ]),
     ),
   });
@@ -76,7 +83,10 @@ void test('a brand-new address cannot join as a voter: 409 learner-required, poi
 
 void test('promoting a caught-up learner that would leave fewer healthy voters than the new quorum is refused', async () => {
   // 4 voters, 2 of them dead (2 healthy of 4, below its quorum 3): the healthy learner makes 3 of 5, quorum 3.
-  const ok = fakeLeader(['a', 'b', 'c', 'd'], ['x'], { c: { recentActive: false }, d: { recentActive: false } });
+  const ok = fakeLeader(['a', 'b', 'c', 'd'], ['x'], {
+    c: { recentActive: false },
+    d: { recentActive: false },
+  });
   await ok.admin.promoteMember('x');
   assert.equal(ok.proposed.length, 1);
   // 5 voters, 3 dead: promoting makes 3 healthy of 6 < 4.

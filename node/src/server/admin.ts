@@ -14,7 +14,11 @@ import type { AppliedWrite } from './applier.ts';
 
 /** The narrow view of the node the admin layer works through (KvNode implements it). */
 export interface AdminNode {
-  readonly opts: { readonly tickMs: number; readonly electionTicks: number; readonly proposalTimeoutMs: number };
+  readonly opts: {
+    readonly tickMs: number;
+    readonly electionTicks: number;
+    readonly proposalTimeoutMs: number;
+  };
   readonly removed: boolean;
   raftStatus(): RaftStatus;
   clusterId(): string;
@@ -59,7 +63,7 @@ export class AdminOps {
   private memberList(): MemberInfo[] {
     const n = this.node;
     const s = n.raftStatus();
-        const out: MemberInfo[] = [];
+    const out: MemberInfo[] = [];
     const add = (id: string, role: 'voter' | 'learner'): void => {
       const a = n.member(id);
       const p = s.progress.get(id);
@@ -82,7 +86,10 @@ export class AdminOps {
     if (s.role !== StateRole.Leader && s.leader !== null) {
       // Only the leader knows each member's progress and health.
       try {
-        return await this.forward<{ leader: string | null; members: MemberInfo[] }>('GET', '/v1/cluster/members');
+        return await this.forward<{ leader: string | null; members: MemberInfo[] }>(
+          'GET',
+          '/v1/cluster/members',
+        );
       } catch {
         // Fall back to our own view.
       }
@@ -90,9 +97,17 @@ export class AdminOps {
     return { leader: s.leader, members: this.memberList() };
   }
 
-  async addMember(m: { id: string; peerUrl: string; clientUrl?: string; role: 'learner' | 'voter' }): Promise<MemberInfo> {
+  async addMember(m: {
+    id: string;
+    peerUrl: string;
+    clientUrl?: string;
+    role: 'learner' | 'voter';
+  }): Promise<MemberInfo> {
     if (!MEMBER_ID.test(m.id)) {
-      throw kvError('invalid-parameter', 'member id must be 1-63 characters of letters, digits, ".", "_" or "-"');
+      throw kvError(
+        'invalid-parameter',
+        'member id must be 1-63 characters of letters, digits, ".", "_" or "-"',
+      );
     }
     if (!isHttpUrl(m.peerUrl) || (m.clientUrl !== undefined && !isHttpUrl(m.clientUrl))) {
       throw kvError('invalid-parameter', 'peerUrl and clientUrl must be http://host:port URLs');
@@ -127,7 +142,8 @@ export class AdminOps {
     }
     const s = this.node.raftStatus();
     if (s.confState.voters.includes(id)) return; // already a voter: idempotent
-    if (!s.confState.learners.includes(id)) throw kvError('member-not-found', `no learner ${id} in the cluster`);
+    if (!s.confState.learners.includes(id))
+      throw kvError('member-not-found', `no learner ${id} in the cluster`);
     const p = s.progress.get(id);
     // Caught up means: it has acknowledged appends (replicate state) and trails the commit index only a little.
     if (!caughtUp(p, s.commit)) {
@@ -184,7 +200,8 @@ export class AdminOps {
   }
 
   async transferLeadership(to: string | undefined, timeoutMs?: number): Promise<{ leader: string }> {
-    if (!this.isLeader()) return this.forward<{ leader: string }>('POST', '/v1/cluster/leader', to ? { to } : {});
+    if (!this.isLeader())
+      return this.forward<{ leader: string }>('POST', '/v1/cluster/leader', to ? { to } : {});
     const s = this.node.raftStatus();
     let target = to;
     if (target === undefined) {

@@ -23,7 +23,9 @@ export function memberContext(m: MemberAddress): string {
   return JSON.stringify({ peerUrl: m.peerUrl, clientUrl: m.clientUrl });
 }
 
-export function parseMemberContext(ctx: string | undefined): { peerUrl: string; clientUrl: string } | undefined {
+export function parseMemberContext(
+  ctx: string | undefined,
+): { peerUrl: string; clientUrl: string } | undefined {
   if (!ctx) return undefined;
   try {
     const v = JSON.parse(ctx) as { peerUrl?: unknown; clientUrl?: unknown };
@@ -37,13 +39,11 @@ export function parseMemberContext(ctx: string | undefined): { peerUrl: string; 
 /** Entries 1..n and the hard state that make a fresh log hold the initial membership, committed. */
 export function bootstrapLog(members: MemberAddress[]): { entries: Entry[]; hardState: HardState } {
   const sorted = [...members].sort((a, b) => (a.id < b.id ? -1 : 1));
-  const entries = sorted.map(
-    (m, i): Entry => ({
-      term: 1,
-      index: i + 1,
-      type: EntryType.ConfChange,
-      data: encodeConfChange({ type: ConfChangeType.AddVoter, nodeId: m.id, context: memberContext(m) }),
-    }),
-  );
+  const entries = sorted.map((m, i): Entry => ({
+    term: 1,
+    index: i + 1,
+    type: EntryType.ConfChange,
+    data: encodeConfChange({ type: ConfChangeType.AddVoter, nodeId: m.id, context: memberContext(m) }),
+  }));
   return { entries, hardState: { term: 1, vote: null, commit: entries.length } };
 }

@@ -4,7 +4,9 @@
 // code rather than queued behind it until they time out; reads keep working.
 import { kvError } from '../errors.ts';
 
-export function assertDiskWritable(storage: { readonly diskFull: { since: number; message: string } | null }): void {
+export function assertDiskWritable(storage: {
+  readonly diskFull: { since: number; message: string } | null;
+}): void {
   const full = storage.diskFull;
   if (full === null) return;
   throw kvError(

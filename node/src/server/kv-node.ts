@@ -587,7 +587,11 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
         ...(compaction ? { message: `deleting compacted log entries failed: ${compaction.message}` } : {}),
       },
       // A full disk refuses writes here: take the member out of the client Service until space returns.
-      { name: 'disk', ok: diskFull === null, ...(diskFull ? { message: `disk full: ${diskFull.message}` } : {}) },
+      {
+        name: 'disk',
+        ok: diskFull === null,
+        ...(diskFull ? { message: `disk full: ${diskFull.message}` } : {}),
+      },
       { name: 'member', ok: !removed, ...(removed ? { message: 'removed from the cluster' } : {}) },
       { name: 'leader', ok: leader !== null, ...(leader === null ? { message: 'no leader known' } : {}) },
       { name: 'caught-up', ok: caughtUp, ...(caughtUp ? {} : { message: 'applying the log' }) },

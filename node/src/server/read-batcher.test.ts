@@ -35,14 +35,21 @@ void test('reads that arrive during a round share the next one and are released 
   assert.equal(b.pendingCount(), 0);
 });
 
-void test('pending reads are bounded: past the bound a read is refused at once with 429 too-many-requests', { timeout: 2000 }, async () => {
-  const { b } = batcher({ maxPending: 3 });
-  const held = [b.wait(), b.wait(), b.wait()];
-  await assert.rejects(b.wait(), (e: unknown) => isKvError(e) && e.code === 'too-many-requests' && e.status === 429);
-  assert.equal(b.pendingCount(), 3);
-  b.failAll(new Error('stop'));
-  for (const p of held) await assert.rejects(p);
-});
+void test(
+  'pending reads are bounded: past the bound a read is refused at once with 429 too-many-requests',
+  { timeout: 2000 },
+  async () => {
+    const { b } = batcher({ maxPending: 3 });
+    const held = [b.wait(), b.wait(), b.wait()];
+    await assert.rejects(
+      b.wait(),
+      (e: unknown) => isKvError(e) && e.code === 'too-many-requests' && e.status === 429,
+    );
+    assert.equal(b.pendingCount(), 3);
+    b.failAll(new Error('stop'));
+    for (const p of held) await assert.rejects(p);
+  },
+);
 
 void test('the default bound is finite', { timeout: 20_000 }, async () => {
   const { b } = batcher();

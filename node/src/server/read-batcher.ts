@@ -144,7 +144,11 @@ export class ReadBatcher {
 
   /** Fails every pending read (shutdown). */
   failAll(err: Error): void {
-    const all = [...this.queued, ...(this.inFlight?.reads ?? []), ...this.waitingApply.flatMap((r) => r.reads)];
+    const all = [
+      ...this.queued,
+      ...(this.inFlight?.reads ?? []),
+      ...this.waitingApply.flatMap((r) => r.reads),
+    ];
     this.queued = [];
     this.inFlight = null;
     this.waitingApply = [];

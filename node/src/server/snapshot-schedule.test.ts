@@ -31,12 +31,18 @@ void test('each member snapshots every threshold entries on its own phase, never
   const all = ids.map((id) => snapshotsOf(snapshotPhase(id, ids, threshold), threshold, 10_000));
   for (const points of all) {
     const gaps = points.slice(1).map((p, i) => p - points[i]!);
-    assert.ok(gaps.every((g) => g === threshold), `gaps ${gaps.join(',')}`);
+    assert.ok(
+      gaps.every((g) => g === threshold),
+      `gaps ${gaps.join(',')}`,
+    );
   }
   const firsts = all.map((p) => p[0]);
   assert.deepEqual(firsts, [1000, 1333, 666]);
   // In steady state the members are a third of the interval apart.
-  assert.deepEqual(all.map((p) => p[2]! % threshold), [0, 333, 666]);
+  assert.deepEqual(
+    all.map((p) => p[2]! % threshold),
+    [0, 333, 666],
+  );
 });
 
 void test('the gap between snapshots stays within [threshold/2, 1.5 threshold], whatever the start', () => {
@@ -46,7 +52,10 @@ void test('the gap between snapshots stays within [threshold/2, 1.5 threshold], 
       const points = snapshotsOf(phase, threshold, start + 10_000, start);
       let prev = start;
       for (const p of points) {
-        assert.ok(p - prev >= threshold / 2 && p - prev <= 1.5 * threshold, `start ${start} phase ${phase}: ${prev}->${p}`);
+        assert.ok(
+          p - prev >= threshold / 2 && p - prev <= 1.5 * threshold,
+          `start ${start} phase ${phase}: ${prev}->${p}`,
+        );
         prev = p;
       }
     }

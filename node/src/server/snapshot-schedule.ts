@@ -15,7 +15,12 @@ export function snapshotPhase(selfId: string, memberIds: readonly string[], thre
 }
 
 /** True when a snapshot is due at `applied`, the last one having been at `lastSnapshot`. */
-export function snapshotDue(applied: number, lastSnapshot: number, threshold: number, phase: number): boolean {
+export function snapshotDue(
+  applied: number,
+  lastSnapshot: number,
+  threshold: number,
+  phase: number,
+): boolean {
   // The first grid point (phase + k*threshold) at least threshold/2 after the last snapshot.
   const earliest = lastSnapshot + Math.ceil(threshold / 2);
   const next = phase + threshold * Math.ceil((earliest - phase) / threshold);

@@ -83,7 +83,11 @@ void describe('DiskStorage', () => {
 
   void test('a commit index left behind the snapshot (lost unsynced writes) is lifted to the snapshot index', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
-    await s.persist({ entries: ents(1, 10, 1), hardState: { term: 1, vote: 'a', commit: 10 }, snapshot: null });
+    await s.persist({
+      entries: ents(1, 10, 1),
+      hardState: { term: 1, vote: 'a', commit: 10 },
+      snapshot: null,
+    });
     await s.saveSnapshot(8, voters, Buffer.from('state at 8'), 2);
     // What a power loss can leave: the synced snapshot record, and an older commit index.
     await s.persist({ entries: [], hardState: { term: 1, vote: 'a', commit: 4 }, snapshot: null });
@@ -160,7 +164,11 @@ void describe('DiskStorage', () => {
 
   void test('compacted entries are deleted from disk in the background, and leftovers on the next open', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
-    await s.persist({ entries: ents(1, 3000, 2), hardState: { term: 2, vote: 'a', commit: 3000 }, snapshot: null });
+    await s.persist({
+      entries: ents(1, 3000, 2),
+      hardState: { term: 2, vote: 'a', commit: 3000 },
+      snapshot: null,
+    });
     await s.saveSnapshot(2900, voters, Buffer.from('state'), 0);
     await s.close(); // waits for the background deletes
     const countEntries = async (): Promise<number> => {
@@ -253,7 +261,11 @@ void describe('DiskStorage', () => {
 
   void test('a snapshot received while the node is saving its own wins, and nothing it needs is deleted', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
-    await s.persist({ entries: ents(1, 100, 1), hardState: { term: 1, vote: 'a', commit: 100 }, snapshot: null });
+    await s.persist({
+      entries: ents(1, 100, 1),
+      hardState: { term: 1, vote: 'a', commit: 100 },
+      snapshot: null,
+    });
     // Our own snapshot, many chunks (each write yields to the event loop)...
     function* slowChunks(): Generator<Uint8Array> {
       for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024, i);
@@ -383,7 +395,15 @@ void describe('DiskStorage', () => {
       data: encodeConfChange({ type, nodeId: 'd', context: '{"peerUrl":"http://d:1"}' }),
     });
     const s = await DiskStorage.open(dir, { memberId: 'd' });
-    await s.persist({ entries: [cc(1, ConfChangeType.AddVoter), cc(2, ConfChangeType.RemoveNode), cc(3, ConfChangeType.AddLearner)], hardState: { term: 1, vote: null, commit: 3 }, snapshot: null });
+    await s.persist({
+      entries: [
+        cc(1, ConfChangeType.AddVoter),
+        cc(2, ConfChangeType.RemoveNode),
+        cc(3, ConfChangeType.AddLearner),
+      ],
+      hardState: { term: 1, vote: null, commit: 3 },
+      snapshot: null,
+    });
     await s.markRemoved();
     await s.close();
     const again = await DiskStorage.open(dir, { memberId: 'd' });
@@ -392,7 +412,11 @@ void describe('DiskStorage', () => {
     const third = await DiskStorage.open(dir, { memberId: 'd' });
     assert.equal(third.removed, false, 'the cleared marker is on disk');
     // The last change concerning d is a removal: refused.
-    await third.persist({ entries: [cc(4, ConfChangeType.RemoveNode)], hardState: { term: 1, vote: null, commit: 4 }, snapshot: null });
+    await third.persist({
+      entries: [cc(4, ConfChangeType.RemoveNode)],
+      hardState: { term: 1, vote: null, commit: 4 },
+      snapshot: null,
+    });
     await third.markRemoved();
     await third.close();
     await assert.rejects(DiskStorage.open(dir, { memberId: 'd' }), (err: unknown) => {
@@ -411,29 +435,44 @@ void describe('DiskStorage', () => {
     };
     const bootstrapped = async (): Promise<void> => {
       const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
-      await s.persist({ entries: ents(1, 3, 1), hardState: { term: 4, vote: 'a', commit: 3 }, snapshot: null });
+      await s.persist({
+        entries: ents(1, 3, 1),
+        hardState: { term: 4, vote: 'a', commit: 3 },
+        snapshot: null,
+      });
       await s.close();
     };
     const removeLevelDb = (): void => {
-      for (const name of readdirSync(dir)) if (name !== 'snap' && !name.startsWith('kv-store-')) rmSync(join(dir, name), { recursive: true });
+      for (const name of readdirSync(dir))
+        if (name !== 'snap' && !name.startsWith('kv-store-')) rmSync(join(dir, name), { recursive: true });
     };
 
     void test('the LevelDB files are gone but the identity file remains', async () => {
       await bootstrapped();
       removeLevelDb();
-      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+      await assert.rejects(
+        DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }),
+        lostState,
+      );
       await assert.rejects(DiskStorage.open(dir, { memberId: 'a' }), lostState, 'with -join too');
     });
 
     void test('the LevelDB files are gone but snapshot files remain', async () => {
       const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
-      await s.persist({ entries: ents(1, 10, 1), hardState: { term: 1, vote: 'a', commit: 10 }, snapshot: null });
+      await s.persist({
+        entries: ents(1, 10, 1),
+        hardState: { term: 1, vote: 'a', commit: 10 },
+        snapshot: null,
+      });
       await s.saveSnapshot(8, voters, Buffer.from('state'), 2);
       await s.close();
       removeLevelDb();
       for (const name of readdirSync(dir)) if (name.startsWith('kv-store-')) rmSync(join(dir, name));
       assert.ok(readdirSync(join(dir, 'snap')).some((n) => n.endsWith('.snap')));
-      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+      await assert.rejects(
+        DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }),
+        lostState,
+      );
     });
 
     void test('the log entries are gone while the hard state says they were committed', async () => {
@@ -441,14 +480,20 @@ void describe('DiskStorage', () => {
       const raw = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
       await raw.clear(ENTRY_RANGE);
       await raw.close();
-      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+      await assert.rejects(
+        DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }),
+        lostState,
+      );
     });
 
     void test('the log is empty but the hard state holds a term and vote: bootstrapping would forget the vote', async () => {
       const s = await DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
       await s.persist({ entries: [], hardState: { term: 7, vote: 'b', commit: 0 }, snapshot: null });
       await s.close();
-      await assert.rejects(DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), lostState);
+      await assert.rejects(
+        DiskStorage.open(dir, { memberId: 'a', clusterId: 'c1', bootstrap: voters }),
+        lostState,
+      );
     });
 
     void test('an untouched directory, or one whose first open crashed before its records landed, initialises', async () => {
@@ -494,57 +539,80 @@ void describe('DiskStorage', () => {
       await s.close();
       await mnt.remount('ro');
       for (const target of [d, join(mnt.path, 'never-created')]) {
-        await assert.rejects(DiskStorage.open(target, { memberId: 'a', clusterId: 'c1', bootstrap: voters }), (err: unknown) => {
-          assert.ok(err instanceof DataDirError, String(err));
-          assert.equal(err.code, 'not-writable');
-          assert.match(err.message, /read-only|not writable/i);
-          return true;
-        });
+        await assert.rejects(
+          DiskStorage.open(target, { memberId: 'a', clusterId: 'c1', bootstrap: voters }),
+          (err: unknown) => {
+            assert.ok(err instanceof DataDirError, String(err));
+            assert.equal(err.code, 'not-writable');
+            assert.match(err.message, /read-only|not writable/i);
+            return true;
+          },
+        );
       }
     } finally {
       await mnt.unmount();
     }
   });
 
-  void test('disk full (real ENOSPC on a tmpfs): writes wait, diskFull says so, and everything lands once space returns', { timeout: 60_000 }, async (t) => {
-    const { mountTmpfs } = await import('./tmpfs.test-helper.ts');
-    const mnt = await mountTmpfs('16m');
-    if (mnt === null) {
-      t.skip('needs root and tmpfs mounts');
-      return;
-    }
-    const { fillDisk } = await import('./tmpfs.test-helper.ts');
-    try {
-      const d = join(mnt.path, 'data');
-      const s = await DiskStorage.open(d, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
-      await s.persist({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
-      const filler = await fillDisk(mnt.path);
-      const big = (from: number, to: number): Entry[] =>
-        ents(from, to, 1).map((e) => ({ ...e, data: Buffer.alloc(256 * 1024, e.index) }));
-      let landed = false;
-      const pending = s.persist({ entries: big(6, 13), hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
-      void pending.then(() => (landed = true), () => undefined);
-      const deadline = Date.now() + 10_000;
-      while (s.diskFull === null && !landed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      assert.equal(landed, false, 'the batch cannot land on a full disk');
-      assert.notEqual(s.diskFull, null, 'the storage reports the disk as full');
-      assert.match(s.diskFull!.message, /no space/i);
-      // Later writes queue behind it, in order; none is lost or reordered.
-      const later = s.persist({ entries: big(14, 15), hardState: { term: 2, vote: 'a', commit: 13 }, snapshot: null });
-      filler.remove();
-      await pending;
-      await later;
-      assert.equal(s.diskFull, null, 'recovered');
-      await s.close();
-      const r = await DiskStorage.open(d, { memberId: 'a', clusterId: 'c1' });
-      assert.equal(r.lastIndex(), 15);
-      assert.equal(Buffer.from(r.entries(13, 14, Infinity)[0]!.data)[0], 13);
-      assert.deepEqual(r.initialState().hardState, { term: 2, vote: 'a', commit: 13 });
-      await r.close();
-    } finally {
-      await mnt.unmount();
-    }
-  });
+  void test(
+    'disk full (real ENOSPC on a tmpfs): writes wait, diskFull says so, and everything lands once space returns',
+    { timeout: 60_000 },
+    async (t) => {
+      const { mountTmpfs } = await import('./tmpfs.test-helper.ts');
+      const mnt = await mountTmpfs('16m');
+      if (mnt === null) {
+        t.skip('needs root and tmpfs mounts');
+        return;
+      }
+      const { fillDisk } = await import('./tmpfs.test-helper.ts');
+      try {
+        const d = join(mnt.path, 'data');
+        const s = await DiskStorage.open(d, { memberId: 'a', clusterId: 'c1', bootstrap: voters });
+        await s.persist({
+          entries: ents(1, 5, 1),
+          hardState: { term: 1, vote: 'a', commit: 5 },
+          snapshot: null,
+        });
+        const filler = await fillDisk(mnt.path);
+        const big = (from: number, to: number): Entry[] =>
+          ents(from, to, 1).map((e) => ({ ...e, data: Buffer.alloc(256 * 1024, e.index) }));
+        let landed = false;
+        const pending = s.persist({
+          entries: big(6, 13),
+          hardState: { term: 1, vote: 'a', commit: 5 },
+          snapshot: null,
+        });
+        void pending.then(
+          () => (landed = true),
+          () => undefined,
+        );
+        const deadline = Date.now() + 10_000;
+        while (s.diskFull === null && !landed && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
+        assert.equal(landed, false, 'the batch cannot land on a full disk');
+        assert.notEqual(s.diskFull, null, 'the storage reports the disk as full');
+        assert.match(s.diskFull!.message, /no space/i);
+        // Later writes queue behind it, in order; none is lost or reordered.
+        const later = s.persist({
+          entries: big(14, 15),
+          hardState: { term: 2, vote: 'a', commit: 13 },
+          snapshot: null,
+        });
+        filler.remove();
+        await pending;
+        await later;
+        assert.equal(s.diskFull, null, 'recovered');
+        await s.close();
+        const r = await DiskStorage.open(d, { memberId: 'a', clusterId: 'c1' });
+        assert.equal(r.lastIndex(), 15);
+        assert.equal(Buffer.from(r.entries(13, 14, Infinity)[0]!.data)[0], 13);
+        assert.deepEqual(r.initialState().hardState, { term: 2, vote: 'a', commit: 13 });
+        await r.close();
+      } finally {
+        await mnt.unmount();
+      }
+    },
+  );
 
   void test('a joiner records the cluster id it learns later', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'd' });

@@ -234,7 +234,8 @@ export class DiskStorage extends MemoryStorage {
     // snapshot (see saveSnapshot), so a crash can leave some behind: they are garbage, never data.
     for await (const [key, value] of this.db.iterator({ gte: entryKey(expected), lt: ENTRY_RANGE.lt })) {
       const index = entryIndexOfKey(key);
-      if (index !== expected) throw new CorruptionError(printableKey(key), `gap in the log: expected entry ${expected}`);
+      if (index !== expected)
+        throw new CorruptionError(printableKey(key), `gap in the log: expected entry ${expected}`);
       const { term, type, data } = decodeEntryPayload(key, openRecord(key, value));
       if (type !== 0 && type !== 1)
         throw new CorruptionError(printableKey(key), `unknown entry type ${type}`);
@@ -529,7 +530,8 @@ export class DiskStorage extends MemoryStorage {
     while (this.fileWrites.size > 0) await Promise.allSettled([...this.fileWrites]);
     await this.enqueue([]).catch(() => undefined);
     // A clean stop leaves the latest commit index on disk too (restarts then replay the whole log at once).
-    if (this.unsynced) await this.enqueue([putOp(KEY_HARD_STATE, packr.pack(this.hardState))]).catch(() => undefined);
+    if (this.unsynced)
+      await this.enqueue([putOp(KEY_HARD_STATE, packr.pack(this.hardState))]).catch(() => undefined);
     // Bounded (at most one snapshot interval of entries, in small batches); leftovers would be deleted on the next open anyway.
     await this.compacting;
     this.closed = true;
@@ -581,7 +583,9 @@ export class DiskStorage extends MemoryStorage {
 
   private appendInMemory(entries: Entry[], ops: BatchOp[]): void {
     const oldLast = this.lastIndex();
-    super.append(entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: this.arena.copy(e.data) })));
+    super.append(
+      entries.map((e) => ({ index: e.index, term: e.term, type: e.type, data: this.arena.copy(e.data) })),
+    );
     const newLast = this.lastIndex();
     const from = Math.max(entries[0]!.index, this.firstIndex());
     for (let i = from; i <= newLast; i++) {
@@ -750,7 +754,7 @@ function checkIdentity(dir: string, meta: MetaRecord, opts: DiskStorageOptions):
 
 function causeOf(err: unknown): { code?: unknown; message?: unknown } | undefined {
   const c = (err as { cause?: unknown } | undefined)?.cause;
-  return typeof c === 'object' && c !== null ? (c) : undefined;
+  return typeof c === 'object' && c !== null ? c : undefined;
 }
 
 const NOT_WRITABLE = /read-only file system|permission denied|EROFS|EACCES|EPERM/i;
@@ -758,8 +762,17 @@ const NOT_WRITABLE = /read-only file system|permission denied|EROFS|EACCES|EPERM
 function notWritable(dir: string, err: unknown): Error {
   const msg = asError(err).message;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM' || code === 'ENOENT' || NOT_WRITABLE.test(msg)) {
-    return new DataDirError('not-writable', `data directory ${dir} is not writable (${msg}); a read-only file system or missing permissions`);
+  if (
+    code === 'EROFS' ||
+    code === 'EACCES' ||
+    code === 'EPERM' ||
+    code === 'ENOENT' ||
+    NOT_WRITABLE.test(msg)
+  ) {
+    return new DataDirError(
+      'not-writable',
+      `data directory ${dir} is not writable (${msg}); a read-only file system or missing permissions`,
+    );
   }
   return asError(err);
 }
@@ -775,7 +788,10 @@ function openError(dir: string, err: unknown): Error {
     );
   }
   if (NOT_WRITABLE.test(detail)) {
-    return new DataDirError('not-writable', `data directory ${dir} is not writable (${detail}); a read-only file system or missing permissions`);
+    return new DataDirError(
+      'not-writable',
+      `data directory ${dir} is not writable (${detail}); a read-only file system or missing permissions`,
+    );
   }
   return asError(err);
 }

@@ -111,7 +111,10 @@ export class SnapshotFiles {
       throw missingAsCorruption(err, rec, recordName);
     });
     if (size !== rec.size) {
-      throw new CorruptionError(recordName, `snapshot file ${rec.file} is ${size} bytes, its record says ${rec.size}`);
+      throw new CorruptionError(
+        recordName,
+        `snapshot file ${rec.file} is ${size} bytes, its record says ${rec.size}`,
+      );
     }
   }
 
@@ -136,7 +139,8 @@ export class SnapshotFiles {
     } finally {
       await handle.close();
     }
-    if (crc !== rec.crc) throw new CorruptionError(recordName, `snapshot file ${rec.file} fails its checksum`);
+    if (crc !== rec.crc)
+      throw new CorruptionError(recordName, `snapshot file ${rec.file} fails its checksum`);
     return data;
   }
 
@@ -172,7 +176,7 @@ export class SnapshotFiles {
 }
 
 async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
-  for (let at = 0; at < data.byteLength; ) {
+  for (let at = 0; at < data.byteLength;) {
     const { bytesWritten } = await handle.write(data, at, data.byteLength - at);
     at += bytesWritten;
   }

@@ -9,14 +9,28 @@ import { emptyMessage, MessageType, type Message } from '../raft/types.ts';
 import { PeerTransport } from './peer-transport.ts';
 
 async function pair(onB: (m: Message[]) => void) {
-  const mk = (id: string, onMessages: (m: Message[]) => void, onSnapshotStatus?: (p: string, ok: boolean) => void) =>
+  const mk = (
+    id: string,
+    onMessages: (m: Message[]) => void,
+    onSnapshotStatus?: (p: string, ok: boolean) => void,
+  ) =>
     new PeerTransport({
-      selfId: id, clusterId: () => 'bench', logger: nullLogger(), metrics: createMetrics({ defaultMetrics: false }), onMessages,
-      ...(onSnapshotStatus ? { onSnapshotStatus } : {}), pingIntervalMs: 100, maxQueuedMessages: 1 << 20,
+      selfId: id,
+      clusterId: () => 'bench',
+      logger: nullLogger(),
+      metrics: createMetrics({ defaultMetrics: false }),
+      onMessages,
+      ...(onSnapshotStatus ? { onSnapshotStatus } : {}),
+      pingIntervalMs: 100,
+      maxQueuedMessages: 1 << 20,
     });
   const snapshotWaiters: ((ok: boolean) => void)[] = [];
   const b = mk('b', onB);
-  const a = mk('a', () => {}, (_p, ok) => snapshotWaiters.shift()?.(ok));
+  const a = mk(
+    'a',
+    () => {},
+    (_p, ok) => snapshotWaiters.shift()?.(ok),
+  );
   const server = http.createServer((_q, r) => r.end());
   server.on('upgrade', (req, socket, head) => void b.handleUpgrade(req, socket, head));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -65,7 +79,10 @@ async function throughput(seconds: number, perTurn: number, window: number): Pro
 async function snapshot(mib: number): Promise<number> {
   const p = await pair(() => {});
   const m = emptyMessage(MessageType.Snap, 'a', 'b', 1);
-  m.snapshot = { metadata: { index: 1, term: 1, confState: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array(mib * 1024 * 1024) };
+  m.snapshot = {
+    metadata: { index: 1, term: 1, confState: { voters: ['a', 'b'], learners: [] } },
+    data: new Uint8Array(mib * 1024 * 1024),
+  };
   const t0 = performance.now();
   const done = p.snapshotDone();
   p.a.send([m]);

@@ -2,7 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { emptyMessage, MessageType } from '../raft/types.ts';
 import { encodeCommand } from '../kv/commands.ts';
-import { decodeEnvelope, encodeFrame, encodeMsgpack, FrameDecoder, FrameError, FrameType, PROTOCOL_VERSION } from './frames.ts';
+import {
+  decodeEnvelope,
+  encodeFrame,
+  encodeMsgpack,
+  FrameDecoder,
+  FrameError,
+  FrameType,
+  PROTOCOL_VERSION,
+} from './frames.ts';
 import { PeerInputError, validateMessage } from './validate.ts';
 
 void test('decoder reassembles frames split at every byte and joined in one chunk', () => {
@@ -17,7 +25,10 @@ void test('decoder reassembles frames split at every byte and joined in one chun
   for (let i = 0; i < all.byteLength; i++) got.push(...byteWise.push(all.subarray(i, i + 1)));
   const once = new FrameDecoder().push(all);
   for (const result of [got, once]) {
-    assert.deepEqual(result.map((f) => f.type), [FrameType.Ping, FrameType.SnapshotChunk, FrameType.SnapshotEnd]);
+    assert.deepEqual(
+      result.map((f) => f.type),
+      [FrameType.Ping, FrameType.SnapshotChunk, FrameType.SnapshotEnd],
+    );
     assert.equal(result[0]!.payload.toString(), '12345678');
     assert.equal(result[1]!.payload.byteLength, 70_000);
     assert.ok(result[1]!.payload.every((b) => b === 7));
@@ -39,7 +50,9 @@ void test('envelope round trip keeps entry bytes and message fields', () => {
   m.index = 8;
   m.logTerm = 3;
   m.commit = 8;
-  const env = decodeEnvelope(encodeMsgpack({ v: PROTOCOL_VERSION, clusterId: 'c', from: 'a', to: 'b', msgs: [m] }));
+  const env = decodeEnvelope(
+    encodeMsgpack({ v: PROTOCOL_VERSION, clusterId: 'c', from: 'a', to: 'b', msgs: [m] }),
+  );
   assert.equal(env.clusterId, 'c');
   assert.equal(env.msgs.length, 1);
   const got = validateMessage(env.msgs[0], 'a', 'b');
@@ -55,6 +68,7 @@ void test('envelope decoding rejects malformed envelopes', () => {
     { clusterId: 'c', from: 'a', to: 'b', msgs: [] },
     [1, 2, 3],
   ];
-  for (const b of bad) assert.throws(() => decodeEnvelope(encodeMsgpack(b)), PeerInputError, JSON.stringify(b));
+  for (const b of bad)
+    assert.throws(() => decodeEnvelope(encodeMsgpack(b)), PeerInputError, JSON.stringify(b));
   assert.throws(() => decodeEnvelope(Buffer.from([0xc1])), PeerInputError);
 });

@@ -115,7 +115,8 @@ export class FrameDecoder {
     while (this.#buffered >= FRAME_HEADER_BYTES) {
       const head = this.#peekHeader();
       const length = head.readUInt32BE(0);
-      if (length > this.#maxFrameBytes) throw new FrameError(`frame of ${length} bytes exceeds ${this.#maxFrameBytes}`);
+      if (length > this.#maxFrameBytes)
+        throw new FrameError(`frame of ${length} bytes exceeds ${this.#maxFrameBytes}`);
       const total = FRAME_HEADER_BYTES + length;
       if (this.#buffered < total) break;
       const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
@@ -162,11 +163,22 @@ export function decodeEnvelope(payload: Uint8Array): RawEnvelope {
   }
   if (!isRecord(e)) throw new PeerInputError('bad-envelope', 'envelope is not an object');
   if (typeof e.v !== 'number') throw new PeerInputError('bad-envelope', 'envelope without version');
-  if (typeof e.clusterId !== 'string' || e.clusterId.length > 256 || typeof e.from !== 'string' || typeof e.to !== 'string') {
+  if (
+    typeof e.clusterId !== 'string' ||
+    e.clusterId.length > 256 ||
+    typeof e.from !== 'string' ||
+    typeof e.to !== 'string'
+  ) {
     throw new PeerInputError('bad-envelope', 'envelope without clusterId/from/to');
   }
   if (!Array.isArray(e.msgs)) throw new PeerInputError('bad-envelope', 'envelope without msgs');
-  const env: RawEnvelope = { v: e.v, clusterId: e.clusterId, from: e.from, to: e.to, msgs: e.msgs as unknown[] };
+  const env: RawEnvelope = {
+    v: e.v,
+    clusterId: e.clusterId,
+    from: e.from,
+    to: e.to,
+    msgs: e.msgs as unknown[],
+  };
   if ('size' in e) env.size = e.size;
   if ('crc' in e) env.crc = e.crc;
   return env;

@@ -17,10 +17,22 @@ import type { Metrics } from '../metrics.ts';
 import type { Message, NodeId, SnapshotMetadata } from '../raft/types.ts';
 import { MessageType } from '../raft/types.ts';
 import {
-  decodeEnvelope, encodeFrame, FrameDecoder, FrameType,
-  HEADER_CLUSTER_ID, HEADER_FROM, HEADER_PEER_URL, HEADER_STREAM, HEADER_TO, HEADER_VERSION,
-  MAX_MESSAGE_FRAME_BYTES, PROTOCOL_VERSION, STREAM_PATH, UPGRADE_PROTOCOL,
-  type Frame, type RawEnvelope,
+  decodeEnvelope,
+  encodeFrame,
+  FrameDecoder,
+  FrameType,
+  HEADER_CLUSTER_ID,
+  HEADER_FROM,
+  HEADER_PEER_URL,
+  HEADER_STREAM,
+  HEADER_TO,
+  HEADER_VERSION,
+  MAX_MESSAGE_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  STREAM_PATH,
+  UPGRADE_PROTOCOL,
+  type Frame,
+  type RawEnvelope,
 } from './frames.ts';
 import { acceptMessage, acceptPeerUrl, acceptStream, type PeerView } from './peer-filter.ts';
 import { PeerInputError, validateMessage, type RejectReason } from './validate.ts';
@@ -69,8 +81,13 @@ export interface InboundOptions extends InboundLimits {
 }
 
 const REJECT_REASONS = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 412: 'Precondition Failed',
-  413: 'Content Too Large', 429: 'Too Many Requests',
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  412: 'Precondition Failed',
+  413: 'Content Too Large',
+  429: 'Too Many Requests',
 } as const;
 
 interface SnapshotAssembly {
@@ -87,8 +104,15 @@ interface SnapshotAssembly {
 function peerUrlOk(raw: string): boolean {
   if (raw.length > 512 || !URL.canParse(raw)) return false;
   const u = new URL(raw);
-  return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '' && u.username === '' && u.password === '' &&
-    (u.pathname === '/' || u.pathname === '') && u.search === '' && u.hash === '';
+  return (
+    (u.protocol === 'http:' || u.protocol === 'https:') &&
+    u.hostname !== '' &&
+    u.username === '' &&
+    u.password === '' &&
+    (u.pathname === '/' || u.pathname === '') &&
+    u.search === '' &&
+    u.hash === ''
+  );
 }
 
 export class InboundStreams {
@@ -108,11 +132,14 @@ export class InboundStreams {
 
   async close(): Promise<void> {
     this.#closed = true;
-    const closing = [...this.#sockets].map((s) => new Promise<void>((resolve) => {
-      if (s.destroyed) return resolve();
-      s.once('close', () => resolve());
-      s.destroy();
-    }));
+    const closing = [...this.#sockets].map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (s.destroyed) return resolve();
+          s.once('close', () => resolve());
+          s.destroy();
+        }),
+    );
     this.#sockets.clear();
     await Promise.all(closing);
   }
@@ -127,7 +154,11 @@ export class InboundStreams {
     const now = Date.now();
     if (now - (this.#lastWarn.get(reason) ?? 0) < 1000) return;
     this.#lastWarn.set(reason, now);
-    this.#log.warn('rejected peer input', { from: from.slice(0, 64), reason, message: message.slice(0, 300) });
+    this.#log.warn('rejected peer input', {
+      from: from.slice(0, 64),
+      reason,
+      message: message.slice(0, 300),
+    });
   }
 
   /** For the HTTP server's 'upgrade' event. Returns false if the request is not a peer stream. */
@@ -156,13 +187,21 @@ export class InboundStreams {
       return true;
     };
     if (this.#closed) return refuse(409, 'unavailable', 'transport closed');
-    if (version !== String(PROTOCOL_VERSION)) return refuse(400, 'invalid-parameter', `unsupported protocol version "${version.slice(0, 16)}"`);
+    if (version !== String(PROTOCOL_VERSION))
+      return refuse(400, 'invalid-parameter', `unsupported protocol version "${version.slice(0, 16)}"`);
     // `from` becomes a metric label and a map key: only well-formed member ids.
-    if (!isValidMemberId(from) || from === this.#o.selfId) return refuse(400, 'invalid-parameter', `bad sender id "${from.slice(0, 64)}"`);
-    if (to !== this.#o.selfId) return refuse(404, 'member-not-found', `this node is "${this.#o.selfId}", not "${to.slice(0, 64)}"`);
-    if (stream !== 'msg' && stream !== 'snap') return refuse(400, 'invalid-parameter', `unknown stream kind "${stream.slice(0, 16)}"`);
+    if (!isValidMemberId(from) || from === this.#o.selfId)
+      return refuse(400, 'invalid-parameter', `bad sender id "${from.slice(0, 64)}"`);
+    if (to !== this.#o.selfId)
+      return refuse(404, 'member-not-found', `this node is "${this.#o.selfId}", not "${to.slice(0, 64)}"`);
+    if (stream !== 'msg' && stream !== 'snap')
+      return refuse(400, 'invalid-parameter', `unknown stream kind "${stream.slice(0, 16)}"`);
     if (remoteCluster !== '' && ownCluster !== '' && remoteCluster !== ownCluster) {
-      return refuse(412, 'cluster-id-mismatch', `this node belongs to cluster "${ownCluster}", not "${remoteCluster.slice(0, 64)}"`);
+      return refuse(
+        412,
+        'cluster-id-mismatch',
+        `this node belongs to cluster "${ownCluster}", not "${remoteCluster.slice(0, 64)}"`,
+      );
     }
     const view = this.#view();
     if (view && !acceptStream(view, from)) {
@@ -189,9 +228,12 @@ export class InboundStreams {
       }
     }
     const peerUrl = header(HEADER_PEER_URL);
-    if (peerUrl !== '' && peerUrlOk(peerUrl) && (!view || acceptPeerUrl(view, from))) this.#o.onPeerUrl(from, peerUrl);
+    if (peerUrl !== '' && peerUrlOk(peerUrl) && (!view || acceptPeerUrl(view, from)))
+      this.#o.onPeerUrl(from, peerUrl);
 
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${UPGRADE_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`);
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${UPGRADE_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,
+    );
     (socket as Socket).setNoDelay?.(true);
     this.#sockets.add(socket);
     if (stream === 'snap') {
@@ -217,7 +259,15 @@ export class InboundStreams {
       }
     });
     const log = this.#log.child({ from, stream });
-    const snap: SnapshotAssembly = { msg: null, size: 0, crc: 0, data: null, received: 0, runningCrc: 0, verifying: false };
+    const snap: SnapshotAssembly = {
+      msg: null,
+      size: 0,
+      crc: 0,
+      data: null,
+      received: 0,
+      runningCrc: 0,
+      verifying: false,
+    };
     // A sender that died (or never speaks) must not pin a socket and its buffer forever.
     const idleMs = stream === 'snap' ? this.#o.snapshotIdleTimeoutMs : this.#o.messageIdleTimeoutMs;
     (socket as Socket).setTimeout?.(idleMs, () => {
@@ -225,7 +275,8 @@ export class InboundStreams {
       log.warn('peer stream idle, closing', { idleMs });
       socket.destroy();
     });
-    const maxFrame = stream === 'snap' ? this.#o.snapshotChunkBytes + 64 * 1024 : this.#o.maxMessageFrameBytes;
+    const maxFrame =
+      stream === 'snap' ? this.#o.snapshotChunkBytes + 64 * 1024 : this.#o.maxMessageFrameBytes;
     const decoder = new FrameDecoder(maxFrame);
     const onData = (chunk: Buffer): void => {
       this.#o.metrics.peerReceivedBytesTotal.inc({ peer: from }, chunk.byteLength);
@@ -250,16 +301,23 @@ export class InboundStreams {
 
   /** Checks the envelope's version, addressing and cluster; throws PeerInputError otherwise. */
   #checkEnvelope(from: NodeId, env: RawEnvelope): void {
-    if (env.v !== PROTOCOL_VERSION) throw new PeerInputError('bad-envelope', `unsupported envelope version ${env.v}`);
+    if (env.v !== PROTOCOL_VERSION)
+      throw new PeerInputError('bad-envelope', `unsupported envelope version ${env.v}`);
     if (env.from !== from || env.to !== this.#o.selfId) {
-      throw new PeerInputError('misaddressed', `envelope ${env.from.slice(0, 64)}->${env.to.slice(0, 64)} on stream from ${from}`);
+      throw new PeerInputError(
+        'misaddressed',
+        `envelope ${env.from.slice(0, 64)}->${env.to.slice(0, 64)} on stream from ${from}`,
+      );
     }
     const own = this.#o.clusterId();
     if (own === '' && env.clusterId !== '') {
       this.#log.info('adopting cluster id from peer', { from, clusterId: env.clusterId });
       this.#o.onClusterId?.(env.clusterId);
     } else if (env.clusterId !== own) {
-      throw new PeerInputError('bad-envelope', `cluster id mismatch: ours "${own}", theirs "${env.clusterId.slice(0, 64)}"`);
+      throw new PeerInputError(
+        'bad-envelope',
+        `cluster id mismatch: ours "${own}", theirs "${env.clusterId.slice(0, 64)}"`,
+      );
     }
   }
 
@@ -293,7 +351,8 @@ export class InboundStreams {
       socket.write(frame);
       return;
     }
-    if (f.type !== FrameType.Messages) throw new PeerInputError('malformed', `unexpected frame type ${f.type} on message stream`);
+    if (f.type !== FrameType.Messages)
+      throw new PeerInputError('malformed', `unexpected frame type ${f.type} on message stream`);
     const env = decodeEnvelope(f.payload);
     this.#checkEnvelope(from, env);
     const msgs = this.#checkMessages(from, env.msgs);
@@ -305,18 +364,26 @@ export class InboundStreams {
       if (snap.msg) throw new PeerInputError('bad-snapshot', 'second snapshot header on one stream');
       const env = decodeEnvelope(f.payload);
       this.#checkEnvelope(from, env);
-      if (env.msgs.length !== 1) throw new PeerInputError('bad-snapshot', 'snapshot header without exactly one message');
+      if (env.msgs.length !== 1)
+        throw new PeerInputError('bad-snapshot', 'snapshot header without exactly one message');
       const [msg] = this.#checkMessages(from, env.msgs);
       if (!msg) {
         socket.destroy();
         return;
       }
-      if (msg.type !== MessageType.Snap || !msg.snapshot) throw new PeerInputError('bad-snapshot', 'snapshot header without a snap message');
+      if (msg.type !== MessageType.Snap || !msg.snapshot)
+        throw new PeerInputError('bad-snapshot', 'snapshot header without a snap message');
       if (typeof env.size !== 'number' || !Number.isSafeInteger(env.size) || env.size <= 0) {
-        throw new PeerInputError('bad-snapshot', `snapshot size ${String(env.size).slice(0, 32)} is not a positive integer`);
+        throw new PeerInputError(
+          'bad-snapshot',
+          `snapshot size ${String(env.size).slice(0, 32)} is not a positive integer`,
+        );
       }
       if (env.size > this.#o.maxSnapshotBytes) {
-        throw new PeerInputError('snapshot-too-large', `snapshot of ${env.size} bytes exceeds the limit of ${this.#o.maxSnapshotBytes}`);
+        throw new PeerInputError(
+          'snapshot-too-large',
+          `snapshot of ${env.size} bytes exceeds the limit of ${this.#o.maxSnapshotBytes}`,
+        );
       }
       if (typeof env.crc !== 'number' || !Number.isInteger(env.crc) || env.crc < 0 || env.crc > 0xffffffff) {
         throw new PeerInputError('bad-snapshot', 'snapshot header without a crc32');
@@ -344,35 +411,41 @@ export class InboundStreams {
     }
     if (f.type === FrameType.SnapshotEnd) {
       if (snap.verifying) throw new PeerInputError('bad-snapshot', 'second snapshot end');
-      if (snap.received !== snap.size) throw new PeerInputError('bad-snapshot', `snapshot truncated: ${snap.received}/${snap.size}`);
-      if (snap.runningCrc !== snap.crc) throw new PeerInputError('snapshot-corrupt', 'snapshot checksum mismatch');
+      if (snap.received !== snap.size)
+        throw new PeerInputError('bad-snapshot', `snapshot truncated: ${snap.received}/${snap.size}`);
+      if (snap.runningCrc !== snap.crc)
+        throw new PeerInputError('snapshot-corrupt', 'snapshot checksum mismatch');
       const m = snap.msg;
       const data = snap.data;
       snap.verifying = true;
-      const verify = this.#o.verifySnapshot ? this.#o.verifySnapshot(data, m.snapshot!.metadata) : Promise.resolve();
-      void verify.then(
-        () => {
-          const msg: Message = { ...m, snapshot: { ...m.snapshot!, data } };
-          this.#o.metrics.snapshotsReceivedTotal.inc({ peer: from });
-          log.info('snapshot received', { bytes: data.byteLength, index: m.snapshot?.metadata.index });
-          let ok = true;
-          try {
-            this.#o.onMessages([msg]);
-          } catch (err) {
-            ok = false;
-            log.error('delivering snapshot failed', { err });
-          }
-          this.#ack(from, socket, ok);
-        },
-        (err: unknown) => {
-          this.#reject('snapshot-corrupt', from, `received snapshot does not decode: ${String(err)}`);
-          this.#ack(from, socket, false);
-        },
-      ).finally(() => {
-        snap.msg = null;
-        snap.data = null;
-        snap.verifying = false;
-      });
+      const verify = this.#o.verifySnapshot
+        ? this.#o.verifySnapshot(data, m.snapshot!.metadata)
+        : Promise.resolve();
+      void verify
+        .then(
+          () => {
+            const msg: Message = { ...m, snapshot: { ...m.snapshot!, data } };
+            this.#o.metrics.snapshotsReceivedTotal.inc({ peer: from });
+            log.info('snapshot received', { bytes: data.byteLength, index: m.snapshot?.metadata.index });
+            let ok = true;
+            try {
+              this.#o.onMessages([msg]);
+            } catch (err) {
+              ok = false;
+              log.error('delivering snapshot failed', { err });
+            }
+            this.#ack(from, socket, ok);
+          },
+          (err: unknown) => {
+            this.#reject('snapshot-corrupt', from, `received snapshot does not decode: ${String(err)}`);
+            this.#ack(from, socket, false);
+          },
+        )
+        .finally(() => {
+          snap.msg = null;
+          snap.data = null;
+          snap.verifying = false;
+        });
       return;
     }
     throw new PeerInputError('malformed', `unexpected frame type ${f.type} on snapshot stream`);

@@ -4,7 +4,10 @@ import { MessageType } from '../raft/types.ts';
 import { acceptMessage, acceptPeerUrl, acceptStream, mayDialLearned, type PeerView } from './peer-filter.ts';
 
 const view = (self: string, voters: string[], learners: string[], leader: string | null): PeerView => ({
-  self, voters: new Set(voters), learners: new Set(learners), leader,
+  self,
+  voters: new Set(voters),
+  learners: new Set(learners),
+  leader,
 });
 
 const member = view('n1', ['n1', 'n2', 'n3'], ['l1'], 'n2');
@@ -14,7 +17,8 @@ const replaying = view('j', ['n1', 'n2', 'n3'], [], 'n4');
 
 void test('members are heard: voters and learners, every message type', () => {
   for (const from of ['n2', 'n3', 'l1']) {
-    for (const t of Object.values(MessageType)) assert.equal(acceptMessage(member, from, t), true, `${from} ${t}`);
+    for (const t of Object.values(MessageType))
+      assert.equal(acceptMessage(member, from, t), true, `${from} ${t}`);
     assert.equal(acceptStream(member, from), true);
     assert.equal(acceptPeerUrl(member, from), true);
   }
@@ -29,8 +33,15 @@ void test('a member that follows a leader ignores every non-member', () => {
 });
 
 void test('a joining node (empty configuration) hears leader traffic from anyone, nothing else', () => {
-  for (const t of [MessageType.App, MessageType.Heartbeat, MessageType.Snap]) assert.equal(acceptMessage(joiner, 'n4', t), true, t);
-  for (const t of [MessageType.Vote, MessageType.PreVote, MessageType.AppResp, MessageType.TimeoutNow, MessageType.Prop]) {
+  for (const t of [MessageType.App, MessageType.Heartbeat, MessageType.Snap])
+    assert.equal(acceptMessage(joiner, 'n4', t), true, t);
+  for (const t of [
+    MessageType.Vote,
+    MessageType.PreVote,
+    MessageType.AppResp,
+    MessageType.TimeoutNow,
+    MessageType.Prop,
+  ]) {
     assert.equal(acceptMessage(joiner, 'n4', t), false, t);
   }
   assert.equal(acceptStream(joiner, 'n4'), true);

@@ -23,7 +23,11 @@ export interface PeerView {
   leader: NodeId | null;
 }
 
-const LEADER_TRAFFIC: ReadonlySet<string> = new Set([MessageType.App, MessageType.Heartbeat, MessageType.Snap]);
+const LEADER_TRAFFIC: ReadonlySet<string> = new Set([
+  MessageType.App,
+  MessageType.Heartbeat,
+  MessageType.Snap,
+]);
 
 export function isMember(view: PeerView, id: NodeId): boolean {
   return view.voters.has(id) || view.learners.has(id);

@@ -74,7 +74,15 @@ async function startNode(id: string, opts: StartOptions = {}, port = 0): Promise
   holder.transport = t;
   let stopped = false;
   const node: TestNode = {
-    id, transport: t, server, port: actualPort, url, batches, logs, unreachable, snapshotStatus,
+    id,
+    transport: t,
+    server,
+    port: actualPort,
+    url,
+    batches,
+    logs,
+    unreachable,
+    snapshotStatus,
     metricsText: () => metrics.registry.metrics(),
     async stop() {
       if (stopped) return;
@@ -111,14 +119,26 @@ void describe('PeerTransport on loopback', () => {
     a.transport.setPeer('b', b.url);
     b.transport.setPeer('a', a.url);
     const app = msg(MessageType.App, 'a', 'b', 5);
-    app.entries = [{ term: 1, index: 6, type: 0, data: encodeCommand({ op: 'put', requestId: 'r', key: 'k', value: 'hello' }) }];
+    app.entries = [
+      {
+        term: 1,
+        index: 6,
+        type: 0,
+        data: encodeCommand({ op: 'put', requestId: 'r', key: 'k', value: 'hello' }),
+      },
+    ];
     a.transport.send([app]);
     b.transport.send([msg(MessageType.AppResp, 'b', 'a', 6)]);
     await waitFor(() => received(b).length === 1 && received(a).length === 1, 'delivery');
     const got = received(b)[0]!;
     assert.equal(got.type, MessageType.App);
     assert.equal(got.from, 'a');
-    assert.deepEqual(decodeCommand(got.entries[0]!.data), { op: 'put', requestId: 'r', key: 'k', value: 'hello' });
+    assert.deepEqual(decodeCommand(got.entries[0]!.data), {
+      op: 'put',
+      requestId: 'r',
+      key: 'k',
+      value: 'hello',
+    });
     assert.equal(received(a)[0]!.type, MessageType.AppResp);
     await waitFor(() => a.transport.rttSeconds('b') !== undefined, 'an RTT sample');
     assert.ok(a.transport.rttSeconds('b')! >= 0);
@@ -137,7 +157,10 @@ void describe('PeerTransport on loopback', () => {
     for (let i = 0; i < 200; i++) a.transport.send([msg(MessageType.Heartbeat, 'a', 'b', i)]);
     await waitFor(() => received(b).length === 200, 'first batch');
     assert.equal(b.batches.length, 1, 'one onMessages call for one turn');
-    assert.deepEqual(b.batches[0]!.map((m) => m.index), Array.from({ length: 200 }, (_, i) => i));
+    assert.deepEqual(
+      b.batches[0]!.map((m) => m.index),
+      Array.from({ length: 200 }, (_, i) => i),
+    );
     a.transport.send([msg(MessageType.Heartbeat, 'a', 'b', 200)]);
     await waitFor(() => received(b).length === 201, 'second batch');
     assert.equal(b.batches.length, 2);
@@ -165,7 +188,10 @@ void describe('PeerTransport on loopback', () => {
     } finally {
       clearInterval(timer);
     }
-    assert.ok(received(b).every((m) => m.index >= 3), 'nothing from before the outage is replayed as new');
+    assert.ok(
+      received(b).every((m) => m.index >= 3),
+      'nothing from before the outage is replayed as new',
+    );
     await a.stop();
     await b.stop();
   });
@@ -175,8 +201,14 @@ void describe('PeerTransport on loopback', () => {
     const b = await startNode('b', { clusterId: () => 'cluster-2' });
     a.transport.setPeer('b', b.url);
     a.transport.send([msg(MessageType.Heartbeat, 'a', 'b', 1)]);
-    await waitFor(() => b.logs.some((l) => l.includes('cluster-id-mismatch')), 'refusal logged by the receiver');
-    await waitFor(() => a.logs.some((l) => l.includes('peer refused stream: 412')), 'refusal seen by the sender');
+    await waitFor(
+      () => b.logs.some((l) => l.includes('cluster-id-mismatch')),
+      'refusal logged by the receiver',
+    );
+    await waitFor(
+      () => a.logs.some((l) => l.includes('peer refused stream: 412')),
+      'refusal seen by the sender',
+    );
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(received(b).length, 0);
     assert.equal(a.transport.isConnected('b'), false);
@@ -199,7 +231,7 @@ void describe('PeerTransport on loopback', () => {
     await b.stop();
   });
 
-  void test('a joiner without a cluster id adopts the sender\'s and answers an unknown leader', async () => {
+  void test("a joiner without a cluster id adopts the sender's and answers an unknown leader", async () => {
     const adopted: string[] = [];
     const leader = await startNode('leader', { announceUrl: true });
     // The node persists the id asynchronously: clusterId() keeps answering '' meanwhile.
@@ -236,7 +268,10 @@ void describe('PeerTransport on loopback', () => {
     const data = randomBytes(50 * 1024 * 1024);
     const digest = createHash('sha256').update(data).digest('hex');
     const snap = msg(MessageType.Snap, 'a', 'b', 0);
-    snap.snapshot = { metadata: { index: 1000, term: 1, confState: { voters: ['a', 'b'], learners: [] } }, data };
+    snap.snapshot = {
+      metadata: { index: 1000, term: 1, confState: { voters: ['a', 'b'], learners: [] } },
+      data,
+    };
     let seq = 0;
     const beat = setInterval(() => a.transport.send([msg(MessageType.Heartbeat, 'a', 'b', seq++)]), 2);
     try {
@@ -266,7 +301,10 @@ void describe('PeerTransport on loopback', () => {
     const closedPort = await unusedPort();
     a.transport.setPeer('b', `http://127.0.0.1:${closedPort}`);
     const snap = msg(MessageType.Snap, 'a', 'b', 0);
-    snap.snapshot = { metadata: { index: 1, term: 1, confState: { voters: ['a'], learners: [] } }, data: Buffer.alloc(10) };
+    snap.snapshot = {
+      metadata: { index: 1, term: 1, confState: { voters: ['a'], learners: [] } },
+      data: Buffer.alloc(10),
+    };
     a.transport.send([snap]);
     await waitFor(() => a.snapshotStatus.length === 1, 'snapshot status');
     assert.deepEqual(a.snapshotStatus, [['b', false]]);

@@ -15,10 +15,26 @@ import { crc32 } from 'node:zlib';
 import { DEFAULT_INBOUND_LIMITS, InboundStreams, type InboundLimits } from './inbound.ts';
 import { mayDialLearned, type PeerView } from './peer-filter.ts';
 import {
-  approxMessageBytes, encodeFrame, encodeMsgpack, FRAME_BATCH_BYTES, frameHeader, FrameDecoder, FrameType, MAX_CONTROL_FRAME_BYTES,
-  HEADER_CLUSTER_ID, HEADER_FROM, HEADER_PEER_URL, HEADER_STREAM, HEADER_TO, HEADER_VERSION,
-  PROTOCOL_VERSION, STREAM_PATH, UPGRADE_PROTOCOL,
-  type Envelope, type Frame, type SnapshotHeader,
+  approxMessageBytes,
+  encodeFrame,
+  encodeMsgpack,
+  FRAME_BATCH_BYTES,
+  frameHeader,
+  FrameDecoder,
+  FrameType,
+  MAX_CONTROL_FRAME_BYTES,
+  HEADER_CLUSTER_ID,
+  HEADER_FROM,
+  HEADER_PEER_URL,
+  HEADER_STREAM,
+  HEADER_TO,
+  HEADER_VERSION,
+  PROTOCOL_VERSION,
+  STREAM_PATH,
+  UPGRADE_PROTOCOL,
+  type Envelope,
+  type Frame,
+  type SnapshotHeader,
 } from './frames.ts';
 
 export interface PeerTransportOptions extends Partial<InboundLimits> {
@@ -83,7 +99,18 @@ interface Peer {
 }
 
 export class PeerTransport {
-  readonly #o: Required<Omit<PeerTransportOptions, 'onClusterId' | 'onSnapshotStatus' | 'onUnreachable' | 'selfPeerUrl' | 'snapshotData' | 'membership' | 'verifySnapshot'>> &
+  readonly #o: Required<
+    Omit<
+      PeerTransportOptions,
+      | 'onClusterId'
+      | 'onSnapshotStatus'
+      | 'onUnreachable'
+      | 'selfPeerUrl'
+      | 'snapshotData'
+      | 'membership'
+      | 'verifySnapshot'
+    >
+  > &
     PeerTransportOptions;
   readonly #log: Logger;
   readonly #peers = new Map<NodeId, Peer>();
@@ -133,8 +160,20 @@ export class PeerTransport {
     if (existing && existing.url.href === url.href) return;
     if (existing) this.#stopPeer(existing);
     const peer: Peer = {
-      id, url, state: 'idle', socket: null, request: null, queue: [], queuedBytes: 0, flushScheduled: false, attempts: 0,
-      reconnectTimer: null, pingTimer: null, lastPongAt: 0, rttSeconds: undefined, stopped: false,
+      id,
+      url,
+      state: 'idle',
+      socket: null,
+      request: null,
+      queue: [],
+      queuedBytes: 0,
+      flushScheduled: false,
+      attempts: 0,
+      reconnectTimer: null,
+      pingTimer: null,
+      lastPongAt: 0,
+      rttSeconds: undefined,
+      stopped: false,
       snapshotSockets: new Set(),
     };
     this.#peers.set(id, peer);
@@ -183,7 +222,10 @@ export class PeerTransport {
       peer.queue.push(m);
       peer.queuedBytes += approxMessageBytes(m);
       // Bounded by count and bytes: a stalled peer must not grow the leader's heap.
-      while (peer.queue.length > 1 && (peer.queue.length > this.#o.maxQueuedMessages || peer.queuedBytes > this.#o.maxQueuedBytes)) {
+      while (
+        peer.queue.length > 1 &&
+        (peer.queue.length > this.#o.maxQueuedMessages || peer.queuedBytes > this.#o.maxQueuedBytes)
+      ) {
         peer.queuedBytes -= approxMessageBytes(peer.queue.shift()!);
         this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id });
         this.#o.onUnreachable?.(peer.id);
@@ -226,7 +268,11 @@ export class PeerTransport {
   }
 
   /** Opens an upgraded stream to a peer; resolves with the raw socket and any bytes read past the 101. */
-  #openStream(peer: Peer, stream: 'msg' | 'snap', onRequest?: (r: http.ClientRequest) => void): Promise<{ socket: Socket; head: Buffer }> {
+  #openStream(
+    peer: Peer,
+    stream: 'msg' | 'snap',
+    onRequest?: (r: http.ClientRequest) => void,
+  ): Promise<{ socket: Socket; head: Buffer }> {
     return new Promise((resolve, reject) => {
       const req = http.request({
         protocol: peer.url.protocol,
@@ -247,8 +293,12 @@ export class PeerTransport {
         // Not upgraded: the peer refused (wrong cluster, wrong id) or is not a kv-store.
         let body = '';
         res.setEncoding('utf8');
-        res.on('data', (c: string) => { if (body.length < 1024) body += c; });
-        res.once('end', () => reject(new Error(`peer refused stream: ${res.statusCode} ${body.slice(0, 300)}`)));
+        res.on('data', (c: string) => {
+          if (body.length < 1024) body += c;
+        });
+        res.once('end', () =>
+          reject(new Error(`peer refused stream: ${res.statusCode} ${body.slice(0, 300)}`)),
+        );
         res.on('error', reject);
       });
       req.once('timeout', () => req.destroy(new Error('connect timeout')));
@@ -262,7 +312,9 @@ export class PeerTransport {
     if (peer.stopped || this.#closed) return;
     peer.state = 'connecting';
     peer.reconnectTimer = null;
-    this.#openStream(peer, 'msg', (r) => { peer.request = r; }).then(
+    this.#openStream(peer, 'msg', (r) => {
+      peer.request = r;
+    }).then(
       ({ socket, head }) => this.#onOpen(peer, socket, head),
       (err: unknown) => {
         peer.request = null;
@@ -284,7 +336,8 @@ export class PeerTransport {
     socket.setKeepAlive(true, 5000);
     peer.socket = socket;
     peer.state = 'open';
-    if (peer.attempts > 0 || this.#log.isEnabled('debug')) this.#log.info('peer stream open', { peer: peer.id });
+    if (peer.attempts > 0 || this.#log.isEnabled('debug'))
+      this.#log.info('peer stream open', { peer: peer.id });
     peer.attempts = 0;
     peer.lastPongAt = performance.now();
     this.#o.metrics.peerConnected.set({ peer: peer.id }, 1);
@@ -330,7 +383,10 @@ export class PeerTransport {
     if (!socket || peer.state !== 'open') return;
     const now = performance.now();
     if (now - peer.lastPongAt > this.#o.deadAfterMs) {
-      this.#log.warn('peer stream silent, reconnecting', { peer: peer.id, silentMs: Math.round(now - peer.lastPongAt) });
+      this.#log.warn('peer stream silent, reconnecting', {
+        peer: peer.id,
+        silentMs: Math.round(now - peer.lastPongAt),
+      });
       socket.destroy();
       return;
     }
@@ -399,7 +455,13 @@ export class PeerTransport {
       }
       const msgs = peer.queue.splice(0, n);
       peer.queuedBytes = Math.max(0, peer.queuedBytes - bytes);
-      const envelope: Envelope = { v: PROTOCOL_VERSION, clusterId: this.#clusterId(), from: this.#o.selfId, to: peer.id, msgs };
+      const envelope: Envelope = {
+        v: PROTOCOL_VERSION,
+        clusterId: this.#clusterId(),
+        from: this.#o.selfId,
+        to: peer.id,
+        msgs,
+      };
       this.#write(peer, socket, encodeFrame(FrameType.Messages, encodeMsgpack(envelope)));
     }
   }
@@ -434,11 +496,22 @@ export class PeerTransport {
       }
     }
     this.#o.metrics.snapshotsSentTotal.inc({ peer: peer.id, outcome: ok ? 'ok' : 'failed' });
-    if (ok) this.#log.info('snapshot sent', { peer: peer.id, bytes: data.byteLength, ms: Math.round(performance.now() - started) });
+    if (ok)
+      this.#log.info('snapshot sent', {
+        peer: peer.id,
+        bytes: data.byteLength,
+        ms: Math.round(performance.now() - started),
+      });
     if (!this.#closed) this.#o.onSnapshotStatus?.(peer.id, ok);
   }
 
-  #streamSnapshot(peer: Peer, socket: Socket, head: Buffer, msg: Message, data: Uint8Array): Promise<boolean> {
+  #streamSnapshot(
+    peer: Peer,
+    socket: Socket,
+    head: Buffer,
+    msg: Message,
+    data: Uint8Array,
+  ): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       let settled = false;
       const finish = (err: Error | null, ok = false): void => {
@@ -465,9 +538,16 @@ export class PeerTransport {
       socket.setTimeout(this.#o.snapshotIdleTimeoutMs, () => finish(new Error('snapshot stream idle')));
       if (head.byteLength > 0) onData(head);
 
-      const withoutData: Message = { ...msg, snapshot: msg.snapshot ? { ...msg.snapshot, data: new Uint8Array(0) } : null };
+      const withoutData: Message = {
+        ...msg,
+        snapshot: msg.snapshot ? { ...msg.snapshot, data: new Uint8Array(0) } : null,
+      };
       const header: SnapshotHeader = {
-        v: PROTOCOL_VERSION, clusterId: this.#clusterId(), from: this.#o.selfId, to: peer.id, msgs: [withoutData],
+        v: PROTOCOL_VERSION,
+        clusterId: this.#clusterId(),
+        from: this.#o.selfId,
+        to: peer.id,
+        msgs: [withoutData],
         size: data.byteLength,
         crc: crc32(data),
       };
@@ -480,7 +560,11 @@ export class PeerTransport {
           const chunk = data.subarray(offset, Math.min(offset + chunkBytes, data.byteLength));
           offset += chunk.byteLength;
           this.#write(peer, socket, frameHeader(FrameType.SnapshotChunk, chunk.byteLength));
-          const more = this.#write(peer, socket, Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          const more = this.#write(
+            peer,
+            socket,
+            Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+          );
           if (!more) {
             socket.once('drain', pump);
             return;

@@ -24,26 +24,46 @@ function app(): Message {
 }
 
 function rejects(m: unknown, reason: RejectReason, what: string): void {
-  assert.throws(() => validateMessage(wire(m), 'a', 'b'), (e: unknown) => {
-    assert.ok(e instanceof PeerInputError, `${what}: ${String(e)}`);
-    assert.equal(e.reason, reason, `${what}: ${e.message}`);
-    return true;
-  });
+  assert.throws(
+    () => validateMessage(wire(m), 'a', 'b'),
+    (e: unknown) => {
+      assert.ok(e instanceof PeerInputError, `${what}: ${String(e)}`);
+      assert.equal(e.reason, reason, `${what}: ${e.message}`);
+      return true;
+    },
+  );
 }
 
 void test('well-formed messages pass unchanged', () => {
   const a = app();
-  assert.deepEqual(validateMessage(wire(a), 'a', 'b'), { ...a, entries: a.entries.map((e) => ({ ...e, data: Buffer.from(e.data) })) });
+  assert.deepEqual(validateMessage(wire(a), 'a', 'b'), {
+    ...a,
+    entries: a.entries.map((e) => ({ ...e, data: Buffer.from(e.data) })),
+  });
   const hb = emptyMessage(MessageType.Heartbeat, 'a', 'b', MAX_WIRE_NUMBER);
   assert.equal(validateMessage(wire(hb), 'a', 'b').term, MAX_WIRE_NUMBER);
   const prop = emptyMessage(MessageType.Prop, 'a', 'b', 0);
   prop.entries = [{ index: 0, term: 0, type: EntryType.Normal, data: put }];
   assert.equal(validateMessage(wire(prop), 'a', 'b').entries.length, 1);
   const snap = emptyMessage(MessageType.Snap, 'a', 'b', 5);
-  snap.snapshot = { metadata: { index: 100, term: 5, confState: { voters: ['a', 'b', 'c'], learners: ['d'] } }, data: new Uint8Array(0) };
+  snap.snapshot = {
+    metadata: { index: 100, term: 5, confState: { voters: ['a', 'b', 'c'], learners: ['d'] } },
+    data: new Uint8Array(0),
+  };
   assert.equal(validateMessage(wire(snap), 'a', 'b').snapshot?.metadata.index, 100);
   const cc = app();
-  cc.entries = [{ index: 11, term: 5, type: EntryType.ConfChange, data: encodeConfChange({ type: ConfChangeType.AddLearner, nodeId: 'd', after: { voters: ['a', 'b'], learners: ['d'] } }) }];
+  cc.entries = [
+    {
+      index: 11,
+      term: 5,
+      type: EntryType.ConfChange,
+      data: encodeConfChange({
+        type: ConfChangeType.AddLearner,
+        nodeId: 'd',
+        after: { voters: ['a', 'b'], learners: ['d'] },
+      }),
+    },
+  ];
   assert.equal(validateMessage(wire(cc), 'a', 'b').entries[0]!.type, EntryType.ConfChange);
 });
 
@@ -51,7 +71,11 @@ void test('terms and indexes the storage cannot hold, or that are not integers, 
   // 2^48 crashed the node when written (u48 entry terms); 1e300 was written and bricked startup.
   for (const v of [2 ** 47, 2 ** 48, 1e300, -1, NaN, Infinity, 1.5, '7', null, undefined]) {
     for (const f of ['term', 'index', 'logTerm', 'commit', 'rejectHint', 'hintTerm'] as const) {
-      rejects({ ...emptyMessage(MessageType.Heartbeat, 'a', 'b', 3), [f]: v }, 'out-of-range', `${f}=${String(v)}`);
+      rejects(
+        { ...emptyMessage(MessageType.Heartbeat, 'a', 'b', 3), [f]: v },
+        'out-of-range',
+        `${f}=${String(v)}`,
+      );
     }
   }
   rejects(emptyMessage(MessageType.Heartbeat, 'a', 'b', 0), 'out-of-range', 'heartbeat with term 0');
@@ -63,11 +87,23 @@ void test('terms and indexes the storage cannot hold, or that are not integers, 
 void test('shape, type and addressing', () => {
   rejects([1, 2], 'malformed', 'array');
   rejects({ ...emptyMessage(MessageType.Heartbeat, 'a', 'b', 3), type: 'hup' }, 'unknown-type', 'local type');
-  rejects({ ...emptyMessage(MessageType.Heartbeat, 'a', 'b', 3), type: 'bogus' }, 'unknown-type', 'unknown type');
+  rejects(
+    { ...emptyMessage(MessageType.Heartbeat, 'a', 'b', 3), type: 'bogus' },
+    'unknown-type',
+    'unknown type',
+  );
   rejects(emptyMessage(MessageType.Heartbeat, 'x', 'b', 3), 'misaddressed', 'from another sender');
   rejects(emptyMessage(MessageType.Heartbeat, 'a', 'c', 3), 'misaddressed', 'for another node');
-  rejects({ ...emptyMessage(MessageType.Heartbeat, 'a', 'b', 3), reject: 1 }, 'malformed', 'reject not boolean');
-  rejects({ ...emptyMessage(MessageType.Heartbeat, 'a', 'b', 3), context: 'x'.repeat(5000) }, 'malformed', 'huge context');
+  rejects(
+    { ...emptyMessage(MessageType.Heartbeat, 'a', 'b', 3), reject: 1 },
+    'malformed',
+    'reject not boolean',
+  );
+  rejects(
+    { ...emptyMessage(MessageType.Heartbeat, 'a', 'b', 3), context: 'x'.repeat(5000) },
+    'malformed',
+    'huge context',
+  );
 });
 
 void test('entries must be contiguous, plausible and decodable', () => {
@@ -90,27 +126,72 @@ void test('entries must be contiguous, plausible and decodable', () => {
   badCc.entries[0] = { index: 11, term: 4, type: EntryType.ConfChange, data: Buffer.from('{"nope":1}') };
   rejects(badCc, 'bad-entry', 'conf change that does not decode');
   const badAfter = app();
-  badAfter.entries[0] = { index: 11, term: 4, type: EntryType.ConfChange, data: encodeConfChange({ type: 0, nodeId: 'd', after: { voters: [], learners: ['d'] } }) };
+  badAfter.entries[0] = {
+    index: 11,
+    term: 4,
+    type: EntryType.ConfChange,
+    data: encodeConfChange({ type: 0, nodeId: 'd', after: { voters: [], learners: ['d'] } }),
+  };
   rejects(badAfter, 'bad-conf-state', 'conf change leaving no voters');
   const hb = emptyMessage(MessageType.Heartbeat, 'a', 'b', 3);
   hb.entries = [{ index: 1, term: 1, type: 0, data: put }];
   rejects(hb, 'bad-entry', 'heartbeat with entries');
   const prop = emptyMessage(MessageType.Prop, 'a', 'b', 0);
-  prop.entries = [{ index: 0, term: 0, type: EntryType.ConfChange, data: encodeConfChange({ type: 0, nodeId: 'x' }) }];
+  prop.entries = [
+    { index: 0, term: 0, type: EntryType.ConfChange, data: encodeConfChange({ type: 0, nodeId: 'x' }) },
+  ];
   rejects(prop, 'bad-entry', 'forwarded conf change');
 });
 
 void test('snapshot metadata and configuration contents', () => {
-  const snap = (md: unknown): unknown => ({ ...emptyMessage(MessageType.Snap, 'a', 'b', 5), snapshot: { metadata: md, data: new Uint8Array(0) } });
+  const snap = (md: unknown): unknown => ({
+    ...emptyMessage(MessageType.Snap, 'a', 'b', 5),
+    snapshot: { metadata: md, data: new Uint8Array(0) },
+  });
   const cs = { voters: ['a', 'b'], learners: [] };
   rejects(snap({ index: 2 ** 48, term: 5, confState: cs }), 'out-of-range', 'index 2^48');
   rejects(snap({ index: 0, term: 5, confState: cs }), 'bad-snapshot', 'index 0');
   rejects(snap({ index: 9, term: 6, confState: cs }), 'bad-snapshot', 'term above the message term');
-  rejects(snap({ index: 9, term: 5, confState: { voters: [], learners: [] } }), 'bad-conf-state', 'no voters');
-  rejects(snap({ index: 9, term: 5, confState: { voters: ['a', 'a'], learners: [] } }), 'bad-conf-state', 'duplicate');
-  rejects(snap({ index: 9, term: 5, confState: { voters: ['a'], learners: ['a'] } }), 'bad-conf-state', 'voter and learner');
-  rejects(snap({ index: 9, term: 5, confState: { voters: ['a/../x'], learners: [] } }), 'bad-conf-state', 'bad id');
-  rejects(snap({ index: 9, term: 5, confState: { voters: Array.from({ length: 2000 }, (_, i) => `n${i}`), learners: [] } }), 'bad-conf-state', 'too many');
-  rejects({ ...emptyMessage(MessageType.Snap, 'a', 'b', 5), snapshot: null }, 'bad-snapshot', 'snap without snapshot');
-  rejects({ ...emptyMessage(MessageType.Heartbeat, 'a', 'b', 5), snapshot: { metadata: { index: 1, term: 1, confState: cs }, data: new Uint8Array(0) } }, 'bad-snapshot', 'heartbeat with a snapshot');
+  rejects(
+    snap({ index: 9, term: 5, confState: { voters: [], learners: [] } }),
+    'bad-conf-state',
+    'no voters',
+  );
+  rejects(
+    snap({ index: 9, term: 5, confState: { voters: ['a', 'a'], learners: [] } }),
+    'bad-conf-state',
+    'duplicate',
+  );
+  rejects(
+    snap({ index: 9, term: 5, confState: { voters: ['a'], learners: ['a'] } }),
+    'bad-conf-state',
+    'voter and learner',
+  );
+  rejects(
+    snap({ index: 9, term: 5, confState: { voters: ['a/../x'], learners: [] } }),
+    'bad-conf-state',
+    'bad id',
+  );
+  rejects(
+    snap({
+      index: 9,
+      term: 5,
+      confState: { voters: Array.from({ length: 2000 }, (_, i) => `n${i}`), learners: [] },
+    }),
+    'bad-conf-state',
+    'too many',
+  );
+  rejects(
+    { ...emptyMessage(MessageType.Snap, 'a', 'b', 5), snapshot: null },
+    'bad-snapshot',
+    'snap without snapshot',
+  );
+  rejects(
+    {
+      ...emptyMessage(MessageType.Heartbeat, 'a', 'b', 5),
+      snapshot: { metadata: { index: 1, term: 1, confState: cs }, data: new Uint8Array(0) },
+    },
+    'bad-snapshot',
+    'heartbeat with a snapshot',
+  );
 });

@@ -9,7 +9,15 @@
 // election, one per appended entry), so no accepted value can grow into the unstorable range.
 import { decodeCommand } from '../kv/commands.ts';
 import { decodeConfChange } from '../raft/conf-change.ts';
-import { EntryType, MessageType, type ConfState, type Entry, type Message, type NodeId, type Snapshot } from '../raft/types.ts';
+import {
+  EntryType,
+  MessageType,
+  type ConfState,
+  type Entry,
+  type Message,
+  type NodeId,
+  type Snapshot,
+} from '../raft/types.ts';
 import { isValidMemberId } from '../cli/flags.ts';
 
 /** Largest term or index accepted from the wire (see above). */
@@ -55,24 +63,37 @@ export function isWireNumber(v: unknown): v is number {
 }
 
 const WIRE_TYPES: ReadonlySet<string> = new Set([
-  MessageType.Prop, MessageType.App, MessageType.AppResp, MessageType.Vote, MessageType.VoteResp,
-  MessageType.PreVote, MessageType.PreVoteResp, MessageType.Snap, MessageType.Heartbeat,
-  MessageType.HeartbeatResp, MessageType.TransferLeader, MessageType.TimeoutNow,
-  MessageType.ReadIndex, MessageType.ReadIndexResp,
+  MessageType.Prop,
+  MessageType.App,
+  MessageType.AppResp,
+  MessageType.Vote,
+  MessageType.VoteResp,
+  MessageType.PreVote,
+  MessageType.PreVoteResp,
+  MessageType.Snap,
+  MessageType.Heartbeat,
+  MessageType.HeartbeatResp,
+  MessageType.TransferLeader,
+  MessageType.TimeoutNow,
+  MessageType.ReadIndex,
+  MessageType.ReadIndexResp,
 ]);
 
 const NUMBER_FIELDS = ['term', 'index', 'logTerm', 'commit', 'rejectHint', 'hintTerm'] as const;
 
 /** Voters and learners: valid, distinct, disjoint member ids; at least one voter. */
 export function checkConfState(v: unknown, what = 'conf state'): ConfState {
-  if (!isRecord(v) || !Array.isArray(v.voters) || !Array.isArray(v.learners)) return fail('bad-conf-state', `${what} malformed`);
+  if (!isRecord(v) || !Array.isArray(v.voters) || !Array.isArray(v.learners))
+    return fail('bad-conf-state', `${what} malformed`);
   const voters = v.voters as unknown[];
   const learners = v.learners as unknown[];
   if (voters.length === 0) fail('bad-conf-state', `${what} has no voters`);
-  if (voters.length + learners.length > MAX_CONF_MEMBERS) fail('bad-conf-state', `${what} has too many members`);
+  if (voters.length + learners.length > MAX_CONF_MEMBERS)
+    fail('bad-conf-state', `${what} has too many members`);
   const seen = new Set<string>();
   for (const id of [...voters, ...learners]) {
-    if (typeof id !== 'string' || !isValidMemberId(id)) return fail('bad-conf-state', `${what} names an invalid member id`);
+    if (typeof id !== 'string' || !isValidMemberId(id))
+      return fail('bad-conf-state', `${what} names an invalid member id`);
     if (seen.has(id)) fail('bad-conf-state', `${what} names "${id}" twice`);
     seen.add(id);
   }
@@ -87,7 +108,8 @@ function checkEntryData(e: Entry): void {
     } catch {
       return fail('bad-entry', `conf change entry ${e.index} does not decode`);
     }
-    if (!isValidMemberId(cc.nodeId)) fail('bad-entry', `conf change entry ${e.index} names an invalid member id`);
+    if (!isValidMemberId(cc.nodeId))
+      fail('bad-entry', `conf change entry ${e.index} names an invalid member id`);
     if (cc.after !== undefined) checkConfState(cc.after, `conf change entry ${e.index}`);
     return;
   }
@@ -101,7 +123,13 @@ function checkEntryData(e: Entry): void {
   }
 }
 
-function checkEntries(m: Record<string, unknown>, type: string, term: number, index: number, logTerm: number): Entry[] {
+function checkEntries(
+  m: Record<string, unknown>,
+  type: string,
+  term: number,
+  index: number,
+  logTerm: number,
+): Entry[] {
   if (!Array.isArray(m.entries)) return fail('malformed', 'entries is not an array');
   const entries = m.entries as unknown[];
   if (entries.length > 0 && type !== MessageType.App && type !== MessageType.Prop) {
@@ -111,13 +139,17 @@ function checkEntries(m: Record<string, unknown>, type: string, term: number, in
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
     if (!isRecord(e) || !(e.data instanceof Uint8Array)) return fail('bad-entry', 'malformed entry');
-    if (!isWireNumber(e.index) || !isWireNumber(e.term)) fail('out-of-range', 'entry index or term out of range');
-    if (e.type !== EntryType.Normal && e.type !== EntryType.ConfChange) fail('bad-entry', `unknown entry type ${String(e.type)}`);
+    if (!isWireNumber(e.index) || !isWireNumber(e.term))
+      fail('out-of-range', 'entry index or term out of range');
+    if (e.type !== EntryType.Normal && e.type !== EntryType.ConfChange)
+      fail('bad-entry', `unknown entry type ${String(e.type)}`);
     const entry = e as unknown as Entry;
     if (type === MessageType.App) {
       // Contiguous after `index`, terms never decreasing, none newer than the leader's term.
-      if (entry.index !== index + 1 + i) fail('bad-entry', `entry ${i} has index ${entry.index}, expected ${index + 1 + i}`);
-      if (entry.term < prevTerm || entry.term > term || entry.term === 0) fail('bad-entry', `entry ${entry.index} has an impossible term ${entry.term}`);
+      if (entry.index !== index + 1 + i)
+        fail('bad-entry', `entry ${i} has index ${entry.index}, expected ${index + 1 + i}`);
+      if (entry.term < prevTerm || entry.term > term || entry.term === 0)
+        fail('bad-entry', `entry ${entry.index} has an impossible term ${entry.term}`);
       prevTerm = entry.term;
     } else if (entry.type !== EntryType.Normal) {
       fail('bad-entry', 'a forwarded proposal carries a conf change');
@@ -134,10 +166,13 @@ function checkSnapshot(m: Record<string, unknown>, type: string, term: number): 
   }
   if (type !== MessageType.Snap) return fail('bad-snapshot', `${type} carries a snapshot`);
   const s = m.snapshot;
-  if (!isRecord(s) || !isRecord(s.metadata) || !(s.data instanceof Uint8Array)) return fail('bad-snapshot', 'malformed snapshot');
+  if (!isRecord(s) || !isRecord(s.metadata) || !(s.data instanceof Uint8Array))
+    return fail('bad-snapshot', 'malformed snapshot');
   const md = s.metadata;
-  if (!isWireNumber(md.index) || !isWireNumber(md.term)) fail('out-of-range', 'snapshot index or term out of range');
-  if ((md.index as number) < 1 || (md.term as number) < 1 || (md.term as number) > term) fail('bad-snapshot', 'impossible snapshot metadata');
+  if (!isWireNumber(md.index) || !isWireNumber(md.term))
+    fail('out-of-range', 'snapshot index or term out of range');
+  if ((md.index as number) < 1 || (md.term as number) < 1 || (md.term as number) > term)
+    fail('bad-snapshot', 'impossible snapshot metadata');
   const confState = checkConfState(md.confState, 'snapshot conf state');
   return { metadata: { index: md.index as number, term: md.term as number, confState }, data: s.data };
 }
@@ -150,18 +185,28 @@ function checkSnapshot(m: Record<string, unknown>, type: string, term: number): 
 export function validateMessage(raw: unknown, from: NodeId, self: NodeId): Message {
   if (!isRecord(raw)) return fail('malformed', 'message is not an object');
   const type = raw.type;
-  if (typeof type !== 'string' || !WIRE_TYPES.has(type)) return fail('unknown-type', `unknown message type ${String(type).slice(0, 32)}`);
+  if (typeof type !== 'string' || !WIRE_TYPES.has(type))
+    return fail('unknown-type', `unknown message type ${String(type).slice(0, 32)}`);
   if (raw.from !== from || raw.to !== self) {
-    fail('misaddressed', `message ${String(raw.from).slice(0, 64)}->${String(raw.to).slice(0, 64)} on a stream ${from}->${self}`);
+    fail(
+      'misaddressed',
+      `message ${String(raw.from).slice(0, 64)}->${String(raw.to).slice(0, 64)} on a stream ${from}->${self}`,
+    );
   }
   for (const f of NUMBER_FIELDS) {
     if (!isWireNumber(raw[f])) fail('out-of-range', `field ${f} is not an integer in [0, 2^47)`);
   }
   if (typeof raw.reject !== 'boolean') fail('malformed', 'field reject is not a boolean');
-  if (typeof raw.context !== 'string' || raw.context.length > MAX_CONTEXT_CHARS) fail('malformed', 'field context malformed');
+  if (typeof raw.context !== 'string' || raw.context.length > MAX_CONTEXT_CHARS)
+    fail('malformed', 'field context malformed');
   const term = raw.term as number;
   // Only requests without a term may carry term 0 (proposals and reads forwarded by followers).
-  if (term === 0 && type !== MessageType.Prop && type !== MessageType.ReadIndex && type !== MessageType.TransferLeader) {
+  if (
+    term === 0 &&
+    type !== MessageType.Prop &&
+    type !== MessageType.ReadIndex &&
+    type !== MessageType.TransferLeader
+  ) {
     fail('out-of-range', `${type} with term 0`);
   }
   const entries = checkEntries(raw, type, term, raw.index as number, raw.logTerm as number);

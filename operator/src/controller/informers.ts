@@ -73,7 +73,12 @@ const MANAGED = 'app.kubernetes.io/managed-by=kv-store-operator';
 const INSTANCE = 'app.kubernetes.io/instance';
 
 /** Informers on KVClusters and on the StatefulSets and pods the operator manages. */
-export function makeInformers(kc: k8s.KubeConfig, watchNamespace: string, enqueue: Enqueue, log: Logger): ResilientInformer[] {
+export function makeInformers(
+  kc: k8s.KubeConfig,
+  watchNamespace: string,
+  enqueue: Enqueue,
+  log: Logger,
+): ResilientInformer[] {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   const core = kc.makeApiClient(k8s.CoreV1Api);
@@ -84,24 +89,38 @@ export function makeInformers(kc: k8s.KubeConfig, watchNamespace: string, enqueu
   const kvList = () =>
     (ns === ''
       ? custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
-      : custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: PLURAL })) as Promise<
-      k8s.KubernetesListObject<KubernetesObject>
-    >;
+      : custom.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: ns,
+          plural: PLURAL,
+        })) as Promise<k8s.KubernetesListObject<KubernetesObject>>;
   const stsList = () =>
-    ns === '' ? apps.listStatefulSetForAllNamespaces({ labelSelector: MANAGED }) : apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: MANAGED });
+    ns === ''
+      ? apps.listStatefulSetForAllNamespaces({ labelSelector: MANAGED })
+      : apps.listNamespacedStatefulSet({ namespace: ns, labelSelector: MANAGED });
   const podList = () =>
-    ns === '' ? core.listPodForAllNamespaces({ labelSelector: MANAGED }) : core.listNamespacedPod({ namespace: ns, labelSelector: MANAGED });
+    ns === ''
+      ? core.listPodForAllNamespaces({ labelSelector: MANAGED })
+      : core.listNamespacedPod({ namespace: ns, labelSelector: MANAGED });
 
   const byName = (o: KubernetesObject) => {
-    if (o.metadata?.namespace !== undefined && o.metadata.name !== undefined) enqueue(o.metadata.namespace, o.metadata.name);
+    if (o.metadata?.namespace !== undefined && o.metadata.name !== undefined)
+      enqueue(o.metadata.namespace, o.metadata.name);
   };
   const byInstance = (o: KubernetesObject) => {
     const instance = o.metadata?.labels?.[INSTANCE];
-    if (o.metadata?.namespace !== undefined && instance !== undefined) enqueue(o.metadata.namespace, instance);
+    if (o.metadata?.namespace !== undefined && instance !== undefined)
+      enqueue(o.metadata.namespace, instance);
   };
   return [
     resilient('kvclusters', k8s.makeInformer(kc, kvPath, kvList), byName, log),
-    resilient('statefulsets', k8s.makeInformer(kc, `/apis/apps/v1${nsPath}/statefulsets`, stsList, MANAGED), byInstance, log),
+    resilient(
+      'statefulsets',
+      k8s.makeInformer(kc, `/apis/apps/v1${nsPath}/statefulsets`, stsList, MANAGED),
+      byInstance,
+      log,
+    ),
     resilient('pods', k8s.makeInformer(kc, `/api/v1${nsPath}/pods`, podList, MANAGED), byInstance, log),
   ];
 }

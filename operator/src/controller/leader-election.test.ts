@@ -12,7 +12,15 @@ void describe('lease decisions', () => {
   });
 
   void test('our own lease: renew', () => {
-    assert.equal(decide({ holderIdentity: 'a', renewTime: t0.toISOString(), leaseDurationSeconds: 15 }, 'a', later(100), 15), 'renew');
+    assert.equal(
+      decide(
+        { holderIdentity: 'a', renewTime: t0.toISOString(), leaseDurationSeconds: 15 },
+        'a',
+        later(100),
+        15,
+      ),
+      'renew',
+    );
   });
 
   void test('someone else holds a fresh lease: wait; an expired one: take over', () => {
@@ -23,7 +31,15 @@ void describe('lease decisions', () => {
   });
 
   void test('a released lease (duration 1s) is taken over quickly', () => {
-    assert.equal(decide({ holderIdentity: 'b', renewTime: t0.toISOString(), leaseDurationSeconds: 1 }, 'a', later(2), 15), 'acquire');
+    assert.equal(
+      decide(
+        { holderIdentity: 'b', renewTime: t0.toISOString(), leaseDurationSeconds: 1 },
+        'a',
+        later(2),
+        15,
+      ),
+      'acquire',
+    );
   });
 
   void test('two candidates never both see "acquire" on a fresh lease held by one', () => {

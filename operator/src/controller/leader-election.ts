@@ -16,7 +16,12 @@ export interface LeaseState {
 
 export type LeaseDecision = 'acquire' | 'renew' | 'wait';
 
-export function decide(lease: LeaseState | null, me: string, now: Date, defaultDurationSec: number): LeaseDecision {
+export function decide(
+  lease: LeaseState | null,
+  me: string,
+  now: Date,
+  defaultDurationSec: number,
+): LeaseDecision {
   if (lease === null) return 'acquire';
   const holder = lease.holderIdentity ?? '';
   if (holder === me) return 'renew';
@@ -27,9 +32,16 @@ export function decide(lease: LeaseState | null, me: string, now: Date, defaultD
   return now.getTime() > renew + duration ? 'acquire' : 'wait';
 }
 
-export function nextLease(lease: LeaseState | null, me: string, now: Date, durationSec: number, decision: 'acquire' | 'renew'): LeaseState {
+export function nextLease(
+  lease: LeaseState | null,
+  me: string,
+  now: Date,
+  durationSec: number,
+  decision: 'acquire' | 'renew',
+): LeaseState {
   const t = now.toISOString();
-  if (decision === 'renew' && lease !== null) return { ...lease, renewTime: t, leaseDurationSeconds: durationSec };
+  if (decision === 'renew' && lease !== null)
+    return { ...lease, renewTime: t, leaseDurationSeconds: durationSec };
   const changedHands = lease !== null && (lease.holderIdentity ?? '') !== '' && lease.holderIdentity !== me;
   return {
     holderIdentity: me,
@@ -46,7 +58,8 @@ function micro(t: string | undefined): string | undefined {
 }
 
 function fromApi(l: V1Lease): LeaseState {
-  const iso = (d: Date | string | undefined) => (d === undefined ? undefined : d instanceof Date ? d.toISOString() : d);
+  const iso = (d: Date | string | undefined) =>
+    d === undefined ? undefined : d instanceof Date ? d.toISOString() : d;
   return {
     holderIdentity: l.spec?.holderIdentity,
     leaseDurationSeconds: l.spec?.leaseDurationSeconds,
@@ -78,7 +91,13 @@ export class LeaderElector {
   private stopped = false;
 
   constructor(opts: ElectorOptions) {
-    this.o = { leaseDurationSec: 15, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, now: () => new Date(), ...opts };
+    this.o = {
+      leaseDurationSec: 15,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      now: () => new Date(),
+      ...opts,
+    };
   }
 
   isLeader(): boolean {
@@ -125,7 +144,13 @@ export class LeaderElector {
     const body = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name, namespace, ...(current?.metadata?.resourceVersion !== undefined ? { resourceVersion: current.metadata.resourceVersion } : {}) },
+      metadata: {
+        name,
+        namespace,
+        ...(current?.metadata?.resourceVersion !== undefined
+          ? { resourceVersion: current.metadata.resourceVersion }
+          : {}),
+      },
       spec: { ...next, acquireTime: micro(next.acquireTime), renewTime: micro(next.renewTime) },
     } as unknown as V1Lease;
     try {

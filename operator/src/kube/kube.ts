@@ -12,11 +12,27 @@ export interface Kube {
   create<T extends KubernetesObject>(obj: T): Promise<T>;
   /** Update guarded by metadata.resourceVersion (a 409 means someone else wrote first). */
   replace<T extends KubernetesObject>(obj: T): Promise<T>;
-  get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string): Promise<T | null>;
-  list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, labelSelector: string): Promise<T[]>;
+  get<T extends KubernetesObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+  ): Promise<T | null>;
+  list<T extends KubernetesObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    labelSelector: string,
+  ): Promise<T[]>;
   /** True when deleted, false when it was already gone. */
   delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<boolean>;
-  mergePatch(apiVersion: string, kind: string, namespace: string, name: string, patch: Record<string, unknown>): Promise<void>;
+  mergePatch(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+    patch: Record<string, unknown>,
+  ): Promise<void>;
   applyStatus(kv: KVCluster, status: KVClusterStatus): Promise<void>;
 }
 
@@ -38,7 +54,14 @@ export class ClientKube implements Kube {
   }
 
   async apply<T extends KubernetesObject>(obj: T): Promise<T> {
-    return this.objects.patch(obj, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply);
+    return this.objects.patch(
+      obj,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      k8s.PatchStrategy.ServerSideApply,
+    );
   }
 
   async create<T extends KubernetesObject>(obj: T): Promise<T> {
@@ -49,7 +72,12 @@ export class ClientKube implements Kube {
     return this.objects.replace(obj, undefined, undefined, FIELD_MANAGER);
   }
 
-  async get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string): Promise<T | null> {
+  async get<T extends KubernetesObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+  ): Promise<T | null> {
     try {
       const header = { apiVersion, kind, metadata: { name, namespace } };
       return await this.objects.read<T>(header);
@@ -59,8 +87,22 @@ export class ClientKube implements Kube {
     }
   }
 
-  async list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, labelSelector: string): Promise<T[]> {
-    const res = await this.objects.list<T>(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
+  async list<T extends KubernetesObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    labelSelector: string,
+  ): Promise<T[]> {
+    const res = await this.objects.list<T>(
+      apiVersion,
+      kind,
+      namespace,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      labelSelector,
+    );
     return res.items;
   }
 
@@ -74,7 +116,13 @@ export class ClientKube implements Kube {
     }
   }
 
-  async mergePatch(apiVersion: string, kind: string, namespace: string, name: string, patch: Record<string, unknown>): Promise<void> {
+  async mergePatch(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+    patch: Record<string, unknown>,
+  ): Promise<void> {
     await this.objects.patch(
       { apiVersion, kind, metadata: { name, namespace }, ...patch },
       undefined,
@@ -93,7 +141,12 @@ export class ClientKube implements Kube {
         namespace: kv.metadata.namespace,
         plural: PLURAL,
         name: kv.metadata.name,
-        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'KVCluster', metadata: { name: kv.metadata.name, namespace: kv.metadata.namespace }, status },
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: 'KVCluster',
+          metadata: { name: kv.metadata.name, namespace: kv.metadata.namespace },
+          status,
+        },
         fieldManager: FIELD_MANAGER,
         force: true,
       },

@@ -48,10 +48,12 @@ export class OperatorMetrics {
   }
 
   setMembers(namespace: string, cluster: string, counts: Record<'voter' | 'learner' | 'none', number>): void {
-    for (const role of ['voter', 'learner', 'none'] as const) this.members.set({ namespace, cluster, role }, counts[role]);
+    for (const role of ['voter', 'learner', 'none'] as const)
+      this.members.set({ namespace, cluster, role }, counts[role]);
   }
 
   forgetCluster(namespace: string, cluster: string): void {
-    for (const role of ['voter', 'learner', 'none'] as const) this.members.remove({ namespace, cluster, role });
+    for (const role of ['voter', 'learner', 'none'] as const)
+      this.members.remove({ namespace, cluster, role });
   }
 }

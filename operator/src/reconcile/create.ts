@@ -20,6 +20,11 @@ export async function applyOwnedObjects(kube: Kube, kv: KVCluster): Promise<void
 }
 
 /** Applies the StatefulSet with the replica count the planner wants right now. */
-export async function applyStatefulSet(kube: Kube, kv: KVCluster, replicas: number, bootstrapped: boolean): Promise<void> {
+export async function applyStatefulSet(
+  kube: Kube,
+  kv: KVCluster,
+  replicas: number,
+  bootstrapped: boolean,
+): Promise<void> {
   await kube.apply(buildStatefulSet(kv, { replicas, bootstrapped }));
 }

@@ -99,7 +99,8 @@ export class HttpNodeAdmin implements NodeAdmin {
     await this.call(baseUrl, 'DELETE', `/v1/cluster/members/${encodeURIComponent(id)}`);
   }
   async transferLeadership(baseUrl: string, to: string): Promise<string | null> {
-    const res = (await this.call(baseUrl, 'POST', '/v1/cluster/leader', { to })) as { leader?: string } | undefined;
+    const res = (await this.call(baseUrl, 'POST', '/v1/cluster/leader', { to })) as
+      { leader?: string } | undefined;
     return res?.leader ?? null;
   }
 }

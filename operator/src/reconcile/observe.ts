@@ -39,7 +39,11 @@ export function raftView(leader: NodeStatus | null): RaftView | null {
       id: m.id,
       role: m.role,
       healthy: m.id === leader.id ? true : (m.healthy ?? false),
-      ...(m.id === leader.id ? { matchIndex: leader.commitIndex } : m.matchIndex !== undefined ? { matchIndex: m.matchIndex } : {}),
+      ...(m.id === leader.id
+        ? { matchIndex: leader.commitIndex }
+        : m.matchIndex !== undefined
+          ? { matchIndex: m.matchIndex }
+          : {}),
     })),
   };
 }
@@ -54,7 +58,10 @@ export function clusterIdOf(obs: Observation): string | undefined {
 export function dataStateOf(status: NodeStatus | null | undefined, clusterId: string | undefined): DataState {
   if (status === null || status === undefined) return 'unknown';
   // A removed member keeps (and refuses to rejoin with) its old state: stale, wipe before reuse.
-  if (status.state === 'removed') return clusterId !== undefined && status.clusterId !== '' && status.clusterId !== clusterId ? 'foreign' : 'cluster';
+  if (status.state === 'removed')
+    return clusterId !== undefined && status.clusterId !== '' && status.clusterId !== clusterId
+      ? 'foreign'
+      : 'cluster';
   if (status.clusterId === null || status.clusterId === '') return 'empty';
   if (clusterId !== undefined && status.clusterId !== clusterId) return 'foreign';
   return 'cluster';

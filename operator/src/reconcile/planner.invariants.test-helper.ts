@@ -8,8 +8,10 @@ export function violations(input: PlanInput, step: Step): string[] {
   const sts = input.statefulSetReplicas ?? 0;
   const raft = input.raft;
   if (raft === null) {
-    if (!['raise-statefulset', 'wait', 'refuse'].includes(step.kind)) out.push(`${step.kind} without a leader`);
-    if (step.kind === 'raise-statefulset' && sts >= 1) out.push('raised a running StatefulSet without a leader');
+    if (!['raise-statefulset', 'wait', 'refuse'].includes(step.kind))
+      out.push(`${step.kind} without a leader`);
+    if (step.kind === 'raise-statefulset' && sts >= 1)
+      out.push('raised a running StatefulSet without a leader');
     return out;
   }
   const members = raft.members;
@@ -35,7 +37,8 @@ export function violations(input: PlanInput, step: Step): string[] {
         if (m.id === raft.leader) out.push('removes the leader');
         if (m.role === 'voter') {
           const remaining = liveVoters - (live(m) ? 1 : 0);
-          if (remaining < quorum(voters.length - 1)) out.push(`removing voter ${m.id} leaves ${remaining} live of ${voters.length - 1}`);
+          if (remaining < quorum(voters.length - 1))
+            out.push(`removing voter ${m.id} leaves ${remaining} live of ${voters.length - 1}`);
         }
       }
       break;
@@ -45,7 +48,8 @@ export function violations(input: PlanInput, step: Step): string[] {
       if (m?.role !== 'learner') out.push('promotes a non-learner');
       else {
         if (!m.healthy || pod(m)?.ready !== true) out.push('promotes an unready learner');
-        if ((lagOf(raft, m) ?? Infinity) > (input.maxLearnerLag ?? DEFAULT_MAX_LEARNER_LAG)) out.push('promotes a lagging learner');
+        if ((lagOf(raft, m) ?? Infinity) > (input.maxLearnerLag ?? DEFAULT_MAX_LEARNER_LAG))
+          out.push('promotes a lagging learner');
         if (liveVoters + 1 < quorum(voters.length + 1)) out.push('promotion breaks quorum');
       }
       break;
@@ -55,14 +59,17 @@ export function violations(input: PlanInput, step: Step): string[] {
       if (step.ordinal >= input.desiredReplicas) out.push('adds beyond desired');
       if (members.some((m) => m.role === 'learner')) out.push('adds a second learner');
       const p = input.pods.find((x) => x.ordinal === step.ordinal);
-      if (p !== undefined && p.dataState !== 'empty') out.push(`adds ${step.member} with ${p.dataState} data`);
-      if (p === undefined && input.pvcs.some((x) => x.ordinal === step.ordinal)) out.push('adds a member whose old PVC still exists');
+      if (p !== undefined && p.dataState !== 'empty')
+        out.push(`adds ${step.member} with ${p.dataState} data`);
+      if (p === undefined && input.pvcs.some((x) => x.ordinal === step.ordinal))
+        out.push('adds a member whose old PVC still exists');
       break;
     }
     case 'transfer-leadership': {
       if (step.from !== raft.leader) out.push('transfers from a non-leader');
       const to = find(step.to);
-      if (to === undefined || to.role !== 'voter' || !live(to) || to.id === raft.leader) out.push('transfers to an unfit member');
+      if (to === undefined || to.role !== 'voter' || !live(to) || to.id === raft.leader)
+        out.push('transfers to an unfit member');
       break;
     }
     case 'roll-pod': {
@@ -73,13 +80,15 @@ export function violations(input: PlanInput, step: Step): string[] {
         if (voters.length > 2 && liveVoters - 1 < quorum(voters.length)) out.push('roll breaks quorum');
       }
       for (let o = 0; o < input.desiredReplicas; o++) {
-        if (input.pods.find((p) => p.ordinal === o)?.ready !== true) out.push(`rolls while ${o} is not ready`);
+        if (input.pods.find((p) => p.ordinal === o)?.ready !== true)
+          out.push(`rolls while ${o} is not ready`);
       }
       break;
     }
     case 'lower-statefulset':
       if (step.replicas >= sts) out.push('lower does not lower');
-      for (let o = step.replicas; o < sts; o++) if (isMemberOrdinal(o)) out.push(`lowering drops member pod ${o}`);
+      for (let o = step.replicas; o < sts; o++)
+        if (isMemberOrdinal(o)) out.push(`lowering drops member pod ${o}`);
       break;
     case 'raise-statefulset':
       if (step.replicas <= sts) out.push('raise does not raise');

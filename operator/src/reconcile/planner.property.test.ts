@@ -29,8 +29,19 @@ function nearState(r: () => number): PlanInput {
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
   const n = 1 + int(7);
   const commitIndex = 1000;
-  const members: RaftMember[] = Array.from({ length: n }, (_, o) => ({ id: `demo-${o}`, role: 'voter', healthy: true, matchIndex: commitIndex }));
-  const pods: ObservedPod[] = Array.from({ length: n }, (_, o) => ({ ordinal: o, ready: true, terminating: false, configHash: 'h1', dataState: 'cluster' }));
+  const members: RaftMember[] = Array.from({ length: n }, (_, o) => ({
+    id: `demo-${o}`,
+    role: 'voter',
+    healthy: true,
+    matchIndex: commitIndex,
+  }));
+  const pods: ObservedPod[] = Array.from({ length: n }, (_, o) => ({
+    ordinal: o,
+    ready: true,
+    terminating: false,
+    configHash: 'h1',
+    dataState: 'cluster',
+  }));
   const pvcs = Array.from({ length: n }, (_, ordinal) => ({ ordinal, markedRemoved: false }));
   let sts = n;
   for (let k = int(3); k > 0; k--) {
@@ -38,14 +49,32 @@ function nearState(r: () => number): PlanInput {
     const m = members.find((x) => x.id === `demo-${o}`);
     if (m === undefined) continue;
     switch (int(8)) {
-      case 0: m.healthy = false; pods[o]!.ready = false; break;
-      case 1: m.role = 'learner'; m.matchIndex = commitIndex - pick([0, 160]); break;
-      case 2: pods[o]!.configHash = 'h0'; break;
-      case 3: pods[o]!.dataState = pick<DataState>(['empty', 'foreign', 'unknown']); break;
-      case 4: members.splice(members.indexOf(m), 1); break;
-      case 5: pods[o]!.ready = false; break;
-      case 6: sts = Math.max(0, sts + pick([-1, 1])); break;
-      case 7: pvcs.push({ ordinal: n + int(2), markedRemoved: r() < 0.5 }); break;
+      case 0:
+        m.healthy = false;
+        pods[o]!.ready = false;
+        break;
+      case 1:
+        m.role = 'learner';
+        m.matchIndex = commitIndex - pick([0, 160]);
+        break;
+      case 2:
+        pods[o]!.configHash = 'h0';
+        break;
+      case 3:
+        pods[o]!.dataState = pick<DataState>(['empty', 'foreign', 'unknown']);
+        break;
+      case 4:
+        members.splice(members.indexOf(m), 1);
+        break;
+      case 5:
+        pods[o]!.ready = false;
+        break;
+      case 6:
+        sts = Math.max(0, sts + pick([-1, 1]));
+        break;
+      case 7:
+        pvcs.push({ ordinal: n + int(2), markedRemoved: r() < 0.5 });
+        break;
     }
   }
   const voters = members.filter((m) => m.role === 'voter');
@@ -81,7 +110,12 @@ function randomState(r: () => number): PlanInput {
       ...(r() < 0.9 ? { matchIndex: commitIndex - pick([0, 0, 10, 99, 101, 500]) } : {}),
     });
   }
-  if (r() < 0.1) members.push({ id: pick(['stranger', 'demo-x', 'demo-01']), role: r() < 0.5 ? 'voter' : 'learner', healthy: r() < 0.5 });
+  if (r() < 0.1)
+    members.push({
+      id: pick(['stranger', 'demo-x', 'demo-01']),
+      role: r() < 0.5 ? 'voter' : 'learner',
+      healthy: r() < 0.5,
+    });
   const voters = members.filter((m) => m.role === 'voter');
   const leader = voters.length > 0 && r() < 0.92 ? pick(voters).id : null;
   const pods: ObservedPod[] = [];
@@ -126,8 +160,19 @@ void test(`random observed states (seed ${SEED}, ${STATES} states): every step i
   }
   // The generator must reach every kind of step, or the property proves little.
   for (const kind of [
-    'nothing', 'wait', 'refuse', 'raise-statefulset', 'lower-statefulset', 'add-learner', 'promote',
-    'transfer-leadership', 'remove-member', 'replace-member', 'delete-pvc', 'mark-pvc-removed', 'roll-pod',
+    'nothing',
+    'wait',
+    'refuse',
+    'raise-statefulset',
+    'lower-statefulset',
+    'add-learner',
+    'promote',
+    'transfer-leadership',
+    'remove-member',
+    'replace-member',
+    'delete-pvc',
+    'mark-pvc-removed',
+    'roll-pod',
   ]) {
     assert.ok((seen.get(kind) ?? 0) > 0, `no generated state produced ${kind}: ${JSON.stringify([...seen])}`);
   }
@@ -144,7 +189,8 @@ void test('never removes a voter when the remaining live voters would be below q
     if (m.role !== 'voter') continue;
     removals++;
     const voters = input.raft.members.filter((x) => x.role === 'voter');
-    const live = (x: RaftMember) => x.healthy && input.pods.some((p) => `demo-${p.ordinal}` === x.id && !p.terminating);
+    const live = (x: RaftMember) =>
+      x.healthy && input.pods.some((p) => `demo-${p.ordinal}` === x.id && !p.terminating);
     const remaining = voters.filter((x) => x.id !== m.id && live(x)).length;
     assert.ok(remaining >= quorum(voters.length - 1), JSON.stringify({ input, step }));
   }
@@ -181,7 +227,10 @@ void test('random walks: user changes and failures interleaved with planned step
       else w.apply(step);
     }
     assert.ok(converged, `walk ${walk} did not converge: ${JSON.stringify(w.log.slice(-8))}`);
-    const voters = [...w.members.values()].filter((m) => m.role === 'voter').map((m) => m.id).sort();
+    const voters = [...w.members.values()]
+      .filter((m) => m.role === 'voter')
+      .map((m) => m.id)
+      .sort();
     assert.deepEqual(voters, Array.from({ length: w.desired }, (_, i) => `demo-${i}`).sort(), `walk ${walk}`);
     assert.equal(w.members.size, w.desired);
   }

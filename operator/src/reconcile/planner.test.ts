@@ -14,8 +14,20 @@ const pod = (ordinal: number, over: Partial<ObservedPod> = {}): ObservedPod => (
   dataState: 'cluster',
   ...over,
 });
-const voter = (o: number, over: Partial<RaftMember> = {}): RaftMember => ({ id: `demo-${o}`, role: 'voter', healthy: true, matchIndex: 100, ...over });
-const learner = (o: number, over: Partial<RaftMember> = {}): RaftMember => ({ id: `demo-${o}`, role: 'learner', healthy: true, matchIndex: 100, ...over });
+const voter = (o: number, over: Partial<RaftMember> = {}): RaftMember => ({
+  id: `demo-${o}`,
+  role: 'voter',
+  healthy: true,
+  matchIndex: 100,
+  ...over,
+});
+const learner = (o: number, over: Partial<RaftMember> = {}): RaftMember => ({
+  id: `demo-${o}`,
+  role: 'learner',
+  healthy: true,
+  matchIndex: 100,
+  ...over,
+});
 
 function healthy(n: number, over: Partial<PlanInput> = {}): PlanInput {
   return {
@@ -43,12 +55,25 @@ void describe('planNextStep: table', () => {
   const cases: { name: string; input: PlanInput; want: Step | Step['kind'] }[] = [
     {
       name: 'fresh cluster: create the StatefulSet with member 0 only',
-      input: { ...healthy(3), bootstrapped: false, statefulSetReplicas: null, pods: [], pvcs: [], raft: null },
+      input: {
+        ...healthy(3),
+        bootstrapped: false,
+        statefulSetReplicas: null,
+        pods: [],
+        pvcs: [],
+        raft: null,
+      },
       want: { kind: 'raise-statefulset', replicas: 1 },
     },
     {
       name: 'member 0 not bootstrapped yet: wait',
-      input: { ...healthy(3), bootstrapped: false, statefulSetReplicas: 1, pods: [pod(0, { ready: false, dataState: 'unknown' })], raft: null },
+      input: {
+        ...healthy(3),
+        bootstrapped: false,
+        statefulSetReplicas: 1,
+        pods: [pod(0, { ready: false, dataState: 'unknown' })],
+        raft: null,
+      },
       want: 'wait',
     },
     { name: 'healthy and as desired: nothing', input: healthy(3), want: { kind: 'nothing' } },
@@ -64,7 +89,14 @@ void describe('planNextStep: table', () => {
     },
     {
       name: 'two of three voters down: refuse',
-      input: { ...healthy(3, { desiredReplicas: 1 }), raft: { leader: 'demo-0', commitIndex: 100, members: [voter(0), voter(1, { healthy: false }), voter(2, { healthy: false })] } },
+      input: {
+        ...healthy(3, { desiredReplicas: 1 }),
+        raft: {
+          leader: 'demo-0',
+          commitIndex: 100,
+          members: [voter(0), voter(1, { healthy: false }), voter(2, { healthy: false })],
+        },
+      },
       want: 'refuse',
     },
     {
@@ -74,7 +106,15 @@ void describe('planNextStep: table', () => {
     },
     {
       name: 'learner added: raise the StatefulSet',
-      input: { ...healthy(1), desiredReplicas: 3, raft: { leader: 'demo-0', commitIndex: 100, members: [voter(0), learner(1, { healthy: false, matchIndex: 0 })] } },
+      input: {
+        ...healthy(1),
+        desiredReplicas: 3,
+        raft: {
+          leader: 'demo-0',
+          commitIndex: 100,
+          members: [voter(0), learner(1, { healthy: false, matchIndex: 0 })],
+        },
+      },
       want: { kind: 'raise-statefulset', replicas: 2 },
     },
     {
@@ -82,18 +122,31 @@ void describe('planNextStep: table', () => {
       input: {
         ...healthy(2),
         desiredReplicas: 3,
-        raft: { leader: 'demo-0', commitIndex: 1000, members: [voter(0, { matchIndex: 1000 }), learner(1, { matchIndex: 10 })] },
+        raft: {
+          leader: 'demo-0',
+          commitIndex: 1000,
+          members: [voter(0, { matchIndex: 1000 }), learner(1, { matchIndex: 10 })],
+        },
       },
       want: 'wait',
     },
     {
       name: 'learner caught up and ready: promote',
-      input: { ...healthy(2), desiredReplicas: 3, raft: { leader: 'demo-0', commitIndex: 100, members: [voter(0), learner(1)] } },
+      input: {
+        ...healthy(2),
+        desiredReplicas: 3,
+        raft: { leader: 'demo-0', commitIndex: 100, members: [voter(0), learner(1)] },
+      },
       want: { kind: 'promote', member: 'demo-1' },
     },
     {
       name: 'learner caught up but pod not ready: wait',
-      input: { ...healthy(2), desiredReplicas: 3, pods: [pod(0), pod(1, { ready: false })], raft: { leader: 'demo-0', commitIndex: 100, members: [voter(0), learner(1)] } },
+      input: {
+        ...healthy(2),
+        desiredReplicas: 3,
+        pods: [pod(0), pod(1, { ready: false })],
+        raft: { leader: 'demo-0', commitIndex: 100, members: [voter(0), learner(1)] },
+      },
       want: 'wait',
     },
     {
@@ -103,12 +156,18 @@ void describe('planNextStep: table', () => {
     },
     {
       name: 'scale-down: highest member is the leader: transfer first, to a member that stays',
-      input: { ...healthy(5, { desiredReplicas: 3 }), raft: { leader: 'demo-4', commitIndex: 100, members: [0, 1, 2, 3, 4].map((o) => voter(o)) } },
+      input: {
+        ...healthy(5, { desiredReplicas: 3 }),
+        raft: { leader: 'demo-4', commitIndex: 100, members: [0, 1, 2, 3, 4].map((o) => voter(o)) },
+      },
       want: { kind: 'transfer-leadership', from: 'demo-4', to: 'demo-0' },
     },
     {
       name: 'scale-down: member removed, pod still there: lower the StatefulSet by one',
-      input: { ...healthy(5, { desiredReplicas: 3 }), raft: { leader: 'demo-0', commitIndex: 100, members: [0, 1, 2, 3].map((o) => voter(o)) } },
+      input: {
+        ...healthy(5, { desiredReplicas: 3 }),
+        raft: { leader: 'demo-0', commitIndex: 100, members: [0, 1, 2, 3].map((o) => voter(o)) },
+      },
       want: { kind: 'lower-statefulset', replicas: 4 },
     },
     {
@@ -131,7 +190,10 @@ void describe('planNextStep: table', () => {
     },
     {
       name: 'scale-up onto a retained PVC: delete it before adding the member',
-      input: { ...healthy(3, { desiredReplicas: 4, onMemberRemoval: 'Retain' }), pvcs: [0, 1, 2, 3].map((ordinal) => ({ ordinal, markedRemoved: ordinal === 3 })) },
+      input: {
+        ...healthy(3, { desiredReplicas: 4, onMemberRemoval: 'Retain' }),
+        pvcs: [0, 1, 2, 3].map((ordinal) => ({ ordinal, markedRemoved: ordinal === 3 })),
+      },
       want: { kind: 'delete-pvc', member: 'demo-3', ordinal: 3, deletePod: false },
     },
     {
@@ -141,17 +203,35 @@ void describe('planNextStep: table', () => {
     },
     {
       name: 'drift: a fresh pod that is no member: add it as learner',
-      input: { ...healthy(3), pods: [pod(0), pod(1), pod(2, { dataState: 'empty', ready: false })], raft: { leader: 'demo-0', commitIndex: 100, members: [voter(0), voter(1)] } },
+      input: {
+        ...healthy(3),
+        pods: [pod(0), pod(1), pod(2, { dataState: 'empty', ready: false })],
+        raft: { leader: 'demo-0', commitIndex: 100, members: [voter(0), voter(1)] },
+      },
       want: { kind: 'add-learner', member: 'demo-2', ordinal: 2 },
     },
     {
       name: 'drift: a Raft member without pod slot beyond desired: remove it',
-      input: { ...healthy(3), raft: { leader: 'demo-0', commitIndex: 100, members: [0, 1, 2, 5].map((o) => voter(o, o === 5 ? { healthy: false } : {})) } },
+      input: {
+        ...healthy(3),
+        raft: {
+          leader: 'demo-0',
+          commitIndex: 100,
+          members: [0, 1, 2, 5].map((o) => voter(o, o === 5 ? { healthy: false } : {})),
+        },
+      },
       want: { kind: 'remove-member', member: 'demo-5' },
     },
     {
       name: 'drift: a Raft member of another name: remove it',
-      input: { ...healthy(3), raft: { leader: 'demo-0', commitIndex: 100, members: [voter(0), voter(1), voter(2), { id: 'stranger', role: 'learner', healthy: false }] } },
+      input: {
+        ...healthy(3),
+        raft: {
+          leader: 'demo-0',
+          commitIndex: 100,
+          members: [voter(0), voter(1), voter(2), { id: 'stranger', role: 'learner', healthy: false }],
+        },
+      },
       want: { kind: 'remove-member', member: 'stranger' },
     },
     {
@@ -169,7 +249,11 @@ void describe('planNextStep: table', () => {
       input: {
         ...healthy(3),
         pods: [pod(0), pod(1, { ready: false }), pod(2, { dataState: 'empty', ready: false })],
-        raft: { leader: 'demo-0', commitIndex: 100, members: [voter(0), voter(1, { healthy: false }), voter(2)] },
+        raft: {
+          leader: 'demo-0',
+          commitIndex: 100,
+          members: [voter(0), voter(1, { healthy: false }), voter(2)],
+        },
       },
       want: 'refuse',
     },
@@ -180,12 +264,20 @@ void describe('planNextStep: table', () => {
     },
     {
       name: 'roll: a rolled pod is not ready yet: wait',
-      input: { ...healthy(3), desiredConfigHash: 'h2', pods: [pod(0), pod(1), pod(2, { configHash: 'h2', ready: false })] },
+      input: {
+        ...healthy(3),
+        desiredConfigHash: 'h2',
+        pods: [pod(0), pod(1), pod(2, { configHash: 'h2', ready: false })],
+      },
       want: 'wait',
     },
     {
       name: 'roll: only the leader is outdated: transfer leadership to an updated member',
-      input: { ...healthy(3), desiredConfigHash: 'h2', pods: [pod(0), pod(1, { configHash: 'h2' }), pod(2, { configHash: 'h2' })] },
+      input: {
+        ...healthy(3),
+        desiredConfigHash: 'h2',
+        pods: [pod(0), pod(1, { configHash: 'h2' }), pod(2, { configHash: 'h2' })],
+      },
       want: { kind: 'transfer-leadership', from: 'demo-0', to: 'demo-1' },
     },
     {
@@ -195,7 +287,19 @@ void describe('planNextStep: table', () => {
     },
     {
       name: 'roll: a lagging member blocks the roll',
-      input: { ...healthy(3), desiredConfigHash: 'h2', raft: { leader: 'demo-0', commitIndex: 1000, members: [voter(0, { matchIndex: 1000 }), voter(1, { matchIndex: 1000 }), voter(2, { matchIndex: 3 })] } },
+      input: {
+        ...healthy(3),
+        desiredConfigHash: 'h2',
+        raft: {
+          leader: 'demo-0',
+          commitIndex: 1000,
+          members: [
+            voter(0, { matchIndex: 1000 }),
+            voter(1, { matchIndex: 1000 }),
+            voter(2, { matchIndex: 3 }),
+          ],
+        },
+      },
       want: 'wait',
     },
     {
@@ -223,7 +327,11 @@ function run(world: World, maxSteps = 200): Step[] {
   for (let i = 0; i < maxSteps; i++) {
     const input = world.input();
     const step = planNextStep(input);
-    assert.deepEqual(violations(input, step), [], `unsafe step ${JSON.stringify(step)} after ${JSON.stringify(steps)}`);
+    assert.deepEqual(
+      violations(input, step),
+      [],
+      `unsafe step ${JSON.stringify(step)} after ${JSON.stringify(steps)}`,
+    );
     if (step.kind === 'nothing') return steps;
     assert.notEqual(step.kind, 'refuse', `refused: ${JSON.stringify(step)}`);
     steps.push(step);
@@ -246,7 +354,15 @@ void describe('planNextStep: convergence in a model world', () => {
     assertConverged(w);
     assert.deepEqual(
       create.map((s) => s.kind),
-      ['raise-statefulset', 'add-learner', 'raise-statefulset', 'promote', 'add-learner', 'raise-statefulset', 'promote'],
+      [
+        'raise-statefulset',
+        'add-learner',
+        'raise-statefulset',
+        'promote',
+        'add-learner',
+        'raise-statefulset',
+        'promote',
+      ],
     );
 
     w.desired = 5;
@@ -258,7 +374,14 @@ void describe('planNextStep: convergence in a model world', () => {
     assertConverged(w);
     assert.deepEqual(
       down.map((s) => s.kind),
-      ['remove-member', 'lower-statefulset', 'delete-pvc', 'remove-member', 'lower-statefulset', 'delete-pvc'],
+      [
+        'remove-member',
+        'lower-statefulset',
+        'delete-pvc',
+        'remove-member',
+        'lower-statefulset',
+        'delete-pvc',
+      ],
     );
     assert.deepEqual([...w.pvcs.keys()].sort(), [0, 1, 2]);
 
@@ -306,7 +429,10 @@ void describe('planNextStep: convergence in a model world', () => {
     w.members.get('demo-0')!.healthy = false;
     for (const p of w.pods.values()) p.ready = true;
     const steps = run(w);
-    assert.deepEqual(steps.slice(0, 2).map((s) => s.kind), ['replace-member', 'add-learner']);
+    assert.deepEqual(
+      steps.slice(0, 2).map((s) => s.kind),
+      ['replace-member', 'add-learner'],
+    );
     assertConverged(w);
   });
 

@@ -122,7 +122,9 @@ export function operationKindOf(step: Step, input: PlanInput): OperationKind | u
     case 'roll-pod':
       return 'Roll';
     case 'transfer-leadership':
-      return input.operation?.kind === 'Roll' || input.operation?.kind === 'ScaleDown' ? input.operation.kind : 'ScaleDown';
+      return input.operation?.kind === 'Roll' || input.operation?.kind === 'ScaleDown'
+        ? input.operation.kind
+        : 'ScaleDown';
     default:
       return undefined;
   }
@@ -145,7 +147,10 @@ export function planNextStep(input: PlanInput): Step {
     // The StatefulSet vanished (deleted by hand) while the volumes stayed: bring the members
     // back; they restart from their data with -join and elect a leader among themselves.
     if (sts < 1) return { kind: 'raise-statefulset', replicas: desired };
-    return { kind: 'refuse', reason: 'no leader: quorum lost or cluster restarting; membership is left alone' };
+    return {
+      kind: 'refuse',
+      reason: 'no leader: quorum lost or cluster restarting; membership is left alone',
+    };
   }
 
   const members = raft.members;
@@ -165,7 +170,10 @@ export function planNextStep(input: PlanInput): Step {
   };
   const liveVoters = voters.filter(isLive).length;
   if (liveVoters < quorum(voters.length)) {
-    return { kind: 'refuse', reason: `only ${liveVoters} of ${voters.length} voters live; quorum is ${quorum(voters.length)}` };
+    return {
+      kind: 'refuse',
+      reason: `only ${liveVoters} of ${voters.length} voters live; quorum is ${quorum(voters.length)}`,
+    };
   }
   const canLoseVoter = (m: RaftMember) => {
     const remainingLive = liveVoters - (isLive(m) ? 1 : 0);
@@ -174,16 +182,20 @@ export function planNextStep(input: PlanInput): Step {
   const transferTarget = (avoid: (m: RaftMember) => boolean): RaftMember | undefined =>
     voters
       .filter((m) => m.id !== raft.leader && isLive(m) && podOf(m)?.ready === true && !avoid(m))
-      .sort((a, b) => (lagOf(raft, a) ?? Infinity) - (lagOf(raft, b) ?? Infinity) || a.id.localeCompare(b.id))[0];
+      .sort(
+        (a, b) => (lagOf(raft, a) ?? Infinity) - (lagOf(raft, b) ?? Infinity) || a.id.localeCompare(b.id),
+      )[0];
 
   const removeSafely = (m: RaftMember, isExtra: (m: RaftMember) => boolean): Step => {
     if (m.role === 'learner') return { kind: 'remove-member', member: m.id };
     if (m.id === raft.leader) {
       const to = transferTarget(isExtra);
-      if (to === undefined) return { kind: 'wait', reason: `no ready voter to take over leadership from ${m.id}` };
+      if (to === undefined)
+        return { kind: 'wait', reason: `no ready voter to take over leadership from ${m.id}` };
       return { kind: 'transfer-leadership', from: m.id, to: to.id };
     }
-    if (!canLoseVoter(m)) return { kind: 'refuse', reason: `removing ${m.id} would leave fewer live voters than a quorum` };
+    if (!canLoseVoter(m))
+      return { kind: 'refuse', reason: `removing ${m.id} would leave fewer live voters than a quorum` };
     return { kind: 'remove-member', member: m.id };
   };
 
@@ -195,7 +207,8 @@ export function planNextStep(input: PlanInput): Step {
     if (pod === undefined || pod.terminating) continue;
     if (pod.dataState === 'empty' || pod.dataState === 'foreign') {
       if (m.id === raft.leader) continue; // it answers as leader, so it has data; stale report
-      if (!canLoseVoter(m)) return { kind: 'refuse', reason: `cannot replace ${m.id}: quorum would not hold` };
+      if (!canLoseVoter(m))
+        return { kind: 'refuse', reason: `cannot replace ${m.id}: quorum would not hold` };
       return { kind: 'replace-member', member: m.id };
     }
   }
@@ -214,8 +227,10 @@ export function planNextStep(input: PlanInput): Step {
   for (const pvc of [...input.pvcs].sort((a, b) => b.ordinal - a.ordinal)) {
     if (pvc.ordinal < sts || memberAt(pvc.ordinal) !== undefined) continue;
     if (pvc.ordinal >= desired) {
-      if (input.onMemberRemoval === 'Delete') return { kind: 'delete-pvc', member: name(pvc.ordinal), ordinal: pvc.ordinal, deletePod: false };
-      if (!pvc.markedRemoved) return { kind: 'mark-pvc-removed', member: name(pvc.ordinal), ordinal: pvc.ordinal };
+      if (input.onMemberRemoval === 'Delete')
+        return { kind: 'delete-pvc', member: name(pvc.ordinal), ordinal: pvc.ordinal, deletePod: false };
+      if (!pvc.markedRemoved)
+        return { kind: 'mark-pvc-removed', member: name(pvc.ordinal), ordinal: pvc.ordinal };
     }
   }
   // Members beyond the desired size (or not of this cluster at all): learners first, then
@@ -240,12 +255,14 @@ export function planNextStep(input: PlanInput): Step {
     const o = ordinalOf(learner) ?? 0; // extras were removed above, so it has an ordinal < desired
     const pod = podAt(o);
     if (o >= sts) return { kind: 'raise-statefulset', replicas: o + 1 };
-    if (pod === undefined || !pod.ready || pod.terminating) return { kind: 'wait', reason: `waiting for learner ${learner.id} to become ready` };
+    if (pod === undefined || !pod.ready || pod.terminating)
+      return { kind: 'wait', reason: `waiting for learner ${learner.id} to become ready` };
     const lag = lagOf(raft, learner);
     if (!learner.healthy || lag === undefined || lag > maxLag) {
       return { kind: 'wait', reason: `waiting for learner ${learner.id} to catch up (lag ${lag ?? '?'})` };
     }
-    if (liveVoters + 1 < quorum(voters.length + 1)) return { kind: 'refuse', reason: `promoting ${learner.id} would leave the cluster without quorum` };
+    if (liveVoters + 1 < quorum(voters.length + 1))
+      return { kind: 'refuse', reason: `promoting ${learner.id} would leave the cluster without quorum` };
     return { kind: 'promote', member: learner.id };
   }
   // The lowest ordinal below the desired size that is not a voter yet.
@@ -280,18 +297,22 @@ export function planNextStep(input: PlanInput): Step {
   for (let o = 0; o < desired; o++) {
     const pod = podAt(o);
     const m = memberAt(o);
-    if (pod === undefined || !pod.ready || pod.terminating) return { kind: 'wait', reason: `rolling: waiting for ${name(o)} to be ready` };
+    if (pod === undefined || !pod.ready || pod.terminating)
+      return { kind: 'wait', reason: `rolling: waiting for ${name(o)} to be ready` };
     if (m === undefined || !m.healthy || (lagOf(raft, m) ?? Infinity) > maxLag) {
       return { kind: 'wait', reason: `rolling: waiting for ${name(o)} to be healthy and caught up` };
     }
   }
-  const followers = outdated.filter((p) => name(p.ordinal) !== raft.leader).sort((a, b) => b.ordinal - a.ordinal);
+  const followers = outdated
+    .filter((p) => name(p.ordinal) !== raft.leader)
+    .sort((a, b) => b.ordinal - a.ordinal);
   const next = followers[0];
   const canRoll = (m: RaftMember) => canLoseVoter(m) || voters.length <= 2; // 1-2 voters: unavoidable downtime
   if (next !== undefined) {
     const m = memberAt(next.ordinal);
     if (m === undefined) return { kind: 'wait', reason: 'rolling: member vanished' };
-    if (!canRoll(m)) return { kind: 'refuse', reason: `rolling ${m.id} would leave fewer live voters than a quorum` };
+    if (!canRoll(m))
+      return { kind: 'refuse', reason: `rolling ${m.id} would leave fewer live voters than a quorum` };
     return { kind: 'roll-pod', member: m.id };
   }
   // Only the leader is outdated: hand leadership to an up-to-date member, then roll it.
@@ -300,6 +321,7 @@ export function planNextStep(input: PlanInput): Step {
   if (voters.length === 1) return { kind: 'roll-pod', member: leader.id };
   const isOutdated = (m: RaftMember) => podOf(m)?.configHash !== input.desiredConfigHash;
   const to = transferTarget(isOutdated);
-  if (to === undefined) return { kind: 'wait', reason: 'rolling: no up-to-date voter to take over leadership' };
+  if (to === undefined)
+    return { kind: 'wait', reason: 'rolling: no up-to-date voter to take over leadership' };
   return { kind: 'transfer-leadership', from: leader.id, to: to.id };
 }

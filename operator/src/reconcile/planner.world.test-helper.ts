@@ -61,7 +61,11 @@ export class World {
       raft:
         this.leader === null
           ? null
-          : { leader: this.leader, commitIndex: this.commitIndex, members: [...this.members.values()].map((m) => ({ ...m })) },
+          : {
+              leader: this.leader,
+              commitIndex: this.commitIndex,
+              members: [...this.members.values()].map((m) => ({ ...m })),
+            },
       operation: null,
     };
   }
@@ -83,7 +87,12 @@ export class World {
     if (o === 0 && !this.bootstrapped) {
       pvc.data = 'cluster';
       this.bootstrapped = true;
-      this.members.set(this.name(0), { id: this.name(0), role: 'voter', healthy: true, matchIndex: this.commitIndex });
+      this.members.set(this.name(0), {
+        id: this.name(0),
+        role: 'voter',
+        healthy: true,
+        matchIndex: this.commitIndex,
+      });
       this.leader = this.name(0);
     }
   }

@@ -69,7 +69,8 @@ export class Reconciler {
 
     await applyOwnedObjects(kube, kv);
     // Keep the StatefulSet template current (OnDelete: no pod restarts) at its current size.
-    if (obs.statefulSet !== null) await applyStatefulSet(kube, kv, input.statefulSetReplicas ?? 0, bootstrapped);
+    if (obs.statefulSet !== null)
+      await applyStatefulSet(kube, kv, input.statefulSetReplicas ?? 0, bootstrapped);
 
     const step: Step = spec.paused ? { kind: 'wait', reason: 'paused' } : planNextStep(input);
     const now = (this.deps.now ?? (() => new Date()))().toISOString();
@@ -98,7 +99,13 @@ export class Reconciler {
     });
     await kube.applyStatus(kv, status);
     const requeueAfterMs =
-      step.kind === 'nothing' ? REQUEUE.idle : step.kind === 'refuse' ? REQUEUE.refused : isAction(step) ? REQUEUE.afterChange : REQUEUE.waiting;
+      step.kind === 'nothing'
+        ? REQUEUE.idle
+        : step.kind === 'refuse'
+          ? REQUEUE.refused
+          : isAction(step)
+            ? REQUEUE.afterChange
+            : REQUEUE.waiting;
     if (result === 'error') throw new StepFailed(step);
     return { requeueAfterMs, step };
   }

@@ -24,7 +24,18 @@ function needLeader(ctx: StepContext): string {
 
 export type MembershipStep = Extract<
   Step,
-  { kind: 'raise-statefulset' | 'lower-statefulset' | 'add-learner' | 'promote' | 'transfer-leadership' | 'remove-member' | 'replace-member' | 'delete-pvc' | 'mark-pvc-removed' }
+  {
+    kind:
+      | 'raise-statefulset'
+      | 'lower-statefulset'
+      | 'add-learner'
+      | 'promote'
+      | 'transfer-leadership'
+      | 'remove-member'
+      | 'replace-member'
+      | 'delete-pvc'
+      | 'mark-pvc-removed';
+  }
 >;
 
 export async function executeMembershipStep(ctx: StepContext, step: MembershipStep): Promise<void> {
@@ -38,7 +49,12 @@ export async function executeMembershipStep(ctx: StepContext, step: MembershipSt
       return;
     case 'add-learner': {
       const url = `http://${n.memberHost(step.ordinal)}:${NODE_PORT}`;
-      await node.addMember(needLeader(ctx), { id: step.member, peerUrl: url, clientUrl: url, role: 'learner' });
+      await node.addMember(needLeader(ctx), {
+        id: step.member,
+        peerUrl: url,
+        clientUrl: url,
+        role: 'learner',
+      });
       return;
     }
     case 'promote':

@@ -20,9 +20,24 @@ function input(readyPods: number): PlanInput {
     onMemberRemoval: 'Delete',
     bootstrapped: true,
     statefulSetReplicas: 3,
-    pods: [0, 1, 2].map((o) => ({ ordinal: o, ready: o < readyPods, terminating: false, configHash: 'h', dataState: 'cluster' as const })),
+    pods: [0, 1, 2].map((o) => ({
+      ordinal: o,
+      ready: o < readyPods,
+      terminating: false,
+      configHash: 'h',
+      dataState: 'cluster' as const,
+    })),
     pvcs: [],
-    raft: { leader: 'demo-0', commitIndex: 10, members: [0, 1, 2].map((o) => ({ id: `demo-${o}`, role: 'voter' as const, healthy: true, matchIndex: 10 })) },
+    raft: {
+      leader: 'demo-0',
+      commitIndex: 10,
+      members: [0, 1, 2].map((o) => ({
+        id: `demo-${o}`,
+        role: 'voter' as const,
+        healthy: true,
+        matchIndex: 10,
+      })),
+    },
     operation: null,
   };
 }
@@ -37,7 +52,12 @@ void test('healthy cluster: Available, consistent, idle', () => {
   assert.equal(s.readyReplicas, 3);
   assert.equal(s.leader, 'demo-0');
   const cond = Object.fromEntries((s.conditions ?? []).map((c) => [c.type, c.status]));
-  assert.deepEqual(cond, { Available: 'True', Progressing: 'False', Degraded: 'False', MembershipConsistent: 'True' });
+  assert.deepEqual(cond, {
+    Available: 'True',
+    Progressing: 'False',
+    Degraded: 'False',
+    MembershipConsistent: 'True',
+  });
   assert.equal(s.operation, undefined);
 });
 
@@ -48,18 +68,46 @@ void test('membership right but only one voter ready: not Available, phase Degra
 });
 
 void test('an action records the operation; a wait keeps it with the reason', () => {
-  const adding = buildStatus(obs, { ...input(3), desiredReplicas: 4 }, { kind: 'add-learner', member: 'demo-3', ordinal: 3 }, now);
-  assert.deepEqual(adding.operation, { kind: 'ScaleUp', member: 'demo-3', step: 'add-learner', startedAt: now });
+  const adding = buildStatus(
+    obs,
+    { ...input(3), desiredReplicas: 4 },
+    { kind: 'add-learner', member: 'demo-3', ordinal: 3 },
+    now,
+  );
+  assert.deepEqual(adding.operation, {
+    kind: 'ScaleUp',
+    member: 'demo-3',
+    step: 'add-learner',
+    startedAt: now,
+  });
   assert.equal(adding.phase, 'Scaling');
-  const waiting = buildStatus(obs, { ...input(3), desiredReplicas: 4, operation: adding.operation }, { kind: 'wait', reason: 'learner catching up' }, '2026-11-24T00:01:00.000Z');
+  const waiting = buildStatus(
+    obs,
+    { ...input(3), desiredReplicas: 4, operation: adding.operation },
+    { kind: 'wait', reason: 'learner catching up' },
+    '2026-11-24T00:01:00.000Z',
+  );
   assert.equal(waiting.operation?.startedAt, now);
   assert.equal(waiting.operation?.message, 'learner catching up');
 });
 
 void test('condition transition times only move when the status changes', () => {
   const first = buildStatus(obs, input(3), { kind: 'nothing' }, now);
-  const later = buildStatus({ ...obs, kv: { ...kv, status: first } }, input(3), { kind: 'nothing' }, '2026-11-24T01:00:00.000Z');
+  const later = buildStatus(
+    { ...obs, kv: { ...kv, status: first } },
+    input(3),
+    { kind: 'nothing' },
+    '2026-11-24T01:00:00.000Z',
+  );
   assert.equal(later.conditions?.find((c) => c.type === 'Available')?.lastTransitionTime, now);
-  const degraded = buildStatus({ ...obs, kv: { ...kv, status: first } }, input(1), { kind: 'nothing' }, '2026-11-24T01:00:00.000Z');
-  assert.equal(degraded.conditions?.find((c) => c.type === 'Available')?.lastTransitionTime, '2026-11-24T01:00:00.000Z');
+  const degraded = buildStatus(
+    { ...obs, kv: { ...kv, status: first } },
+    input(1),
+    { kind: 'nothing' },
+    '2026-11-24T01:00:00.000Z',
+  );
+  assert.equal(
+    degraded.conditions?.find((c) => c.type === 'Available')?.lastTransitionTime,
+    '2026-11-24T01:00:00.000Z',
+  );
 });

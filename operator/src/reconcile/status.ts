@@ -28,7 +28,9 @@ export function phaseOf(input: PlanInput, step: Step, paused: boolean): Phase {
       const op = input.operation?.kind;
       if (op === 'Roll') return 'Upgrading';
       if (op === 'Replace') return 'Replacing';
-      return input.raft.members.length === 1 && input.desiredReplicas > 1 && input.operation === null ? 'Creating' : 'Scaling';
+      return input.raft.members.length === 1 && input.desiredReplicas > 1 && input.operation === null
+        ? 'Creating'
+        : 'Scaling';
     }
     default:
       return 'Scaling';
@@ -46,14 +48,28 @@ export function membersOf(input: PlanInput): MemberStatus[] {
     const name = o === undefined ? m.id : memberName(input.clusterName, o);
     const prev = out.get(name);
     const lag = input.raft === null ? undefined : lagOf(input.raft, m);
-    out.set(name, { name, id: m.id, role: m.role, healthy: m.healthy, ready: prev?.ready ?? false, ...(lag !== undefined ? { lag } : {}) });
+    out.set(name, {
+      name,
+      id: m.id,
+      role: m.role,
+      healthy: m.healthy,
+      ready: prev?.ready ?? false,
+      ...(lag !== undefined ? { lag } : {}),
+    });
   }
   return [...out.values()].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
 
-function condition(prev: Condition[] | undefined, c: Omit<Condition, 'lastTransitionTime'>, now: string): Condition {
+function condition(
+  prev: Condition[] | undefined,
+  c: Omit<Condition, 'lastTransitionTime'>,
+  now: string,
+): Condition {
   const old = prev?.find((p) => p.type === c.type);
-  return { ...c, lastTransitionTime: old !== undefined && old.status === c.status ? old.lastTransitionTime : now };
+  return {
+    ...c,
+    lastTransitionTime: old !== undefined && old.status === c.status ? old.lastTransitionTime : now,
+  };
 }
 
 export function nextOperation(input: PlanInput, step: Step, now: string): OperationStatus | undefined {
@@ -64,7 +80,11 @@ export function nextOperation(input: PlanInput, step: Step, now: string): Operat
   const kind = operationKindOf(step, input);
   if (kind === undefined) return undefined;
   const member =
-    'member' in step ? step.member : step.kind === 'transfer-leadership' ? step.from : `replicas=${'replicas' in step ? step.replicas : ''}`;
+    'member' in step
+      ? step.member
+      : step.kind === 'transfer-leadership'
+        ? step.from
+        : `replicas=${'replicas' in step ? step.replicas : ''}`;
   const prev = input.operation;
   const startedAt = prev !== null && prev.kind === kind ? prev.startedAt : now;
   return { kind, member, step: step.kind, startedAt };
@@ -74,7 +94,12 @@ export function nextOperation(input: PlanInput, step: Step, now: string): Operat
  * The volume each member's Raft state lives on: recorded while it is not yet a voter, then kept,
  * so a voter later found on another PVC is known to have lost its state (see observe.ts).
  */
-export function withVolumes(members: MemberStatus[], previous: MemberStatus[] | undefined, volumes: Map<number, string>, cluster: string): MemberStatus[] {
+export function withVolumes(
+  members: MemberStatus[],
+  previous: MemberStatus[] | undefined,
+  volumes: Map<number, string>,
+  cluster: string,
+): MemberStatus[] {
   const prev = new Map((previous ?? []).map((m) => [m.name, m]));
   return members.map((m) => {
     const o = ordinalOfMember(cluster, m.name);
@@ -101,38 +126,58 @@ export function buildStatus(obs: Observation, input: PlanInput, step: Step, now:
     members.every((m) => m.role === 'voter' && ordinalOfMember(input.clusterName, m.name) !== undefined) &&
     input.pods.length === spec.replicas;
   const progressing = !['nothing', 'refuse'].includes(step.kind);
-  const degraded = step.kind === 'refuse' || (input.raft === null && input.bootstrapped) || voters.some((v) => !v.healthy);
+  const degraded =
+    step.kind === 'refuse' || (input.raft === null && input.bootstrapped) || voters.some((v) => !v.healthy);
   const reason = step.kind === 'wait' || step.kind === 'refuse' ? step.reason : step.kind;
   const gen = kv.metadata.generation ?? 0;
   const conditions: Condition[] = [
-    condition(prev, {
-      type: 'Available',
-      status: available ? 'True' : 'False',
-      observedGeneration: gen,
-      reason: available ? 'QuorumReady' : input.raft === null ? 'NoLeader' : 'QuorumNotReady',
-      message: `${readyVoters} of ${voters.length} voters ready`,
-    }, now),
-    condition(prev, {
-      type: 'Progressing',
-      status: progressing ? 'True' : 'False',
-      observedGeneration: gen,
-      reason: progressing ? camel(step.kind) : 'Idle',
-      message: progressing ? reason : 'nothing to do',
-    }, now),
-    condition(prev, {
-      type: 'Degraded',
-      status: degraded ? 'True' : 'False',
-      observedGeneration: gen,
-      reason: step.kind === 'refuse' ? 'Refused' : degraded ? 'MembersUnhealthy' : 'Healthy',
-      message: step.kind === 'refuse' ? step.reason : `${voters.filter((v) => !v.healthy).length} unhealthy voters`,
-    }, now),
-    condition(prev, {
-      type: 'MembershipConsistent',
-      status: consistent ? 'True' : 'False',
-      observedGeneration: gen,
-      reason: consistent ? 'Consistent' : 'Converging',
-      message: `raft: ${voters.length} voters, ${learners.length} learners; pods: ${input.pods.length}; desired: ${spec.replicas}`,
-    }, now),
+    condition(
+      prev,
+      {
+        type: 'Available',
+        status: available ? 'True' : 'False',
+        observedGeneration: gen,
+        reason: available ? 'QuorumReady' : input.raft === null ? 'NoLeader' : 'QuorumNotReady',
+        message: `${readyVoters} of ${voters.length} voters ready`,
+      },
+      now,
+    ),
+    condition(
+      prev,
+      {
+        type: 'Progressing',
+        status: progressing ? 'True' : 'False',
+        observedGeneration: gen,
+        reason: progressing ? camel(step.kind) : 'Idle',
+        message: progressing ? reason : 'nothing to do',
+      },
+      now,
+    ),
+    condition(
+      prev,
+      {
+        type: 'Degraded',
+        status: degraded ? 'True' : 'False',
+        observedGeneration: gen,
+        reason: step.kind === 'refuse' ? 'Refused' : degraded ? 'MembersUnhealthy' : 'Healthy',
+        message:
+          step.kind === 'refuse'
+            ? step.reason
+            : `${voters.filter((v) => !v.healthy).length} unhealthy voters`,
+      },
+      now,
+    ),
+    condition(
+      prev,
+      {
+        type: 'MembershipConsistent',
+        status: consistent ? 'True' : 'False',
+        observedGeneration: gen,
+        reason: consistent ? 'Consistent' : 'Converging',
+        message: `raft: ${voters.length} voters, ${learners.length} learners; pods: ${input.pods.length}; desired: ${spec.replicas}`,
+      },
+      now,
+    ),
   ];
   const leader = input.raft?.leader;
   const clusterId = clusterIdOf(obs);

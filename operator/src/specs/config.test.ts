@@ -5,7 +5,9 @@ import { kvcluster } from './fixture.test-helper.ts';
 import { withDefaults } from '../types.ts';
 
 void test('ConfigMap carries the tuning as node environment', () => {
-  const cm = buildConfigMap(kvcluster({ tuning: { tickMs: 50, electionTicks: 20, snapshotThreshold: 500, logLevel: 'debug' } }));
+  const cm = buildConfigMap(
+    kvcluster({ tuning: { tickMs: 50, electionTicks: 20, snapshotThreshold: 500, logLevel: 'debug' } }),
+  );
   assert.equal(cm.metadata?.name, 'demo-config');
   assert.deepEqual(cm.data, {
     KVSTORE_TICK_MS: '50',
@@ -23,5 +25,8 @@ void test('config hash changes with image and tuning, not with replicas or stora
   assert.notEqual(configHash(kvcluster({ image: 'kv-store:2' })), base);
   assert.notEqual(configHash(kvcluster({ tuning: { ...withDefaults({}).tuning, electionTicks: 11 } })), base);
   assert.equal(configHash(kvcluster({ replicas: 5 })), base);
-  assert.equal(configHash(kvcluster({ storage: { ...withDefaults({}).storage, onMemberRemoval: 'Retain' } })), base);
+  assert.equal(
+    configHash(kvcluster({ storage: { ...withDefaults({}).storage, onMemberRemoval: 'Retain' } })),
+    base,
+  );
 });

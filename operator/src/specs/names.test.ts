@@ -25,5 +25,8 @@ void test('owner reference makes the KVCluster the controller', () => {
   assert.equal(ref.kind, 'KVCluster');
   assert.equal(ref.uid, 'uid-1234');
   assert.equal(ref.controller, true);
-  assert.equal(selectorString(kvcluster()), 'app.kubernetes.io/name=kv-store,app.kubernetes.io/instance=demo');
+  assert.equal(
+    selectorString(kvcluster()),
+    'app.kubernetes.io/name=kv-store,app.kubernetes.io/instance=demo',
+  );
 });

@@ -61,7 +61,14 @@ export function selectorString(kv: KVCluster): string {
 }
 
 export function ownerReference(kv: KVCluster): OwnerReference {
-  return { apiVersion: API_VERSION, kind: KIND, name: kv.metadata.name, uid: kv.metadata.uid, controller: true, blockOwnerDeletion: true };
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: kv.metadata.name,
+    uid: kv.metadata.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
 }
 
 export function objectMeta(kv: KVCluster, name: string, extraLabels: Record<string, string> = {}) {

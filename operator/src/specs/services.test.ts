@@ -8,7 +8,10 @@ void test('peer Service is headless and publishes not-ready addresses', () => {
   assert.equal(svc.metadata?.name, 'demo-peers');
   assert.equal(svc.spec?.clusterIP, 'None');
   assert.equal(svc.spec?.publishNotReadyAddresses, true);
-  assert.deepEqual(svc.spec?.selector, { 'app.kubernetes.io/name': 'kv-store', 'app.kubernetes.io/instance': 'demo' });
+  assert.deepEqual(svc.spec?.selector, {
+    'app.kubernetes.io/name': 'kv-store',
+    'app.kubernetes.io/instance': 'demo',
+  });
 });
 
 void test('client Service follows spec.service', () => {

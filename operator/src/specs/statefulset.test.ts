@@ -23,16 +23,24 @@ void test('pod identity comes from the downward API', () => {
   const sts = buildStatefulSet(kvcluster(), { replicas: 1, bootstrapped: false });
   const c = sts.spec!.template.spec!.containers[0]!;
   assert.equal(flag(c.args!, '-id'), '$(POD_NAME)');
-  assert.equal(flag(c.args!, '-advertise-addr'), '$(POD_NAME).demo-peers.$(POD_NAMESPACE).svc.cluster.local:8080');
+  assert.equal(
+    flag(c.args!, '-advertise-addr'),
+    '$(POD_NAME).demo-peers.$(POD_NAMESPACE).svc.cluster.local:8080',
+  );
   assert.equal(flag(c.args!, '-data-dir'), '/var/lib/kv-store');
   const env = Object.fromEntries(c.env!.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
-  assert.deepEqual(env, { POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace', POD_IP: 'status.podIP' });
+  assert.deepEqual(env, {
+    POD_NAME: 'metadata.name',
+    POD_NAMESPACE: 'metadata.namespace',
+    POD_IP: 'status.podIP',
+  });
   assert.equal(c.envFrom?.[0]?.configMapRef?.name, 'demo-config');
   assert.equal(c.volumeMounts?.find((m) => m.name === 'data')?.mountPath, '/var/lib/kv-store');
 });
 
 void test('probes: liveness on /livez, readiness on /readyz', () => {
-  const c = buildStatefulSet(kvcluster(), { replicas: 3, bootstrapped: true }).spec!.template.spec!.containers[0]!;
+  const c = buildStatefulSet(kvcluster(), { replicas: 3, bootstrapped: true }).spec!.template.spec!
+    .containers[0]!;
   assert.equal(c.livenessProbe?.httpGet?.path, '/livez');
   assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
   assert.equal(c.startupProbe?.httpGet?.path, '/livez');
@@ -52,13 +60,24 @@ void test('restricted pod security', () => {
 });
 
 void test('operator-driven StatefulSet: replicas from the planner, OnDelete, Parallel, PVC template', () => {
-  const kv = kvcluster({ replicas: 5, storage: { size: '2Gi', storageClassName: 'fast', onMemberRemoval: 'Delete', onClusterDeletion: 'Delete' } });
+  const kv = kvcluster({
+    replicas: 5,
+    storage: {
+      size: '2Gi',
+      storageClassName: 'fast',
+      onMemberRemoval: 'Delete',
+      onClusterDeletion: 'Delete',
+    },
+  });
   const sts = buildStatefulSet(kv, { replicas: 2, bootstrapped: true });
   assert.equal(sts.spec?.replicas, 2);
   assert.equal(sts.spec?.updateStrategy?.type, 'OnDelete');
   assert.equal(sts.spec?.podManagementPolicy, 'Parallel');
   assert.equal(sts.spec?.serviceName, 'demo-peers');
-  assert.deepEqual(sts.spec?.persistentVolumeClaimRetentionPolicy, { whenScaled: 'Retain', whenDeleted: 'Delete' });
+  assert.deepEqual(sts.spec?.persistentVolumeClaimRetentionPolicy, {
+    whenScaled: 'Retain',
+    whenDeleted: 'Delete',
+  });
   const pvc = sts.spec?.volumeClaimTemplates?.[0];
   assert.equal(pvc?.metadata?.name, 'data');
   assert.equal(pvc?.spec?.resources?.requests?.storage, '2Gi');
@@ -67,25 +86,48 @@ void test('operator-driven StatefulSet: replicas from the planner, OnDelete, Par
 });
 
 void test('default anti-affinity spreads members; explicit affinity replaces it', () => {
-  const preferred = buildStatefulSet(kvcluster(), { replicas: 3, bootstrapped: true }).spec!.template.spec!.affinity;
+  const preferred = buildStatefulSet(kvcluster(), { replicas: 3, bootstrapped: true }).spec!.template.spec!
+    .affinity;
   const term = preferred?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0];
   assert.equal(term?.podAffinityTerm.topologyKey, 'kubernetes.io/hostname');
   assert.equal(term?.podAffinityTerm.labelSelector?.matchLabels?.['app.kubernetes.io/instance'], 'demo');
 
   const sched = withDefaults({}).scheduling;
-  const required = buildStatefulSet(kvcluster({ scheduling: { ...sched, podAntiAffinity: 'Required' } }), { replicas: 3, bootstrapped: true });
-  assert.equal(required.spec!.template.spec!.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.length, 1);
+  const required = buildStatefulSet(kvcluster({ scheduling: { ...sched, podAntiAffinity: 'Required' } }), {
+    replicas: 3,
+    bootstrapped: true,
+  });
+  assert.equal(
+    required.spec!.template.spec!.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution
+      ?.length,
+    1,
+  );
 
-  const disabled = buildStatefulSet(kvcluster({ scheduling: { ...sched, podAntiAffinity: 'Disabled' } }), { replicas: 3, bootstrapped: true });
+  const disabled = buildStatefulSet(kvcluster({ scheduling: { ...sched, podAntiAffinity: 'Disabled' } }), {
+    replicas: 3,
+    bootstrapped: true,
+  });
   assert.equal(disabled.spec!.template.spec!.affinity, undefined);
 
-  const custom = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } };
-  const explicit = buildStatefulSet(kvcluster({ scheduling: { ...sched, affinity: custom, tolerations: [{ key: 'k', operator: 'Exists' }] } }), { replicas: 3, bootstrapped: true });
+  const custom = {
+    nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } },
+  };
+  const explicit = buildStatefulSet(
+    kvcluster({
+      scheduling: { ...sched, affinity: custom, tolerations: [{ key: 'k', operator: 'Exists' }] },
+    }),
+    { replicas: 3, bootstrapped: true },
+  );
   assert.deepEqual(explicit.spec!.template.spec!.affinity, custom);
   assert.equal(explicit.spec!.template.spec!.tolerations?.[0]?.key, 'k');
 });
 
 void test('resources are passed through as quantities', () => {
-  const sts = buildStatefulSet(kvcluster({ resources: { requests: { cpu: '100m', memory: 1024 } } }), { replicas: 1, bootstrapped: false });
-  assert.deepEqual(sts.spec!.template.spec!.containers[0]!.resources, { requests: { cpu: '100m', memory: '1024' } });
+  const sts = buildStatefulSet(kvcluster({ resources: { requests: { cpu: '100m', memory: 1024 } } }), {
+    replicas: 1,
+    bootstrapped: false,
+  });
+  assert.deepEqual(sts.spec!.template.spec!.containers[0]!.resources, {
+    requests: { cpu: '100m', memory: '1024' },
+  });
 });

@@ -1,11 +1,24 @@
 // The StatefulSet running the members. The operator, not the StatefulSet controller, decides
 // how many pods exist (replicas follows Raft membership one step at a time) and when a pod is
 // replaced (updateStrategy OnDelete: rolls are quorum-aware, see reconcile/planner.ts).
-import type { V1Affinity, V1ResourceRequirements, V1StatefulSet, V1TopologySpreadConstraint } from '@kubernetes/client-node';
+import type {
+  V1Affinity,
+  V1ResourceRequirements,
+  V1StatefulSet,
+  V1TopologySpreadConstraint,
+} from '@kubernetes/client-node';
 import type { KVCluster } from '../types.ts';
 import { withDefaults } from '../types.ts';
 import { configHash } from './config.ts';
-import { CONFIG_HASH_ANNOTATION, DATA_DIR, NODE_PORT, commonLabels, names, objectMeta, selectorLabels } from './names.ts';
+import {
+  CONFIG_HASH_ANNOTATION,
+  DATA_DIR,
+  NODE_PORT,
+  commonLabels,
+  names,
+  objectMeta,
+  selectorLabels,
+} from './names.ts';
 
 export interface StatefulSetOptions {
   /** Pods the StatefulSet should run (decided by the membership planner). */
@@ -24,16 +37,24 @@ export const NODE_UID = 1000;
 export function nodeArgs(kv: KVCluster, bootstrapped: boolean): string[] {
   const n = names(kv);
   const args = [
-    '-id', '$(POD_NAME)',
+    '-id',
+    '$(POD_NAME)',
     // Bind the pod IP, not 0.0.0.0: same behaviour in a real cluster, and lets pods share one
     // host network in the test control plane.
-    '-addr', `$(POD_IP):${NODE_PORT}`,
-    '-advertise-addr', `$(POD_NAME).${n.peerService}.$(POD_NAMESPACE).svc.cluster.local:${NODE_PORT}`,
-    '-data-dir', DATA_DIR,
-    '-tick-ms', '$(KVSTORE_TICK_MS)',
-    '-election-ticks', '$(KVSTORE_ELECTION_TICKS)',
-    '-snapshot-threshold', '$(KVSTORE_SNAPSHOT_THRESHOLD)',
-    '-log-level', '$(KVSTORE_LOG_LEVEL)',
+    '-addr',
+    `$(POD_IP):${NODE_PORT}`,
+    '-advertise-addr',
+    `$(POD_NAME).${n.peerService}.$(POD_NAMESPACE).svc.cluster.local:${NODE_PORT}`,
+    '-data-dir',
+    DATA_DIR,
+    '-tick-ms',
+    '$(KVSTORE_TICK_MS)',
+    '-election-ticks',
+    '$(KVSTORE_ELECTION_TICKS)',
+    '-snapshot-threshold',
+    '$(KVSTORE_SNAPSHOT_THRESHOLD)',
+    '-log-level',
+    '$(KVSTORE_LOG_LEVEL)',
   ];
   // Before bootstrap the StatefulSet has exactly one pod (member 0), which bootstraps a
   // single-member cluster (no -peers). Every later pod is created from the bootstrapped template.
@@ -51,7 +72,11 @@ export function defaultAffinity(kv: KVCluster): V1Affinity | undefined {
     case 'Required':
       return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
     case 'Preferred':
-      return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } };
+      return {
+        podAntiAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }],
+        },
+      };
   }
 }
 
@@ -84,9 +109,19 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
     ports: [{ name: 'http', containerPort: NODE_PORT, protocol: 'TCP' }],
     // Startup: replaying a long log may take a while; liveness only once the server listens.
     startupProbe: { httpGet: { path: '/livez', port: 'http' }, periodSeconds: 2, failureThreshold: 150 },
-    livenessProbe: { httpGet: { path: '/livez', port: 'http' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
+    livenessProbe: {
+      httpGet: { path: '/livez', port: 'http' },
+      periodSeconds: 10,
+      timeoutSeconds: 5,
+      failureThreshold: 3,
+    },
     // Ready = has a leader and caught up; drives the client Service and the planner's waits.
-    readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 3 },
+    readinessProbe: {
+      httpGet: { path: '/readyz', port: 'http' },
+      periodSeconds: 2,
+      timeoutSeconds: 2,
+      failureThreshold: 3,
+    },
     volumeMounts: [
       { name: n.volumeClaimTemplate, mountPath: DATA_DIR },
       { name: 'tmp', mountPath: '/tmp' },
@@ -139,14 +174,19 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
           containers: [container],
           volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
           ...(affinity !== undefined ? { affinity } : {}),
-          ...(spec.scheduling.nodeSelector !== undefined ? { nodeSelector: spec.scheduling.nodeSelector } : {}),
-          ...(spec.scheduling.tolerations !== undefined
-            ? { tolerations: spec.scheduling.tolerations }
+          ...(spec.scheduling.nodeSelector !== undefined
+            ? { nodeSelector: spec.scheduling.nodeSelector }
             : {}),
+          ...(spec.scheduling.tolerations !== undefined ? { tolerations: spec.scheduling.tolerations } : {}),
           ...(spec.scheduling.topologySpreadConstraints !== undefined
-            ? { topologySpreadConstraints: spec.scheduling.topologySpreadConstraints as unknown as V1TopologySpreadConstraint[] }
+            ? {
+                topologySpreadConstraints: spec.scheduling
+                  .topologySpreadConstraints as unknown as V1TopologySpreadConstraint[],
+              }
             : {}),
-          ...(spec.scheduling.priorityClassName !== undefined ? { priorityClassName: spec.scheduling.priorityClassName } : {}),
+          ...(spec.scheduling.priorityClassName !== undefined
+            ? { priorityClassName: spec.scheduling.priorityClassName }
+            : {}),
         },
       },
       volumeClaimTemplates: [
@@ -155,7 +195,9 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
           spec: {
             accessModes: ['ReadWriteOnce'],
             resources: { requests: { storage: spec.storage.size } },
-            ...(spec.storage.storageClassName !== undefined ? { storageClassName: spec.storage.storageClassName } : {}),
+            ...(spec.storage.storageClassName !== undefined
+              ? { storageClassName: spec.storage.storageClassName }
+              : {}),
           },
         },
       ],

@@ -5,15 +5,24 @@ import { checkHistory, checkKey } from './linearizability.ts';
 import { explainViolation } from './timeline.ts';
 
 let nextId = 0;
-type Spec = Omit<Operation, 'id' | 'process' | 'key' | 'outcome'> & Partial<Pick<Operation, 'process' | 'key' | 'outcome'>>;
+type Spec = Omit<Operation, 'id' | 'process' | 'key' | 'outcome'> &
+  Partial<Pick<Operation, 'process' | 'key' | 'outcome'>>;
 function op(spec: Spec): Operation {
   return { id: nextId++, process: 0, key: 'k', outcome: 'ok', ...spec };
 }
-const put = (value: string, call: number, ret: number, extra: Partial<Operation> = {}): Operation => op({ kind: 'put', value, call, ret, ...extra });
-const get = (result: string | null, call: number, ret: number, extra: Partial<Operation> = {}): Operation => op({ kind: 'get', result, call, ret, ...extra });
-const del = (deleted: boolean, call: number, ret: number, extra: Partial<Operation> = {}): Operation => op({ kind: 'delete', deleted, call, ret, ...extra });
-const cas = (expected: string | null, value: string, call: number, ret: number, extra: Partial<Operation> = {}): Operation =>
-  op({ kind: 'cas', expected, value, call, ret, ...extra });
+const put = (value: string, call: number, ret: number, extra: Partial<Operation> = {}): Operation =>
+  op({ kind: 'put', value, call, ret, ...extra });
+const get = (result: string | null, call: number, ret: number, extra: Partial<Operation> = {}): Operation =>
+  op({ kind: 'get', result, call, ret, ...extra });
+const del = (deleted: boolean, call: number, ret: number, extra: Partial<Operation> = {}): Operation =>
+  op({ kind: 'delete', deleted, call, ret, ...extra });
+const cas = (
+  expected: string | null,
+  value: string,
+  call: number,
+  ret: number,
+  extra: Partial<Operation> = {},
+): Operation => op({ kind: 'cas', expected, value, call, ret, ...extra });
 const unknown = { outcome: 'unknown' as const, ret: Infinity };
 
 const verdict = (ops: Operation[]): string => checkHistory(ops).verdict;
@@ -21,7 +30,10 @@ const verdict = (ops: Operation[]): string => checkHistory(ops).verdict;
 describe('linearizability checker', () => {
   test('empty and sequential histories are linearizable', () => {
     assert.equal(verdict([]), 'ok');
-    assert.equal(verdict([put('a', 0, 1), get('a', 2, 3), del(true, 4, 5), get(null, 6, 7), del(false, 8, 9)]), 'ok');
+    assert.equal(
+      verdict([put('a', 0, 1), get('a', 2, 3), del(true, 4, 5), get(null, 6, 7), del(false, 8, 9)]),
+      'ok',
+    );
   });
 
   test('read of a never-written value is a violation', () => {
@@ -43,7 +55,12 @@ describe('linearizability checker', () => {
   });
 
   test('stale read after a newer value was already observed', () => {
-    const ops = [put('a', 0, 1), put('b', 2, 20), get('b', 3, 4, { process: 1 }), get('a', 5, 6, { process: 2 })];
+    const ops = [
+      put('a', 0, 1),
+      put('b', 2, 20),
+      get('b', 3, 4, { process: 1 }),
+      get('a', 5, 6, { process: 2 }),
+    ];
     assert.equal(verdict(ops), 'violation');
   });
 
@@ -71,7 +88,10 @@ describe('linearizability checker', () => {
   test('failed writes never happened and failed reads are dropped', () => {
     const failedPut = put('b', 2, 3, { outcome: 'fail', error: 'value-too-large' });
     assert.equal(verdict([put('a', 0, 1), failedPut, get('b', 4, 5)]), 'violation');
-    assert.equal(verdict([put('a', 0, 1), failedPut, get('zzz', 4, 5, { outcome: 'fail' }), get('a', 6, 7)]), 'ok');
+    assert.equal(
+      verdict([put('a', 0, 1), failedPut, get('zzz', 4, 5, { outcome: 'fail' }), get('a', 6, 7)]),
+      'ok',
+    );
     assert.equal(verdict([put('a', 0, 1), get('zzz', 4, 5, { outcome: 'unknown', ret: Infinity })]), 'ok');
   });
 
@@ -91,19 +111,39 @@ describe('linearizability checker', () => {
       assert.equal(verdict([put('a', 0, 1), cas(null, 'c', 4, 5)]), 'violation');
     });
     test('a mismatch is an observation too', () => {
-      assert.equal(verdict([put('a', 0, 1), cas('a', 'b', 2, 3, { outcome: 'fail', error: 'cas-mismatch' })]), 'violation');
-      assert.equal(verdict([put('a', 0, 1), put('x', 1.5, 4), cas('a', 'b', 2, 3, { outcome: 'fail', error: 'cas-mismatch' })]), 'ok');
+      assert.equal(
+        verdict([put('a', 0, 1), cas('a', 'b', 2, 3, { outcome: 'fail', error: 'cas-mismatch' })]),
+        'violation',
+      );
+      assert.equal(
+        verdict([
+          put('a', 0, 1),
+          put('x', 1.5, 4),
+          cas('a', 'b', 2, 3, { outcome: 'fail', error: 'cas-mismatch' }),
+        ]),
+        'ok',
+      );
       // Rejected for another reason: no information.
-      assert.equal(verdict([put('a', 0, 1), cas('a', 'b', 2, 3, { outcome: 'fail', error: 'bad-request' })]), 'ok');
+      assert.equal(
+        verdict([put('a', 0, 1), cas('a', 'b', 2, 3, { outcome: 'fail', error: 'bad-request' })]),
+        'ok',
+      );
     });
     test('two successful cas from the same value cannot both win', () => {
-      const ops = [put('a', 0, 1), cas('a', 'b', 2, 10, { process: 1 }), cas('a', 'c', 3, 11, { process: 2 })];
+      const ops = [
+        put('a', 0, 1),
+        cas('a', 'b', 2, 10, { process: 1 }),
+        cas('a', 'c', 3, 11, { process: 2 }),
+      ];
       assert.equal(verdict(ops), 'violation');
     });
     test('unknown cas may or may not have applied', () => {
       assert.equal(verdict([put('a', 0, 1), cas('a', 'b', 2, 3, unknown), get('b', 5, 6)]), 'ok');
       assert.equal(verdict([put('a', 0, 1), cas('a', 'b', 2, 3, unknown), get('a', 5, 6)]), 'ok');
-      assert.equal(verdict([put('a', 0, 1), cas('a', 'b', 2, 3, unknown), get('b', 5, 6), get('a', 7, 8)]), 'violation');
+      assert.equal(
+        verdict([put('a', 0, 1), cas('a', 'b', 2, 3, unknown), get('b', 5, 6), get('a', 7, 8)]),
+        'violation',
+      );
     });
   });
 
@@ -147,7 +187,8 @@ describe('linearizability checker', () => {
       else if (r < 0.75) {
         ops.push(put(`w${i}`, call, ret, extra));
         values.set(key, `w${i}`);
-      } else if (r < 0.85) ops.push(put(`u${i}`, call, Infinity, { ...extra, process: 100 + i, outcome: 'unknown' }));
+      } else if (r < 0.85)
+        ops.push(put(`u${i}`, call, Infinity, { ...extra, process: 100 + i, outcome: 'unknown' }));
       else if (r < 0.9) {
         ops.push(del(value !== null, call, ret, extra));
         values.set(key, null);
@@ -171,11 +212,17 @@ describe('linearizability checker', () => {
     const base = [put('a', 0, 1), get('a', 2, 3)];
     const timeouts: Operation[] = [cas('a', 'winner', 4, Infinity, { outcome: 'unknown' })];
     for (let i = 0; i < 40; i++) {
-      timeouts.push(i % 3 === 0 ? del(false, 5 + i, Infinity, { outcome: 'unknown' }) : put(`lost${i}`, 5 + i, Infinity, { outcome: 'unknown' }));
+      timeouts.push(
+        i % 3 === 0
+          ? del(false, 5 + i, Infinity, { outcome: 'unknown' })
+          : put(`lost${i}`, 5 + i, Infinity, { outcome: 'unknown' }),
+      );
     }
     const good = checkKey('k', [...base, ...timeouts, get('winner', 100, 101)], { maxSteps: 200_000 });
     assert.equal(good.verdict, 'ok');
-    const bad = checkKey('k', [...base, ...timeouts, get('winner', 100, 101), get('a', 102, 103)], { maxSteps: 200_000 });
+    const bad = checkKey('k', [...base, ...timeouts, get('winner', 100, 101), get('a', 102, 103)], {
+      maxSteps: 200_000,
+    });
     assert.equal(bad.verdict, 'violation');
   });
 

@@ -194,7 +194,10 @@ function buildEntries(ops: readonly Operation[]): Entry {
   });
   const time = (e: Entry): number => (e.isCall ? e.op.call : e.op.ret);
   // Calls before returns at equal times: treat touching intervals as concurrent (the lenient choice).
-  events.sort((a, b) => time(a) - time(b) || Number(a.isCall === false) - Number(b.isCall === false) || a.index - b.index);
+  events.sort(
+    (a, b) =>
+      time(a) - time(b) || Number(a.isCall === false) - Number(b.isCall === false) || a.index - b.index,
+  );
   const head: Entry = { op: ops[0]!, index: -1, isCall: false };
   let prev = head;
   for (const e of events) {
@@ -229,7 +232,12 @@ function clearBit(bits: Uint32Array, i: number): void {
 }
 
 /** Adds (bits, state) to the cache; false if it was already there. */
-function remember(cache: Map<string, Uint32Array[]>, hash: string, state: RegisterState, bits: Uint32Array): boolean {
+function remember(
+  cache: Map<string, Uint32Array[]>,
+  hash: string,
+  state: RegisterState,
+  bits: Uint32Array,
+): boolean {
   const key = `${hash}:${state === null ? '\u0000' : state}`;
   const bucket = cache.get(key);
   if (!bucket) {

@@ -8,7 +8,10 @@ export interface LostWrite {
   finalValue: string | null;
 }
 
-export function findLostWrites(history: readonly Operation[], finalValues: ReadonlyMap<string, string | null>): LostWrite[] {
+export function findLostWrites(
+  history: readonly Operation[],
+  finalValues: ReadonlyMap<string, string | null>,
+): LostWrite[] {
   const writesByKey = new Map<string, Operation[]>();
   for (const op of history) {
     if (op.kind === 'get' || op.outcome === 'fail') continue;

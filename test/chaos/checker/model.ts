@@ -21,7 +21,8 @@ export function step(state: RegisterState, op: Operation): RegisterState | undef
     case 'put':
       return op.value ?? null;
     case 'delete':
-      if (op.outcome === 'ok' && op.deleted !== undefined && op.deleted !== (state !== null)) return undefined;
+      if (op.outcome === 'ok' && op.deleted !== undefined && op.deleted !== (state !== null))
+        return undefined;
       return null;
     case 'cas': {
       const matches = state === (op.expected ?? null);
@@ -41,6 +42,7 @@ export function step(state: RegisterState, op: Operation): RegisterState | undef
 export function relevant(op: Operation): boolean {
   if (op.kind === 'get') return op.outcome === 'ok';
   // A cas rejected for another reason (400, 413) observed nothing.
-  if (op.kind === 'cas') return op.outcome !== 'fail' || op.error === undefined || op.error === 'cas-mismatch';
+  if (op.kind === 'cas')
+    return op.outcome !== 'fail' || op.error === undefined || op.error === 'cas-mismatch';
   return op.outcome !== 'fail';
 }

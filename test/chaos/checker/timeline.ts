@@ -12,7 +12,8 @@ export function renderTimeline(ops: readonly Operation[], mark?: Operation): str
   const start = Math.min(...ops.map((o) => o.call));
   const finite = ops.map((o) => o.ret).filter((t) => Number.isFinite(t));
   const end = Math.max(start + 1, ...finite, ...ops.map((o) => o.call));
-  const col = (t: number): number => Math.min(WIDTH - 1, Math.max(0, Math.round(((t - start) / (end - start)) * (WIDTH - 1))));
+  const col = (t: number): number =>
+    Math.min(WIDTH - 1, Math.max(0, Math.round(((t - start) / (end - start)) * (WIDTH - 1))));
   const lines = [`time 0 = ${start.toFixed(1)} ms, full width = ${(end - start).toFixed(1)} ms`];
   for (const op of [...ops].sort((a, b) => a.call - b.call)) {
     const row = Array.from({ length: WIDTH }, () => ' ');
@@ -32,7 +33,9 @@ export function renderTimeline(ops: readonly Operation[], mark?: Operation): str
 export function explainViolation(result: KeyResult, maxRows = 40): string {
   const lin = result.longestLinearization;
   const stuck = result.stuckAt;
-  const lines = [`key ${JSON.stringify(result.key)}: NOT linearizable (${result.ops.length} ops checked, ${result.steps} search steps)`];
+  const lines = [
+    `key ${JSON.stringify(result.key)}: NOT linearizable (${result.ops.length} ops checked, ${result.steps} search steps)`,
+  ];
   let state: string | null = null;
   for (const op of lin) state = step(state, op) ?? state;
   lines.push(`longest linearizable prefix: ${lin.length} ops, ending in state ${show(state)}`);
@@ -45,11 +48,16 @@ export function explainViolation(result: KeyResult, maxRows = 40): string {
   const tail = lin.slice(-8);
   const from = Math.min(...tail.map((o) => o.call), anchor ? anchor.call : Infinity);
   const to = anchor ? (Number.isFinite(anchor.ret) ? anchor.ret : anchor.call) : Infinity;
-  const involved = new Set([state, stuck?.result, stuck?.expected].filter((v): v is string => typeof v === 'string'));
-  const writers = result.ops.filter((o) => o.kind !== 'get' && o.value !== undefined && involved.has(o.value));
+  const involved = new Set(
+    [state, stuck?.result, stuck?.expected].filter((v): v is string => typeof v === 'string'),
+  );
+  const writers = result.ops.filter(
+    (o) => o.kind !== 'get' && o.value !== undefined && involved.has(o.value),
+  );
   let window = [...new Set([...result.ops.filter((o) => o.call <= to && o.ret >= from), ...writers])];
   if (window.length > maxRows) {
-    const distance = (o: Operation): number => (writers.includes(o) || o === stuck ? -1 : Math.abs(o.call - (anchor?.call ?? 0)));
+    const distance = (o: Operation): number =>
+      writers.includes(o) || o === stuck ? -1 : Math.abs(o.call - (anchor?.call ?? 0));
     window = window.sort((a, b) => distance(a) - distance(b)).slice(0, maxRows);
   }
   lines.push(renderTimeline(window, stuck));

@@ -71,13 +71,21 @@ export class Cluster {
 
   async start(): Promise<void> {
     for (let slot = 1; slot <= this.options.slots; slot++) {
-      this.members.set(slot, { id: `n${slot}`, slot, dataDir: join(this.options.runDir, 'data', `n${slot}`), paused: false, joined: false, generation: 0 });
+      this.members.set(slot, {
+        id: `n${slot}`,
+        slot,
+        dataDir: join(this.options.runDir, 'data', `n${slot}`),
+        paused: false,
+        joined: false,
+        generation: 0,
+      });
     }
     for (const m of this.members.values()) this.#spawn(m, false);
     const deadline = Date.now() + 30_000;
     for (const slot of this.slots()) {
       while (!(await this.status(slot))) {
-        if (Date.now() > deadline) throw new Error(`${this.#member(slot).id} did not answer /v1/status within 30 s`);
+        if (Date.now() > deadline)
+          throw new Error(`${this.#member(slot).id} did not answer /v1/status within 30 s`);
         await sleep(200);
       }
     }
@@ -120,7 +128,8 @@ export class Cluster {
     child.on('exit', (code, signal) => {
       if (member.process === child) member.process = undefined;
       if (code !== null && code !== 0) this.options.log(`${member.id} exited with code ${code}`);
-      else if (signal && signal !== 'SIGKILL' && signal !== 'SIGTERM') this.options.log(`${member.id} died of ${signal}`);
+      else if (signal && signal !== 'SIGKILL' && signal !== 'SIGTERM')
+        this.options.log(`${member.id} died of ${signal}`);
     });
     member.process = child;
     member.paused = false;
@@ -164,7 +173,11 @@ export class Cluster {
 
   /** Slot of the leader as reported by a majority-agreeing live node, or undefined. */
   async leaderSlot(): Promise<number | undefined> {
-    const views = await Promise.all(this.slots().filter((s) => this.isRunning(s) && !this.members.get(s)!.paused).map((s) => this.status(s)));
+    const views = await Promise.all(
+      this.slots()
+        .filter((s) => this.isRunning(s) && !this.members.get(s)!.paused)
+        .map((s) => this.status(s)),
+    );
     for (const v of views) {
       if (v?.state === 'leader') return this.byId(v.id)?.slot;
     }
@@ -183,9 +196,16 @@ export class Cluster {
   }
 
   /** Sends an admin request to the leader (falling back to any live node, which forwards). */
-  async admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown } | undefined> {
+  async admin(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: unknown } | undefined> {
     const leader = await this.leaderSlot();
-    const order = [...(leader !== undefined ? [leader] : []), ...this.slots().filter((s) => s !== leader && this.isRunning(s))];
+    const order = [
+      ...(leader !== undefined ? [leader] : []),
+      ...this.slots().filter((s) => s !== leader && this.isRunning(s)),
+    ];
     for (const slot of order) {
       const res = await request(method, `${this.url(slot)}${path}`, body, 5000);
       if (res.kind === 'response' && res.status < 500) return { status: res.status, body: res.body };
@@ -201,7 +221,8 @@ export class Cluster {
   async replace(slot: number, deadlineMs: number): Promise<string> {
     const old = this.#member(slot);
     const removed = await this.admin('DELETE', `/v1/cluster/members/${encodeURIComponent(old.id)}`);
-    if (!removed || removed.status !== 200) return `remove ${old.id} refused (${removed ? `${removed.status} ${errorCode(removed.body)}` : 'no answer'})`;
+    if (!removed || removed.status !== 200)
+      return `remove ${old.id} refused (${removed ? `${removed.status} ${errorCode(removed.body)}` : 'no answer'})`;
     this.kill(slot);
     rmSync(old.dataDir, { recursive: true, force: true });
     const fresh: Member = {
@@ -217,14 +238,23 @@ export class Cluster {
     let added: { status: number; body: unknown } | undefined;
     const addDeadline = Date.now() + deadlineMs;
     while (Date.now() < addDeadline) {
-      added = await this.admin('POST', '/v1/cluster/members', { id: fresh.id, peerUrl, clientUrl: peerUrl, role: 'learner' });
+      added = await this.admin('POST', '/v1/cluster/members', {
+        id: fresh.id,
+        peerUrl,
+        clientUrl: peerUrl,
+        role: 'learner',
+      });
       if (added?.status === 201 || added?.status === 200) break;
       await sleep(500);
     }
     this.#spawn(fresh, true);
-    if (added?.status !== 201 && added?.status !== 200) return `removed ${old.id}; adding ${fresh.id} failed (${added?.status ?? 'no answer'})`;
+    if (added?.status !== 201 && added?.status !== 200)
+      return `removed ${old.id}; adding ${fresh.id} failed (${added?.status ?? 'no answer'})`;
     while (Date.now() < addDeadline) {
-      const promoted = await this.admin('POST', `/v1/cluster/members/${encodeURIComponent(fresh.id)}/promote`);
+      const promoted = await this.admin(
+        'POST',
+        `/v1/cluster/members/${encodeURIComponent(fresh.id)}/promote`,
+      );
       if (promoted?.status === 200) return `replaced ${old.id} by ${fresh.id} (promoted)`;
       await sleep(500);
     }

@@ -23,7 +23,10 @@ export function request(method: string, url: string, body: unknown, timeoutMs: n
     const req = http.request(url, {
       method,
       agent,
-      headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      headers:
+        payload === undefined
+          ? {}
+          : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
     });
     const timer = setTimeout(() => {
       finish({ kind: 'error', code: 'timeout', mayHaveBeenSent: connected });
@@ -33,11 +36,15 @@ export function request(method: string, url: string, body: unknown, timeoutMs: n
       if (!socket.connecting) connected = true;
       else socket.once('connect', () => (connected = true));
     });
-    req.on('error', (err: NodeJS.ErrnoException) => finish({ kind: 'error', code: err.code ?? err.message, mayHaveBeenSent: connected }));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      finish({ kind: 'error', code: err.code ?? err.message, mayHaveBeenSent: connected }),
+    );
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', (err: NodeJS.ErrnoException) => finish({ kind: 'error', code: err.code ?? err.message, mayHaveBeenSent: true }));
+      res.on('error', (err: NodeJS.ErrnoException) =>
+        finish({ kind: 'error', code: err.code ?? err.message, mayHaveBeenSent: true }),
+      );
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         let parsed: unknown = text;

@@ -40,7 +40,9 @@ export class Nemesis {
     while (!this.#stopping && performance.now() < untilMs - 1000) {
       const kinds =
         this.#o.name === 'all'
-          ? ['kill', 'pause', 'partition', 'member'].filter((k) => k !== 'partition' || this.#cluster.options.net.supportsPartitions)
+          ? ['kill', 'pause', 'partition', 'member'].filter(
+              (k) => k !== 'partition' || this.#cluster.options.net.supportsPartitions,
+            )
           : [this.#o.name];
       const kind = kinds[Math.floor(this.#o.random() * kinds.length)]!;
       try {
@@ -78,7 +80,8 @@ export class Nemesis {
 
   async #wait(ms: number, untilMs: number): Promise<void> {
     const end = Math.min(performance.now() + ms, untilMs);
-    while (!this.#stopping && performance.now() < end) await sleep(Math.max(1, Math.min(100, end - performance.now())));
+    while (!this.#stopping && performance.now() < end)
+      await sleep(Math.max(1, Math.min(100, end - performance.now())));
   }
 
   async #inject(kind: string, untilMs: number): Promise<void> {
@@ -123,7 +126,10 @@ export class Nemesis {
         const old = name(slot);
         const outcome = await c.replace(slot, 20_000);
         // A refused removal (e.g. 409 would-lose-quorum) injected nothing: count it apart.
-        this.#count(c.members.get(slot)?.id === old ? 'member-refused' : 'member', `replace ${old}: ${outcome}`);
+        this.#count(
+          c.members.get(slot)?.id === old ? 'member-refused' : 'member',
+          `replace ${old}: ${outcome}`,
+        );
         return;
       }
       default:
@@ -135,13 +141,17 @@ export class Nemesis {
     const c = this.#cluster;
     const slots = shuffle(c.slots(), this.#o.random);
     const name = (slot: number): string => c.members.get(slot)?.id ?? `slot${slot}`;
-    const cutsBetween = (a: number[], b: number[]): [number, number][] => a.flatMap((x) => b.map((y): [number, number] => [x, y]));
+    const cutsBetween = (a: number[], b: number[]): [number, number][] =>
+      a.flatMap((x) => b.map((y): [number, number] => [x, y]));
     const kind = this.#pick(['isolate-leader', 'isolate-one', 'split', 'bridge']);
     if (kind === 'isolate-leader' || kind === 'isolate-one') {
       const leader = kind === 'isolate-leader' ? await c.leaderSlot() : undefined;
       const lone = leader ?? slots[0]!;
       const rest = slots.filter((s) => s !== lone);
-      return { cuts: cutsBetween([lone], rest), description: `partition: isolate ${name(lone)}${leader !== undefined ? ' (leader)' : ''}` };
+      return {
+        cuts: cutsBetween([lone], rest),
+        description: `partition: isolate ${name(lone)}${leader !== undefined ? ' (leader)' : ''}`,
+      };
     }
     if (kind === 'split') {
       const minority = slots.slice(0, Math.floor(slots.length / 2));

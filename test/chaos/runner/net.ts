@@ -159,7 +159,9 @@ function sweepAbandoned(): void {
     const [pidText, slotsText] = readFileSync(`${STATE_DIR}/${name}`, 'utf8').split('\n');
     const pid = Number(pidText);
     if (pid > 0 && isAlive(pid)) continue;
-    void removeNetwork(Number(name), Number(slotsText) || 9).then(() => rmSync(`${STATE_DIR}/${name}`, { force: true }));
+    void removeNetwork(Number(name), Number(slotsText) || 9).then(() =>
+      rmSync(`${STATE_DIR}/${name}`, { force: true }),
+    );
   }
 }
 

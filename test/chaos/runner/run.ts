@@ -69,8 +69,19 @@ export async function runChaos(o: RunOptions): Promise<RunSummary> {
   const runDir = mkdtempSync(join(tmpdir(), 'kvchaos-'));
   const random = mulberry32(o.seed);
   const net: Network = o.net === 'netns' ? new NetnsNetwork() : new LoopbackNetwork(o.basePort);
-  const env = { ...process.env, ...(o.bug === 'stale-reads' ? { KVSTORE_DEBUG_UNSAFE_LOCAL_READS: '1' } : {}) };
-  const cluster = new Cluster({ command: [o.nodeExe, o.script], slots: o.nodes, net, runDir, env, extraArgs: o.nodeArgs, log: o.log });
+  const env = {
+    ...process.env,
+    ...(o.bug === 'stale-reads' ? { KVSTORE_DEBUG_UNSAFE_LOCAL_READS: '1' } : {}),
+  };
+  const cluster = new Cluster({
+    command: [o.nodeExe, o.script],
+    slots: o.nodes,
+    net,
+    runDir,
+    env,
+    extraArgs: o.nodeArgs,
+    log: o.log,
+  });
   const workload = new Workload(cluster, {
     clients: o.clients,
     activeKeys: 3,
@@ -80,7 +91,12 @@ export async function runChaos(o: RunOptions): Promise<RunSummary> {
     prefix: `chaos-${o.seed}`,
     random,
   });
-  const nemesis = new Nemesis(cluster, { name: o.nemesis, electionTimeoutMs: o.electionTimeoutMs, random, log: o.log });
+  const nemesis = new Nemesis(cluster, {
+    name: o.nemesis,
+    electionTimeoutMs: o.electionTimeoutMs,
+    random,
+    log: o.log,
+  });
   const divergence: string[] = [];
   let finalValues = new Map<string, string | null>();
   const cleanupOnSignal = (): void => {
@@ -92,7 +108,9 @@ export async function runChaos(o: RunOptions): Promise<RunSummary> {
   let error: string | undefined;
   try {
     await net.setup(o.nodes + 0);
-    o.log(`run dir ${runDir}; ${o.nodes} nodes on ${net.kind}; nemesis ${o.nemesis}; ${o.seconds} s; seed ${o.seed}${o.bug ? `; BUG ${o.bug}` : ''}`);
+    o.log(
+      `run dir ${runDir}; ${o.nodes} nodes on ${net.kind}; nemesis ${o.nemesis}; ${o.seconds} s; seed ${o.seed}${o.bug ? `; BUG ${o.bug}` : ''}`,
+    );
     await cluster.start();
     o.log(`leader elected; starting ${o.clients} clients`);
     const until = performance.now() + o.seconds * 1000;
@@ -110,14 +128,31 @@ export async function runChaos(o: RunOptions): Promise<RunSummary> {
     closeIdleConnections();
     await net.teardown();
   }
-  writeFileSync(join(runDir, 'history.json'), JSON.stringify(workload.history, (_k, v: unknown) => (v === Infinity ? 'inf' : v)));
-  const summary = summarize(workload.history, workload.keysUsed.length, nemesis.counts, finalValues, divergence, o, runDir, error);
+  writeFileSync(
+    join(runDir, 'history.json'),
+    JSON.stringify(workload.history, (_k, v: unknown) => (v === Infinity ? 'inf' : v)),
+  );
+  const summary = summarize(
+    workload.history,
+    workload.keysUsed.length,
+    nemesis.counts,
+    finalValues,
+    divergence,
+    o,
+    runDir,
+    error,
+  );
   if (summary.ok && !o.keep) rmSync(runDir, { recursive: true, force: true });
   return summary;
 }
 
 /** After healing: wait for convergence, read every key linearizably (recorded), compare replicas. */
-async function finalReads(cluster: Cluster, workload: Workload, o: RunOptions, divergence: string[]): Promise<Map<string, string | null>> {
+async function finalReads(
+  cluster: Cluster,
+  workload: Workload,
+  o: RunOptions,
+  divergence: string[],
+): Promise<Map<string, string | null>> {
   await cluster.waitForLeader(30_000);
   const slots = cluster.slots();
   const deadline = Date.now() + 30_000;
@@ -149,8 +184,19 @@ async function finalReads(cluster: Cluster, workload: Workload, o: RunOptions, d
   });
   if (converged) {
     const staleRead = async (slot: number, key: string): Promise<string | null | undefined> => {
-      const res = await request('GET', `${cluster.url(slot)}/v1/kv/${encodeURIComponent(key)}?consistency=stale`, undefined, 3000);
-      return res.kind === 'response' ? (res.status === 200 ? ((res.body as { value?: string }).value ?? null) : res.status === 404 ? null : undefined) : undefined;
+      const res = await request(
+        'GET',
+        `${cluster.url(slot)}/v1/kv/${encodeURIComponent(key)}?consistency=stale`,
+        undefined,
+        3000,
+      );
+      return res.kind === 'response'
+        ? res.status === 200
+          ? ((res.body as { value?: string }).value ?? null)
+          : res.status === 404
+            ? null
+            : undefined
+        : undefined;
     };
     // A write whose outcome was unknown (e.g. a forwarded proposal held in a socket during a partition)
     // may still apply after the final read: keys whose replicas disagree with the cluster are re-read
@@ -161,7 +207,10 @@ async function finalReads(cluster: Cluster, workload: Workload, o: RunOptions, d
       const found: string[] = [];
       for (const slot of slots) {
         const local = await staleRead(slot, key);
-        if (local !== value) found.push(`${cluster.members.get(slot)?.id}: ${key} = ${String(local)} but the cluster says ${String(value)}`);
+        if (local !== value)
+          found.push(
+            `${cluster.members.get(slot)?.id}: ${key} = ${String(local)} but the cluster says ${String(value)}`,
+          );
       }
       if (found.length > 0) mismatches.set(key, found);
       else mismatches.delete(key);
@@ -181,7 +230,11 @@ async function finalReads(cluster: Cluster, workload: Workload, o: RunOptions, d
   return finals;
 }
 
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) await fn(items[next++]!);
@@ -209,7 +262,9 @@ function summarize(
   const unreadable = error ? [] : [...new Set(history.map((op) => op.key))].filter((k) => !finals.has(k));
   const faultTotal = [...faults].filter(([k]) => !k.endsWith('-refused')).reduce((a, [, v]) => a + v, 0);
   const lines: string[] = [];
-  const violations = check.keys.filter((k) => k.verdict === 'violation').sort((a, b) => a.ops.length - b.ops.length);
+  const violations = check.keys
+    .filter((k) => k.verdict === 'violation')
+    .sort((a, b) => a.ops.length - b.ops.length);
   if (violations.length > 0) {
     lines.push(`${violations.length} key(s) not linearizable: ${violations.map((v) => v.key).join(', ')}`);
     lines.push(`smallest failing key:\n${explainViolation(violations[0]!)}`);
@@ -229,8 +284,12 @@ function summarize(
       `faults injected ${faultTotal}${faultTotal ? ` (${[...faults].map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; ` +
       `lost writes ${lostWrites.length}; nemesis ${o.nemesis}, ${o.nodes} nodes, ${o.seconds} s, seed ${o.seed}`,
   );
-  if (ackedWrites < o.minAckedWrites) lines.push(`too little progress: ${ackedWrites} acknowledged writes < ${o.minAckedWrites}`);
-  if (unreadable.length > 0) lines.push(`${unreadable.length} key(s) could not be read after healing: ${unreadable.slice(0, 5).join(', ')}`);
+  if (ackedWrites < o.minAckedWrites)
+    lines.push(`too little progress: ${ackedWrites} acknowledged writes < ${o.minAckedWrites}`);
+  if (unreadable.length > 0)
+    lines.push(
+      `${unreadable.length} key(s) could not be read after healing: ${unreadable.slice(0, 5).join(', ')}`,
+    );
   if (error) lines.push(`run failed: ${error.split('\n')[0]}`);
   if (verdict !== 'linearizable' || o.keep) lines.push(`history and node logs kept in ${runDir}`);
   lines.push(`chaos: ${verdict}`);

@@ -90,9 +90,23 @@ export class Workload {
   async get(proc: number, slot: number, key: string, timeoutMs = this.#o.opTimeoutMs): Promise<Operation> {
     const node = this.#cluster.members.get(slot)?.id ?? `slot${slot}`;
     const call = performance.now();
-    const res = await request('GET', `${this.#cluster.url(slot)}/v1/kv/${encodeURIComponent(key)}`, undefined, timeoutMs);
+    const res = await request(
+      'GET',
+      `${this.#cluster.url(slot)}/v1/kv/${encodeURIComponent(key)}`,
+      undefined,
+      timeoutMs,
+    );
     const ret = performance.now();
-    const op: Operation = { id: this.history.length, process: proc, key, kind: 'get', outcome: 'unknown', call, ret: Infinity, node };
+    const op: Operation = {
+      id: this.history.length,
+      process: proc,
+      key,
+      kind: 'get',
+      outcome: 'unknown',
+      call,
+      ret: Infinity,
+      node,
+    };
     if (res.kind === 'response' && res.status === 200) {
       const body = res.body as { value?: string; modifyIndex?: number };
       Object.assign(op, { outcome: 'ok', ret, result: body.value ?? null, modifyIndex: body.modifyIndex });
@@ -106,11 +120,26 @@ export class Workload {
     return op;
   }
 
-  async #write(proc: number, slot: number, key: string, kind: Exclude<OpKind, 'get'>, read?: Operation): Promise<Operation> {
+  async #write(
+    proc: number,
+    slot: number,
+    key: string,
+    kind: Exclude<OpKind, 'get'>,
+    read?: Operation,
+  ): Promise<Operation> {
     const node = this.#cluster.members.get(slot)?.id ?? `slot${slot}`;
     const base = `${this.#cluster.url(slot)}/v1/kv/${encodeURIComponent(key)}`;
     const value = kind === 'delete' ? undefined : `v${proc}.${this.#valueSeq++}`;
-    const op: Operation = { id: this.history.length, process: proc, key, kind, outcome: 'unknown', call: 0, ret: Infinity, node };
+    const op: Operation = {
+      id: this.history.length,
+      process: proc,
+      key,
+      kind,
+      outcome: 'unknown',
+      call: 0,
+      ret: Infinity,
+      node,
+    };
     if (value !== undefined) op.value = value;
     let url = base;
     if (kind === 'cas') {
@@ -118,7 +147,12 @@ export class Workload {
       url = `${base}?cas=${op.expected === null ? 0 : (read?.modifyIndex ?? 0)}`;
     }
     op.call = performance.now();
-    const res = await request(kind === 'delete' ? 'DELETE' : 'PUT', url, value === undefined ? undefined : { value }, this.#o.opTimeoutMs);
+    const res = await request(
+      kind === 'delete' ? 'DELETE' : 'PUT',
+      url,
+      value === undefined ? undefined : { value },
+      this.#o.opTimeoutMs,
+    );
     const ret = performance.now();
     op.id = this.history.length;
     this.history.push(op);

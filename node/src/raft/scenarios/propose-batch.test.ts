@@ -46,7 +46,9 @@ describe('proposeBatch (group commit)', () => {
     rn.propose(bytes('2'));
     assert.ok(!early.some((m) => m.type === 'app' && m.entries.length > 0), 'no append taken early');
     const rd = rn.ready();
-    const apps = [...rd.messagesBeforePersist, ...rd.messages].filter((m) => m.type === 'app' && m.entries.length > 0);
+    const apps = [...rd.messagesBeforePersist, ...rd.messages].filter(
+      (m) => m.type === 'app' && m.entries.length > 0,
+    );
     assert.equal(apps.length, 2);
     assert.ok(apps.every((m) => m.entries.map((e) => Buffer.from(e.data).toString()).join() === '1,2'));
   });
