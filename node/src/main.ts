@@ -2,6 +2,7 @@
 // peers on one port unless -peer-addr is given), shut down gracefully.
 import { helpText, parseFlags, type NodeOptions } from './cli/flags.ts';
 import { isKvError } from './errors.ts';
+import { LoginLimiter } from './auth/login-limiter.ts';
 import { createApp } from './http/app.ts';
 import { startHttpServer, startPeerServer, type RunningServer } from './http/server.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -89,7 +90,20 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const app = createApp(node, { metrics, logger: log });
+  const app = createApp(node, {
+    metrics,
+    logger: log,
+    auth: {
+      gate: { auth: () => node.auth, now: Date.now },
+      backend: {
+        auth: () => node.auth,
+        proposeAuth: (c) => node.proposeAuth(c),
+        barrier: () => node.barrier(),
+        now: Date.now,
+        limiter: new LoginLimiter(),
+      },
+    },
+  });
   const servers: RunningServer[] = [];
   servers.push(await startHttpServer(app, cfg.listen, cfg.peerListen === null ? node.transport : null));
   if (cfg.peerListen) servers.push(await startPeerServer(cfg.peerListen, node.transport));

@@ -9,6 +9,7 @@ import { allows, isAdmin, type KeyRequest } from '../auth/permissions.ts';
 import { verifyToken } from '../auth/token.ts';
 import { kvError } from '../errors.ts';
 import { decodeKey } from './request.ts';
+import { requestContext } from './request-context.ts';
 
 export interface Principal {
   user: string;
@@ -100,7 +101,12 @@ export function identify(ctx: Koa.Context, o: AuthGateOptions): Principal | null
 }
 
 export function createAuthGate(o: AuthGateOptions): Koa.Middleware {
-  return async (ctx, next) => {
+  return (ctx, next) => {
+    const authorization = ctx.get('authorization');
+    return requestContext.run(authorization !== '' ? { authorization } : {}, () => gate(ctx, next));
+  };
+
+  async function gate(ctx: Koa.Context, next: Koa.Next): Promise<void> {
     const store = o.auth();
     const need = needOf(ctx.method, ctx.path, ctx.querystring, o.maxKeyBytes, o.protectMetrics);
     // Credentials are checked whenever they are presented, so a bad token is never silently ignored.
@@ -131,5 +137,5 @@ export function createAuthGate(o: AuthGateOptions): Koa.Middleware {
       throw kvError('permission-denied', `user ${who.user} may not ${r.kind} ${what}`);
     }
     await next();
-  };
+  }
 }

@@ -7,6 +7,7 @@ import { caughtUp, checkAddVoter, checkRemoveVoter } from '../raft/membership.ts
 import { ConfChangeType, StateRole } from '../raft/types.ts';
 import { KvError, isErrorCode, kvError } from '../errors.ts';
 import type { MemberInfo, NodeStatus } from '../http/service.ts';
+import { forwardedCredentials } from '../http/request-context.ts';
 import type { RaftStatus } from '../raft/rawnode.ts';
 import type { ConfChange } from '../raft/types.ts';
 import type { MemberAddress } from '../kv/state-machine.ts';
@@ -250,7 +251,11 @@ export class AdminOps {
     try {
       res = await fetch(new URL(path, url), {
         method,
-        headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+        headers: {
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          // The leader checks the caller again: pass the same credentials along.
+          ...forwardedCredentials(),
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(this.node.opts.proposalTimeoutMs + 2000),
       });

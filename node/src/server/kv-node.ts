@@ -40,6 +40,7 @@ import { ReadyLoop } from './ready-loop.ts';
 
 export type { AppliedWrite } from './applier.ts';
 import { assertDiskWritable } from './disk-full.ts';
+import type { AuthChange, AuthChangeResult, AuthStore } from '../auth/auth-store.ts';
 
 export interface KvNodeOptions {
   id: string;
@@ -465,6 +466,25 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     }
   }
 
+  // ---- auth (the backend of the /v1/auth API, ADR 0068) ------------------------
+
+  /** The replicated users, roles and token key as this member has applied them. */
+  get auth(): AuthStore {
+    return this.sm.auth;
+  }
+
+  /** Proposes an auth change through the log; resolves with its outcome once applied here. */
+  async proposeAuth(change: AuthChange): Promise<AuthChangeResult> {
+    const { result } = await this.proposeCommand({ op: 'auth', requestId: this.nextRequestId(), change });
+    if (result.ok && result.auth) return result.auth;
+    throw kvError('internal', 'the auth change applied without a result');
+  }
+
+  /** Waits until everything committed before the call is applied here (a ReadIndex round). */
+  barrier(): Promise<void> {
+    return this.linearizable();
+  }
+
   // ---- KvService -------------------------------------------------------------
 
   async get(
@@ -503,7 +523,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
         ? { expiresAt: this.clock.now() + o.ttlMs, ttl: o.ttl ?? `${o.ttlMs}ms` }
         : {}),
       ...(o.cas !== undefined ? { cas: o.cas } : {}),
-      proposedAt: Date.now(),
+      proposedAt: this.clock.now(),
     };
     const { result, index } = await this.proposeCommand(cmd);
     if (!result.ok) throw casMismatch(key, result.current);
@@ -521,7 +541,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
       key,
       ...(o.cas !== undefined ? { cas: o.cas } : {}),
       ...(o.recurse ? { recurse: true } : {}),
-      proposedAt: Date.now(),
+      proposedAt: this.clock.now(),
     };
     const { result, index } = await this.proposeCommand(cmd);
     if (!result.ok) throw casMismatch(key, result.current);
