@@ -5,6 +5,7 @@ import http from 'node:http';
 export interface HttpResponse {
   status: number;
   body: string;
+  headers?: http.IncomingHttpHeaders;
 }
 
 export interface HttpRequestOptions {
@@ -25,7 +26,7 @@ export function httpRequest(url: string, options: HttpRequestOptions = {}): Prom
     const request = http.request(url, { method: options.method ?? 'GET', headers, agent: options.agent }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: response.headers }));
       response.on('error', reject);
     });
     request.setTimeout(options.timeoutMs ?? 5000, () => request.destroy(new Error(`timeout after ${options.timeoutMs ?? 5000} ms: ${url}`)));

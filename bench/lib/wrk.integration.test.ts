@@ -36,7 +36,7 @@ const skip = commandExists('wrk') ? false : 'wrk is not installed (npm run bench
 void test('etcd PUT: base64 key out of the keyspace and a 100-byte value, to the first target only', { skip }, async () => {
   const target = await startServer(0);
   try {
-    const result = await runWrk({ system: 'etcd', op: 'put', targets: [target.hostPort], connections: 2, durationSec: 1, keyspace: 50, valueSize: 100 });
+    const result = await runWrk({ protocol: 'etcd', op: 'put', targets: [target.hostPort], connections: 2, durationSec: 1, keyspace: 50, valueSize: 100 });
     assert.ok(result.raw.requests > 0);
     assert.equal(result.errors, 0);
     const first = target.seen[0]!;
@@ -54,7 +54,7 @@ void test('kv-store GET spreads threads over all targets and counts non-2xx as e
   const targets = await Promise.all([startServer(5), startServer(5), startServer(5)]);
   try {
     const result = await runWrk({
-      system: 'kvstore', op: 'get', targets: targets.map((t) => t.hostPort), connections: 6, durationSec: 1, keyspace: 1000, valueSize: 100,
+      protocol: 'kvstore', op: 'get', targets: targets.map((t) => t.hostPort), connections: 6, durationSec: 1, keyspace: 1000, valueSize: 100,
     });
     for (const target of targets) {
       assert.ok(target.seen.length > 0, `target ${target.hostPort} got no requests`);
@@ -72,7 +72,7 @@ void test('kv-store GET spreads threads over all targets and counts non-2xx as e
 void test('kv-store PUT sends a JSON body with the value', { skip }, async () => {
   const target = await startServer(0);
   try {
-    await runWrk({ system: 'kvstore', op: 'put', targets: [target.hostPort], connections: 1, durationSec: 1, keyspace: 10, valueSize: 100 });
+    await runWrk({ protocol: 'kvstore', op: 'put', targets: [target.hostPort], connections: 1, durationSec: 1, keyspace: 10, valueSize: 100 });
     const first = target.seen[0]!;
     assert.equal(first.method, 'PUT');
     assert.match(first.url, /^\/v1\/kv\/bench\/0000(0\d|10)$/);
