@@ -51,11 +51,14 @@ export function headline(points: readonly RowPoint[], against: RowName = 'etcd36
   });
 }
 
+/** Markdown table, padded to line up as text; columns of figures right-aligned, names left-aligned. */
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((row) => (row[c] ?? '').length)));
+  const numeric = headers.map((_, c) => c > 0 && rows.every((row) => /^(n\/a|[-0-9.,% /]*)$/.test(row[c] ?? '')));
   const line = (cells: readonly string[]): string =>
-    `| ${cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;
-  return [line(headers), `|${widths.map((w, c) => (c === 0 ? `${'-'.repeat(w + 2)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
+    `| ${cells.map((cell, c) => (numeric[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join(' | ')} |`;
+  const rule = widths.map((w, c) => (numeric[c] ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|');
+  return [line(headers), `|${rule}|`, ...rows.map(line)].join('\n');
 }
 
 export function fixed(value: number | null | undefined, digits: number): string {
