@@ -1,119 +1,221 @@
-// `npm run bench`: etcd and kv-store on loopback, same load, same code; PUT/GET repetitions interleaved.
-// See docs/adr/0060-benchmark-harness.md for the method and its choices.
+// `npm run bench`: kv-store and etcd (3.6 native gRPC, 3.6 and 3.4 JSON gateways) on loopback, the
+// same points for all, repetitions interleaved. See bench/README.md and docs/adr/0060.
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, USAGE, type BenchOptions, type SystemName } from './lib/args.ts';
+import { clustersFor, parseArgs, ROWS, USAGE, type BenchOptions, type ClusterKind } from './lib/args.ts';
+import { ensureEtcd36 } from './lib/benchtool.ts';
 import type { Cluster } from './lib/cluster.ts';
 import { EtcdCluster } from './lib/etcd.ts';
 import { ensureTools, toolVersion } from './lib/install.ts';
 import { KvStoreCluster } from './lib/kvstore.ts';
-import { compare, renderReport, type ResultsBySystem, type SystemResults } from './lib/report.ts';
-import { benchKey, loadKeys, measureBulk, measureFailover, measureThroughput } from './lib/scenarios.ts';
+import { benchBinary, measurePoints, planPoints, type PointSpec, type Runner } from './lib/points.ts';
+import { renderReport, type ClusterResults, type Results } from './lib/report.ts';
+import { benchKey, loadKeys, measureFailover, measureGrowth } from './lib/scenarios.ts';
+import { watchEtcd, watchKvStore } from './lib/watch.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+const GIB = 1024 * 1024 * 1024;
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-function makeCluster(system: SystemName, workDir: string): Cluster {
-  // etcd keeps its default 2 GiB backend quota: 1M keys of 100 bytes stay far below it
-  return system === 'etcd' ? new EtcdCluster(workDir) : new KvStoreCluster(workDir);
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
-async function withCluster<T>(cluster: Cluster, body: (cluster: Cluster) => Promise<T>): Promise<T> {
-  try {
-    await cluster.start();
-    return await body(cluster);
-  } finally {
-    await cluster.stop();
-  }
+interface Context {
+  options: BenchOptions;
+  tmpRoot: string;
+  etcd36BinDir: string | null;
+  results: Results;
 }
 
-function recordFailure(results: SystemResults, system: SystemName, error: unknown): void {
-  results.error ??= error instanceof Error ? error.message : String(error);
-  log(`!! ${system} failed: ${results.error}`);
+function makeCluster(ctx: Context, kind: ClusterKind, dir: string, members: number): Cluster {
+  const workDir = path.join(ctx.tmpRoot, dir);
+  // 8 GiB quota: large-value points and 5M keys would pass etcd's default 2 GiB
+  if (kind === 'etcd34')
+    return new EtcdCluster(workDir, { version: '3.4', binDir: null, members, quotaBackendBytes: 8 * GIB });
+  if (kind === 'etcd36')
+    return new EtcdCluster(workDir, {
+      version: '3.6',
+      binDir: ctx.etcd36BinDir,
+      members,
+      quotaBackendBytes: 8 * GIB,
+    });
+  return new KvStoreCluster(workDir, members);
 }
 
-/**
- * The PUT/GET and failover part: one 3-member cluster per system, all running side by side so that
- * measureThroughput can interleave their repetitions (a shared machine's slow minutes then hit
- * every system, not whichever ran at the time).
- */
-async function benchLoad(
-  systems: readonly SystemName[],
-  options: BenchOptions,
-  tmpRoot: string,
-  results: ResultsBySystem,
-): Promise<void> {
-  const clusters: Cluster[] = [];
-  try {
-    for (const system of systems) {
-      const r = results[system]!;
-      log(`\n== ${system}: 3-member cluster for PUT/GET and failover`);
-      try {
-        const cluster = makeCluster(system, path.join(tmpRoot, `${system}-load`));
-        r.version = cluster.version();
-        clusters.push(cluster); // stopped in the finally below even if start fails
-        await cluster.start();
-        const preload = await loadKeys(cluster, options.keyspace, benchKey, log);
-        r.preload = { keys: preload.keys, seconds: preload.seconds, failed: preload.failed };
-        log(
-          `  ${system}: preloaded ${preload.keys} keys in ${preload.seconds.toFixed(1)} s (${preload.failed} failed)`,
-        );
-        if (preload.failed > 0) {
-          r.notes.push(
-            `${preload.failed} preload writes failed (GETs of those keys count as errors); first failures: ${preload.failureSamples.join(' | ')}`,
-          );
-        }
-      } catch (error) {
-        recordFailure(r, system, error);
-      }
-    }
-    const healthy = clusters.filter((c) => results[c.system]!.error === undefined);
-    log(`\n== PUT/GET on ${healthy.map((c) => c.system).join(', ')}, repetitions interleaved`);
-    const points = await measureThroughput(healthy, options, log, (c, error) =>
-      recordFailure(results[c.system]!, c.system, error),
-    );
-    for (const [cluster, clusterPoints] of points) results[cluster.system]!.throughput = clusterPoints;
-    for (const cluster of healthy) {
-      const r = results[cluster.system]!;
-      if (r.error !== undefined) continue;
-      try {
-        r.failover = await measureFailover(cluster, options.failoverRepetitions, log);
-      } catch (error) {
-        recordFailure(r, cluster.system, error);
-      }
-    }
-  } finally {
-    for (const cluster of clusters) await cluster.stop();
-  }
+function clusterResults(ctx: Context, kind: ClusterKind): ClusterResults {
+  return (ctx.results.clusters[kind] ??= { notes: [] });
 }
 
-/** Memory, restart and disk with 1M keys: a fresh cluster per system, one after the other. */
-async function benchBulk(
-  system: SystemName,
-  options: BenchOptions,
-  tmpRoot: string,
-  results: SystemResults,
-): Promise<void> {
-  if (options.skip1m || results.error !== undefined) return;
-  try {
-    log(`\n== ${system}: fresh 3-member cluster, ${options.bulkKeys} keys of 100 bytes`);
-    const bulkCluster = makeCluster(system, path.join(tmpRoot, `${system}-bulk`));
-    results.bulk = await withCluster(bulkCluster, (cluster) =>
-      measureBulk(cluster, options.bulkKeys, options.quick ? 1 : 3, log),
-    );
-    const { failed, failureSamples } = results.bulk.load;
-    if (failed > 0)
-      results.notes.push(
-        `${failed} bulk writes failed after 5 attempts; first failures: ${failureSamples.join(' | ')}`,
+function fail(ctx: Context, kind: ClusterKind, error: unknown): void {
+  const r = clusterResults(ctx, kind);
+  r.error ??= message(error);
+  log(`!! ${kind} failed: ${r.error}`);
+}
+
+/** Starts one cluster per kind side by side and preloads the keyspace; failed ones are left out. */
+async function startClusters(
+  ctx: Context,
+  kinds: readonly ClusterKind[],
+  members: number,
+  started: Cluster[],
+): Promise<Cluster[]> {
+  const healthy: Cluster[] = [];
+  for (const kind of kinds) {
+    if (clusterResults(ctx, kind).error !== undefined) continue;
+    log(`\n== ${kind}: ${members}-member cluster`);
+    try {
+      const cluster = makeCluster(ctx, kind, `${kind}-m${members}`, members);
+      clusterResults(ctx, kind).version ??= cluster.version();
+      started.push(cluster);
+      await cluster.start();
+      const preload = await loadKeys(cluster, ctx.options.keyspace, benchKey, log);
+      if (members === 3)
+        clusterResults(ctx, kind).preload = {
+          keys: preload.keys,
+          seconds: preload.seconds,
+          failed: preload.failed,
+        };
+      log(
+        `  ${kind}: preloaded ${preload.keys} keys in ${preload.seconds.toFixed(1)} s (${preload.failed} failed)`,
       );
-  } catch (error) {
-    recordFailure(results, system, error);
+      if (preload.failed > 0)
+        clusterResults(ctx, kind).notes.push(
+          `${preload.failed} preload writes failed; first: ${preload.failureSamples.join(' | ')}`,
+        );
+      healthy.push(cluster);
+    } catch (error) {
+      fail(ctx, kind, error);
+    }
   }
+  return healthy;
+}
+
+function runnersFor(ctx: Context, clusters: readonly Cluster[]): Runner[] {
+  const runners: Runner[] = [];
+  for (const row of ctx.options.rows) {
+    const cluster = clusters.find((c) => c.system === ROWS[row].cluster);
+    if (cluster === undefined || ctx.results.rowErrors[row] !== undefined) continue;
+    runners.push({
+      row,
+      cluster,
+      estimate: new Map(),
+      ...(ROWS[row].driver === 'benchmark' ? { benchBin: benchBinary(ctx.etcd36BinDir!) } : {}),
+    });
+  }
+  return runners;
+}
+
+async function throughputPhase(
+  ctx: Context,
+  members: 3 | 5,
+  points: PointSpec[],
+  extra: (clusters: Cluster[]) => Promise<void>,
+): Promise<void> {
+  const started: Cluster[] = [];
+  try {
+    const clusters = await startClusters(ctx, clustersFor(ctx.options.rows), members, started);
+    const runners = runnersFor(ctx, clusters);
+    if (points.length > 0) {
+      log(
+        `\n== ${members} members: ${points.length} points on ${runners.map((r) => r.row).join(', ')}, repetitions interleaved`,
+      );
+      const measured = await measurePoints(runners, points, ctx.options, log, (runner, error) => {
+        ctx.results.rowErrors[runner.row] ??= message(error);
+        log(`!! ${runner.row} failed: ${message(error)}`);
+      });
+      ctx.results.points.push(...measured);
+    }
+    await extra(clusters);
+  } finally {
+    for (const cluster of started) await cluster.stop();
+  }
+}
+
+async function watchAndFailover(ctx: Context, clusters: Cluster[]): Promise<void> {
+  const { options } = ctx;
+  if (options.points.includes('watch')) {
+    const seconds = Math.max(options.durationSec, 5);
+    for (const row of options.rows) {
+      const cluster = clusters.find((c) => c.system === ROWS[row].cluster);
+      if (cluster === undefined) continue;
+      if (row === 'kvstore' || row === 'etcd36') {
+        log(
+          `\n== ${row}: watch fan-out, ${options.watchers} watchers, ${options.watchRate} writes/s for ${seconds} s`,
+        );
+        try {
+          const report =
+            row === 'kvstore'
+              ? await watchKvStore(cluster, options.watchers, options.watchRate, seconds)
+              : await watchEtcd(
+                  cluster,
+                  benchBinary(ctx.etcd36BinDir!),
+                  options.watchers,
+                  options.watchRate,
+                  seconds,
+                );
+          ctx.results.watch[row] = report;
+          log(
+            `  ${row}: delivered ${(report.deliveredShare * 100).toFixed(1)} %, p50 ${report.p50Ms.toFixed(2)} ms, p99 ${report.p99Ms.toFixed(2)} ms`,
+          );
+        } catch (error) {
+          ctx.results.watch[row] = { skipped: `failed: ${message(error).slice(0, 300)}` };
+          log(`!! ${row} watch failed: ${message(error)}`);
+        }
+      } else {
+        ctx.results.watch[row] = {
+          skipped: 'the watch point drives kv-store over HTTP and etcd 3.6 over gRPC only',
+        };
+      }
+    }
+  }
+  if (options.points.includes('failover')) {
+    for (const cluster of clusters) {
+      try {
+        clusterResults(ctx, cluster.system).failover = await measureFailover(
+          cluster,
+          options.failoverRepetitions,
+          log,
+        );
+      } catch (error) {
+        fail(ctx, cluster.system, error);
+      }
+    }
+  }
+}
+
+async function growthPhase(ctx: Context): Promise<void> {
+  // memory and restart for kv-store and etcd 3.6 (3.4 only when it is the only etcd asked for)
+  const kinds = clustersFor(ctx.options.rows).filter(
+    (k) => k !== 'etcd34' || !ctx.options.rows.some((r) => ROWS[r].cluster === 'etcd36'),
+  );
+  for (const kind of kinds) {
+    if (clusterResults(ctx, kind).error !== undefined) continue;
+    log(`\n== ${kind}: growth to ${ctx.options.growthKeys.join(', ')} keys on a fresh 3-member cluster`);
+    const cluster = makeCluster(ctx, kind, `${kind}-growth`, 3);
+    try {
+      await cluster.start();
+      clusterResults(ctx, kind).growth = await measureGrowth(cluster, ctx.options.growthKeys, log);
+    } catch (error) {
+      fail(ctx, kind, error);
+    } finally {
+      await cluster.stop();
+    }
+  }
+}
+
+function gitCommit(): string {
+  const result = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' });
+  const dirty =
+    spawnSync('git', ['status', '--porcelain', '--', 'node', 'bench'], { encoding: 'utf8' }).stdout.trim() !==
+    '';
+  return `${result.stdout.trim() || 'unknown'}${dirty ? '+dirty' : ''}`;
 }
 
 async function main(): Promise<number> {
@@ -125,36 +227,57 @@ async function main(): Promise<number> {
   try {
     options = parseArgs(process.argv.slice(2));
   } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
+    process.stderr.write(`${message(error)}\n${USAGE}\n`);
     return 2;
   }
-  const tools = ['wrk', ...(options.systems.includes('etcd') ? ['etcd', 'etcdctl'] : [])];
-  ensureTools(tools, log);
-
   const startedAt = new Date();
-  const tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'kv-bench-'));
-  log(`bench: ${options.quick ? 'quick ' : ''}run of ${options.systems.join(', ')}; data under ${tmpRoot}`);
+  const kinds = clustersFor(options.rows);
+  ensureTools(['wrk', ...(kinds.includes('etcd34') ? ['etcd', 'etcdctl'] : [])], log);
+  const ctx: Context = {
+    options,
+    tmpRoot: mkdtempSync(path.join(os.tmpdir(), 'kv-bench-')),
+    etcd36BinDir: null,
+    results: { clusters: {}, points: [], watch: {}, rowErrors: {} },
+  };
+  if (kinds.includes('etcd36')) {
+    try {
+      ctx.etcd36BinDir = ensureEtcd36(log);
+    } catch (error) {
+      fail(ctx, 'etcd36', error);
+    }
+  }
+  const commit = gitCommit();
   log(
-    `bench: PUT -> leader, linearizable GET -> all members; ${options.repetitions} x ${options.durationSec} s per point, median; keyspace ${options.keyspace}`,
+    `bench: ${options.quick ? 'quick ' : ''}run at ${commit} of ${options.rows.join(', ')}; points ${options.points.join(',')}; data under ${ctx.tmpRoot}`,
+  );
+  log(
+    `bench: ${options.repetitions} x ${options.durationSec} s per point, median; keyspace ${options.keyspace}; clients ${options.clients.join(',')}`,
   );
 
-  const results: ResultsBySystem = {};
-  for (const system of options.systems) results[system] = { notes: [] };
-  await benchLoad(options.systems, options, tmpRoot, results);
-  for (const system of options.systems) await benchBulk(system, options, tmpRoot, results[system]!);
+  const all = planPoints(options);
+  await throughputPhase(
+    ctx,
+    3,
+    all.filter((p) => p.members === 3),
+    (clusters) => watchAndFailover(ctx, clusters),
+  );
+  const five = all.filter((p) => p.members === 5);
+  if (five.length > 0) await throughputPhase(ctx, 5, five, () => Promise.resolve());
+  if (options.points.includes('growth')) await growthPhase(ctx);
 
-  const comparison = compare(results);
+  const finishedAt = new Date();
   const report = {
     startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
+    finishedAt: finishedAt.toISOString(),
+    commit,
     options,
+    rows: Object.fromEntries(options.rows.map((r) => [r, ROWS[r]])),
     method: {
-      load: 'wrk + bench/lua/bench.lua; PUT of 100-byte values on uniformly random keys; linearizable GET of preloaded keys',
-      targets:
-        'PUT to the leader; GET spread over all members (wrk thread i -> member i mod 3, leader first)',
-      aggregation:
-        'median over repetitions for req/s, p50, p99; errors summed (non-2xx + socket errors + timeouts)',
-      ratios: 'kv-store / etcd',
+      load: 'wrk + bench/lua/bench.lua for the HTTP APIs; etcd 3.6.8 tools/benchmark (put, range --consistency=l, watch-latency) for etcd native gRPC',
+      targets: 'PUT to the leader; GET spread over all members; clients = connections for both tools',
+      aggregation: 'median over repetitions for req/s, p50, p99, p99.9 and CPU; errors summed',
+      cpu: 'utime+stime from /proc/<pid>/stat of every member over the window, plus the load generator (children cutime+cstime of the harness, or its own time for the in-process kv-store watch client)',
+      ratios: 'kv-store / etcd 3.6 native',
     },
     host: {
       cpus: os.cpus().length,
@@ -164,19 +287,22 @@ async function main(): Promise<number> {
       node: process.version,
       wrk: toolVersion('wrk', ['--version']),
     },
-    systems: results,
-    comparison,
+    ...ctx.results,
   };
   mkdirSync(RESULTS_DIR, { recursive: true });
   const resultsFile = path.join(RESULTS_DIR, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(resultsFile, `${JSON.stringify(report, null, 2)}\n`);
 
-  log(`\n${renderReport(results, comparison)}\n`);
+  log(
+    `\nbench: ${finishedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${commit}, ${((finishedAt.getTime() - startedAt.getTime()) / 60_000).toFixed(1)} min\n`,
+  );
+  log(`${renderReport(ctx.results)}\n`);
   log(`bench: results written to ${path.relative(process.cwd(), resultsFile)}`);
-  const failed = Object.values(results).some((r) => r.error !== undefined);
-  // on failure the member logs are the evidence: keep them
-  if (options.keepData || failed) log(`bench: data and member logs kept under ${tmpRoot}`);
-  else rmSync(tmpRoot, { recursive: true, force: true });
+  const failed =
+    Object.values(ctx.results.clusters).some((r) => r.error !== undefined) ||
+    Object.keys(ctx.results.rowErrors).length > 0;
+  if (options.keepData || failed) log(`bench: data and member logs kept under ${ctx.tmpRoot}`);
+  else rmSync(ctx.tmpRoot, { recursive: true, force: true });
   return failed ? 1 : 0;
 }
 

@@ -8,6 +8,7 @@ import { Cluster, StartupError, memberSpecs, type LaunchCommand, type WriteReque
 /** A "system" whose members exit at once: start() must fail loudly, not hang or pass. */
 class CrashingCluster extends Cluster {
   readonly system = 'kvstore' as const;
+  readonly protocol = 'kvstore' as const;
   protected launchCommand(): LaunchCommand {
     return {
       command: process.execPath,

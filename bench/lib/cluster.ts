@@ -1,12 +1,13 @@
-// A 3-node cluster on loopback, started as plain processes. Subclasses say how to launch a member,
+// A 3- or 5-node cluster on loopback, started as plain processes. Subclasses say how to launch a member,
 // how to tell it is healthy, who leads, and what a write looks like; the rest is shared so both
 // systems are measured by the same code.
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { SystemName } from './args.ts';
+import type { ClusterKind } from './args.ts';
 import { tryHttpRequest, type HttpResponse } from './http.ts';
+import type { Protocol } from './wrk.ts';
 import { isRunning, killHard, sleep, spawnLogged, stopGraceful, tailOfFile } from './proc.ts';
 
 export interface MemberSpec {
@@ -31,7 +32,9 @@ export interface WriteRequest {
 export class StartupError extends Error {}
 
 export abstract class Cluster {
-  abstract readonly system: SystemName;
+  abstract readonly system: ClusterKind;
+  /** the HTTP API wrk speaks to it */
+  abstract readonly protocol: Protocol;
   readonly members: MemberSpec[];
   readonly workDir: string;
   private readonly processes: (ChildProcess | null)[];
@@ -81,6 +84,11 @@ export abstract class Cluster {
     if (!child?.pid || !isRunning(child))
       throw new Error(`${this.system} ${this.members[index]!.name} is not running`);
     return child.pid;
+  }
+
+  /** pids of all members (throws if one is down) */
+  pids(): number[] {
+    return this.members.map((_, i) => this.pid(i));
   }
 
   /** Spawns a member; resolves with milliseconds from spawn to ready. */

@@ -1,10 +1,9 @@
-// etcd (Debian's etcd-server) as the reference: defaults, fsync on, v3 JSON gateway.
+// etcd as the reference, with its defaults (fsync on): Debian's etcd-server 3.4 or etcd 3.6.8 built
+// from the module proxy (bench/tools). Control requests go through the v3 JSON gateway of both.
 import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { Cluster, memberSpecs, type LaunchCommand, type WriteRequest } from './cluster.ts';
 import { toolVersion } from './install.ts';
-
-const CLIENT_PORTS = [23791, 23792, 23793];
-const PEER_PORTS = [23801, 23802, 23803];
 
 export function base64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64');
@@ -15,20 +14,46 @@ interface StatusResponse {
   leader?: string;
 }
 
-export class EtcdCluster extends Cluster {
-  readonly system = 'etcd' as const;
-  private readonly quotaBackendBytes: number | null;
+export interface EtcdOptions {
+  version: '3.4' | '3.6';
+  /** directory holding the etcd binary; null = etcd on PATH (Debian's) */
+  binDir: string | null;
+  members?: number;
+  /** null keeps etcd's default (2 GiB) */
+  quotaBackendBytes?: number | null;
+}
 
-  /** quotaBackendBytes: null keeps etcd's default (2 GiB) */
-  constructor(workDir: string, quotaBackendBytes: number | null = null) {
+/** client port base per version: 3.4 on 2379x, 3.6 on 2479x; peers 10 above */
+function ports(version: '3.4' | '3.6', members: number): { client: number[]; peer: number[] } {
+  const base = version === '3.4' ? 23791 : 24791;
+  return {
+    client: Array.from({ length: members }, (_, i) => base + i),
+    peer: Array.from({ length: members }, (_, i) => base + 10 + i),
+  };
+}
+
+export class EtcdCluster extends Cluster {
+  readonly system;
+  readonly protocol = 'etcd' as const;
+  private readonly options: EtcdOptions;
+  private readonly peerPorts: number[];
+
+  constructor(workDir: string, options: EtcdOptions) {
     mkdirSync(workDir, { recursive: true });
-    super(workDir, memberSpecs(workDir, CLIENT_PORTS));
-    this.quotaBackendBytes = quotaBackendBytes;
+    const { client, peer } = ports(options.version, options.members ?? 3);
+    super(workDir, memberSpecs(workDir, client));
+    this.system = options.version === '3.4' ? ('etcd34' as const) : ('etcd36' as const);
+    this.options = options;
+    this.peerPorts = peer;
+  }
+
+  private get binary(): string {
+    return this.options.binDir === null ? 'etcd' : path.join(this.options.binDir, 'etcd');
   }
 
   protected launchCommand(index: number): LaunchCommand {
     const member = this.members[index]!;
-    const peerUrl = (i: number): string => `http://127.0.0.1:${PEER_PORTS[i]!}`;
+    const peerUrl = (i: number): string => `http://127.0.0.1:${this.peerPorts[i]!}`;
     const initialCluster = this.members.map((m, i) => `${m.name}=${peerUrl(i)}`).join(',');
     const args = [
       '--name',
@@ -46,12 +71,13 @@ export class EtcdCluster extends Cluster {
       '--initial-cluster',
       initialCluster,
       '--initial-cluster-token',
-      'kv-store-bench',
+      `kv-store-bench-${this.system}`,
       '--initial-cluster-state',
       'new',
     ];
-    if (this.quotaBackendBytes !== null) args.push('--quota-backend-bytes', String(this.quotaBackendBytes));
-    return { command: 'etcd', args };
+    const quota = this.options.quotaBackendBytes ?? null;
+    if (quota !== null) args.push('--quota-backend-bytes', String(quota));
+    return { command: this.binary, args };
   }
 
   protected async isReady(index: number): Promise<boolean> {
@@ -85,6 +111,18 @@ export class EtcdCluster extends Cluster {
     return statuses.map((s) => (s?.header?.revision === undefined ? null : Number(s.header.revision)));
   }
 
+  /**
+   * Compacts history up to the current revision and waits for it: etcd keeps every revision of
+   * every key until compacted (Kubernetes compacts every 5 minutes), so large-value points would
+   * otherwise fill the backend quota.
+   */
+  async compact(): Promise<void> {
+    const status = await this.status(0);
+    const revision = status?.header?.revision;
+    if (revision === undefined) return;
+    await this.post(0, '/v3/kv/compaction', JSON.stringify({ revision, physical: true }), 120_000);
+  }
+
   writeRequest(key: string, value: string): WriteRequest {
     return {
       method: 'POST',
@@ -94,6 +132,6 @@ export class EtcdCluster extends Cluster {
   }
 
   version(): string {
-    return toolVersion('etcd', ['--version']);
+    return toolVersion(this.binary, ['--version']);
   }
 }

@@ -5,6 +5,7 @@ import http from 'node:http';
 export interface HttpResponse {
   status: number;
   body: string;
+  headers?: http.IncomingHttpHeaders;
 }
 
 export interface HttpRequestOptions {
@@ -29,7 +30,11 @@ export function httpRequest(url: string, options: HttpRequestOptions = {}): Prom
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+          resolve({
+            status: response.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            headers: response.headers,
+          }),
         );
         response.on('error', reject);
       },

@@ -3,7 +3,6 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Cluster, StartupError, memberSpecs, type LaunchCommand, type WriteRequest } from './cluster.ts';
 
-const CLIENT_PORTS = [28081, 28082, 28083];
 export const KV_STORE_BIN = fileURLToPath(new URL('../../node/bin/kv-store.js', import.meta.url));
 
 interface StatusResponse {
@@ -14,10 +13,17 @@ interface StatusResponse {
 
 export class KvStoreCluster extends Cluster {
   readonly system = 'kvstore' as const;
+  readonly protocol = 'kvstore' as const;
 
-  constructor(workDir: string) {
+  constructor(workDir: string, members = 3) {
     mkdirSync(workDir, { recursive: true });
-    super(workDir, memberSpecs(workDir, CLIENT_PORTS));
+    super(
+      workDir,
+      memberSpecs(
+        workDir,
+        Array.from({ length: members }, (_, i) => 28081 + i),
+      ),
+    );
     if (!existsSync(KV_STORE_BIN)) {
       throw new StartupError(
         `kv-store binary not found at ${KV_STORE_BIN} (has the node landed on this branch?)`,

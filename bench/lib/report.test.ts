@@ -1,19 +1,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compare, renderReport, renderTable } from './report.ts';
-import type { ThroughputPoint } from './scenarios.ts';
+import type { RowName } from './args.ts';
+import type { RowPoint } from './points.ts';
+import { describePoint, headline, renderReport, renderTable } from './report.ts';
 
-function point(
-  system: string,
-  op: 'put' | 'get',
-  connections: number,
-  rps: number,
-  p99Ms: number,
-): ThroughputPoint {
-  return { system, op, connections, targets: [], runs: [], rps, p50Ms: p99Ms / 2, p99Ms, errors: 0 };
+function point(row: RowName, id: string, rps: number, p99Ms: number, cpu: number | null): RowPoint {
+  const [op, c] = id.split('-');
+  return {
+    row,
+    point: { id, group: 'put', op: op as 'put', clients: Number(c!.slice(1)), valueSize: 100, members: 3 },
+    runs: [],
+    rps,
+    p50Ms: p99Ms / 2,
+    p99Ms,
+    p999Ms: p99Ms * 2,
+    errors: 0,
+    cpuSecPer1kReq: cpu,
+  };
 }
 
-void test('renderTable aligns columns under their headers', () => {
+void test('renderTable aligns columns under their headers, as a Markdown table', () => {
   const text = renderTable(
     ['name', 'value'],
     [
@@ -24,37 +30,40 @@ void test('renderTable aligns columns under their headers', () => {
   const lines = text.split('\n');
   assert.equal(lines.length, 4);
   assert.equal(lines[0]!.length, lines[3]!.length);
-  assert.ok(lines[3]!.endsWith('12345'));
+  assert.ok(lines[3]!.endsWith('12345 |'));
+  assert.match(lines[1]!, /^\|-+\|-+:\|$/);
 });
 
-void test('compare computes kv-store / etcd ratios per point and leaves missing sides empty', () => {
-  const comparison = compare({
-    etcd: {
-      notes: [],
-      throughput: [point('etcd', 'put', 64, 1000, 10), point('etcd', 'get', 64, 4000, 5)],
-      failover: { runsMs: [], medianMs: 1200 },
-    },
-    kvstore: {
-      notes: [],
-      throughput: [point('kvstore', 'put', 64, 1500, 8)],
-      failover: { runsMs: [], medianMs: 600 },
-    },
-  });
-  const put = comparison.throughput.find((c) => c.op === 'put')!;
+void test('headline: kv-store / etcd 3.6 native ratios per point, missing sides empty', () => {
+  const rows = headline([
+    point('kvstore', 'put-c64-v100-m3', 1500, 8, 2),
+    point('etcd36', 'put-c64-v100-m3', 1000, 10, 4),
+    point('etcd34-gw', 'get-c64-v100-m3', 4000, 5, 1),
+  ]);
+  const put = rows.find((r) => r.point === 'put-c64-v100-m3')!;
   assert.equal(put.rpsRatio, 1.5);
   assert.equal(put.p99Ratio, 0.8);
-  const get = comparison.throughput.find((c) => c.op === 'get')!;
-  assert.equal(get.rpsRatio, null);
-  assert.equal(comparison.failoverRatio, 0.5);
-  assert.equal(comparison.maxRssRatio, null);
+  assert.equal(put.cpuRatio, 0.5);
+  assert.equal(rows.find((r) => r.point === 'get-c64-v100-m3')!.rpsRatio, null);
 });
 
-void test('renderReport shows failures and the figures of the system that ran', () => {
-  const results = {
-    etcd: { notes: [], throughput: [point('etcd', 'put', 1, 321, 4)] },
-    kvstore: { notes: [], error: 'kv-store binary not found\nmore detail' },
-  };
-  const text = renderReport(results, compare(results));
+void test('describePoint names the load and what differs from 100 B, 3 members', () => {
+  assert.equal(describePoint('put-c64-v100-m3'), 'PUT 64');
+  assert.equal(describePoint('put-c64-v262144-m3'), 'PUT 64, 256 KiB');
+  assert.equal(describePoint('get-c64-v100-m5'), 'lin. GET 64, 5 members');
+});
+
+void test('renderReport shows failures, skipped rows and the figures of the rows that ran', () => {
+  const text = renderReport({
+    clusters: { etcd36: { notes: [], error: 'etcd 3.6 failed to start\nmore detail' } },
+    points: [
+      point('kvstore', 'put-c1-v100-m3', 321, 4, 1.5),
+      { ...point('etcd36', 'mixed-c64-v100-m3', 0, 0, null), skipped: 'no mode' },
+    ],
+    watch: {},
+    rowErrors: {},
+  });
   assert.match(text, /321/);
-  assert.match(text, /kvstore: FAILED: kv-store binary not found$/m);
+  assert.match(text, /etcd36: FAILED: etcd 3\.6 failed to start$/m);
+  assert.match(text, /n\/a: no mode/);
 });

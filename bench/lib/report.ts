@@ -1,168 +1,209 @@
-// Renders results as aligned text tables; the same numbers go to bench/results/<timestamp>.json.
-import type { SystemName } from './args.ts';
-import type { BulkReport, FailoverReport, ThroughputPoint } from './scenarios.ts';
+// Renders results as aligned text tables (also valid Markdown); the same numbers go to
+// bench/results/<timestamp>.json.
+import { ROWS, type ClusterKind, type RowName } from './args.ts';
+import type { RowPoint } from './points.ts';
+import type { FailoverReport, GrowthStep } from './scenarios.ts';
 import { ratio } from './stats.ts';
+import type { WatchReport } from './watch.ts';
 
-export interface SystemResults {
+export interface ClusterResults {
   version?: string;
   error?: string;
   notes: string[];
   preload?: { keys: number; seconds: number; failed: number };
-  throughput?: ThroughputPoint[];
   failover?: FailoverReport;
-  bulk?: BulkReport;
+  growth?: GrowthStep[];
 }
 
-export type ResultsBySystem = Partial<Record<SystemName, SystemResults>>;
+export interface Results {
+  clusters: Partial<Record<ClusterKind, ClusterResults>>;
+  points: RowPoint[];
+  watch: Partial<Record<RowName, WatchReport | { skipped: string }>>;
+  rowErrors: Partial<Record<RowName, string>>;
+}
 
-export interface ThroughputComparison {
-  op: string;
-  connections: number;
+export interface HeadlineRow {
+  point: string;
+  kvRps: number | null;
+  etcdRps: number | null;
   rpsRatio: number | null;
-  p50Ratio: number | null;
+  kvP99Ms: number | null;
+  etcdP99Ms: number | null;
   p99Ratio: number | null;
+  kvCpu: number | null;
+  etcdCpu: number | null;
+  cpuRatio: number | null;
 }
 
-export interface Comparison {
-  /** every ratio is kv-store / etcd */
-  throughput: ThroughputComparison[];
-  failoverRatio: number | null;
-  maxRssRatio: number | null;
-  restartRatio: number | null;
-  diskBytesPerKeyRatio: number | null;
+/** The headline: kv-store's HTTP API against etcd 3.6 native gRPC, per point (ratios kv / etcd). */
+export function headline(points: readonly RowPoint[], against: RowName = 'etcd36'): HeadlineRow[] {
+  const ids = [...new Set(points.map((p) => p.point.id))];
+  const get = (row: RowName, id: string): RowPoint | undefined =>
+    points.find((p) => p.row === row && p.point.id === id && p.skipped === undefined);
+  return ids.map((id) => {
+    const k = get('kvstore', id);
+    const e = get(against, id);
+    return {
+      point: id,
+      kvRps: k?.rps ?? null,
+      etcdRps: e?.rps ?? null,
+      rpsRatio: ratio(k?.rps, e?.rps),
+      kvP99Ms: k?.p99Ms ?? null,
+      etcdP99Ms: e?.p99Ms ?? null,
+      p99Ratio: ratio(k?.p99Ms, e?.p99Ms),
+      kvCpu: k?.cpuSecPer1kReq ?? null,
+      etcdCpu: e?.cpuSecPer1kReq ?? null,
+      cpuRatio: ratio(k?.cpuSecPer1kReq, e?.cpuSecPer1kReq),
+    };
+  });
 }
 
+/** Markdown table, padded to line up as text; columns of figures right-aligned, names left-aligned. */
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((row) => (row[c] ?? '').length)));
+  const numeric = headers.map(
+    (_, c) => c > 0 && rows.every((row) => /^(n\/a|[-0-9.,% /]*)$/.test(row[c] ?? '')),
+  );
   const line = (cells: readonly string[]): string =>
-    cells
-      .map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+    `| ${cells.map((cell, c) => (numeric[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join(' | ')} |`;
+  const rule = widths.map((w, c) => (numeric[c] ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|');
+  return [line(headers), `|${rule}|`, ...rows.map(line)].join('\n');
 }
 
-function fixed(value: number | null | undefined, digits: number): string {
-  return value === null || value === undefined ? '-' : value.toFixed(digits);
+export function fixed(value: number | null | undefined, digits: number): string {
+  return value === null || value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits);
 }
 
-function findPoint(
-  points: ThroughputPoint[] | undefined,
-  op: string,
-  connections: number,
-): ThroughputPoint | undefined {
-  return points?.find((p) => p.op === op && p.connections === connections);
-}
-
-export function compare(results: ResultsBySystem): Comparison {
-  const etcd = results.etcd;
-  const kv = results.kvstore;
-  const keys = new Map<string, { op: string; connections: number }>();
-  for (const point of [...(etcd?.throughput ?? []), ...(kv?.throughput ?? [])]) {
-    keys.set(`${point.op}/${point.connections}`, { op: point.op, connections: point.connections });
-  }
-  return {
-    throughput: [...keys.values()].map(({ op, connections }) => {
-      const e = findPoint(etcd?.throughput, op, connections);
-      const k = findPoint(kv?.throughput, op, connections);
-      return {
-        op,
-        connections,
-        rpsRatio: ratio(k?.rps, e?.rps),
-        p50Ratio: ratio(k?.p50Ms, e?.p50Ms),
-        p99Ratio: ratio(k?.p99Ms, e?.p99Ms),
-      };
-    }),
-    failoverRatio: ratio(kv?.failover?.medianMs, etcd?.failover?.medianMs),
-    maxRssRatio: ratio(kv?.bulk?.maxRssBytes, etcd?.bulk?.maxRssBytes),
-    restartRatio: ratio(kv?.bulk?.restartMedianMs, etcd?.bulk?.restartMedianMs),
-    diskBytesPerKeyRatio: ratio(kv?.bulk?.diskBytesPerKey, etcd?.bulk?.diskBytesPerKey),
-  };
+/** "put-c64-v100-m3" -> "PUT 64 clients" plus what differs from the defaults. */
+export function describePoint(id: string): string {
+  const match = /^(put|get|mixed)-c(\d+)-v(\d+)-m(\d+)$/.exec(id);
+  if (!match) return id;
+  const [, op, clients, value, members] = match;
+  const name = op === 'get' ? 'lin. GET' : op === 'mixed' ? 'mixed 90/10' : 'PUT';
+  const size = Number(value);
+  const extra = [
+    size !== 100 ? (size >= 1024 ? `${size / 1024} KiB` : `${size} B`) : '',
+    members !== '3' ? `${members} members` : '',
+  ].filter((s) => s !== '');
+  return `${name} ${clients}${extra.length > 0 ? `, ${extra.join(', ')}` : ''}`;
 }
 
 const MIB = 1024 * 1024;
 
-export function renderReport(results: ResultsBySystem, comparison: Comparison): string {
-  const etcd = results.etcd;
-  const kv = results.kvstore;
+export function renderReport(results: Results): string {
   const sections: string[] = [];
-  const cells = (point: ThroughputPoint | undefined): string[] =>
-    point === undefined
-      ? ['-', '-', '-', '-']
-      : [fixed(point.rps, 0), fixed(point.p50Ms, 2), fixed(point.p99Ms, 2), String(point.errors)];
-  const throughputRows = comparison.throughput.map((c) => [
-    c.op.toUpperCase(),
-    String(c.connections),
-    ...cells(findPoint(etcd?.throughput, c.op, c.connections)),
-    ...cells(findPoint(kv?.throughput, c.op, c.connections)),
-    fixed(c.rpsRatio, 2),
-    fixed(c.p99Ratio, 2),
-  ]);
-  if (throughputRows.length > 0) {
+  const head = headline(results.points);
+  if (head.length > 0) {
     sections.push(
-      renderTable(
+      `kv-store HTTP vs etcd 3.6.8 native gRPC (ratios kv-store / etcd; CPU = CPU-seconds per 1,000 requests, members + load generator)\n\n${renderTable(
         [
-          'op',
-          'conns',
-          'etcd req/s',
-          'p50 ms',
-          'p99 ms',
-          'errors',
+          'point',
           'kv req/s',
-          'p50 ms',
-          'p99 ms',
-          'errors',
-          'req/s kv/etcd',
-          'p99 kv/etcd',
+          'etcd req/s',
+          'req/s ratio',
+          'kv p99 ms',
+          'etcd p99 ms',
+          'p99 ratio',
+          'kv CPU',
+          'etcd CPU',
+          'CPU ratio',
         ],
-        throughputRows,
-      ),
+        head.map((h) => [
+          describePoint(h.point),
+          fixed(h.kvRps, 0),
+          fixed(h.etcdRps, 0),
+          fixed(h.rpsRatio, 2),
+          fixed(h.kvP99Ms, 2),
+          fixed(h.etcdP99Ms, 2),
+          fixed(h.p99Ratio, 2),
+          fixed(h.kvCpu, 3),
+          fixed(h.etcdCpu, 3),
+          fixed(h.cpuRatio, 2),
+        ]),
+      )}`,
+    );
+    sections.push(
+      `Every row (medians over repetitions; errors summed)\n\n${renderTable(
+        ['point', 'row', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', 'CPU-s / 1k req'],
+        results.points.map((p) =>
+          p.skipped !== undefined
+            ? [describePoint(p.point.id), p.row, 'n/a', '', '', '', '', '']
+            : [
+                describePoint(p.point.id),
+                p.row,
+                fixed(p.rps, 0),
+                fixed(p.p50Ms, 2),
+                fixed(p.p99Ms, 2),
+                fixed(p.p999Ms, 2),
+                String(p.errors),
+                fixed(p.cpuSecPer1kReq, 3),
+              ],
+        ),
+      )}`,
     );
   }
-  const bulkKeys = etcd?.bulk?.load.keys ?? kv?.bulk?.load.keys;
-  const rssList = (bulk: BulkReport | undefined): string =>
-    bulk === undefined ? '-' : bulk.members.map((m) => (m.rssBytes / MIB).toFixed(0)).join('/');
-  const other: string[][] = [
-    [
-      'leader kill -9 -> next acked write, median ms',
-      fixed(etcd?.failover?.medianMs, 0),
-      fixed(kv?.failover?.medianMs, 0),
-      fixed(comparison.failoverRatio, 2),
-    ],
-  ];
-  if (bulkKeys !== undefined) {
-    other.push(
-      [
-        `max RSS per member with ${bulkKeys} keys, MiB`,
-        fixed(etcd?.bulk && etcd.bulk.maxRssBytes / MIB, 0),
-        fixed(kv?.bulk && kv.bulk.maxRssBytes / MIB, 0),
-        fixed(comparison.maxRssRatio, 2),
-      ],
-      ['RSS per member n1/n2/n3, MiB', rssList(etcd?.bulk), rssList(kv?.bulk), ''],
-      [
-        `restart with ${bulkKeys} keys -> ready, median ms`,
-        fixed(etcd?.bulk?.restartMedianMs, 0),
-        fixed(kv?.bulk?.restartMedianMs, 0),
-        fixed(comparison.restartRatio, 2),
-      ],
-      [
-        'disk bytes per key (du -sb per member)',
-        fixed(etcd?.bulk?.diskBytesPerKey, 0),
-        fixed(kv?.bulk?.diskBytesPerKey, 0),
-        fixed(comparison.diskBytesPerKeyRatio, 2),
-      ],
-      [
-        'bulk load rate (64 conns), keys/s',
-        fixed(etcd?.bulk?.load.keysPerSec, 0),
-        fixed(kv?.bulk?.load.keysPerSec, 0),
-        fixed(ratio(kv?.bulk?.load.keysPerSec, etcd?.bulk?.load.keysPerSec), 2),
-      ],
+  const watchRows = Object.entries(results.watch).map(([row, w]) =>
+    'skipped' in w
+      ? [row, 'n/a', '', '', '', '', '', '']
+      : [
+          row,
+          String(w.watchers),
+          String(w.writesPerSec),
+          `${(w.deliveredShare * 100).toFixed(1)} %`,
+          fixed(w.p50Ms, 2),
+          fixed(w.p99Ms, 2),
+          fixed(w.p999Ms, 2),
+          fixed(w.cpuSecPer1kDeliveries, 3),
+        ],
+  );
+  if (watchRows.length > 0) {
+    sections.push(
+      `Watch fan-out (latency from the write's ack to delivery, floored at 0)\n\n${renderTable(
+        ['row', 'watchers', 'writes/s', 'delivered', 'p50 ms', 'p99 ms', 'p99.9 ms', 'CPU-s / 1k events'],
+        watchRows,
+      )}`,
     );
   }
-  sections.push(renderTable(['measure', 'etcd', 'kv-store', 'kv/etcd'], other));
-  for (const [system, r] of Object.entries(results)) {
-    if (r.error !== undefined) sections.push(`${system}: FAILED: ${r.error.split('\n')[0]!}`);
-    for (const note of r.notes) sections.push(`${system}: note: ${note}`);
+  const growthRows: string[][] = [];
+  for (const [kind, r] of Object.entries(results.clusters)) {
+    for (const step of r.growth ?? []) {
+      growthRows.push([
+        kind,
+        String(step.keys),
+        fixed(step.load.keysPerSec, 0),
+        step.members.map((m) => (m.rssBytes / MIB).toFixed(0)).join('/'),
+        fixed(step.maxRssBytes / MIB, 0),
+        fixed(step.diskBytesPerKey, 0),
+        fixed(step.restartMs, 0),
+      ]);
+    }
   }
-  return sections.join('\n\n');
+  if (growthRows.length > 0) {
+    sections.push(
+      `Growth (100-byte values; load over HTTP, 64 connections to the leader)\n\n${renderTable(
+        ['system', 'keys', 'load keys/s', 'RSS per member MiB', 'max RSS MiB', 'disk B/key', 'restart ms'],
+        growthRows,
+      )}`,
+    );
+  }
+  const failoverRows = Object.entries(results.clusters)
+    .filter(([, r]) => r.failover !== undefined)
+    .map(([kind, r]) => [
+      kind,
+      fixed(r.failover!.medianMs, 0),
+      r.failover!.runsMs.map((m) => m.toFixed(0)).join(', '),
+    ]);
+  if (failoverRows.length > 0)
+    sections.push(
+      `Leader kill -9 to the next acknowledged write\n\n${renderTable(['system', 'median ms', 'runs ms'], failoverRows)}`,
+    );
+  for (const [kind, r] of Object.entries(results.clusters)) {
+    if (r.error !== undefined) sections.push(`${kind}: FAILED: ${r.error.split('\n')[0]!}`);
+    for (const note of r.notes) sections.push(`${kind}: note: ${note}`);
+  }
+  for (const [row, error] of Object.entries(results.rowErrors))
+    sections.push(`${row} (${ROWS[row as RowName].label}): FAILED: ${error.split('\n')[0]!}`);
+  for (const p of results.points)
+    if (p.skipped !== undefined) sections.push(`${p.row} ${describePoint(p.point.id)}: n/a: ${p.skipped}`);
+  return [...new Set(sections)].join('\n\n');
 }

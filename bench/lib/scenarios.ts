@@ -1,11 +1,9 @@
 // The measurements, written once against Cluster so etcd and kv-store get the same treatment.
 import http from 'node:http';
-import type { BenchOptions } from './args.ts';
 import type { Cluster } from './cluster.ts';
 import { tryHttpRequest } from './http.ts';
 import { diskAllocatedBytes, diskBytes, memoryOf, sleep } from './proc.ts';
 import { median } from './stats.ts';
-import { runWrk, type Operation, type WrkResult, type WrkRun } from './wrk.ts';
 
 export const VALUE_SIZE = 100;
 
@@ -57,17 +55,19 @@ export async function loadKeys(
   keyOf: (i: number) => string,
   log: (line: string) => void,
   concurrency = 64,
+  from = 1,
 ): Promise<LoadReport> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   let target = cluster.members[await cluster.waitForLeader()]!.clientHostPort;
-  let next = 1;
+  let next = from;
+  const last = from + count - 1;
   let failed = 0;
   const failureSamples: string[] = [];
   let done = 0;
   const startedAt = performance.now();
   const progressStep = Math.max(1, Math.floor(count / 10));
   const worker = async (): Promise<void> => {
-    while (next <= count) {
+    while (next <= last) {
       const i = next++;
       const request = cluster.writeRequest(keyOf(i), valueOfSize(VALUE_SIZE, i));
       let ok = false;
@@ -99,117 +99,6 @@ export async function loadKeys(
   agent.destroy();
   const seconds = (performance.now() - startedAt) / 1000;
   return { keys: count, seconds, keysPerSec: count / seconds, failed, failureSamples };
-}
-
-export interface ThroughputPoint {
-  system: string;
-  op: Operation;
-  connections: number;
-  targets: string[];
-  runs: WrkResult[];
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  /** summed over repetitions */
-  errors: number;
-}
-
-/**
- * PUT against the leader; linearizable GET spread over all members (wrk thread i -> member i mod 3,
- * list starting with the leader, so a single connection reads from the leader).
- * Every point on every cluster, interleaved: each repetition runs once on each system
- * before the next repetition starts, in alternating order, so a shared machine that slows down for
- * a while slows both systems rather than whichever happens to run then. Returns points per cluster;
- * a cluster whose run fails is reported through `onError` and left out of the result.
- */
-export async function measureThroughput(
-  clusters: readonly Cluster[],
-  options: BenchOptions,
-  log: (line: string) => void,
-  onError: (cluster: Cluster, error: unknown) => void,
-): Promise<Map<Cluster, ThroughputPoint[]>> {
-  const points = new Map<Cluster, ThroughputPoint[]>(clusters.map((c) => [c, []]));
-  const live = new Set(clusters);
-  const attempt = async (cluster: Cluster, body: () => Promise<void>): Promise<void> => {
-    if (!live.has(cluster)) return;
-    try {
-      await body();
-    } catch (error) {
-      live.delete(cluster);
-      points.delete(cluster);
-      onError(cluster, error);
-    }
-  };
-  for (const op of ['put', 'get'] as const) {
-    for (const connections of options.connections) {
-      const runsOf = new Map<Cluster, { targets: string[]; runs: WrkResult[] }>();
-      for (const cluster of clusters) {
-        await attempt(cluster, async () => {
-          const leader = await cluster.waitForLeader();
-          const leaderHostPort = cluster.members[leader]!.clientHostPort;
-          const targets =
-            op === 'put'
-              ? [leaderHostPort]
-              : [
-                  leaderHostPort,
-                  ...cluster.members.filter((_, i) => i !== leader).map((m) => m.clientHostPort),
-                ];
-          if (!options.quick)
-            await runWrk({ ...runOf(cluster, op, targets, connections, options), durationSec: 2 }); // warm-up, discarded
-          runsOf.set(cluster, { targets, runs: [] });
-        });
-      }
-      for (let rep = 0; rep < options.repetitions; rep++) {
-        const order = rep % 2 === 0 ? clusters : [...clusters].reverse();
-        for (const cluster of order) {
-          const entry = runsOf.get(cluster);
-          if (!entry) continue;
-          await attempt(cluster, async () => {
-            const result = await runWrk({
-              ...runOf(cluster, op, entry.targets, connections, options),
-              durationSec: options.durationSec,
-            });
-            entry.runs.push(result);
-            log(
-              `  ${cluster.system} ${op} c=${connections} #${rep + 1}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, errors ${result.errors}`,
-            );
-          });
-        }
-      }
-      for (const [cluster, { targets, runs }] of runsOf) {
-        if (!live.has(cluster) || runs.length === 0) continue;
-        points.get(cluster)!.push({
-          system: cluster.system,
-          op,
-          connections,
-          targets,
-          runs,
-          rps: median(runs.map((r) => r.rps)),
-          p50Ms: median(runs.map((r) => r.p50Ms)),
-          p99Ms: median(runs.map((r) => r.p99Ms)),
-          errors: runs.reduce((sum, r) => sum + r.errors, 0),
-        });
-      }
-    }
-  }
-  return points;
-}
-
-function runOf(
-  cluster: Cluster,
-  op: Operation,
-  targets: string[],
-  connections: number,
-  options: BenchOptions,
-): Omit<WrkRun, 'durationSec'> {
-  return {
-    system: cluster.system,
-    op,
-    targets,
-    connections,
-    keyspace: options.keyspace,
-    valueSize: VALUE_SIZE,
-  };
 }
 
 export interface FailoverReport {
@@ -279,53 +168,59 @@ export interface MemberFootprint {
   diskAllocatedBytes: number;
 }
 
-export interface BulkReport {
+export interface GrowthStep {
+  keys: number;
+  /** loading the keys added since the previous step (64 HTTP connections to the leader) */
   load: LoadReport;
   members: MemberFootprint[];
   maxRssBytes: number;
   /** du -sb of one member's data dir / keys, averaged over members */
   diskBytesPerKey: number;
-  restartRunsMs: number[];
-  restartMedianMs: number;
+  /** a follower stopped (SIGTERM) and started again: ms to ready */
+  restartMs: number;
 }
 
-/** Loads `keys` keys of 100 bytes, then memory, disk, and restart time of a follower. */
-export async function measureBulk(
+/**
+ * Grows one fresh cluster through the key counts (ascending, cumulative, 100-byte values); at each
+ * step: memory and disk per member, then the restart time of a follower holding that many keys.
+ */
+export async function measureGrowth(
   cluster: Cluster,
-  keys: number,
-  restarts: number,
+  keyCounts: readonly number[],
   log: (line: string) => void,
-): Promise<BulkReport> {
-  const load = await loadKeys(cluster, keys, bulkKey, log, 64);
-  log(
-    `  ${cluster.system}: loaded ${keys} keys in ${load.seconds.toFixed(1)} s (${load.keysPerSec.toFixed(0)}/s, ${load.failed} failed)`,
-  );
-  await cluster.waitConverged();
-  await sleep(2000); // let background work (snapshots, compaction of the in-memory log) settle
-  const members = cluster.members.map((member, i): MemberFootprint => ({
-    name: member.name,
-    ...memoryOf(cluster.pid(i)),
-    diskBytes: diskBytes(member.dataDir),
-    diskAllocatedBytes: diskAllocatedBytes(member.dataDir),
-  }));
-  const restartRunsMs: number[] = [];
-  for (let rep = 0; rep < restarts; rep++) {
+): Promise<GrowthStep[]> {
+  const steps: GrowthStep[] = [];
+  let loaded = 0;
+  for (const keys of keyCounts) {
+    const load = await loadKeys(cluster, keys - loaded, bulkKey, log, 64, loaded + 1);
+    loaded = keys;
+    log(
+      `  ${cluster.system}: ${keys} keys (${load.keysPerSec.toFixed(0)} keys/s for the last ${load.keys}, ${load.failed} failed)`,
+    );
+    await cluster.waitConverged(600_000);
+    await sleep(2000); // let background work (snapshots, compaction of the in-memory log) settle
+    const members = cluster.members.map((member, i): MemberFootprint => ({
+      name: member.name,
+      ...memoryOf(cluster.pid(i)),
+      diskBytes: diskBytes(member.dataDir),
+      diskAllocatedBytes: diskAllocatedBytes(member.dataDir),
+    }));
     const leader = await cluster.waitForLeader();
     const follower = (leader + 1) % cluster.members.length;
     await cluster.stopMember(follower);
-    const ms = await cluster.startMember(follower, 300_000);
-    restartRunsMs.push(ms);
+    const restartMs = await cluster.startMember(follower, 600_000);
     log(
-      `  ${cluster.system}: restart of ${cluster.members[follower]!.name} holding ${keys} keys: ${ms.toFixed(0)} ms to ready`,
+      `  ${cluster.system}: restart of ${cluster.members[follower]!.name} holding ${keys} keys: ${restartMs.toFixed(0)} ms to ready`,
     );
-    await cluster.waitConverged();
+    await cluster.waitConverged(600_000);
+    steps.push({
+      keys,
+      load,
+      members,
+      maxRssBytes: Math.max(...members.map((m) => m.rssBytes)),
+      diskBytesPerKey: members.reduce((sum, m) => sum + m.diskBytes, 0) / members.length / keys,
+      restartMs,
+    });
   }
-  return {
-    load,
-    members,
-    maxRssBytes: Math.max(...members.map((m) => m.rssBytes)),
-    diskBytesPerKey: members.reduce((sum, m) => sum + m.diskBytes, 0) / members.length / keys,
-    restartRunsMs,
-    restartMedianMs: median(restartRunsMs),
-  };
+  return steps;
 }

@@ -46,7 +46,7 @@ void test(
     const target = await startServer(0);
     try {
       const result = await runWrk({
-        system: 'etcd',
+        protocol: 'etcd',
         op: 'put',
         targets: [target.hostPort],
         connections: 2,
@@ -75,7 +75,7 @@ void test(
     const targets = await Promise.all([startServer(5), startServer(5), startServer(5)]);
     try {
       const result = await runWrk({
-        system: 'kvstore',
+        protocol: 'kvstore',
         op: 'get',
         targets: targets.map((t) => t.hostPort),
         connections: 6,
@@ -101,7 +101,7 @@ void test('kv-store PUT sends a JSON body with the value', { skip }, async () =>
   const target = await startServer(0);
   try {
     await runWrk({
-      system: 'kvstore',
+      protocol: 'kvstore',
       op: 'put',
       targets: [target.hostPort],
       connections: 1,

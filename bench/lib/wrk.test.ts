@@ -4,7 +4,7 @@ import { parseWrkOutput, threadsFor } from './wrk.ts';
 
 const SAMPLE = `Running 10s test @ http://127.0.0.1:23791
   2 threads and 16 connections
-BENCH_RESULT {"requests":20000,"durationUs":10000000,"responses":20000,"non2xx":3,"connectErrors":0,"readErrors":1,"writeErrors":0,"timeouts":2,"p50Us":1500,"p90Us":3000,"p99Us":9000,"maxUs":20000,"meanUs":1800.5}
+BENCH_RESULT {"requests":20000,"durationUs":10000000,"responses":20000,"non2xx":3,"connectErrors":0,"readErrors":1,"writeErrors":0,"timeouts":2,"p50Us":1500,"p90Us":3000,"p99Us":9000,"p999Us":15000,"maxUs":20000,"meanUs":1800.5}
 `;
 
 void test('parses the BENCH_RESULT line into rate, milliseconds and total errors', () => {
@@ -12,6 +12,8 @@ void test('parses the BENCH_RESULT line into rate, milliseconds and total errors
   assert.equal(result.rps, 2000);
   assert.equal(result.p50Ms, 1.5);
   assert.equal(result.p99Ms, 9);
+  assert.equal(result.p999Ms, 15);
+  assert.equal(result.requests, 20000);
   assert.equal(result.errors, 6);
 });
 

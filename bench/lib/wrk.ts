@@ -1,11 +1,11 @@
 // Runs wrk with bench/lua/bench.lua and turns its BENCH_RESULT line into numbers.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { SystemName } from './args.ts';
 
 export const LUA_SCRIPT = fileURLToPath(new URL('../lua/bench.lua', import.meta.url));
 
-export type Operation = 'put' | 'get';
+export type Operation = 'put' | 'get' | 'mixed';
+export type Protocol = 'etcd' | 'kvstore';
 
 export interface WrkRaw {
   requests: number;
@@ -19,6 +19,7 @@ export interface WrkRaw {
   p50Us: number;
   p90Us: number;
   p99Us: number;
+  p999Us: number;
   maxUs: number;
   meanUs: number;
 }
@@ -27,6 +28,9 @@ export interface WrkResult {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  p999Ms: number;
+  /** requests completed (2xx or not) */
+  requests: number;
   /** non-2xx responses plus socket errors and timeouts */
   errors: number;
   raw: WrkRaw;
@@ -44,6 +48,7 @@ const NUMERIC_FIELDS = [
   'p50Us',
   'p90Us',
   'p99Us',
+  'p999Us',
   'maxUs',
   'meanUs',
 ] as const satisfies readonly (keyof WrkRaw)[];
@@ -64,6 +69,8 @@ export function parseWrkOutput(stdout: string): WrkResult {
     rps: seconds > 0 ? raw.requests / seconds : 0,
     p50Ms: raw.p50Us / 1000,
     p99Ms: raw.p99Us / 1000,
+    p999Ms: raw.p999Us / 1000,
+    requests: raw.requests,
     errors: raw.non2xx + raw.connectErrors + raw.readErrors + raw.writeErrors + raw.timeouts,
     raw,
   };
@@ -82,8 +89,11 @@ export function threadsFor(connections: number): number {
 }
 
 export interface WrkRun {
-  system: SystemName;
+  /** which HTTP API: etcd's JSON gateway or kv-store's */
+  protocol: Protocol;
   op: Operation;
+  /** GET share of a mixed load, in percent */
+  readPercent?: number;
   /** host:port list; wrk thread i targets entry i mod n */
   targets: readonly string[];
   connections: number;
@@ -110,7 +120,8 @@ export async function runWrk(run: WrkRun): Promise<WrkResult> {
   ];
   const env = {
     ...process.env,
-    BENCH_SYSTEM: run.system,
+    BENCH_SYSTEM: run.protocol,
+    BENCH_READ_PERCENT: String(run.readPercent ?? 90),
     BENCH_OP: run.op,
     BENCH_TARGETS: run.targets.join(','),
     BENCH_KEYS: String(run.keyspace),

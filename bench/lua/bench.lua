@@ -1,7 +1,7 @@
 -- One wrk script for both systems and both operations, configured through environment variables
 -- (setup() runs before init(args) sees script arguments, and it needs the target list):
 --   BENCH_SYSTEM      etcd | kvstore
---   BENCH_OP          put | get
+--   BENCH_OP          put | get | mixed (BENCH_READ_PERCENT % GETs, the rest PUTs)
 --   BENCH_TARGETS     comma list host:port; wrk thread i talks to target (i mod n)
 --   BENCH_KEYS        keyspace size (keys bench/000001 .. bench/<n>)
 --   BENCH_VALUE_SIZE  value length in bytes (PUT)
@@ -12,6 +12,7 @@ local op = os.getenv("BENCH_OP") or "get"
 local keyspace = tonumber(os.getenv("BENCH_KEYS") or "100000")
 local value_size = tonumber(os.getenv("BENCH_VALUE_SIZE") or "100")
 local targets = os.getenv("BENCH_TARGETS") or ""
+local read_percent = tonumber(os.getenv("BENCH_READ_PERCENT") or "90")
 
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 local function base64(s)
@@ -85,14 +86,18 @@ local json_headers = { ["Content-Type"] = "application/json" }
 
 function request()
   local k = keys[math.random(keyspace)]
+  local this_op = op
+  if op == "mixed" then
+    this_op = (math.random(100) <= read_percent) and "get" or "put"
+  end
   if system == "etcd" then
-    if op == "put" then
+    if this_op == "put" then
       return wrk.format("POST", "/v3/kv/put", json_headers, put_body_prefix .. k .. put_body_suffix)
     end
     -- no "serializable": etcd's range is linearizable by default
     return wrk.format("POST", "/v3/kv/range", json_headers, '{"key":"' .. k .. '"}')
   end
-  if op == "put" then
+  if this_op == "put" then
     return wrk.format("PUT", k, json_headers, put_body_suffix)
   end
   return wrk.format("GET", k, nil, nil)
@@ -113,8 +118,8 @@ function done(summary, latency, requests)
   io.write(string.format(
     'BENCH_RESULT {"requests":%d,"durationUs":%d,"responses":%d,"non2xx":%d,'
       .. '"connectErrors":%d,"readErrors":%d,"writeErrors":%d,"timeouts":%d,'
-      .. '"p50Us":%d,"p90Us":%d,"p99Us":%d,"maxUs":%d,"meanUs":%.1f}\n',
+      .. '"p50Us":%d,"p90Us":%d,"p99Us":%d,"p999Us":%d,"maxUs":%d,"meanUs":%.1f}\n',
     summary.requests, summary.duration, seen, bad,
     e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max, latency.mean))
 end
