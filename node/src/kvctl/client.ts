@@ -45,8 +45,9 @@ const FAILOVER_CODES = new Set([
   'no-leader',
   'not-leader',
   'unavailable',
-  'shutting-down',
   'proposal-dropped',
+  // A member whose disk is full refuses writes before proposing them; another member may take them.
+  'disk-full',
   'too-many-requests',
 ]);
 
