@@ -9,8 +9,23 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
-import { TestPki, type IssuedFiles } from '../../node/src/security/test-certs.test-helper.ts';
 import { freePort, ProcCluster, sleep, waitFor } from './harness.ts';
+
+// The node's certificate helper (node/src/security/test-certs.test-helper.ts), loaded by URL: an
+// import across the two TypeScript projects cannot be rewritten by tsc (TS2878). The part used here:
+interface IssuedFiles {
+  cert: string;
+  key: string;
+}
+interface Pki {
+  readonly dir: string;
+  ca(name: string): IssuedFiles;
+  leaf(name: string, ca: IssuedFiles, o: { cn?: string; sans: string[]; expired?: boolean }): IssuedFiles;
+  bundle(name: string, cas: IssuedFiles[]): string;
+  cleanup(): void;
+}
+const helper = new URL('../../node/src/security/test-certs.test-helper.ts', import.meta.url).href;
+const { TestPki } = (await import(helper)) as { TestPki: new () => Pki };
 
 interface Answer {
   status: number;
