@@ -9,7 +9,8 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
-import { freePort, ProcCluster, sleep, waitFor } from './harness.ts';
+import { execFile } from 'node:child_process';
+import { BIN, freePort, ProcCluster, sleep, waitFor } from './harness.ts';
 
 // The node's certificate helper (node/src/security/test-certs.test-helper.ts), loaded by URL: an
 // import across the two TypeScript projects cannot be rewritten by tsc (TS2878). The part used here:
@@ -286,6 +287,20 @@ describe('TLS on a real cluster', () => {
         }
       }
     })();
+    try {
+      await rotate();
+    } finally {
+      stop = true; // a failed rotation must not leave the writer running
+      await writer;
+    }
+    trust = bundleBoth;
+    assert.deepEqual(failures, []);
+    assert.ok(ok > 10, `writes during the rotation: ${ok}`);
+  });
+
+  async function rotate(): Promise<void> {
+    const id = 't1';
+    const clientTrust = bundleBoth;
     await sleep(500);
     // The bundle first (old and new CA), then the certificate and key from the new CA.
     const tmp = (p: string): string => `${p}.tmp`;
@@ -304,12 +319,7 @@ describe('TLS on a real cluster', () => {
     const newClient = user('root', ca2, { file: 'root-ca2' });
     assert.equal((await call(url(id), 'GET', '/v1/kv/greeting', as(newClient, clientTrust))).status, 200);
     await sleep(500);
-    stop = true;
-    await writer;
-    trust = bundleBoth;
-    assert.deepEqual(failures, []);
-    assert.ok(ok > 10, `writes during the rotation: ${ok}`);
-  });
+  }
 
   test('with auth on, a client certificate whose CN is a user acts as that user without a token', async () => {
     const l = await leader();
@@ -344,5 +354,36 @@ describe('TLS on a real cluster', () => {
         `${id}: root by CN`,
       );
     }
+  });
+});
+
+describe('TLS files at start', () => {
+  const pki = new TestPki();
+  after(() => pki.cleanup());
+  const run = (args: string[]): Promise<{ code: number | null; stderr: string }> =>
+    new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [BIN, '-id', 'x', '-data-dir', join(pki.dir, 'data'), ...args],
+        (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+      );
+    });
+
+  test('an unreadable or invalid certificate file: exit 1 with one line naming the file', async () => {
+    const ca = pki.ca('ca');
+    const good = pki.leaf('n', ca, { sans: ['IP:127.0.0.1'] });
+    const port = String(await freePort());
+    const missing = join(pki.dir, 'missing.crt');
+    let r = await run(['-addr', `127.0.0.1:${port}`, '-cert-file', missing, '-key-file', good.key]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^kv-store: cannot read the certificate .*missing\.crt: ENOENT\n$/);
+    const garbage = join(pki.dir, 'garbage.crt');
+    writeFileSync(garbage, 'not a certificate');
+    r = await run(['-addr', `127.0.0.1:${port}`, '-cert-file', garbage, '-key-file', good.key]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^kv-store: the certificate .*garbage\.crt does not parse: [^\n]*\n$/);
+    r = await run(['-addr', `127.0.0.1:${port}`, '-cert-file', good.cert]);
+    assert.equal(r.code, 2, 'a flag rule is exit 2');
+    assert.match(r.stderr, /-cert-file and -key-file must be given together/);
   });
 });
