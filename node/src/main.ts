@@ -9,10 +9,64 @@ import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { heapGrowthPolicyWanted, startHeapGrowthPolicy } from './runtime/heap-growth.ts';
 import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
+import { httpsForwarder } from './security/https-forwarder.ts';
+import { ReloadingTls, TlsConfigError } from './security/tls-material.ts';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { CorruptionError, DataDirError } from './storage/errors.ts';
 
 const SHUTDOWN_DEADLINE_MS = 8000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
+
+/** How often certificate files are polled for a rotation (KVSTORE_TLS_POLL_MS, for tests). */
+function tlsPollMs(): number {
+  const v = Number(process.env.KVSTORE_TLS_POLL_MS ?? '2000');
+  return Number.isFinite(v) && v >= 10 ? v : 2000;
+}
+
+interface Tls {
+  client: ReloadingTls | null;
+  peer: ReloadingTls | null;
+}
+
+/** Loads the TLS files named by the flags (TlsConfigError names the bad file). */
+function loadTls(cfg: NodeOptions, log: Logger): Tls {
+  const o = {
+    pollMs: tlsPollMs(),
+    onError: (e: Error) =>
+      log.warn('new TLS files not taken; keeping the current ones', { error: e.message }),
+  };
+  const c = cfg.tls.client;
+  const p = cfg.tls.peer;
+  const client = c
+    ? new ReloadingTls(
+        { certFile: c.certFile, keyFile: c.keyFile, ...(c.trustedCaFile ? { caFile: c.trustedCaFile } : {}) },
+        o,
+      )
+    : null;
+  const peer = p
+    ? new ReloadingTls({ certFile: p.certFile, keyFile: p.keyFile, caFile: p.trustedCaFile }, o)
+    : null;
+  for (const r of [client, peer]) {
+    r?.onChange((m) =>
+      log.info('TLS files reloaded', {
+        certFile: r.files.certFile,
+        notAfter: m.leaf.validTo,
+        cas: m.cas.length,
+      }),
+    );
+    r?.start();
+  }
+  return { client, peer };
+}
+
+/** With -client-cert-auth: the CN of the verified client certificate is the user. */
+function certificateUser(req: IncomingMessage): string | null {
+  const socket = req.socket as TLSSocket;
+  if (socket.authorized !== true) return null;
+  const cn = socket.getPeerX509Certificate?.()?.subject.match(/(?:^|\n)CN=([^\n]+)/)?.[1];
+  return cn !== undefined && cn !== '' ? cn : null;
+}
 
 function nodeOptions(o: NodeOptions): KvNodeOptions {
   return {
@@ -64,6 +118,29 @@ async function main(): Promise<void> {
   const log = createLogger({ level: cfg.logLevel }).child({ member: cfg.id });
   const metrics = createMetrics();
   const opts = nodeOptions(cfg);
+  let tls: Tls;
+  try {
+    tls = loadTls(cfg, log);
+  } catch (e) {
+    if (e instanceof TlsConfigError) {
+      process.stderr.write(`kv-store: ${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const peerTls = tls.peer;
+  const clientTls = tls.client;
+  if (peerTls) opts.peerTls = () => peerTls.current;
+  if (clientTls) {
+    // The leader's client API is verified with our client CA (else the peer CA); with
+    // -client-cert-auth this member presents its peer certificate.
+    const clientCertAuth = cfg.tls.client?.clientCertAuth === true;
+    opts.forwarder = httpsForwarder({
+      ca: () => clientTls.current.ca ?? peerTls?.current.ca,
+      identity: () =>
+        clientCertAuth && peerTls ? { cert: peerTls.current.cert, key: peerTls.current.key } : null,
+    });
+  }
   if (heapGrowthPolicyWanted(process.env, process.execArgv)) {
     startHeapGrowthPolicy((percent, liveBytes) =>
       log.info(
@@ -94,7 +171,11 @@ async function main(): Promise<void> {
     metrics,
     logger: log,
     auth: {
-      gate: { auth: () => node.auth, now: Date.now },
+      gate: {
+        auth: () => node.auth,
+        now: Date.now,
+        ...(cfg.tls.client?.clientCertAuth ? { certificateUser } : {}),
+      },
       backend: {
         auth: () => node.auth,
         proposeAuth: (c) => node.proposeAuth(c),
@@ -105,8 +186,25 @@ async function main(): Promise<void> {
     },
   });
   const servers: RunningServer[] = [];
-  servers.push(await startHttpServer(app, cfg.listen, cfg.peerListen === null ? node.transport : null));
-  if (cfg.peerListen) servers.push(await startPeerServer(cfg.peerListen, node.transport));
+  servers.push(
+    await startHttpServer(
+      app,
+      cfg.listen,
+      cfg.peerListen === null ? node.transport : null,
+      clientTls
+        ? { material: clientTls, requireClientCert: cfg.tls.client?.clientCertAuth === true }
+        : undefined,
+    ),
+  );
+  if (cfg.peerListen) {
+    servers.push(
+      await startPeerServer(
+        cfg.peerListen,
+        node.transport,
+        peerTls ? { material: peerTls, requireClientCert: true } : undefined,
+      ),
+    );
+  }
   node.start();
   log.info('kv-store started', {
     listen: `${cfg.listen.host || '0.0.0.0'}:${cfg.listen.port}`,

@@ -47,8 +47,52 @@ void describe('parseFlags', () => {
         snapshotThreshold: 100000,
         maxSnapshotBytes: 512 * 1024 * 1024,
         logLevel: 'info',
+        tls: { client: null, peer: null },
       },
     );
+  });
+
+  const peerTls = ['-peer-cert-file', 'p.crt', '-peer-key-file', 'p.key', '-peer-trusted-ca-file', 'ca.pem'];
+
+  void test('TLS flags: client and peer TLS make https URLs, -peers dialled over https', () => {
+    const c = ok([
+      '-id',
+      'a',
+      '-addr',
+      '127.0.0.1:7000',
+      '-peer-addr',
+      '127.0.0.1:7001',
+      '-peers',
+      'b=127.0.0.1:7011',
+      '-cert-file',
+      'c.crt',
+      '-key-file',
+      'c.key',
+      '-trusted-ca-file',
+      'clients.pem',
+      '-client-cert-auth',
+      ...peerTls,
+    ]);
+    assert.equal(c.clientUrl, 'https://127.0.0.1:7000');
+    assert.equal(c.peerUrl, 'https://127.0.0.1:7001');
+    assert.equal(c.peers[0]?.peerUrl, 'https://127.0.0.1:7011');
+    assert.deepEqual(c.tls, {
+      client: { certFile: 'c.crt', keyFile: 'c.key', trustedCaFile: 'clients.pem', clientCertAuth: true },
+      peer: { certFile: 'p.crt', keyFile: 'p.key', trustedCaFile: 'ca.pem' },
+    });
+  });
+
+  void test('TLS flags: client TLS alone keeps plain peer traffic on the shared port', () => {
+    const c = ok(['-id', 'a', '-addr', ':7000', '-cert-file', 'c.crt', '-key-file', 'c.key']);
+    assert.equal(c.clientUrl, 'https://localhost:7000');
+    assert.equal(c.peerUrl, 'http://localhost:7000');
+    assert.deepEqual(c.tls.client, {
+      certFile: 'c.crt',
+      keyFile: 'c.key',
+      trustedCaFile: null,
+      clientCertAuth: false,
+    });
+    assert.equal(c.tls.peer, null);
   });
 
   const equivalent: string[][] = [
@@ -161,6 +205,47 @@ void describe('parseFlags', () => {
     ['bad bool', ['-id', 'a', '-join=maybe'], /expected true or false/],
     ['peer-addr same port', ['-id', 'a', '-addr', ':8080', '-peer-addr', ':8080'], /same port/],
     ['empty data dir', ['-id', 'a', '-data-dir', ''], /empty path/],
+    [
+      'cert without key',
+      ['-id', 'a', '-cert-file', 'c.crt'],
+      /-cert-file and -key-file must be given together/,
+    ],
+    [
+      'key without cert',
+      ['-id', 'a', '-key-file', 'c.key'],
+      /-cert-file and -key-file must be given together/,
+    ],
+    ['empty cert path', ['-id', 'a', '-cert-file', '', '-key-file', 'k'], /invalid -cert-file: empty path/],
+    [
+      'client-cert-auth without CA',
+      ['-id', 'a', '-cert-file', 'c', '-key-file', 'k', '-client-cert-auth'],
+      /-client-cert-auth needs -trusted-ca-file/,
+    ],
+    [
+      'client-cert-auth without server cert',
+      ['-id', 'a', '-trusted-ca-file', 'ca', '-client-cert-auth'],
+      /-client-cert-auth needs -cert-file/,
+    ],
+    [
+      'trusted CA without client-cert-auth',
+      ['-id', 'a', '-cert-file', 'c', '-key-file', 'k', '-trusted-ca-file', 'ca'],
+      /only used with -client-cert-auth/,
+    ],
+    [
+      'peer TLS flags incomplete',
+      ['-id', 'a', '-peer-addr', ':9', '-peer-cert-file', 'p', '-peer-key-file', 'k'],
+      /must be given together/,
+    ],
+    [
+      'peer CA alone',
+      ['-id', 'a', '-peer-addr', ':9', '-peer-trusted-ca-file', 'ca'],
+      /must be given together/,
+    ],
+    [
+      'peer TLS on the shared port',
+      ['-id', 'a', '-peer-cert-file', 'p', '-peer-key-file', 'k', '-peer-trusted-ca-file', 'ca'],
+      /peer TLS needs a separate -peer-addr/,
+    ],
   ];
   for (const [name, argv, pattern] of bad) {
     void test(`rejects: ${name}`, () => {
@@ -194,6 +279,13 @@ void describe('parseFlags', () => {
       '-tick-ms',
       '-snapshot-threshold',
       '-log-level',
+      '-cert-file',
+      '-key-file',
+      '-trusted-ca-file',
+      '-client-cert-auth',
+      '-peer-cert-file',
+      '-peer-key-file',
+      '-peer-trusted-ca-file',
     ]) {
       assert.ok(helpText.includes(`  ${f} `), f);
     }

@@ -38,6 +38,29 @@ export interface NodeOptions {
   /** Largest snapshot accepted from a peer, in bytes. */
   maxSnapshotBytes: number;
   logLevel: LogLevel;
+  /** TLS for the client API and for peer traffic; both null = plain text (the quick start). */
+  tls: TlsOptions;
+}
+
+export interface ClientTlsOptions {
+  certFile: string;
+  keyFile: string;
+  /** CA bundle client certificates must chain to (with `clientCertAuth`). */
+  trustedCaFile: string | null;
+  /** Clients must present a certificate from `trustedCaFile`; its CN is the user name. */
+  clientCertAuth: boolean;
+}
+
+export interface PeerTlsOptions {
+  certFile: string;
+  keyFile: string;
+  /** CA bundle both sides' certificates must chain to. */
+  trustedCaFile: string;
+}
+
+export interface TlsOptions {
+  client: ClientTlsOptions | null;
+  peer: PeerTlsOptions | null;
 }
 
 export type ParseResult = { ok: true; config: NodeOptions } | { ok: false; error: string; help?: true };
@@ -64,6 +87,18 @@ Flags (-flag value, --flag value and --flag=value are equivalent):
   -snapshot-threshold n    applied entries between snapshots (default 100000)
   -max-snapshot-mb n       largest snapshot accepted from a peer, in MiB (default 512)
   -log-level level         ${LOG_LEVELS.join(', ')} (default "info")
+
+TLS (off unless given; with peer TLS, -peer-addr separate from -addr is required):
+  -cert-file path          certificate (PEM) of the client API; the client URL becomes https://
+  -key-file path           private key of -cert-file
+  -trusted-ca-file path    CA bundle client certificates must chain to (with -client-cert-auth)
+  -client-cert-auth        clients must present a certificate from -trusted-ca-file; its CN is the user
+  -peer-cert-file path     certificate of this member for peer traffic (mutual TLS); it must name
+                           the member: a SAN with its advertised peer host or urn:kvstore:member:<id>
+  -peer-key-file path      private key of -peer-cert-file
+  -peer-trusted-ca-file path
+                           CA bundle peers' certificates must chain to
+  Certificate, key and CA files are re-read when they change; no restart is needed.
   -h, -help                print this help
 `;
 
@@ -81,6 +116,13 @@ const FLAGS: Record<string, FlagKind> = {
   'snapshot-threshold': 'string',
   'max-snapshot-mb': 'string',
   'log-level': 'string',
+  'cert-file': 'string',
+  'key-file': 'string',
+  'trusted-ca-file': 'string',
+  'client-cert-auth': 'bool',
+  'peer-cert-file': 'string',
+  'peer-key-file': 'string',
+  'peer-trusted-ca-file': 'string',
   help: 'bool',
   h: 'bool',
 };
@@ -147,7 +189,7 @@ function parseBool(raw: string, flag: string): boolean {
   throw new FlagError(`invalid -${flag} "${raw}": expected true or false`);
 }
 
-function parsePeers(raw: string, selfId: string): PeerSpec[] {
+function parsePeers(raw: string, selfId: string, scheme: 'http' | 'https'): PeerSpec[] {
   const peers: PeerSpec[] = [];
   const seen = new Set<string>();
   for (const part of raw.split(',')) {
@@ -162,11 +204,11 @@ function parsePeers(raw: string, selfId: string): PeerSpec[] {
       throw new FlagError(`invalid -peers: "${id}" is this node's own id (list only the other members)`);
     if (seen.has(id)) throw new FlagError(`invalid -peers: member id "${id}" appears twice`);
     seen.add(id);
-    addrText = addrText.replace(/^http:\/\//, '').replace(/\/$/, '');
+    addrText = addrText.replace(/^https?:\/\//, '').replace(/\/$/, '');
     const addr = parseHostPort(addrText, 'peers');
     if (isWildcardHost(addr.host))
       throw new FlagError(`invalid -peers entry "${item}": a peer needs a reachable host`);
-    peers.push({ id, addr, peerUrl: `http://${formatHostPort(addr)}` });
+    peers.push({ id, addr, peerUrl: `${scheme}://${formatHostPort(addr)}` });
   }
   return peers;
 }
@@ -198,6 +240,48 @@ function scan(argv: string[]): Map<string, string> {
     values.set(name, value);
   }
   return values;
+}
+
+/** A file flag's value: absent (undefined) or a non-empty path. */
+function fileFlag(v: Map<string, string>, name: string): string | undefined {
+  const raw = v.get(name);
+  if (raw === undefined) return undefined;
+  if (raw.trim() === '') throw new FlagError(`invalid -${name}: empty path`);
+  return raw;
+}
+
+/** The TLS flags and their rules (each broken rule is one line). */
+function parseTls(v: Map<string, string>, separatePeerListener: boolean): TlsOptions {
+  const certFile = fileFlag(v, 'cert-file');
+  const keyFile = fileFlag(v, 'key-file');
+  const trustedCaFile = fileFlag(v, 'trusted-ca-file');
+  const clientCertAuth = parseBool(v.get('client-cert-auth') ?? 'false', 'client-cert-auth');
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new FlagError('-cert-file and -key-file must be given together');
+  if (clientCertAuth && trustedCaFile === undefined)
+    throw new FlagError('-client-cert-auth needs -trusted-ca-file (the CA client certificates chain to)');
+  if (clientCertAuth && certFile === undefined)
+    throw new FlagError('-client-cert-auth needs -cert-file and -key-file (client certificates need TLS)');
+  if (trustedCaFile !== undefined && !clientCertAuth)
+    throw new FlagError('-trusted-ca-file is only used with -client-cert-auth');
+  const peerCert = fileFlag(v, 'peer-cert-file');
+  const peerKey = fileFlag(v, 'peer-key-file');
+  const peerCa = fileFlag(v, 'peer-trusted-ca-file');
+  const peerGiven = [peerCert, peerKey, peerCa].filter((x) => x !== undefined).length;
+  if (peerGiven !== 0 && peerGiven !== 3)
+    throw new FlagError('-peer-cert-file, -peer-key-file and -peer-trusted-ca-file must be given together');
+  if (peerGiven === 3 && !separatePeerListener)
+    throw new FlagError('peer TLS needs a separate -peer-addr (peer and client traffic on different ports)');
+  return {
+    client:
+      certFile !== undefined && keyFile !== undefined
+        ? { certFile, keyFile, trustedCaFile: trustedCaFile ?? null, clientCertAuth }
+        : null,
+    peer:
+      peerCert !== undefined && peerKey !== undefined && peerCa !== undefined
+        ? { certFile: peerCert, keyFile: peerKey, trustedCaFile: peerCa }
+        : null,
+  };
 }
 
 export function parseFlags(argv: string[]): ParseResult {
@@ -251,7 +335,8 @@ export function parseFlags(argv: string[]): ParseResult {
     if (maxSnapshotMb > 1024 * 1024)
       throw new FlagError(`invalid -max-snapshot-mb "${maxSnapshotMb}": at most 1048576`);
     const join = parseBool(v.get('join') ?? 'false', 'join');
-    const peers = parsePeers(v.get('peers') ?? '', id);
+    const tls = parseTls(v, peerListen !== null);
+    const peers = parsePeers(v.get('peers') ?? '', id, tls.peer ? 'https' : 'http');
     const dataDirText = v.get('data-dir');
     if (dataDirText !== undefined && dataDirText.trim() === '')
       throw new FlagError('invalid -data-dir: empty path');
@@ -263,8 +348,8 @@ export function parseFlags(argv: string[]): ParseResult {
         listen,
         peerListen,
         advertise,
-        clientUrl: `http://${formatHostPort(advertise)}`,
-        peerUrl: `http://${formatHostPort(peerAdvertise)}`,
+        clientUrl: `${tls.client ? 'https' : 'http'}://${formatHostPort(advertise)}`,
+        peerUrl: `${tls.peer ? 'https' : 'http'}://${formatHostPort(peerAdvertise)}`,
         peers,
         dataDir,
         join,
@@ -273,6 +358,7 @@ export function parseFlags(argv: string[]): ParseResult {
         snapshotThreshold,
         maxSnapshotBytes: maxSnapshotMb * 1024 * 1024,
         logLevel,
+        tls,
       },
     };
   } catch (e) {

@@ -1,10 +1,50 @@
 // The node:http server around the koa app. Peer streams arrive on the same server as
 // HTTP Upgrade requests and are handed to the transport.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HostPort } from '../cli/flags.ts';
 import type { KvApp } from './app.ts';
+import type { ReloadingTls, TlsMaterial } from '../security/tls-material.ts';
+
+/** TLS for a listener: the material (re-read on change) and whether clients must present a certificate. */
+export interface ServerTls {
+  material: ReloadingTls;
+  /** Require a certificate chaining to the material's CA bundle, refused at the handshake otherwise. */
+  requireClientCert: boolean;
+}
+
+function secureOptions(m: TlsMaterial, requireClientCert: boolean): https.ServerOptions {
+  return {
+    cert: m.cert,
+    key: m.key,
+    ...(requireClientCert && m.ca !== undefined ? { ca: m.ca } : {}),
+  };
+}
+
+/** An http or https server with the same options; with TLS, a new file set applies to new connections. */
+function createServer(
+  options: http.ServerOptions,
+  handler: http.RequestListener,
+  tls: ServerTls | undefined,
+): http.Server {
+  if (!tls) return http.createServer(options, handler);
+  const server = https.createServer(
+    {
+      ...options,
+      ...secureOptions(tls.material.current, tls.requireClientCert),
+      requestCert: tls.requireClientCert,
+      rejectUnauthorized: tls.requireClientCert,
+    },
+    handler,
+  );
+  // Rotation: established connections keep their session; new handshakes use the new set.
+  tls.material.onChange((m) => server.setSecureContext(secureOptions(m, tls.requireClientCert)));
+  // A handshake failure (no certificate, wrong CA, expired, plain HTTP) just closes that connection.
+  server.on('tlsClientError', (_err, socket) => socket.destroy());
+  return server;
+}
 
 /** What the server needs from the peer transport. */
 export interface UpgradeHandler {
@@ -121,14 +161,16 @@ export async function startHttpServer(
   app: KvApp,
   listenAddr: HostPort | string,
   transport: UpgradeHandler | null,
+  tls?: ServerTls,
 ): Promise<RunningServer> {
   const handle = app.callback();
   // koa's callback answers its own errors; the promise never rejects.
   // Blocking watches can last minutes; the app bounds them (and slow bodies, see readBody), not
   // the socket. Headers must arrive within HEADERS_TIMEOUT_MS, checked every second.
-  const server = http.createServer(
+  const server = createServer(
     { requestTimeout: 0, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
     (req, res) => void handle(req, res),
+    tls,
   );
   server.keepAliveTimeout = 65_000;
   server.on('upgrade', onUpgrade(transport));
@@ -141,8 +183,9 @@ export async function startHttpServer(
 export async function startPeerServer(
   listenAddr: HostPort | string,
   transport: UpgradeHandler,
+  tls?: ServerTls,
 ): Promise<RunningServer> {
-  const server = http.createServer(
+  const server = createServer(
     { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
     (_req, res) => {
       const body = JSON.stringify({
@@ -150,6 +193,7 @@ export async function startPeerServer(
       });
       res.writeHead(404, { 'Content-Type': 'application/json' }).end(body);
     },
+    tls,
   );
   server.on('upgrade', onUpgrade(transport));
   server.on('clientError', onClientError);

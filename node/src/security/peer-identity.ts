@@ -49,3 +49,14 @@ export function certificateNamesMember(cert: X509Certificate, member: { id: stri
   if (isIP(host) !== 0) return san.ips.includes(host);
   return san.dns.some((p) => dnsMatches(p, host));
 }
+
+/**
+ * The rule the transport applies to a peer stream: the certificate names the member (above), and
+ * a certificate that names member ids by URI speaks for those ids only, even where its host SANs
+ * would match (members sharing a host, as on one machine, must not speak for each other).
+ */
+export function certificateMaySpeakFor(cert: X509Certificate, member: { id: string; host: string }): boolean {
+  const memberUris = subjectAltNames(cert).uris.filter((u) => u.startsWith(MEMBER_URI_PREFIX));
+  if (memberUris.length > 0 && !memberUris.includes(`${MEMBER_URI_PREFIX}${member.id}`)) return false;
+  return certificateNamesMember(cert, member);
+}

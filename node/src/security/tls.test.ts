@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import tls from 'node:tls';
-import { certificateNamesMember } from './peer-identity.ts';
+import { certificateMaySpeakFor, certificateNamesMember } from './peer-identity.ts';
 import { TestPki } from './test-certs.test-helper.ts';
 import { loadTlsMaterial, ReloadingTls, TlsConfigError } from './tls-material.ts';
 
@@ -113,5 +113,15 @@ describe('peer identity', () => {
 
   test('a certificate without SANs names nobody', () => {
     assert.equal(certificateNamesMember(cert('p3', []), { id: 'p3', host: 'p3' }), false);
+  });
+
+  test('a certificate naming member ids by URI speaks for those only, even on a shared host', () => {
+    const c = cert('p4', ['IP:127.0.0.1', 'URI:urn:kvstore:member:intruder']);
+    assert.equal(certificateNamesMember(c, { id: 'n2', host: '127.0.0.1' }), true, 'the host rule alone');
+    assert.equal(certificateMaySpeakFor(c, { id: 'n2', host: '127.0.0.1' }), false);
+    assert.equal(certificateMaySpeakFor(c, { id: 'intruder', host: 'elsewhere' }), true);
+    const hostOnly = cert('p5', ['DNS:n2.peers.svc']);
+    assert.equal(certificateMaySpeakFor(hostOnly, { id: 'n2', host: 'n2.peers.svc' }), true);
+    assert.equal(certificateMaySpeakFor(hostOnly, { id: 'n2', host: 'n3.peers.svc' }), false);
   });
 });

@@ -29,15 +29,36 @@ export interface AdminNode {
   proposeConf(cc: ConfChange): Promise<AppliedWrite>;
   transferLeadershipTo(id: string): void;
   waitForTicks(fn: () => boolean, maxMs: number): Promise<boolean>;
+  /** The client URL a member announced on its peer stream (right when -peer-addr is separate). */
+  announcedClientUrl?(id: string): string | undefined;
 }
+
+/** One HTTP exchange with another member's client API (default: global fetch; main.ts gives an https one). */
+export type Forwarder = (
+  url: URL,
+  request: { method: string; headers: Record<string, string>; body?: string; timeoutMs: number },
+) => Promise<{ status: number; text: string }>;
+
+export const fetchForwarder: Forwarder = async (url, r) => {
+  const res = await fetch(url, {
+    method: r.method,
+    headers: r.headers,
+    ...(r.body !== undefined ? { body: r.body } : {}),
+    signal: AbortSignal.timeout(r.timeoutMs),
+  });
+  return { status: res.status, text: await res.text() };
+};
 
 const MEMBER_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export class AdminOps {
   private readonly node: AdminNode;
 
-  constructor(node: AdminNode) {
+  private readonly forwarder: Forwarder;
+
+  constructor(node: AdminNode, forwarder: Forwarder = fetchForwarder) {
     this.node = node;
+    this.forwarder = forwarder;
   }
 
   status(): NodeStatus {
@@ -245,11 +266,11 @@ export class AdminOps {
   private async forward<T>(method: string, path: string, body?: unknown): Promise<T> {
     const leader = this.node.raftStatus().leader;
     if (leader === null) throw kvError('no-leader', 'no leader is known; retry shortly');
-    const url = this.node.member(leader)?.clientUrl;
+    const url = this.node.announcedClientUrl?.(leader) ?? this.node.member(leader)?.clientUrl;
     if (!url) throw kvError('unavailable', `the address of leader ${leader} is not known yet`);
-    let res: Response;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(new URL(path, url), {
+      res = await this.forwarder(new URL(path, url), {
         method,
         headers: {
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -257,14 +278,14 @@ export class AdminOps {
           ...forwardedCredentials(),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(this.node.opts.proposalTimeoutMs + 2000),
+        timeoutMs: this.node.opts.proposalTimeoutMs + 2000,
       });
     } catch (e) {
       throw kvError('unavailable', `could not reach leader ${leader} at ${url}: ${String(e)}`);
     }
-    const text = await res.text();
+    const text = res.text;
     const parsed: unknown = text ? JSON.parse(text) : {};
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       const err = (parsed as { error?: { code?: string; message?: string } }).error;
       const code = err?.code !== undefined && isErrorCode(err.code) ? err.code : 'internal';
       throw new KvError(code, err?.message ?? `leader ${leader} answered ${res.status}`);

@@ -23,7 +23,8 @@ import type { KeyValue, KvService, MemberInfo, NodeStatus, ReadyCheck } from '..
 import { bootstrapLog, clusterIdFor, type MemberAddress } from './bootstrap.ts';
 import { ProposalWaiters } from './proposals.ts';
 import { ReadBatcher } from './read-batcher.ts';
-import { AdminOps, type AdminNode } from './admin.ts';
+import { AdminOps, type AdminNode, type Forwarder } from './admin.ts';
+import type { TlsMaterial } from '../security/tls-material.ts';
 import { Applier, confRequestId, type AppliedWrite } from './applier.ts';
 import { Housekeeping } from './housekeeping.ts';
 import {
@@ -62,6 +63,10 @@ export interface KvNodeOptions {
   unsafeLocalReads: boolean;
   /** Largest snapshot accepted from a peer, in bytes (default: the transport's). */
   maxSnapshotBytes?: number;
+  /** Peer mutual TLS: the current peer material (transport/peer-transport.ts). */
+  peerTls?: () => TlsMaterial;
+  /** How admin requests reach the leader's client API (default: global fetch). */
+  forwarder?: Forwarder;
 }
 
 /** The node's I/O: real in production (KvNode.open), simulated in sim/. */
@@ -219,7 +224,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
         fatal,
       },
     });
-    this.admin = new AdminOps(this);
+    this.admin = new AdminOps(this, opts.forwarder);
   }
 
   /** Opens (or bootstraps) the data directory and builds the node; call start() to run it. */
@@ -237,6 +242,8 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
         new PeerTransport({
           selfId: opts.id,
           selfPeerUrl: opts.peerUrl,
+          selfClientUrl: opts.clientUrl,
+          ...(opts.peerTls ? { tls: opts.peerTls } : {}),
           logger: log,
           metrics,
           ...(opts.maxSnapshotBytes !== undefined ? { maxSnapshotBytes: opts.maxSnapshotBytes } : {}),
@@ -399,6 +406,11 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
 
   appliedIndex(): number {
     return this.sm.appliedIndex;
+  }
+
+  announcedClientUrl(id: string): string | undefined {
+    const t = this.transport as unknown as { announcedClientUrl?: (id: string) => string | undefined };
+    return t.announcedClientUrl?.(id);
   }
 
   member(id: string): SmMemberAddress | undefined {

@@ -14,6 +14,8 @@ export const HEADER_CLUSTER_ID = 'x-raft-cluster-id';
 export const HEADER_VERSION = 'x-raft-version';
 export const HEADER_STREAM = 'x-raft-stream';
 export const HEADER_PEER_URL = 'x-raft-peer-url';
+/** The sender's client URL, so a follower can forward admin requests to its leader's client API. */
+export const HEADER_CLIENT_URL = 'x-raft-client-url';
 
 export const FrameType = {
   /** msgpack Envelope with Raft messages. */

@@ -21,6 +21,7 @@ import {
   encodeFrame,
   FrameDecoder,
   FrameType,
+  HEADER_CLIENT_URL,
   HEADER_CLUSTER_ID,
   HEADER_FROM,
   HEADER_PEER_URL,
@@ -73,11 +74,18 @@ export interface InboundOptions extends InboundLimits {
   onMessages: (msgs: Message[]) => void;
   /** A sender announced the URL it can be reached at (already filtered by membership). */
   onPeerUrl: (from: NodeId, url: string) => void;
+  /** A sender announced its client URL (same filter as its peer URL). */
+  onClientUrl?: (from: NodeId, url: string) => void;
   /** The current configuration and leader; without it every peer counts as a member. */
   membership?: () => PeerView;
   /** Throws (or rejects) if received snapshot data would not restore; runs before delivery. */
   verifySnapshot?: (data: Uint8Array, metadata: SnapshotMetadata) => Promise<void>;
   snapshotChunkBytes: number;
+  /**
+   * With peer TLS: null if the connection's certificate names the member `from` claims to be, else
+   * why not. Checked before anything else of the stream is looked at.
+   */
+  peerIdentity?: (from: NodeId, socket: Duplex) => string | null;
 }
 
 const REJECT_REASONS = {
@@ -192,6 +200,13 @@ export class InboundStreams {
     // `from` becomes a metric label and a map key: only well-formed member ids.
     if (!isValidMemberId(from) || from === this.#o.selfId)
       return refuse(400, 'invalid-parameter', `bad sender id "${from.slice(0, 64)}"`);
+    if (this.#o.peerIdentity) {
+      const wrong = this.#o.peerIdentity(from, socket);
+      if (wrong !== null) {
+        this.#reject('peer-identity', from, wrong);
+        return refuse(403, 'permission-denied', wrong);
+      }
+    }
     if (to !== this.#o.selfId)
       return refuse(404, 'member-not-found', `this node is "${this.#o.selfId}", not "${to.slice(0, 64)}"`);
     if (stream !== 'msg' && stream !== 'snap')
@@ -230,6 +245,9 @@ export class InboundStreams {
     const peerUrl = header(HEADER_PEER_URL);
     if (peerUrl !== '' && peerUrlOk(peerUrl) && (!view || acceptPeerUrl(view, from)))
       this.#o.onPeerUrl(from, peerUrl);
+    const clientUrl = header(HEADER_CLIENT_URL);
+    if (clientUrl !== '' && peerUrlOk(clientUrl) && (!view || acceptPeerUrl(view, from)))
+      this.#o.onClientUrl?.(from, clientUrl);
 
     socket.write(
       `HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${UPGRADE_PROTOCOL}\r\nConnection: Upgrade\r\n\r\n`,

@@ -3,7 +3,12 @@
 // (frames.ts). One persistent outbound stream per peer carries batched messages and
 // pings; each `snap` message gets its own short-lived stream, so heartbeats never
 // wait behind a snapshot. Inbound streams only receive (and answer pings/acks).
+import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { certificateMaySpeakFor } from '../security/peer-identity.ts';
+import type { TlsMaterial } from '../security/tls-material.ts';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +28,7 @@ import {
   FrameDecoder,
   FrameType,
   MAX_CONTROL_FRAME_BYTES,
+  HEADER_CLIENT_URL,
   HEADER_CLUSTER_ID,
   HEADER_FROM,
   HEADER_PEER_URL,
@@ -50,6 +56,8 @@ export interface PeerTransportOptions extends Partial<InboundLimits> {
   onUnreachable?: (peer: NodeId) => void;
   /** This node's own peer URL, announced in the handshake so a joiner can answer an unknown leader. */
   selfPeerUrl?: string;
+  /** This node's client URL, announced in the handshake (followers forward admin requests there). */
+  selfClientUrl?: string;
   pingIntervalMs?: number;
   /** An outbound stream with no pong for this long is considered dead and reopened. */
   deadAfterMs?: number;
@@ -75,6 +83,12 @@ export interface PeerTransportOptions extends Partial<InboundLimits> {
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   random?: () => number;
+  /**
+   * Peer mutual TLS: the current material (certificate, key, CA bundle; re-read on change). Streams
+   * are dialled over https presenting it, the server's certificate must name the member dialled, and
+   * an inbound stream's certificate must name the member its handshake claims to be.
+   */
+  tls?: () => TlsMaterial;
 }
 
 type ConnState = 'idle' | 'connecting' | 'open' | 'backoff';
@@ -106,9 +120,11 @@ export class PeerTransport {
       | 'onSnapshotStatus'
       | 'onUnreachable'
       | 'selfPeerUrl'
+      | 'selfClientUrl'
       | 'snapshotData'
       | 'membership'
       | 'verifySnapshot'
+      | 'tls'
     >
   > &
     PeerTransportOptions;
@@ -116,6 +132,8 @@ export class PeerTransport {
   readonly #peers = new Map<NodeId, Peer>();
   /** Peer URLs announced by inbound handshakes, used when no URL was set explicitly. */
   readonly #learnedUrls = new Map<NodeId, string>();
+  /** Client URLs announced by inbound handshakes. */
+  readonly #clientUrls = new Map<NodeId, string>();
   readonly #inbound: InboundStreams;
   #closed = false;
   #adoptedClusterId = '';
@@ -146,7 +164,25 @@ export class PeerTransport {
       },
       logger: this.#log,
       onPeerUrl: (from, url) => this.#learnedUrls.set(from, url),
+      onClientUrl: (from, url) => this.#clientUrls.set(from, url),
+      ...(opts.tls
+        ? { peerIdentity: (from: NodeId, socket: Duplex) => this.#checkInbound(from, socket) }
+        : {}),
     });
+  }
+
+  /**
+   * Whether an inbound stream's TLS certificate names the member it claims to be: by the host of
+   * that member's known peer URL or, for a member whose URL is not known yet (a joining node's new
+   * leader), by its member URI. Null if it does, else why not.
+   */
+  #checkInbound(from: NodeId, socket: Duplex): string | null {
+    const x509 = (socket as TLSSocket).getPeerX509Certificate?.();
+    if (!x509) return 'no client certificate';
+    const known = this.#peers.get(from)?.url.hostname.replace(/^\[|\]$/g, '');
+    // An unknown member's host is unknown: only its member URI can name it (host '' matches nothing).
+    if (certificateMaySpeakFor(x509, { id: from, host: known ?? '' })) return null;
+    return `the certificate (subject "${x509.subject.replace(/\n/g, ', ')}") does not name member "${from}"`;
   }
 
   #clusterId(): string {
@@ -186,6 +222,7 @@ export class PeerTransport {
     this.#stopPeer(peer);
     this.#peers.delete(id);
     this.#learnedUrls.delete(id);
+    this.#clientUrls.delete(id);
     this.#o.metrics.peerConnected.remove({ peer: id });
   }
 
@@ -234,6 +271,11 @@ export class PeerTransport {
     }
   }
 
+  /** The client URL `peer` announced on its latest inbound stream, if any. */
+  announcedClientUrl(peer: NodeId): string | undefined {
+    return this.#clientUrls.get(peer);
+  }
+
   rttSeconds(peer: NodeId): number | undefined {
     return this.#peers.get(peer)?.rttSeconds;
   }
@@ -264,6 +306,7 @@ export class PeerTransport {
       [HEADER_STREAM]: stream,
     };
     if (this.#o.selfPeerUrl !== undefined) headers[HEADER_PEER_URL] = this.#o.selfPeerUrl;
+    if (this.#o.selfClientUrl !== undefined) headers[HEADER_CLIENT_URL] = this.#o.selfClientUrl;
     return headers;
   }
 
@@ -274,16 +317,39 @@ export class PeerTransport {
     onRequest?: (r: http.ClientRequest) => void,
   ): Promise<{ socket: Socket; head: Buffer }> {
     return new Promise((resolve, reject) => {
-      const req = http.request({
-        protocol: peer.url.protocol,
-        hostname: peer.url.hostname.replace(/^\[|\]$/g, ''),
-        port: peer.url.port === '' ? 80 : Number(peer.url.port),
+      const hostname = peer.url.hostname.replace(/^\[|\]$/g, '');
+      const common: http.RequestOptions = {
+        hostname,
         path: STREAM_PATH,
         method: 'GET',
         headers: this.#handshakeHeaders(peer.id, stream),
         agent: false,
         timeout: this.#o.connectTimeoutMs,
-      });
+      };
+      let req: http.ClientRequest;
+      if (this.#o.tls) {
+        // Mutual TLS with the current material: a rotated certificate or CA applies from the next dial.
+        const m = this.#o.tls();
+        req = https.request({
+          ...common,
+          protocol: 'https:',
+          port: peer.url.port === '' ? 443 : Number(peer.url.port),
+          cert: m.cert,
+          key: m.key,
+          ...(m.ca !== undefined ? { ca: m.ca } : {}),
+          rejectUnauthorized: true,
+          checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+            certificateMaySpeakFor(new X509Certificate(cert.raw), { id: peer.id, host: hostname })
+              ? undefined
+              : new Error(`the certificate of ${peer.url.host} does not name member "${peer.id}"`),
+        });
+      } else {
+        req = http.request({
+          ...common,
+          protocol: peer.url.protocol,
+          port: peer.url.port === '' ? 80 : Number(peer.url.port),
+        });
+      }
       onRequest?.(req);
       req.once('upgrade', (_res, socket, head) => {
         req.setTimeout(0);

@@ -39,7 +39,8 @@ export type RejectReason =
   | 'bad-envelope'
   | 'snapshot-too-large'
   | 'snapshot-corrupt'
-  | 'stream-limit';
+  | 'stream-limit'
+  | 'peer-identity';
 
 export class PeerInputError extends Error {
   readonly reason: RejectReason;
