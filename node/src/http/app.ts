@@ -12,10 +12,12 @@ import {
   DEFAULT_BODY_TIMEOUTS,
   memberId,
   memberUrl,
+  noQuery,
   optionalString,
   parseJsonObject,
   Query,
   readBody,
+  readJsonObjectBody,
   type BodyTimeouts,
 } from './request.ts';
 import { DurationError, parseDuration } from '../kv/duration.ts';
@@ -163,7 +165,7 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
 
   if (opts.auth) {
     app.use(createAuthGate({ ...opts.auth.gate, maxKeyBytes }));
-    const auth = authRoutes(opts.auth.backend);
+    const auth = authRoutes(opts.auth.backend, bodyTimeouts);
     app.use(auth.routes());
     app.use(auth.allowedMethods());
   }
@@ -322,20 +324,8 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
 
   // ------------------------------------------------------------------ admin and health
   const router = new Router();
-  const noQuery = (ctx: Koa.Context): void => void new Query(ctx.querystring, []);
-  const adminBody = async (
-    ctx: Koa.Context,
-    allowed: readonly string[],
-    emptyAsObject = false,
-  ): Promise<Record<string, unknown>> => {
-    const tooLarge = (): KvError => {
-      ctx.set('Connection', 'close');
-      return kvError('value-too-large', `request body exceeds ${ADMIN_BODY_LIMIT} bytes`);
-    };
-    return parseJsonObject(await readBody(ctx.req, ADMIN_BODY_LIMIT, tooLarge, bodyTimeouts), allowed, {
-      emptyAsObject,
-    });
-  };
+  const adminBody = (ctx: Koa.Context, allowed: readonly string[], emptyAsObject = false) =>
+    readJsonObjectBody(ctx, ADMIN_BODY_LIMIT, allowed, { emptyAsObject, timeouts: bodyTimeouts });
 
   router.get('/v1/status', (ctx) => {
     noQuery(ctx);

@@ -15,8 +15,14 @@ import {
 } from '../auth/password.ts';
 import { isValidAuthName, roleProblem, type Role } from '../auth/permissions.ts';
 import { DEFAULT_TOKEN_TTL_MS, issueToken } from '../auth/token.ts';
-import { kvError, type KvError } from '../errors.ts';
-import { optionalString, parseJsonObject, Query, readBody } from './request.ts';
+import { kvError } from '../errors.ts';
+import {
+  DEFAULT_BODY_TIMEOUTS,
+  noQuery,
+  optionalString,
+  readJsonObjectBody,
+  type BodyTimeouts,
+} from './request.ts';
 
 export interface AuthBackend {
   auth(): AuthStore;
@@ -31,19 +37,6 @@ export interface AuthBackend {
 }
 
 const BODY_LIMIT = 64 * 1024;
-const noQuery = (ctx: Koa.Context): void => void new Query(ctx.querystring, []);
-
-async function body(
-  ctx: Koa.Context,
-  allowed: readonly string[],
-  emptyAsObject = false,
-): Promise<Record<string, unknown>> {
-  const tooLarge = (): KvError => {
-    ctx.set('Connection', 'close');
-    return kvError('value-too-large', `request body exceeds ${BODY_LIMIT} bytes`);
-  };
-  return parseJsonObject(await readBody(ctx.req, BODY_LIMIT, tooLarge), allowed, { emptyAsObject });
-}
 
 function requiredName(b: Record<string, unknown>, field: string): string {
   const v = optionalString(b, field);
@@ -77,8 +70,10 @@ function check(r: AuthChangeResult): void {
   if (!r.ok) throw kvError(r.code, r.message);
 }
 
-export function authRoutes(b: AuthBackend): Router {
+export function authRoutes(b: AuthBackend, timeouts: BodyTimeouts = DEFAULT_BODY_TIMEOUTS): Router {
   const router = new Router();
+  const body = (ctx: Koa.Context, allowed: readonly string[], emptyAsObject = false) =>
+    readJsonObjectBody(ctx, BODY_LIMIT, allowed, { emptyAsObject, timeouts });
   const params = b.hashParams ?? SCRYPT_DEFAULTS;
   // A well-formed hash nobody's password matches, with the same cost, for unknown user names.
   const dummyHash = `scrypt$${Math.log2(params.N)}$${params.r}$${params.p}$${randomBytes(16).toString('base64url')}$${randomBytes(32).toString('base64url')}`;

@@ -223,3 +223,27 @@ export function memberUrl(raw: string, field: string): string {
   }
   return `http://${url.host}`;
 }
+
+/** For endpoints that take no query parameters: any parameter is a 400. */
+export function noQuery(ctx: { querystring: string }): void {
+  void new Query(ctx.querystring, []);
+}
+
+/**
+ * A small JSON object body (the admin and auth APIs): at most `limit` bytes, only `allowed`
+ * fields; a body over the limit is 413 and the connection is closed after the answer.
+ */
+export async function readJsonObjectBody(
+  ctx: { req: IncomingMessage; set(field: string, value: string): void },
+  limit: number,
+  allowed: readonly string[],
+  o: { emptyAsObject?: boolean; timeouts?: BodyTimeouts } = {},
+): Promise<Record<string, unknown>> {
+  const tooLarge = (): Error => {
+    ctx.set('Connection', 'close');
+    return kvError('value-too-large', `request body exceeds ${limit} bytes`);
+  };
+  return parseJsonObject(await readBody(ctx.req, limit, tooLarge, o.timeouts), allowed, {
+    emptyAsObject: o.emptyAsObject ?? false,
+  });
+}
