@@ -206,7 +206,8 @@ export function authChangeProblem(c: unknown): string | null {
   }
 }
 
-function authSnapshotProblem(s: unknown): string | null {
+/** Shape check of auth state read from a snapshot. */
+export function authSnapshotProblem(s: unknown): string | null {
   if (typeof s !== 'object' || s === null) return 'not an object';
   const v = s as Record<string, unknown>;
   if (typeof v.enabled !== 'boolean') return 'enabled';

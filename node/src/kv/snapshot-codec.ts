@@ -14,7 +14,7 @@
 // heartbeating while it snapshots); the sync variants just run them through.
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
-import { AuthStore, type AuthSnapshot } from '../auth/auth-store.ts';
+import { authSnapshotProblem, type AuthSnapshot } from '../auth/auth-store.ts';
 import { CorruptionError } from '../storage/errors.ts';
 import type { KeyValue, Member } from './types.ts';
 import { writeVarint } from './varint.ts';
@@ -238,12 +238,8 @@ function decodeHeader(buf: Buffer): {
     return { id, peerUrl, clientUrl };
   });
   if (h.auth === undefined) return { appliedIndex: h.appliedIndex, keyCount: h.keyCount, members };
-  try {
-    // Validated by restoring it into a scratch store (the same checks the state machine makes).
-    new AuthStore().restore(h.auth as AuthSnapshot);
-  } catch (err) {
-    throw new CorruptionError('kv-snapshot/header', `malformed auth state (${String(err)})`);
-  }
+  const problem = authSnapshotProblem(h.auth);
+  if (problem !== null) throw new CorruptionError('kv-snapshot/header', `malformed auth state (${problem})`);
   return { appliedIndex: h.appliedIndex, keyCount: h.keyCount, members, auth: h.auth as AuthSnapshot };
 }
 
