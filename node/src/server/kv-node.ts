@@ -409,8 +409,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   }
 
   announcedClientUrl(id: string): string | undefined {
-    const t = this.transport as unknown as { announcedClientUrl?: (id: string) => string | undefined };
-    return t.announcedClientUrl?.(id);
+    return this.transport.announcedClientUrl?.(id);
   }
 
   member(id: string): SmMemberAddress | undefined {

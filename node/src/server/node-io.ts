@@ -45,6 +45,8 @@ export interface LoopTransport {
 
 export interface NodeTransport extends LoopTransport {
   setPeer(id: string, peerUrl: string): void;
+  /** The client URL a peer announced on its stream (with a separate -peer-addr, -peers gives only peer addresses). */
+  announcedClientUrl?(id: string): string | undefined;
   removePeer(id: string): void;
   close(): Promise<void>;
 }
