@@ -7,6 +7,7 @@ export const DEFAULT_CERT_LIFETIME_DAYS = 90;
 export const DEFAULT_CA_LIFETIME_DAYS = 3650;
 /** Renew once this fraction of the lifetime has passed (90 days -> renewed after 60). */
 export const RENEW_AT_FRACTION = 2 / 3;
+/** node/src/security/peer-identity.ts MEMBER_URI_PREFIX, copied (see reconcile/rules-agree.test.ts). */
 export const MEMBER_URI_PREFIX = 'urn:kvstore:member:';
 
 export interface MemberNames {
