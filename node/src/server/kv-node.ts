@@ -632,13 +632,21 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
 
   // ---- shutdown ----------------------------------------------------------------
 
+  /**
+   * Whether another voter is reachable right now. A leader stopping with none (the rest of the
+   * cluster stopped first, as `npm run dev:cluster` does on Ctrl-C) has nobody to hand over to:
+   * trying would wait out the transfer timeout. Raft's recentActive lags by an election timeout,
+   * so the transport's open streams decide when it can tell.
+   */
+  private hasConnectedVoterPeer(): boolean {
+    const others = this.rn.status().confState.voters.filter((v) => v !== this.opts.id);
+    const connected = this.transport.isConnected?.bind(this.transport);
+    return others.length > 0 && (connected === undefined || others.some((v) => connected(v)));
+  }
+
   /** Graceful stop: hand over leadership, finish the loop, close transport and storage. */
   async stop(): Promise<void> {
-    if (
-      this.rn.role() === StateRole.Leader &&
-      this.rn.status().confState.voters.length > 1 &&
-      !this.removed
-    ) {
+    if (this.rn.role() === StateRole.Leader && this.hasConnectedVoterPeer() && !this.removed) {
       try {
         await this.admin.transferLeadership(undefined, 3000);
       } catch (e) {

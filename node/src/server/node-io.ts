@@ -48,6 +48,8 @@ export interface NodeTransport extends LoopTransport {
   /** The client URL a peer announced on its stream (with a separate -peer-addr, -peers gives only peer addresses). */
   announcedClientUrl?(id: string): string | undefined;
   removePeer(id: string): void;
+  /** Whether the outbound stream to `id` is open now (unknown when absent). */
+  isConnected?(id: string): boolean;
   close(): Promise<void>;
 }
 
