@@ -1,6 +1,9 @@
 // KVCluster custom resource types (mirror of manifests/crd/kvclusters.kvstore.io.yaml).
 // The API server applies the schema defaults; withDefaults() applies the same ones again so
 // the builders never depend on a field being present (e.g. objects written before a default existed).
+// The tuning defaults come from the node's table (node/src/defaults.ts, through the generated copy);
+// operator/src/defaults-agree.test.ts checks them and this file's shape against the CRD.
+import { KUBERNETES_DEFAULTS } from './node-defaults.generated.ts';
 
 export const GROUP = 'kvstore.io';
 export const VERSION = 'v1alpha1';
@@ -139,10 +142,10 @@ export function withDefaults(spec: DeepPartial<KVClusterSpec> | undefined): KVCl
     },
     service: { type: s.service?.type ?? 'ClusterIP', port: s.service?.port ?? 8080 },
     tuning: {
-      tickMs: s.tuning?.tickMs ?? 100,
-      electionTicks: s.tuning?.electionTicks ?? 10,
-      snapshotThreshold: s.tuning?.snapshotThreshold ?? 10000,
-      logLevel: s.tuning?.logLevel ?? 'info',
+      tickMs: s.tuning?.tickMs ?? KUBERNETES_DEFAULTS.tickMs.value,
+      electionTicks: s.tuning?.electionTicks ?? KUBERNETES_DEFAULTS.electionTicks.value,
+      snapshotThreshold: s.tuning?.snapshotThreshold ?? KUBERNETES_DEFAULTS.snapshotThreshold.value,
+      logLevel: s.tuning?.logLevel ?? KUBERNETES_DEFAULTS.logLevel.value,
     },
   };
   if (s.storage?.storageClassName !== undefined) out.storage.storageClassName = s.storage.storageClassName;

@@ -2,6 +2,7 @@
 // `-flag value`, `--flag value`, `-flag=value`, `--flag=value`; booleans may stand alone.
 // Pure: no I/O, no process.exit. The binary prints `error` on one line and exits 2,
 // or prints `helpText` and exits 0 when `help` is set.
+import { NODE_DEFAULTS as D, NODE_MINIMUMS as MIN } from '../defaults.ts';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../logger.ts';
 
 export interface HostPort {
@@ -82,11 +83,11 @@ Flags (-flag value, --flag value and --flag=value are equivalent):
                            address other nodes and clients use to reach this node
                            (default: -addr, with "localhost" for an all-interfaces host)
   -join                    start empty and wait to be added through the cluster's membership API
-  -election-ticks n        ticks without a leader before an election, randomised up to 2x (default 12)
-  -tick-ms n               milliseconds per tick; the leader heartbeats every tick (default 50)
-  -snapshot-threshold n    applied entries between snapshots (default 100000)
-  -max-snapshot-mb n       largest snapshot accepted from a peer, in MiB (default 512)
-  -log-level level         ${LOG_LEVELS.join(', ')} (default "info")
+  -election-ticks n        ticks without a leader before an election, randomised up to 2x (default ${D.electionTicks})
+  -tick-ms n               milliseconds per tick; the leader heartbeats every tick (default ${D.tickMs})
+  -snapshot-threshold n    applied entries between snapshots (default ${D.snapshotThreshold})
+  -max-snapshot-mb n       largest snapshot accepted from a peer, in MiB (default ${D.maxSnapshotMb})
+  -log-level level         ${LOG_LEVELS.join(', ')} (default "${D.logLevel}")
 
 TLS (off unless given; with peer TLS, -peer-addr separate from -addr is required):
   -cert-file path          certificate (PEM) of the client API; the client URL becomes https://
@@ -325,13 +326,25 @@ export function parseFlags(argv: string[]): ParseResult {
         : isWildcardHost(peerListen.host)
           ? { host: advertise.host, port: peerListen.port }
           : peerListen;
-    const logLevel = (v.get('log-level') ?? 'info').trim().toLowerCase();
+    const logLevel = (v.get('log-level') ?? D.logLevel).trim().toLowerCase();
     if (!isLogLevel(logLevel))
       throw new FlagError(`invalid -log-level "${v.get('log-level')}": one of ${LOG_LEVELS.join(', ')}`);
-    const electionTicks = parsePositiveInt(v.get('election-ticks') ?? '12', 'election-ticks', 2);
-    const tickMs = parsePositiveInt(v.get('tick-ms') ?? '50', 'tick-ms');
-    const snapshotThreshold = parsePositiveInt(v.get('snapshot-threshold') ?? '100000', 'snapshot-threshold');
-    const maxSnapshotMb = parsePositiveInt(v.get('max-snapshot-mb') ?? '512', 'max-snapshot-mb');
+    const electionTicks = parsePositiveInt(
+      v.get('election-ticks') ?? String(D.electionTicks),
+      'election-ticks',
+      MIN.electionTicks,
+    );
+    const tickMs = parsePositiveInt(v.get('tick-ms') ?? String(D.tickMs), 'tick-ms', MIN.tickMs);
+    const snapshotThreshold = parsePositiveInt(
+      v.get('snapshot-threshold') ?? String(D.snapshotThreshold),
+      'snapshot-threshold',
+      MIN.snapshotThreshold,
+    );
+    const maxSnapshotMb = parsePositiveInt(
+      v.get('max-snapshot-mb') ?? String(D.maxSnapshotMb),
+      'max-snapshot-mb',
+      MIN.maxSnapshotMb,
+    );
     if (maxSnapshotMb > 1024 * 1024)
       throw new FlagError(`invalid -max-snapshot-mb "${maxSnapshotMb}": at most 1048576`);
     const join = parseBool(v.get('join') ?? 'false', 'join');
