@@ -167,6 +167,8 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  metrics.setIdentity(() => ({ clusterId: node.clusterId(), member: cfg.id }));
+  metrics.setDataDir(cfg.dataDir);
   const app = createApp(node, {
     metrics,
     logger: log,

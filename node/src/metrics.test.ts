@@ -1,15 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMetrics, METRIC_PREFIX } from './metrics.ts';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createMetrics, METRIC_PREFIX, SLOW_APPLY_SECONDS } from './metrics.ts';
 
 void test('every metric carries the prefix; _total only on counters; base units', async () => {
   const m = createMetrics();
   const metrics = await m.registry.getMetricsAsJSON();
   assert.ok(metrics.length > 20);
   for (const metric of metrics) {
+    // prom-client's default process/nodejs metrics keep their standard names, for stock dashboards.
+    if (/^(process|nodejs)_/.test(metric.name)) continue;
     assert.ok(metric.name.startsWith(METRIC_PREFIX), metric.name);
-    // prom-client's default process/nodejs metrics keep their upstream names.
-    if (/^kvstore_(process|nodejs)_/.test(metric.name)) continue;
     if (metric.name.endsWith('_total')) assert.equal(String(metric.type), 'counter', metric.name);
     if (String(metric.type) === 'counter')
       assert.ok(metric.name.endsWith('_total'), `counter without _total: ${metric.name}`);
@@ -44,10 +47,38 @@ void test('the issue-3 metric set is exported', async () => {
     'http_request_duration_seconds_count{route="/v1/kv/:key",method="GET",code="200"} 1',
     'keys',
     'read_index_total',
-    'process_cpu_seconds_total',
-    'nodejs_eventloop_lag_seconds',
+    'slow_applies_total',
+    'heartbeat_send_failures_total',
+    'build_info{version="0.1.0",nodejs_version="',
   ]) {
     assert.ok(text.includes(METRIC_PREFIX + name), `missing ${name}`);
+  }
+  for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds'])
+    assert.match(text, new RegExp(`^${name} `, 'm'), `standard name ${name}`);
+  assert.doesNotMatch(text, /kvstore_(process|nodejs)_/);
+  assert.ok(SLOW_APPLY_SECONDS > 0);
+});
+
+void test('member info carries the identity alerts join on; db size sums the data directory', async () => {
+  const m = createMetrics({ defaultMetrics: false });
+  assert.doesNotMatch(await m.registry.metrics(), /kvstore_member_info\{/, 'no identity before it is known');
+  let clusterId = '';
+  m.setIdentity(() => ({ clusterId, member: 'n1' }));
+  assert.match(await m.registry.metrics(), /kvstore_member_info\{cluster_id="",member="n1",version="0.1.0"\} 1/);
+  clusterId = 'c0ffee';
+  const text = await m.registry.metrics();
+  assert.match(text, /kvstore_member_info\{cluster_id="c0ffee",member="n1",version="0.1.0"\} 1/);
+  assert.equal(text.match(/kvstore_member_info\{/g)?.length, 1, 'the old identity is gone');
+
+  const dir = mkdtempSync(path.join(tmpdir(), 'kv-metrics-'));
+  try {
+    mkdirSync(path.join(dir, 'snap'));
+    writeFileSync(path.join(dir, 'a'), Buffer.alloc(1000));
+    writeFileSync(path.join(dir, 'snap', 'b'), Buffer.alloc(234));
+    m.setDataDir(dir);
+    assert.match(await m.registry.metrics(), /^kvstore_db_size_bytes 1234$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -1,9 +1,38 @@
 // The one metrics registry of the node (prom-client). Names follow Prometheus conventions:
 // prefix `kvstore_`, base units (`_seconds`, `_bytes`), `_total` only on counters.
-// `createMetrics()` builds a fresh registry so tests never share global state.
+// `createMetrics()` builds a fresh registry so tests never share global state. The process and
+// Node.js metrics keep their standard unprefixed names (`process_cpu_seconds_total`,
+// `nodejs_heap_size_used_bytes`, ...) so stock dashboards and alerts find them.
+import { readFileSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const METRIC_PREFIX = 'kvstore_';
+
+/** An apply batch slower than this is counted as slow (etcd warns at 100 ms). */
+export const SLOW_APPLY_SECONDS = 0.1;
+
+/** Who this process is, for `kvstore_member_info`: the series alerts join `up` against. */
+export interface MemberIdentity {
+  /** '' until the member knows its cluster (a `-join` member before it is added). */
+  clusterId: string;
+  member: string;
+}
+
+const VERSION = readVersion();
+
+function readVersion(): string {
+  try {
+    // The node package's version; the metrics module sits in node/src.
+    const pkg = JSON.parse(readFileSync(path.join(import.meta.dirname, '../package.json'), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 // Disk syncs and applies are sub-millisecond to a second; RTT on a LAN is similar.
 const LATENCY_BUCKETS = [
@@ -32,6 +61,8 @@ export interface Metrics {
   // Disk and state machine.
   diskSyncDurationSeconds: Histogram;
   applyDurationSeconds: Histogram;
+  /** Apply batches slower than SLOW_APPLY_SECONDS. */
+  slowAppliesTotal: Counter;
   snapshotDurationSeconds: Histogram;
   snapshotSizeBytes: Gauge;
   keys: Gauge;
@@ -40,6 +71,8 @@ export interface Metrics {
   peerSentBytesTotal: Counter<'peer'>;
   peerReceivedBytesTotal: Counter<'peer'>;
   peerSentFailuresTotal: Counter<'peer'>;
+  /** The heartbeats among peerSentFailuresTotal: a leader failing these soon loses its followers. */
+  heartbeatSendFailuresTotal: Counter<'peer'>;
   peerConnected: Gauge<'peer'>;
   snapshotsSentTotal: Counter<'peer' | 'outcome'>;
   snapshotsReceivedTotal: Counter<'peer'>;
@@ -48,6 +81,10 @@ export interface Metrics {
   httpRequestDurationSeconds: Histogram<'route' | 'method' | 'code'>;
   httpRequestsInFlight: Gauge;
   watchersActive: Gauge;
+  /** Reports `kvstore_member_info` from now on (read at every scrape). */
+  setIdentity(identity: () => MemberIdentity): void;
+  /** Reports `kvstore_db_size_bytes` for this data directory (summed at every scrape). */
+  setDataDir(dir: string): void;
 }
 
 export interface MetricsOptions {
@@ -57,13 +94,48 @@ export interface MetricsOptions {
 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const p = METRIC_PREFIX;
   const gauge = (name: string, help: string): Gauge => new Gauge({ name: p + name, help, registers });
   const counter = (name: string, help: string): Counter => new Counter({ name: p + name, help, registers });
 
+  let identity: (() => MemberIdentity) | null = null;
+  new Gauge({
+    name: p + 'member_info',
+    help: 'Always 1: the cluster id, member id and version of this process (join `up` on it by instance).',
+    labelNames: ['cluster_id', 'member', 'version'] as const,
+    registers,
+    collect() {
+      if (identity === null) return;
+      const id = identity();
+      this.reset();
+      this.set({ cluster_id: id.clusterId, member: id.member, version: VERSION }, 1);
+    },
+  });
+  new Gauge({
+    name: p + 'build_info',
+    help: 'Always 1: the kv-store version and the Node.js version running it.',
+    labelNames: ['version', 'nodejs_version'] as const,
+    registers,
+  }).set({ version: VERSION, nodejs_version: process.versions.node }, 1);
+  let dataDir: string | null = null;
+  new Gauge({
+    name: p + 'db_size_bytes',
+    help: 'Bytes on disk in the data directory (LevelDB log and state, snapshot files).',
+    registers,
+    async collect() {
+      if (dataDir !== null) this.set(await directoryBytes(dataDir));
+    },
+  });
+
   return {
+    setIdentity(fn) {
+      identity = fn;
+    },
+    setDataDir(dir) {
+      dataDir = dir;
+    },
     registry,
     hasLeader: gauge('has_leader', '1 if this member knows a leader, else 0.'),
     isLeader: gauge('is_leader', '1 if this member is the leader, else 0.'),
@@ -95,6 +167,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       buckets: LATENCY_BUCKETS,
       registers,
     }),
+    slowAppliesTotal: counter(
+      'slow_applies_total',
+      `Apply batches that took longer than ${SLOW_APPLY_SECONDS * 1000} ms (slow disk or CPU, or huge batches).`,
+    ),
     snapshotDurationSeconds: new Histogram({
       name: p + 'snapshot_duration_seconds',
       help: 'Duration of taking and persisting a snapshot.',
@@ -125,6 +201,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     peerSentFailuresTotal: new Counter({
       name: p + 'peer_sent_failures_total',
       help: 'Messages to a peer dropped (queue full or connection lost).',
+      labelNames: ['peer'] as const,
+      registers,
+    }),
+    heartbeatSendFailuresTotal: new Counter({
+      name: p + 'heartbeat_send_failures_total',
+      help: 'Heartbeats to a peer dropped (peer unreachable, queue full or connection lost).',
       labelNames: ['peer'] as const,
       registers,
     }),
@@ -162,4 +244,27 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     httpRequestsInFlight: gauge('http_requests_in_flight', 'HTTP requests being served.'),
     watchersActive: gauge('watchers_active', 'Blocking watch requests waiting.'),
   };
+}
+
+/** Total size of the regular files under `dir` (0 for a missing directory: not created yet). */
+async function directoryBytes(dir: string): Promise<number> {
+  let total = 0;
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) total += await directoryBytes(full);
+    else if (e.isFile()) {
+      try {
+        total += (await stat(full)).size;
+      } catch {
+        // removed between readdir and stat (compaction): not on disk any more
+      }
+    }
+  }
+  return total;
 }

@@ -5,7 +5,7 @@
 // a simulated disk and network.
 import type { RawNode } from '../raft/rawnode.ts';
 import type { Entry, Ready, ReadState, Snapshot, SoftState } from '../raft/types.ts';
-import type { Metrics } from '../metrics.ts';
+import { SLOW_APPLY_SECONDS, type Metrics } from '../metrics.ts';
 import type { LoopStorage, LoopTransport, Scheduler } from './node-io.ts';
 
 /** What the loop does with a Ready's contents besides persisting and sending them. */
@@ -138,7 +138,7 @@ export class ReadyLoop {
     if (rd.committedEntries.length > 0) {
       const end = metrics.applyDurationSeconds.startTimer();
       handlers.applyCommitted(rd.committedEntries);
-      end();
+      if (end() > SLOW_APPLY_SECONDS) metrics.slowAppliesTotal.inc();
     }
     await persisted;
     transport.send(rd.messages);

@@ -327,6 +327,15 @@ void describe('PeerTransport on loopback', () => {
     a.transport.setPeer('b', `http://127.0.0.1:${(tarpit.address() as AddressInfo).port}`);
     for (let i = 0; i < 10; i++) a.transport.send([msg(MessageType.Heartbeat, 'a', 'b', i)]);
     assert.equal(a.unreachable.filter((p) => p === 'b').length, 6);
+    // The queue holds heartbeats 6-9: four appends push them out, a fifth drops an append.
+    for (let i = 10; i < 14; i++) a.transport.send([msg(MessageType.App, 'a', 'b', i)]);
+    const text = await a.metricsText();
+    assert.match(text, /kvstore_peer_sent_failures_total\{peer="b"\} 10\n/);
+    assert.match(text, /kvstore_heartbeat_send_failures_total\{peer="b"\} 10\n/);
+    a.transport.send([msg(MessageType.App, 'a', 'b', 14)]);
+    const after = await a.metricsText();
+    assert.match(after, /kvstore_peer_sent_failures_total\{peer="b"\} 11\n/);
+    assert.match(after, /kvstore_heartbeat_send_failures_total\{peer="b"\} 10\n/);
     // The byte bound: messages a little over 1 MiB each against a 3 MiB budget: at most 2 stay queued.
     const big = await startNode('big', { maxQueuedBytes: 3 * 1024 * 1024, connectTimeoutMs: 5000 });
     big.transport.setPeer('b', `http://127.0.0.1:${(tarpit.address() as AddressInfo).port}`);

@@ -252,7 +252,7 @@ export class PeerTransport {
       }
       if (peer.state === 'backoff') {
         // Known unreachable: Raft retransmits, so queueing stale traffic only delays recovery.
-        this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id });
+        this.#countDropped(peer, [m]);
         this.#o.onUnreachable?.(peer.id);
         continue;
       }
@@ -263,8 +263,9 @@ export class PeerTransport {
         peer.queue.length > 1 &&
         (peer.queue.length > this.#o.maxQueuedMessages || peer.queuedBytes > this.#o.maxQueuedBytes)
       ) {
-        peer.queuedBytes -= approxMessageBytes(peer.queue.shift()!);
-        this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id });
+        const dropped = peer.queue.shift()!;
+        peer.queuedBytes -= approxMessageBytes(dropped);
+        this.#countDropped(peer, [dropped]);
         this.#o.onUnreachable?.(peer.id);
       }
       this.#scheduleFlush(peer);
@@ -461,12 +462,19 @@ export class PeerTransport {
     this.#write(peer, socket, encodeFrame(FrameType.Ping, payload));
   }
 
+  /** Counts messages to `peer` that will never be sent, and the heartbeats among them. */
+  #countDropped(peer: Peer, msgs: readonly Message[]): void {
+    this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id }, msgs.length);
+    const heartbeats = msgs.filter((m) => m.type === MessageType.Heartbeat).length;
+    if (heartbeats > 0) this.#o.metrics.heartbeatSendFailuresTotal.inc({ peer: peer.id }, heartbeats);
+  }
+
   #onDown(peer: Peer): void {
     if (peer.pingTimer) clearInterval(peer.pingTimer);
     peer.pingTimer = null;
     peer.socket = null;
     if (peer.queue.length > 0) {
-      this.#o.metrics.peerSentFailuresTotal.inc({ peer: peer.id }, peer.queue.length);
+      this.#countDropped(peer, peer.queue);
       peer.queue = [];
       peer.queuedBytes = 0;
     }

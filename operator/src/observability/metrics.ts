@@ -1,4 +1,6 @@
-// The operator's one metrics registry (prefix kvstore_operator_).
+// The operator's one metrics registry (prefix kvstore_operator_; the process and Node.js metrics
+// keep their standard names). No label is called `namespace` or `cluster`: Prometheus would rename
+// a `namespace` label to `exported_namespace` when the scrape adds the operator pod's own.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class OperatorMetrics {
@@ -27,8 +29,8 @@ export class OperatorMetrics {
   });
   readonly members = new Gauge({
     name: 'kvstore_operator_members',
-    help: 'Members of each KVCluster by Raft role (voter, learner, none).',
-    labelNames: ['namespace', 'cluster', 'role'] as const,
+    help: 'Members of each KVCluster (kvcluster_namespace/kvcluster) by Raft role (voter, learner, none).',
+    labelNames: ['kvcluster_namespace', 'kvcluster', 'role'] as const,
     registers: [this.registry],
   });
   readonly membershipOperations = new Counter({
@@ -44,16 +46,16 @@ export class OperatorMetrics {
   });
 
   constructor(defaults = true) {
-    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'kvstore_operator_' });
+    if (defaults) collectDefaultMetrics({ register: this.registry });
   }
 
   setMembers(namespace: string, cluster: string, counts: Record<'voter' | 'learner' | 'none', number>): void {
     for (const role of ['voter', 'learner', 'none'] as const)
-      this.members.set({ namespace, cluster, role }, counts[role]);
+      this.members.set({ kvcluster_namespace: namespace, kvcluster: cluster, role }, counts[role]);
   }
 
   forgetCluster(namespace: string, cluster: string): void {
     for (const role of ['voter', 'learner', 'none'] as const)
-      this.members.remove({ namespace, cluster, role });
+      this.members.remove({ kvcluster_namespace: namespace, kvcluster: cluster, role });
   }
 }
