@@ -1,0 +1,245 @@
+// kubectl-kv: the `kubectl kv` plugin for KVClusters. kubectl runs any `kubectl-kv` on PATH.
+// Exit codes: 0 done, 1 the API or a member refused (message on stderr), 2 usage, 3 nothing
+// reachable (no member answered).
+import { existsSync, writeFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { configSource } from '../kube/config-source.ts';
+import { Api, ApiError, memberRequest, type MemberAccess } from './api.ts';
+import { gather, readCluster, readPods } from './gather.ts';
+import { buildReport } from './report.ts';
+import { formatStatus, statusJson } from './status.ts';
+
+export const USAGE = `Usage: kubectl kv COMMAND CLUSTER [options]
+
+Day-2 commands for kv-store clusters (KVCluster, kvstore.io/v1alpha1).
+
+Commands:
+  status CLUSTER                  members, roles, leader, lag, versions, conditions, operation, events
+  move-leader CLUSTER [--to M]    hand Raft leadership to member M (default: the most up-to-date voter)
+  report CLUSTER [-f FILE]        write a .tar.gz with the KVCluster, events, pods, member statuses,
+                                  metrics and logs for a bug report (default kv-report-CLUSTER-<time>.tar.gz)
+
+Options:
+  -n, --namespace NS        namespace of the KVCluster (default: the kubeconfig context's, else "default")
+  --kubeconfig FILE         kubeconfig to use (default: $KUBECONFIG, ~/.kube/config)
+  --context NAME            kubeconfig context
+  --member-access MODE      how members are reached: "proxy" (the API server's pod proxy; needs
+                            get/create on pods/proxy) or "direct" (pod IPs, from inside the cluster
+                            network) (default proxy)
+  -o, --output FORMAT       status: text or json (default text)
+  --request-timeout DUR     per request, e.g. 10s (default 10s)
+  -h, --help                this help
+`;
+
+class UsageError extends Error {}
+
+export interface Args {
+  command: 'status' | 'move-leader' | 'report' | 'help';
+  cluster: string;
+  namespace?: string;
+  kubeconfig?: string;
+  context?: string;
+  access: MemberAccess;
+  output: 'text' | 'json';
+  to?: string;
+  file?: string;
+  timeoutMs: number;
+}
+
+function duration(raw: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(raw);
+  if (!m) throw new UsageError(`invalid duration "${raw}" (e.g. 500ms, 10s, 1m)`);
+  const n = Number(m[1]);
+  return Math.round(m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000);
+}
+
+export function parseArgs(argv: string[]): Args {
+  const positional: string[] = [];
+  const opts: Partial<Args> = {};
+  let access: MemberAccess = 'proxy';
+  let output: 'text' | 'json' = 'text';
+  let timeoutMs = 10_000;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const value = (): string => {
+      if (eq > 0) return arg.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '-h':
+      case '--help':
+        return { command: 'help', cluster: '', access, output, timeoutMs };
+      case '-n':
+      case '--namespace':
+        opts.namespace = value();
+        break;
+      case '--kubeconfig':
+        opts.kubeconfig = value();
+        break;
+      case '--context':
+        opts.context = value();
+        break;
+      case '--member-access': {
+        const v = value();
+        if (v !== 'proxy' && v !== 'direct')
+          throw new UsageError(`--member-access must be proxy or direct, not "${v}"`);
+        access = v;
+        break;
+      }
+      case '-o':
+      case '--output': {
+        const v = value();
+        if (v !== 'text' && v !== 'json') throw new UsageError(`--output must be text or json, not "${v}"`);
+        output = v;
+        break;
+      }
+      case '--to':
+        opts.to = value();
+        break;
+      case '-f':
+      case '--file':
+        opts.file = value();
+        break;
+      case '--request-timeout':
+        timeoutMs = duration(value());
+        break;
+      default:
+        if (arg.startsWith('-')) throw new UsageError(`unknown option "${flag}"`);
+        positional.push(arg);
+    }
+  }
+  const [command, cluster, ...extra] = positional;
+  if (command === undefined) throw new UsageError('missing COMMAND');
+  if (command !== 'status' && command !== 'move-leader' && command !== 'report')
+    throw new UsageError(`unknown command "${command}"`);
+  if (cluster === undefined) throw new UsageError(`${command} needs the KVCluster name`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (opts.to !== undefined && command !== 'move-leader')
+    throw new UsageError('--to is only for move-leader');
+  if (opts.file !== undefined && command !== 'report') throw new UsageError('-f is only for report');
+  return { ...opts, command, cluster, access, output, timeoutMs };
+}
+
+function kubeConfig(args: Args): KubeConfig {
+  const kc = new KubeConfig();
+  if (args.kubeconfig !== undefined) {
+    if (!existsSync(args.kubeconfig)) throw new ApiError(0, `--kubeconfig ${args.kubeconfig} does not exist`);
+    kc.loadFromFile(args.kubeconfig);
+  } else {
+    const source = configSource(process.env, existsSync);
+    if (source.kind === 'none') throw new ApiError(0, source.message.replace('run the operator', 'run it'));
+    kc.loadFromDefault();
+  }
+  if (args.context !== undefined) kc.setCurrentContext(args.context);
+  return kc;
+}
+
+function namespaceOf(kc: KubeConfig, args: Args): string {
+  if (args.namespace !== undefined) return args.namespace;
+  const ctx = kc.getContextObject(kc.getCurrentContext());
+  return ctx?.namespace ?? 'default';
+}
+
+class Unreachable extends Error {}
+
+async function moveLeader(api: Api, args: Args, namespace: string): Promise<string> {
+  const cluster = await readCluster(api, namespace, args.cluster);
+  const pods = await readPods(api, namespace, args.cluster);
+  if (args.to !== undefined) {
+    const known = new Set([
+      ...(cluster.status?.members ?? []).map((m) => m.name),
+      ...pods.map((p) => p.name),
+    ]);
+    if (!known.has(args.to))
+      throw new ApiError(404, `${args.to} is not a member of ${namespace}/${args.cluster}`);
+  }
+  // Any member forwards to the leader; try the recorded leader first, then the others.
+  const leader = cluster.status?.leader;
+  const order = [...pods.filter((p) => p.name === leader), ...pods.filter((p) => p.name !== leader)].filter(
+    (p) => !p.deleting,
+  );
+  const failures: string[] = [];
+  for (const pod of order) {
+    let res;
+    try {
+      res = await memberRequest(
+        api,
+        args.access,
+        pod,
+        'POST',
+        '/v1/cluster/leader',
+        args.to ? { to: args.to } : {},
+      );
+    } catch (e) {
+      failures.push(`${pod.name}: ${e instanceof Error ? e.message : String(e)}`);
+      continue;
+    }
+    if (res.status === 200) return (JSON.parse(res.body) as { leader: string }).leader;
+    const err = (JSON.parse(res.body || '{}') as { error?: { code?: string; message?: string } }).error;
+    // 503: this member cannot act now (no leader, shutting down); another may.
+    if (res.status === 503) {
+      failures.push(`${pod.name}: ${err?.message ?? res.body}`);
+      continue;
+    }
+    throw new ApiError(res.status, `${err?.code ?? res.status}: ${err?.message ?? res.body.slice(0, 200)}`);
+  }
+  throw new Unreachable(`no member could transfer leadership (${failures.join('; ') || 'no member pods'})`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`kubectl kv: ${e.message} (see kubectl kv --help)\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (args.command === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    const kc = kubeConfig(args);
+    const api = new Api(kc, args.timeoutMs);
+    const namespace = namespaceOf(kc, args);
+    switch (args.command) {
+      case 'status': {
+        const g = await gather(api, args.access, namespace, args.cluster);
+        process.stdout.write(
+          args.output === 'json' ? `${JSON.stringify(statusJson(g), null, 2)}\n` : formatStatus(g),
+        );
+        return 0;
+      }
+      case 'move-leader': {
+        const leader = await moveLeader(api, args, namespace);
+        process.stdout.write(`leader: ${leader}\n`);
+        return 0;
+      }
+      case 'report': {
+        const now = new Date();
+        const file =
+          args.file ?? `kv-report-${args.cluster}-${now.toISOString().replace(/[:.]/g, '-')}.tar.gz`;
+        const r = await buildReport(api, args.access, namespace, args.cluster, now);
+        writeFileSync(file, r.archive);
+        process.stdout.write(
+          `wrote ${file} (${r.files.length} files${r.errors.length > 0 ? `, ${r.errors.length} not gathered: see errors.txt` : ''})\n`,
+        );
+        return 0;
+      }
+    }
+  } catch (e) {
+    if (e instanceof Unreachable) {
+      process.stderr.write(`kubectl kv: ${e.message}\n`);
+      return 3;
+    }
+    process.stderr.write(`kubectl kv: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
