@@ -53,7 +53,11 @@ void test('the issue-3 metric set is exported', async () => {
   ]) {
     assert.ok(text.includes(METRIC_PREFIX + name), `missing ${name}`);
   }
-  for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds'])
+  for (const name of [
+    'process_cpu_seconds_total',
+    'process_resident_memory_bytes',
+    'nodejs_eventloop_lag_seconds',
+  ])
     assert.match(text, new RegExp(`^${name} `, 'm'), `standard name ${name}`);
   assert.doesNotMatch(text, /kvstore_(process|nodejs)_/);
   assert.ok(SLOW_APPLY_SECONDS > 0);
@@ -64,7 +68,10 @@ void test('member info carries the identity alerts join on; db size sums the dat
   assert.doesNotMatch(await m.registry.metrics(), /kvstore_member_info\{/, 'no identity before it is known');
   let clusterId = '';
   m.setIdentity(() => ({ clusterId, member: 'n1' }));
-  assert.match(await m.registry.metrics(), /kvstore_member_info\{cluster_id="",member="n1",version="0.1.0"\} 1/);
+  assert.match(
+    await m.registry.metrics(),
+    /kvstore_member_info\{cluster_id="",member="n1",version="0.1.0"\} 1/,
+  );
   clusterId = 'c0ffee';
   const text = await m.registry.metrics();
   assert.match(text, /kvstore_member_info\{cluster_id="c0ffee",member="n1",version="0.1.0"\} 1/);
