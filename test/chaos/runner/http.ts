@@ -12,6 +12,8 @@ const agents = new Set<http.Agent>([plainAgent]);
 export interface Caller {
   agent: http.Agent;
   headers?: () => Record<string, string>;
+  /** Names the credential in the run's summary (acknowledged operations per caller). */
+  label?: string;
 }
 
 export const anonymous: Caller = { agent: plainAgent };

@@ -52,6 +52,8 @@ export interface RunSummary {
   faultTotal: number;
   lostWrites: LostWrite[];
   divergence: string[];
+  /** Acknowledged operations per credential kind (secure mode). */
+  okByCaller: Record<string, number>;
   check?: CheckResult;
   runDir: string;
   text: string;
@@ -168,6 +170,7 @@ export async function runChaos(o: RunOptions): Promise<RunSummary> {
     runDir,
     error,
   );
+  summary.okByCaller = Object.fromEntries(workload.okByCaller);
   if (summary.ok && !o.keep) rmSync(runDir, { recursive: true, force: true });
   secure?.cleanup();
   return summary;
@@ -334,6 +337,7 @@ function summarize(
     faultTotal,
     lostWrites,
     divergence,
+    okByCaller: {},
     check,
     runDir,
     text: lines.join('\n'),

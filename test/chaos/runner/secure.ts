@@ -42,8 +42,9 @@ export class SecureSetup {
       return httpsAgent({ ca, cert: readFileSync(f.cert), key: readFileSync(f.key) });
     };
     this.admin = { agent: agentFor('root') };
-    this.byCertificate = { agent: agentFor('chaos') };
+    this.byCertificate = { agent: agentFor('chaos'), label: 'certificate' };
     this.byToken = {
+      label: 'token',
       agent: agentFor('no-such-user'),
       headers: (): Record<string, string> => (this.#token ? { authorization: `Bearer ${this.#token}` } : {}),
     };

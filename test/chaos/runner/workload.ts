@@ -25,6 +25,8 @@ export interface WorkloadOptions {
 export class Workload {
   readonly history: Operation[] = [];
   readonly keysUsed: string[] = [];
+  /** Acknowledged operations per caller label (secure mode: certificate and token clients). */
+  readonly okByCaller = new Map<string, number>();
   readonly #cluster: Cluster;
   readonly #o: WorkloadOptions;
   #active: { key: string; ops: number }[] = [];
@@ -120,6 +122,8 @@ export class Workload {
       ret: Infinity,
       node,
     };
+    if (res.kind === 'response' && (res.status === 200 || res.status === 404) && caller.label)
+      this.okByCaller.set(caller.label, (this.okByCaller.get(caller.label) ?? 0) + 1);
     if (res.kind === 'response' && res.status === 200) {
       const body = res.body as { value?: string; modifyIndex?: number };
       Object.assign(op, { outcome: 'ok', ret, result: body.value ?? null, modifyIndex: body.modifyIndex });
@@ -172,6 +176,7 @@ export class Workload {
     op.id = this.history.length;
     this.history.push(op);
     if (res.kind === 'response' && res.status === 200) {
+      if (caller.label) this.okByCaller.set(caller.label, (this.okByCaller.get(caller.label) ?? 0) + 1);
       op.outcome = 'ok';
       op.ret = ret;
       const body = res.body as { deleted?: boolean; modifyIndex?: number };
