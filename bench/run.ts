@@ -11,7 +11,15 @@ import type { Cluster } from './lib/cluster.ts';
 import { EtcdCluster } from './lib/etcd.ts';
 import { ensureTools, toolVersion } from './lib/install.ts';
 import { KvStoreCluster } from './lib/kvstore.ts';
-import { benchBinary, measurePoints, planPoints, type PointSpec, type Runner } from './lib/points.ts';
+import {
+  benchBinary,
+  measurePoints,
+  planPoints,
+  runnerName,
+  type PointSpec,
+  type Runner,
+} from './lib/points.ts';
+import { makeBenchTls, type BenchTls } from './lib/tls.ts';
 import { renderReport, type ClusterResults, type Results } from './lib/report.ts';
 import { benchKey, loadKeys, measureFailover, measureGrowth } from './lib/scenarios.ts';
 import { watchEtcd, watchKvStore } from './lib/watch.ts';
@@ -31,32 +39,48 @@ interface Context {
   options: BenchOptions;
   tmpRoot: string;
   etcd36BinDir: string | null;
+  /** certificates of the TLS clusters (--tls on|both) */
+  tls: BenchTls | null;
   results: Results;
 }
 
-function makeCluster(ctx: Context, kind: ClusterKind, dir: string, members: number): Cluster {
-  const workDir = path.join(ctx.tmpRoot, dir);
+function makeCluster(
+  ctx: Context,
+  kind: ClusterKind,
+  dir: string,
+  members: number,
+  tls: BenchTls | null = null,
+): Cluster {
+  const workDir = path.join(ctx.tmpRoot, tls === null ? dir : `${dir}-tls`);
   // 8 GiB quota: large-value points and 5M keys would pass etcd's default 2 GiB
   if (kind === 'etcd34')
-    return new EtcdCluster(workDir, { version: '3.4', binDir: null, members, quotaBackendBytes: 8 * GIB });
+    return new EtcdCluster(workDir, {
+      version: '3.4',
+      binDir: null,
+      members,
+      quotaBackendBytes: 8 * GIB,
+      tls,
+    });
   if (kind === 'etcd36')
     return new EtcdCluster(workDir, {
       version: '3.6',
       binDir: ctx.etcd36BinDir,
       members,
       quotaBackendBytes: 8 * GIB,
+      tls,
     });
-  return new KvStoreCluster(workDir, members);
+  return new KvStoreCluster(workDir, members, tls);
 }
 
-function clusterResults(ctx: Context, kind: ClusterKind): ClusterResults {
-  return (ctx.results.clusters[kind] ??= { notes: [] });
+function clusterResults(ctx: Context, kind: ClusterKind, tls = false): ClusterResults {
+  const table = tls ? (ctx.results.tlsClusters ??= {}) : ctx.results.clusters;
+  return (table[kind] ??= { notes: [] });
 }
 
-function fail(ctx: Context, kind: ClusterKind, error: unknown): void {
-  const r = clusterResults(ctx, kind);
+function fail(ctx: Context, kind: ClusterKind, error: unknown, tls = false): void {
+  const r = clusterResults(ctx, kind, tls);
   r.error ??= message(error);
-  log(`!! ${kind} failed: ${r.error}`);
+  log(`!! ${kind}${tls ? ' (TLS)' : ''} failed: ${r.error}`);
 }
 
 /** Starts one cluster per kind side by side and preloads the keyspace; failed ones are left out. */
@@ -65,19 +89,23 @@ async function startClusters(
   kinds: readonly ClusterKind[],
   members: number,
   started: Cluster[],
+  tls: BenchTls | null = null,
 ): Promise<Cluster[]> {
   const healthy: Cluster[] = [];
+  const secure = tls !== null;
   for (const kind of kinds) {
-    if (clusterResults(ctx, kind).error !== undefined) continue;
-    log(`\n== ${kind}: ${members}-member cluster`);
+    if (clusterResults(ctx, kind, secure).error !== undefined) continue;
+    log(
+      `\n== ${kind}: ${members}-member cluster${secure ? ' over TLS (client HTTPS, peer mutual TLS)' : ''}`,
+    );
     try {
-      const cluster = makeCluster(ctx, kind, `${kind}-m${members}`, members);
-      clusterResults(ctx, kind).version ??= cluster.version();
+      const cluster = makeCluster(ctx, kind, `${kind}-m${members}`, members, tls);
+      clusterResults(ctx, kind, secure).version ??= cluster.version();
       started.push(cluster);
       await cluster.start();
       const preload = await loadKeys(cluster, ctx.options.keyspace, benchKey, log);
       if (members === 3)
-        clusterResults(ctx, kind).preload = {
+        clusterResults(ctx, kind, secure).preload = {
           keys: preload.keys,
           seconds: preload.seconds,
           failed: preload.failed,
@@ -86,12 +114,12 @@ async function startClusters(
         `  ${kind}: preloaded ${preload.keys} keys in ${preload.seconds.toFixed(1)} s (${preload.failed} failed)`,
       );
       if (preload.failed > 0)
-        clusterResults(ctx, kind).notes.push(
+        clusterResults(ctx, kind, secure).notes.push(
           `${preload.failed} preload writes failed; first: ${preload.failureSamples.join(' | ')}`,
         );
       healthy.push(cluster);
     } catch (error) {
-      fail(ctx, kind, error);
+      fail(ctx, kind, error, secure);
     }
   }
   return healthy;
@@ -100,14 +128,16 @@ async function startClusters(
 function runnersFor(ctx: Context, clusters: readonly Cluster[]): Runner[] {
   const runners: Runner[] = [];
   for (const row of ctx.options.rows) {
-    const cluster = clusters.find((c) => c.system === ROWS[row].cluster);
-    if (cluster === undefined || ctx.results.rowErrors[row] !== undefined) continue;
-    runners.push({
-      row,
-      cluster,
-      estimate: new Map(),
-      ...(ROWS[row].driver === 'benchmark' ? { benchBin: benchBinary(ctx.etcd36BinDir!) } : {}),
-    });
+    // plain and TLS twin of a row run side by side (--tls both): one runner each
+    for (const cluster of clusters.filter((c) => c.system === ROWS[row].cluster)) {
+      if (ctx.results.rowErrors[runnerName({ row, cluster })] !== undefined) continue;
+      runners.push({
+        row,
+        cluster,
+        estimate: new Map(),
+        ...(ROWS[row].driver === 'benchmark' ? { benchBin: benchBinary(ctx.etcd36BinDir!) } : {}),
+      });
+    }
   }
   return runners;
 }
@@ -120,19 +150,22 @@ async function throughputPhase(
 ): Promise<void> {
   const started: Cluster[] = [];
   try {
-    const clusters = await startClusters(ctx, clustersFor(ctx.options.rows), members, started);
-    const runners = runnersFor(ctx, clusters);
+    const kinds = clustersFor(ctx.options.rows);
+    const plain = ctx.options.tls === 'on' ? [] : await startClusters(ctx, kinds, members, started);
+    const secure = ctx.tls === null ? [] : await startClusters(ctx, kinds, members, started, ctx.tls);
+    const runners = runnersFor(ctx, [...plain, ...secure]);
     if (points.length > 0) {
       log(
-        `\n== ${members} members: ${points.length} points on ${runners.map((r) => r.row).join(', ')}, repetitions interleaved`,
+        `\n== ${members} members: ${points.length} points on ${runners.map(runnerName).join(', ')}, repetitions interleaved`,
       );
       const measured = await measurePoints(runners, points, ctx.options, log, (runner, error) => {
-        ctx.results.rowErrors[runner.row] ??= message(error);
-        log(`!! ${runner.row} failed: ${message(error)}`);
+        ctx.results.rowErrors[runnerName(runner)] ??= message(error);
+        log(`!! ${runnerName(runner)} failed: ${message(error)}`);
       });
       ctx.results.points.push(...measured);
     }
-    await extra(clusters);
+    // watch fan-out and failover are measured on the plain clusters only
+    await extra(plain);
   } finally {
     for (const cluster of started) await cluster.stop();
   }
@@ -237,8 +270,10 @@ async function main(): Promise<number> {
     options,
     tmpRoot: mkdtempSync(path.join(os.tmpdir(), 'kv-bench-')),
     etcd36BinDir: null,
+    tls: null,
     results: { clusters: {}, points: [], watch: {}, rowErrors: {} },
   };
+  if (options.tls !== 'off') ctx.tls = makeBenchTls(path.join(ctx.tmpRoot, 'tls'));
   if (kinds.includes('etcd36')) {
     try {
       ctx.etcd36BinDir = ensureEtcd36(log);
@@ -251,7 +286,7 @@ async function main(): Promise<number> {
     `bench: ${options.quick ? 'quick ' : ''}run at ${commit} of ${options.rows.join(', ')}; points ${options.points.join(',')}; data under ${ctx.tmpRoot}`,
   );
   log(
-    `bench: ${options.repetitions} x ${options.durationSec} s per point, median; keyspace ${options.keyspace}; clients ${options.clients.join(',')}`,
+    `bench: ${options.repetitions} x ${options.durationSec} s per point, median; keyspace ${options.keyspace}; clients ${options.clients.join(',')}; TLS ${options.tls}`,
   );
 
   const all = planPoints(options);
@@ -299,8 +334,9 @@ async function main(): Promise<number> {
   log(`${renderReport(ctx.results)}\n`);
   log(`bench: results written to ${path.relative(process.cwd(), resultsFile)}`);
   const failed =
-    Object.values(ctx.results.clusters).some((r) => r.error !== undefined) ||
-    Object.keys(ctx.results.rowErrors).length > 0;
+    [...Object.values(ctx.results.clusters), ...Object.values(ctx.results.tlsClusters ?? {})].some(
+      (r) => r.error !== undefined,
+    ) || Object.keys(ctx.results.rowErrors).length > 0;
   if (options.keepData || failed) log(`bench: data and member logs kept under ${ctx.tmpRoot}`);
   else rmSync(ctx.tmpRoot, { recursive: true, force: true });
   return failed ? 1 : 0;

@@ -45,3 +45,17 @@ void test('bad input is rejected', () => {
   assert.throws(() => parseArgs(['--sizes', '2000000']));
   assert.throws(() => parseArgs(['--frobnicate']));
 });
+
+void test('--tls: off by default (the smoke run stays plain), on or both; anything else refused', () => {
+  assert.equal(parseArgs([]).tls, 'off');
+  assert.equal(parseArgs(['--quick', '--skip-1m']).tls, 'off');
+  assert.equal(parseArgs(['--tls', 'both']).tls, 'both');
+  assert.equal(parseArgs(['--tls=on']).tls, 'on');
+  assert.throws(() => parseArgs(['--tls', 'yes']), /--tls needs off, on or both/);
+  assert.throws(() => parseArgs(['--tls']), /--tls needs off, on or both/);
+});
+
+void test('--keyspace sets the preloaded and addressed key count', () => {
+  assert.equal(parseArgs(['--keyspace', '20000']).keyspace, 20_000);
+  assert.throws(() => parseArgs(['--keyspace', '0']), /positive integer/);
+});

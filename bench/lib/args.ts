@@ -51,11 +51,13 @@ export interface BenchOptions {
   watchRate: number;
   failoverRepetitions: number;
   keepData: boolean;
+  /** throughput points on plain clusters, on TLS clusters, or on both side by side, interleaved */
+  tls: 'off' | 'on' | 'both';
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only <rows>] [--points <groups>] [--skip-1m] [--growth-5m]
-  [--duration <s>] [--reps <n>] [--clients 1,16,64,256] [--sizes 100,1024,...] [--growth-keys 100000,1000000]
-  [--watchers <n>] [--watch-rate <writes/s>] [--failovers <n>] [--keep-data] [--help]
+  [--duration <s>] [--reps <n>] [--keyspace <keys>] [--clients 1,16,64,256] [--sizes 100,1024,...] [--growth-keys 100000,1000000]
+  [--watchers <n>] [--watch-rate <writes/s>] [--failovers <n>] [--tls off|on|both] [--keep-data] [--help]
   --quick        smoke run: one repetition of 3 s, PUT/GET at 64 clients, failover once, smaller keyspace
   --only         rows, comma list of ${ALL_ROWS.join(',')} (default all)
   --points       groups, comma list of ${ALL_POINTS.join(',')}
@@ -63,7 +65,10 @@ export const USAGE = `usage: npm run bench -- [--quick] [--only <rows>] [--point
   --skip-1m      leave out growth (kept for the older command line)
   --growth-5m    add the 5M-key growth step (opt-in: loading 5M keys takes ~30 min per system here)
   --clients      client counts of the PUT / GET points (--connections is an alias)
-  --failovers    leader kill -9 repetitions for the failover median (default 5)`;
+  --failovers    leader kill -9 repetitions for the failover median (default 5)
+  --tls          off (default): plain text; on: the throughput points on TLS clusters (client HTTPS,
+                 peer mutual TLS) instead; both: plain and TLS clusters side by side, every point
+                 interleaved over both, plus a TLS-cost table (watch, failover, growth stay plain)`;
 
 function positiveInt(flag: string, text: string | undefined): number {
   const value = Number(text);
@@ -103,6 +108,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     watchRate: 20,
     failoverRepetitions: quick ? 1 : 5,
     keepData: false,
+    tls: 'off',
   };
   let skipGrowth = false;
   let growth5m = false;
@@ -147,6 +153,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       case '--bulk-keys':
         options.growthKeys = intList(flag, next());
         break;
+      case '--keyspace':
+        options.keyspace = positiveInt('--keyspace', next());
+        break;
       case '--watchers':
         options.watchers = positiveInt('--watchers', next());
         break;
@@ -156,6 +165,13 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       case '--failovers':
         options.failoverRepetitions = positiveInt('--failovers', next());
         break;
+      case '--tls': {
+        const mode = next();
+        if (mode !== 'off' && mode !== 'on' && mode !== 'both')
+          throw new Error(`--tls needs off, on or both, got ${String(mode)}`);
+        options.tls = mode;
+        break;
+      }
       case '--keep-data':
         options.keepData = true;
         break;

@@ -3,10 +3,12 @@
 // systems are measured by the same code.
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
-import { mkdirSync } from 'node:fs';
+import https from 'node:https';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ClusterKind } from './args.ts';
 import { tryHttpRequest, type HttpResponse } from './http.ts';
+import type { BenchTls } from './tls.ts';
 import type { Protocol } from './wrk.ts';
 import { isRunning, killHard, sleep, spawnLogged, stopGraceful, tailOfFile } from './proc.ts';
 
@@ -37,14 +39,29 @@ export abstract class Cluster {
   abstract readonly protocol: Protocol;
   readonly members: MemberSpec[];
   readonly workDir: string;
+  /** client and peer ports over TLS (peers mutual), or null for plain text */
+  readonly tls: BenchTls | null;
   private readonly processes: (ChildProcess | null)[];
   /** one pooled agent for control-plane requests (health, status, leader) */
-  protected readonly agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  protected readonly agent: http.Agent;
 
-  constructor(workDir: string, members: MemberSpec[]) {
+  constructor(workDir: string, members: MemberSpec[], tls: BenchTls | null = null) {
     this.workDir = workDir;
     this.members = members;
+    this.tls = tls;
     this.processes = members.map(() => null);
+    this.agent = this.newAgent(8);
+  }
+
+  get scheme(): 'http' | 'https' {
+    return this.tls === null ? 'http' : 'https';
+  }
+
+  /** A keep-alive agent for this cluster's client API (trusting its CA when it serves TLS). */
+  newAgent(maxSockets: number): http.Agent {
+    return this.tls === null
+      ? new http.Agent({ keepAlive: true, maxSockets })
+      : new https.Agent({ keepAlive: true, maxSockets, ca: readFileSync(this.tls.ca) });
   }
 
   protected abstract launchCommand(index: number): LaunchCommand;
@@ -59,7 +76,7 @@ export abstract class Cluster {
   abstract version(): string;
 
   protected async get(index: number, urlPath: string, timeoutMs = 1000): Promise<HttpResponse> {
-    return tryHttpRequest(`http://${this.members[index]!.clientHostPort}${urlPath}`, {
+    return tryHttpRequest(`${this.scheme}://${this.members[index]!.clientHostPort}${urlPath}`, {
       timeoutMs,
       agent: this.agent,
     });
@@ -71,7 +88,7 @@ export abstract class Cluster {
     body: string,
     timeoutMs = 1000,
   ): Promise<HttpResponse> {
-    return tryHttpRequest(`http://${this.members[index]!.clientHostPort}${urlPath}`, {
+    return tryHttpRequest(`${this.scheme}://${this.members[index]!.clientHostPort}${urlPath}`, {
       method: 'POST',
       body,
       timeoutMs,

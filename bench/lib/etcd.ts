@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Cluster, memberSpecs, type LaunchCommand, type WriteRequest } from './cluster.ts';
 import { toolVersion } from './install.ts';
+import type { BenchTls } from './tls.ts';
 
 export function base64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64');
@@ -21,11 +22,13 @@ export interface EtcdOptions {
   members?: number;
   /** null keeps etcd's default (2 GiB) */
   quotaBackendBytes?: number | null;
+  /** client URLs over TLS (--cert-file/--key-file), peers mutual TLS (--peer-*); null: plain */
+  tls?: BenchTls | null;
 }
 
-/** client port base per version: 3.4 on 2379x, 3.6 on 2479x; peers 10 above */
-function ports(version: '3.4' | '3.6', members: number): { client: number[]; peer: number[] } {
-  const base = version === '3.4' ? 23791 : 24791;
+/** client port base per version: 3.4 on 2379x, 3.6 on 2479x (TLS clusters 100 above); peers 10 above */
+function ports(version: '3.4' | '3.6', members: number, tls: boolean): { client: number[]; peer: number[] } {
+  const base = (version === '3.4' ? 23791 : 24791) + (tls ? 100 : 0);
   return {
     client: Array.from({ length: members }, (_, i) => base + i),
     peer: Array.from({ length: members }, (_, i) => base + 10 + i),
@@ -40,8 +43,8 @@ export class EtcdCluster extends Cluster {
 
   constructor(workDir: string, options: EtcdOptions) {
     mkdirSync(workDir, { recursive: true });
-    const { client, peer } = ports(options.version, options.members ?? 3);
-    super(workDir, memberSpecs(workDir, client));
+    const { client, peer } = ports(options.version, options.members ?? 3, (options.tls ?? null) !== null);
+    super(workDir, memberSpecs(workDir, client), options.tls ?? null);
     this.system = options.version === '3.4' ? ('etcd34' as const) : ('etcd36' as const);
     this.options = options;
     this.peerPorts = peer;
@@ -53,7 +56,7 @@ export class EtcdCluster extends Cluster {
 
   protected launchCommand(index: number): LaunchCommand {
     const member = this.members[index]!;
-    const peerUrl = (i: number): string => `http://127.0.0.1:${this.peerPorts[i]!}`;
+    const peerUrl = (i: number): string => `${this.scheme}://127.0.0.1:${this.peerPorts[i]!}`;
     const initialCluster = this.members.map((m, i) => `${m.name}=${peerUrl(i)}`).join(',');
     const args = [
       '--name',
@@ -61,9 +64,9 @@ export class EtcdCluster extends Cluster {
       '--data-dir',
       member.dataDir,
       '--listen-client-urls',
-      `http://${member.clientHostPort}`,
+      `${this.scheme}://${member.clientHostPort}`,
       '--advertise-client-urls',
-      `http://${member.clientHostPort}`,
+      `${this.scheme}://${member.clientHostPort}`,
       '--listen-peer-urls',
       peerUrl(index),
       '--initial-advertise-peer-urls',
@@ -75,6 +78,12 @@ export class EtcdCluster extends Cluster {
       '--initial-cluster-state',
       'new',
     ];
+    if (this.tls !== null) {
+      // Client certificates are not required (wrk cannot present one): see bench/README.md, TLS.
+      args.push('--cert-file', this.tls.cert, '--key-file', this.tls.key);
+      args.push('--peer-cert-file', this.tls.cert, '--peer-key-file', this.tls.key);
+      args.push('--peer-trusted-ca-file', this.tls.ca, '--peer-client-cert-auth');
+    }
     const quota = this.options.quotaBackendBytes ?? null;
     if (quota !== null) args.push('--quota-backend-bytes', String(quota));
     return { command: this.binary, args };

@@ -1,6 +1,7 @@
 // Minimal keep-alive HTTP client for loading keys, polling health and the failover writer.
 // node:http rather than fetch: per-request timeouts and agent pools are explicit here.
 import http from 'node:http';
+import https from 'node:https';
 
 export interface HttpResponse {
   status: number;
@@ -23,7 +24,8 @@ export function httpRequest(url: string, options: HttpRequestOptions = {}): Prom
       headers['content-type'] ??= 'application/json';
       headers['content-length'] = String(Buffer.byteLength(options.body));
     }
-    const request = http.request(
+    // https URLs go through node:https (the agent then carries the CA of a TLS cluster)
+    const request = (url.startsWith('https:') ? https : http).request(
       url,
       { method: options.method ?? 'GET', headers, agent: options.agent },
       (response) => {

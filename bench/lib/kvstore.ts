@@ -1,7 +1,9 @@
-// kv-store (this repository's node/bin/kv-store.js) with default settings.
+// kv-store (this repository's node/bin/kv-store.js) with default settings; with TLS, the client
+// API over HTTPS (-cert-file, -key-file) and peer traffic mutual TLS on a separate -peer-addr.
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Cluster, StartupError, memberSpecs, type LaunchCommand, type WriteRequest } from './cluster.ts';
+import type { BenchTls } from './tls.ts';
 
 export const KV_STORE_BIN = fileURLToPath(new URL('../../node/bin/kv-store.js', import.meta.url));
 
@@ -15,14 +17,17 @@ export class KvStoreCluster extends Cluster {
   readonly system = 'kvstore' as const;
   readonly protocol = 'kvstore' as const;
 
-  constructor(workDir: string, members = 3) {
+  constructor(workDir: string, members = 3, tls: BenchTls | null = null) {
     mkdirSync(workDir, { recursive: true });
+    // TLS clusters run beside plain ones: client ports 28181+, peer ports 28281+
+    const base = tls === null ? 28081 : 28181;
     super(
       workDir,
       memberSpecs(
         workDir,
-        Array.from({ length: members }, (_, i) => 28081 + i),
+        Array.from({ length: members }, (_, i) => base + i),
       ),
+      tls,
     );
     if (!existsSync(KV_STORE_BIN)) {
       throw new StartupError(
@@ -33,10 +38,29 @@ export class KvStoreCluster extends Cluster {
 
   protected launchCommand(index: number): LaunchCommand {
     const member = this.members[index]!;
+    const peerHostPort = (i: number): string =>
+      this.tls === null ? this.members[i]!.clientHostPort : `127.0.0.1:${28281 + i}`;
     const peers = this.members
-      .filter((_, i) => i !== index)
-      .map((m) => `${m.name}=${m.clientHostPort}`)
+      .map((m, i) => (i === index ? '' : `${m.name}=${peerHostPort(i)}`))
+      .filter((p) => p !== '')
       .join(',');
+    const tls =
+      this.tls === null
+        ? []
+        : [
+            '-peer-addr',
+            peerHostPort(index),
+            '-cert-file',
+            this.tls.cert,
+            '-key-file',
+            this.tls.key,
+            '-peer-cert-file',
+            this.tls.cert,
+            '-peer-key-file',
+            this.tls.key,
+            '-peer-trusted-ca-file',
+            this.tls.ca,
+          ];
     // process.execPath: the Node 24 that runs the harness (npm puts node_modules/.bin first)
     return {
       command: process.execPath,
@@ -50,6 +74,7 @@ export class KvStoreCluster extends Cluster {
         peers,
         '-data-dir',
         member.dataDir,
+        ...tls,
       ],
     };
   }
@@ -90,6 +115,6 @@ export class KvStoreCluster extends Cluster {
   }
 
   version(): string {
-    return `kv-store (node ${process.version})`;
+    return `kv-store (node ${process.version})${this.tls === null ? '' : ', TLS'}`;
   }
 }

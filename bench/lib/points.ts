@@ -44,6 +44,8 @@ export interface RowPoint {
   p999Ms: number;
   errors: number;
   cpuSecPer1kReq: number | null;
+  /** measured on the TLS twin of the row's cluster (--tls on|both) */
+  tls?: boolean;
   /** why the row has no figures for this point */
   skipped?: string;
 }
@@ -93,8 +95,16 @@ export function benchToolArgs(
   endpoints: { leader: string; all: string[] },
   total: number,
   keyspace: number,
+  cacert?: string,
 ): string[] {
-  const common = ['--precise', '--clients', String(point.clients), '--conns', String(point.clients)];
+  const common = [
+    '--precise',
+    '--clients',
+    String(point.clients),
+    '--conns',
+    String(point.clients),
+    ...(cacert !== undefined ? ['--cacert', cacert] : []),
+  ];
   if (point.op === 'put') {
     return [
       '--endpoints',
@@ -151,6 +161,11 @@ export interface Runner {
   estimate: Map<string, number>;
 }
 
+/** The row's name in logs and tables: `kvstore`, or `kvstore+tls` on the TLS twin. */
+export function runnerName(runner: Pick<Runner, 'row' | 'cluster'>): string {
+  return `${runner.row}${runner.cluster.tls !== null ? '+tls' : ''}`;
+}
+
 /** One measurement of one row on one point. */
 export async function runPoint(
   runner: Runner,
@@ -170,6 +185,7 @@ export async function runPoint(
       durationSec,
       keyspace,
       valueSize: point.valueSize,
+      scheme: runner.cluster.scheme,
     });
     const cpu = cpuBetween(before, sampleCpu(pids), 'children');
     return {
@@ -191,7 +207,7 @@ export async function runPoint(
   const before = sampleCpu(pids);
   const stdout = await runBenchTool({
     bin: runner.benchBin,
-    args: benchToolArgs(point, targets, total, keyspace),
+    args: benchToolArgs(point, targets, total, keyspace, runner.cluster.tls?.ca),
     timeoutMs: Math.max(60_000, durationSec * 20_000),
   });
   const cpu = cpuBetween(before, sampleCpu(pids), 'children');
@@ -222,10 +238,11 @@ export async function warmUp(
   else if (!quick) await runPoint(runner, point, 2, keyspace);
 }
 
-export function summarize(row: RowName, point: PointSpec, runs: LoadResult[]): RowPoint {
+export function summarize(row: RowName, point: PointSpec, runs: LoadResult[], tls = false): RowPoint {
   const cpu = runs.map((r) => r.cpuSecPer1kReq).filter((c): c is number => c !== null);
   return {
     row,
+    ...(tls ? { tls } : {}),
     point,
     runs,
     rps: median(runs.map((r) => r.rps)),
@@ -267,6 +284,7 @@ export async function measurePoints(
       if (why !== null) {
         out.push({
           row: runner.row,
+          ...(runner.cluster.tls !== null ? { tls: true } : {}),
           point,
           runs: [],
           rps: Number.NaN,
@@ -292,13 +310,14 @@ export async function measurePoints(
           const result = await runPoint(runner, point, options.durationSec, options.keyspace);
           runsOf.get(runner)!.push(result);
           log(
-            `  ${runner.row} ${point.id} #${rep + 1}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, p99.9 ${result.p999Ms.toFixed(2)} ms, errors ${result.errors}, CPU ${result.cpuSecPer1kReq?.toFixed(3) ?? '-'} s/1k req`,
+            `  ${runnerName(runner)} ${point.id} #${rep + 1}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, p99.9 ${result.p999Ms.toFixed(2)} ms, errors ${result.errors}, CPU ${result.cpuSecPer1kReq?.toFixed(3) ?? '-'} s/1k req`,
           );
         });
       }
     }
     for (const [runner, runs] of runsOf) {
-      if (live.has(runner) && runs.length > 0) out.push(summarize(runner.row, point, runs));
+      if (live.has(runner) && runs.length > 0)
+        out.push(summarize(runner.row, point, runs, runner.cluster.tls !== null));
     }
     // etcd keeps every revision until compacted: large values would fill its quota
     if (point.valueSize >= 16 * 1024) {

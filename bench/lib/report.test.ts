@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RowName } from './args.ts';
 import type { RowPoint } from './points.ts';
-import { describePoint, headline, renderReport, renderTable } from './report.ts';
+import { describePoint, headline, renderReport, renderTable, tlsCost } from './report.ts';
 
 function point(row: RowName, id: string, rps: number, p99Ms: number, cpu: number | null): RowPoint {
   const [op, c] = id.split('-');
@@ -66,4 +66,28 @@ void test('renderReport shows failures, skipped rows and the figures of the rows
   assert.match(text, /321/);
   assert.match(text, /etcd36: FAILED: etcd 3\.6 failed to start$/m);
   assert.match(text, /n\/a: no mode/);
+});
+
+void test('TLS cost: each row on a point against its own plain run; the headline stays plain vs plain', () => {
+  const tls = (p: RowPoint): RowPoint => ({ ...p, tls: true });
+  const points = [
+    point('kvstore', 'put-c64-v100-m3', 1000, 10, 2),
+    tls(point('kvstore', 'put-c64-v100-m3', 800, 12.5, 2.5)),
+    point('etcd36', 'put-c64-v100-m3', 900, 9, 3),
+    tls(point('etcd36', 'put-c64-v100-m3', 810, 9.9, 3.3)),
+    // a TLS figure without its plain twin has no ratio row
+    tls(point('kvstore', 'get-c64-v100-m3', 5000, 2, 1)),
+  ];
+  const rows = tlsCost(points);
+  assert.equal(rows.length, 2);
+  const kv = rows.find((r) => r.row === 'kvstore')!;
+  assert.equal(kv.rpsRatio, 0.8);
+  assert.equal(kv.p99Ratio, 1.25);
+  assert.equal(rows.find((r) => r.row === 'etcd36')!.rpsRatio, 0.9);
+  const head = headline(points.filter((p) => p.tls !== true));
+  assert.equal(head[0]!.kvRps, 1000);
+  const text = renderReport({ clusters: {}, points, watch: {}, rowErrors: {} });
+  assert.match(text, /Cost of TLS/);
+  assert.match(text, /kvstore\+tls/);
+  assert.match(text, /\| +PUT 64 +\| kvstore +\| +1000 \| +800 \| +0\.80 \|/);
 });

@@ -17,9 +17,12 @@ export interface ClusterResults {
 
 export interface Results {
   clusters: Partial<Record<ClusterKind, ClusterResults>>;
+  /** the TLS twins of the clusters (--tls on|both) */
+  tlsClusters?: Partial<Record<ClusterKind, ClusterResults>>;
   points: RowPoint[];
   watch: Partial<Record<RowName, WatchReport | { skipped: string }>>;
-  rowErrors: Partial<Record<RowName, string>>;
+  /** by row name, `+tls` appended for a TLS twin */
+  rowErrors: Partial<Record<string, string>>;
 }
 
 export interface HeadlineRow {
@@ -90,9 +93,51 @@ export function describePoint(id: string): string {
 
 const MIB = 1024 * 1024;
 
+export interface TlsCostRow {
+  point: string;
+  row: RowName;
+  plainRps: number;
+  tlsRps: number;
+  /** TLS req/s over plain req/s */
+  rpsRatio: number | null;
+  plainP99Ms: number;
+  tlsP99Ms: number;
+  p99Ratio: number | null;
+  plainCpu: number | null;
+  tlsCpu: number | null;
+}
+
+/** Each row measured both plain and over TLS on the same point (--tls both): what TLS costs it. */
+export function tlsCost(points: readonly RowPoint[]): TlsCostRow[] {
+  const out: TlsCostRow[] = [];
+  for (const t of points) {
+    if (t.tls !== true || t.skipped !== undefined) continue;
+    const p = points.find(
+      (q) => q.tls !== true && q.row === t.row && q.point.id === t.point.id && q.skipped === undefined,
+    );
+    if (p === undefined) continue;
+    out.push({
+      point: t.point.id,
+      row: t.row,
+      plainRps: p.rps,
+      tlsRps: t.rps,
+      rpsRatio: ratio(t.rps, p.rps),
+      plainP99Ms: p.p99Ms,
+      tlsP99Ms: t.p99Ms,
+      p99Ratio: ratio(t.p99Ms, p.p99Ms),
+      plainCpu: p.cpuSecPer1kReq,
+      tlsCpu: t.cpuSecPer1kReq,
+    });
+  }
+  return out;
+}
+
 export function renderReport(results: Results): string {
   const sections: string[] = [];
-  const head = headline(results.points);
+  const plainPoints = results.points.filter((p) => p.tls !== true);
+  const tlsPoints = results.points.filter((p) => p.tls === true);
+  // the headline compares like with like: plain with plain (TLS with TLS under --tls on)
+  const head = headline(plainPoints.length > 0 ? plainPoints : tlsPoints);
   if (head.length > 0) {
     sections.push(
       `kv-store HTTP vs etcd 3.6.8 native gRPC (ratios kv-store / etcd; CPU = CPU-seconds per 1,000 requests, members + load generator)\n\n${renderTable(
@@ -127,10 +172,10 @@ export function renderReport(results: Results): string {
         ['point', 'row', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'errors', 'CPU-s / 1k req'],
         results.points.map((p) =>
           p.skipped !== undefined
-            ? [describePoint(p.point.id), p.row, 'n/a', '', '', '', '', '']
+            ? [describePoint(p.point.id), `${p.row}${p.tls ? '+tls' : ''}`, 'n/a', '', '', '', '', '']
             : [
                 describePoint(p.point.id),
-                p.row,
+                `${p.row}${p.tls ? '+tls' : ''}`,
                 fixed(p.rps, 0),
                 fixed(p.p50Ms, 2),
                 fixed(p.p99Ms, 2),
@@ -139,6 +184,37 @@ export function renderReport(results: Results): string {
                 fixed(p.cpuSecPer1kReq, 3),
               ],
         ),
+      )}`,
+    );
+  }
+  const cost = tlsCost(results.points);
+  if (cost.length > 0) {
+    sections.push(
+      `Cost of TLS (client HTTPS + peer mutual TLS against plain text, same run, interleaved; ratios TLS / plain)\n\n${renderTable(
+        [
+          'point',
+          'row',
+          'plain req/s',
+          'TLS req/s',
+          'req/s ratio',
+          'plain p99 ms',
+          'TLS p99 ms',
+          'p99 ratio',
+          'plain CPU',
+          'TLS CPU',
+        ],
+        cost.map((c) => [
+          describePoint(c.point),
+          c.row,
+          fixed(c.plainRps, 0),
+          fixed(c.tlsRps, 0),
+          fixed(c.rpsRatio, 2),
+          fixed(c.plainP99Ms, 2),
+          fixed(c.tlsP99Ms, 2),
+          fixed(c.p99Ratio, 2),
+          fixed(c.plainCpu, 3),
+          fixed(c.tlsCpu, 3),
+        ]),
       )}`,
     );
   }
@@ -201,8 +277,14 @@ export function renderReport(results: Results): string {
     if (r.error !== undefined) sections.push(`${kind}: FAILED: ${r.error.split('\n')[0]!}`);
     for (const note of r.notes) sections.push(`${kind}: note: ${note}`);
   }
+  for (const [kind, r] of Object.entries(results.tlsClusters ?? {})) {
+    if (r.error !== undefined) sections.push(`${kind} (TLS): FAILED: ${r.error.split('\n')[0]!}`);
+    for (const note of r.notes) sections.push(`${kind} (TLS): note: ${note}`);
+  }
   for (const [row, error] of Object.entries(results.rowErrors))
-    sections.push(`${row} (${ROWS[row as RowName].label}): FAILED: ${error.split('\n')[0]!}`);
+    sections.push(
+      `${row} (${ROWS[row.replace(/\+tls$/, '') as RowName].label}): FAILED: ${(error ?? '').split('\n')[0]!}`,
+    );
   for (const p of results.points)
     if (p.skipped !== undefined) sections.push(`${p.row} ${describePoint(p.point.id)}: n/a: ${p.skipped}`);
   return [...new Set(sections)].join('\n\n');

@@ -57,7 +57,7 @@ export async function loadKeys(
   concurrency = 64,
   from = 1,
 ): Promise<LoadReport> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const agent = cluster.newAgent(concurrency);
   let target = cluster.members[await cluster.waitForLeader()]!.clientHostPort;
   let next = from;
   const last = from + count - 1;
@@ -72,7 +72,7 @@ export async function loadKeys(
       const request = cluster.writeRequest(keyOf(i), valueOfSize(VALUE_SIZE, i));
       let ok = false;
       for (let attempt = 0; attempt < 5 && !ok; attempt++) {
-        const response = await tryHttpRequest(`http://${target}${request.path}`, {
+        const response = await tryHttpRequest(`${cluster.scheme}://${target}${request.path}`, {
           method: request.method,
           body: request.body,
           agent,

@@ -100,6 +100,8 @@ export interface WrkRun {
   durationSec: number;
   keyspace: number;
   valueSize: number;
+  /** https: wrk speaks TLS to every target (the server's certificate is not verified by wrk) */
+  scheme?: 'http' | 'https';
 }
 
 export async function runWrk(run: WrkRun): Promise<WrkResult> {
@@ -116,7 +118,7 @@ export async function runWrk(run: WrkRun): Promise<WrkResult> {
     '10s',
     '-s',
     LUA_SCRIPT,
-    `http://${first}`,
+    `${run.scheme ?? 'http'}://${first}`,
   ];
   const env = {
     ...process.env,

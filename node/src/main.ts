@@ -10,7 +10,8 @@ import { createMetrics } from './metrics.ts';
 import { heapGrowthPolicyWanted, startHeapGrowthPolicy } from './runtime/heap-growth.ts';
 import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
 import { httpsForwarder } from './security/https-forwarder.ts';
-import { ReloadingTls, TlsConfigError } from './security/tls-material.ts';
+import { forwardingMemberOf } from './security/peer-identity.ts';
+import { ReloadingTls, TlsConfigError, type TlsMaterial } from './security/tls-material.ts';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { CorruptionError, DataDirError } from './storage/errors.ts';
@@ -66,6 +67,19 @@ function certificateUser(req: IncomingMessage): string | null {
   if (socket.authorized !== true) return null;
   const cn = socket.getPeerX509Certificate?.()?.subject.match(/(?:^|\n)CN=([^\n]+)/)?.[1];
   return cn !== undefined && cn !== '' ? cn : null;
+}
+
+/** With -client-cert-auth and peer TLS: the member whose peer certificate a client connection presented. */
+function forwardingMember(
+  peer: () => TlsMaterial,
+  memberIds: () => string[],
+): (req: IncomingMessage) => string | null {
+  return (req) => {
+    const socket = req.socket as TLSSocket;
+    if (socket.authorized !== true) return null;
+    const cert = socket.getPeerX509Certificate?.();
+    return cert ? forwardingMemberOf(cert, peer().cas, memberIds()) : null;
+  };
 }
 
 function nodeOptions(o: NodeOptions): KvNodeOptions {
@@ -177,6 +191,17 @@ async function main(): Promise<void> {
         auth: () => node.auth,
         now: Date.now,
         ...(cfg.tls.client?.clientCertAuth ? { certificateUser } : {}),
+        ...(cfg.tls.client?.clientCertAuth && peerTls
+          ? {
+              forwardingMember: forwardingMember(
+                () => peerTls.current,
+                () => {
+                  const cs = node.raftStatus().confState;
+                  return [...cs.voters, ...cs.learners];
+                },
+              ),
+            }
+          : {}),
       },
       backend: {
         auth: () => node.auth,

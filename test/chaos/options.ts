@@ -40,6 +40,8 @@ export const USAGE = `usage: npm run chaos -- [options]    |    npm run chaos --
   --definite-fail CODE node error code meaning "certainly not applied" (repeatable; replaces the default list
                        ${DEFAULT_DEFINITE.join(', ')}; --definite-fail= alone: every 5xx write is unknown)
   --check-timeout MS   checker budget per key (default 60000)
+  --secure             peer mutual TLS, client TLS with client certificates, auth on; clients log in
+                       by certificate or token (runner/secure.ts)
   --keep               keep the run directory (history.json, node logs) even on success`;
 
 export function parseOptions(argv: string[], log: (line: string) => void): RunOptions {
@@ -65,6 +67,7 @@ export function parseOptions(argv: string[], log: (line: string) => void): RunOp
       'check-timeout': { type: 'string', default: '60000' },
       'base-port': { type: 'string', default: '27100' },
       keep: { type: 'boolean', default: false },
+      secure: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -90,6 +93,8 @@ export function parseOptions(argv: string[], log: (line: string) => void): RunOp
   const script = values.script ? resolve(values.script) : values.fake ? FAKE_SCRIPT : NODE_SCRIPT;
   if (!existsSync(script))
     throw new UsageError(`node script ${script} does not exist (use --fake to run the fake fixture)`);
+  if (values.secure && script === FAKE_SCRIPT)
+    throw new UsageError('--secure needs the real node, not --fake');
   const seconds = int('seconds', values.seconds, 1);
   const localNode = join(REPO, 'node_modules/.bin/node');
   return {
@@ -114,6 +119,7 @@ export function parseOptions(argv: string[], log: (line: string) => void): RunOp
     definiteFailureCodes: (values['definite-fail'] ?? DEFAULT_DEFINITE).filter(Boolean),
     checkTimeoutMs: int('check-timeout', values['check-timeout'], 1),
     keep: values.keep,
+    secure: values.secure,
     log,
   };
 }

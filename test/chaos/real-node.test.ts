@@ -34,6 +34,26 @@ describe('chaos runner against the real node', { skip }, () => {
     assert.ok(summary.ackedWrites > 50, summary.text);
   });
 
+  test('--secure: the same over client TLS, peer mTLS and auth (clients by certificate and token)', async () => {
+    const options = parseOptions(
+      ['--net', 'loopback', '--nemesis', 'none', '--seconds', '6', '--nodes', '3'].concat([
+        '--base-port',
+        '27420',
+        '--seed',
+        '3',
+        '--secure',
+      ]),
+      quiet,
+    );
+    const summary = await runChaos(options);
+    assert.equal(summary.verdict, 'linearizable', summary.text);
+    assert.match(summary.text, /^TLS \+ auth; /m);
+    assert.ok(summary.ackedWrites > 50, summary.text);
+    // Both kinds of client got through the auth gate: by certificate and by token.
+    assert.ok((summary.okByCaller.certificate ?? 0) > 20, JSON.stringify(summary.okByCaller));
+    assert.ok((summary.okByCaller.token ?? 0) > 20, JSON.stringify(summary.okByCaller));
+  });
+
   test('KVSTORE_DEBUG_UNSAFE_LOCAL_READS=1 is reported as a violation', async () => {
     const options = parseOptions(
       [

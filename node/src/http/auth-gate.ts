@@ -9,11 +9,13 @@ import { allows, isAdmin, type KeyRequest } from '../auth/permissions.ts';
 import { verifyToken } from '../auth/token.ts';
 import { kvError } from '../errors.ts';
 import { decodeKey } from './request.ts';
-import { requestContext } from './request-context.ts';
+import { FORWARDED_USER_HEADER, requestContext, type RequestContext } from './request-context.ts';
 
 export interface Principal {
   user: string;
   via: 'token' | 'certificate';
+  /** For a user a member vouched for (FORWARDED_USER_HEADER): that member. */
+  forwardedBy?: string;
 }
 
 export interface AuthGateOptions {
@@ -22,6 +24,12 @@ export interface AuthGateOptions {
   now: () => number;
   /** With -client-cert-auth: the verified client certificate's CN, else null. */
   certificateUser?: (req: IncomingMessage) => string | null;
+  /**
+   * With -client-cert-auth and peer TLS: the member whose peer certificate (chaining to the peer
+   * CA, naming a member of the configuration) the connection presented, else null. Only such a
+   * connection may assert a forwarded certificate user.
+   */
+  forwardingMember?: (req: IncomingMessage) => string | null;
   maxKeyBytes: number;
   /** Put /metrics behind authentication too. */
   protectMetrics?: boolean;
@@ -74,6 +82,8 @@ export function needOf(
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9._-]{1,1024})$/;
+/** User names as the auth store accepts them are short printable strings; anything else is refused. */
+const FORWARDED_USER = /^[\x21-\x7e]{1,256}$/;
 
 function unauthenticated(message: string): never {
   throw kvError('unauthenticated', message, { headers: { 'WWW-Authenticate': 'Bearer realm="kv-store"' } });
@@ -95,6 +105,15 @@ export function identify(ctx: Koa.Context, o: AuthGateOptions): Principal | null
     if (!user || user.generation !== check.claims.gen) unauthenticated('the token was revoked; log in again');
     return { user: user.name, via: 'token' };
   }
+  const forwarded = ctx.get(FORWARDED_USER_HEADER);
+  if (forwarded !== '') {
+    // A follower vouches for a caller it verified by certificate: believed only from a member.
+    const member = o.forwardingMember?.(ctx.req) ?? null;
+    if (member === null)
+      unauthenticated(`${FORWARDED_USER_HEADER} is accepted only from a member's peer certificate`);
+    if (!FORWARDED_USER.test(forwarded)) unauthenticated(`invalid ${FORWARDED_USER_HEADER}`);
+    return { user: forwarded, via: 'certificate', forwardedBy: member };
+  }
   const cn = o.certificateUser?.(ctx.req) ?? null;
   if (cn !== null) return { user: cn, via: 'certificate' };
   return null;
@@ -104,19 +123,28 @@ export function createAuthGate(o: AuthGateOptions): Koa.Middleware {
   return (ctx, next) => {
     const authorization = ctx.get('authorization');
     // Auth off and no credentials presented: nothing to check or forward (the hot path of an open cluster).
-    if (authorization === '' && o.certificateUser === undefined && !o.auth().enabled) {
+    if (
+      authorization === '' &&
+      o.certificateUser === undefined &&
+      !o.auth().enabled &&
+      ctx.get(FORWARDED_USER_HEADER) === ''
+    ) {
       ctx.state.principal = null;
       return next();
     }
-    return requestContext.run(authorization !== '' ? { authorization } : {}, () => gate(ctx, next));
+    const context: RequestContext = authorization !== '' ? { authorization } : {};
+    return requestContext.run(context, () => gate(ctx, next, context));
   };
 
-  async function gate(ctx: Koa.Context, next: Koa.Next): Promise<void> {
+  async function gate(ctx: Koa.Context, next: Koa.Next, context: RequestContext): Promise<void> {
     const store = o.auth();
     const need = needOf(ctx.method, ctx.path, ctx.querystring, o.maxKeyBytes, o.protectMetrics);
     // Credentials are checked whenever they are presented, so a bad token is never silently ignored.
-    const who = need.kind === 'open' && ctx.get('authorization') === '' ? null : identify(ctx, o);
+    const presented = ctx.get('authorization') !== '' || ctx.get(FORWARDED_USER_HEADER) !== '';
+    const who = need.kind === 'open' && !presented ? null : identify(ctx, o);
     ctx.state.principal = who;
+    // A forward to the leader carries a certificate-identified caller as the asserted user.
+    if (who?.via === 'certificate') context.certificateUser = who.user;
     if (!store.enabled || need.kind === 'open') {
       await next();
       return;

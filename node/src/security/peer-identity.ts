@@ -60,3 +60,20 @@ export function certificateMaySpeakFor(cert: X509Certificate, member: { id: stri
   if (memberUris.length > 0 && !memberUris.includes(`${MEMBER_URI_PREFIX}${member.id}`)) return false;
   return certificateNamesMember(cert, member);
 }
+
+/**
+ * The member a client-port connection speaks for when it forwards a caller's request (ADR 0068):
+ * its certificate was issued directly by a CA of the peer bundle (not only the client CA) and
+ * names, by URI, a member of the current configuration. Host SANs do not count here: a user's
+ * client certificate may well carry a host name, a member URI only a member's certificate has.
+ */
+export function forwardingMemberOf(
+  cert: X509Certificate,
+  peerCas: readonly X509Certificate[],
+  memberIds: readonly string[],
+): string | null {
+  const issuedByPeerCa = peerCas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
+  if (!issuedByPeerCa) return null;
+  const uris = subjectAltNames(cert).uris;
+  return memberIds.find((id) => uris.includes(`${MEMBER_URI_PREFIX}${id}`)) ?? null;
+}

@@ -5,7 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Network } from './net.ts';
-import { request } from './http.ts';
+import { anonymous, request, type Caller } from './http.ts';
+import type { SecureSetup } from './secure.ts';
 
 export interface ClusterOptions {
   /** Executable and leading arguments, e.g. [node, 'node/bin/kv-store.js']. */
@@ -17,6 +18,8 @@ export interface ClusterOptions {
   /** Extra flags for every node (e.g. -tick-ms). */
   extraArgs: string[];
   log: (line: string) => void;
+  /** TLS (client and peer) and auth on: certificates per member, requests as root. */
+  secure?: SecureSetup;
 }
 
 export interface Member {
@@ -58,7 +61,19 @@ export class Cluster {
   }
 
   url(slot: number): string {
-    return `http://${this.options.net.host(slot)}:${this.options.net.port(slot)}`;
+    const scheme = this.options.secure ? 'https' : 'http';
+    return `${scheme}://${this.options.net.host(slot)}:${this.options.net.port(slot)}`;
+  }
+
+  /** Where peers reach the slot: its own peer port in secure mode, else the client port. */
+  peerAddress(slot: number): string {
+    const { net } = this.options;
+    return `${net.host(slot)}:${this.options.secure ? net.peerPort(slot) : net.port(slot)}`;
+  }
+
+  /** Who the runner's own requests (status, membership, final reads) are sent as. */
+  get caller(): Caller {
+    return this.options.secure?.admin ?? anonymous;
   }
 
   slots(): number[] {
@@ -95,7 +110,7 @@ export class Cluster {
   #peersOf(member: Member): string {
     return [...this.members.values()]
       .filter((m) => m !== member)
-      .map((m) => `${m.id}=${this.options.net.host(m.slot)}:${this.options.net.port(m.slot)}`)
+      .map((m) => `${m.id}=${this.peerAddress(m.slot)}`)
       .join(',');
   }
 
@@ -116,6 +131,13 @@ export class Cluster {
       // Frequent snapshots so catch-up by snapshot happens under faults too (the default is 100000).
       '-snapshot-threshold',
       '1000',
+      ...(this.options.secure
+        ? [
+            '-peer-addr',
+            this.peerAddress(member.slot),
+            ...this.options.secure.memberArgs(member.id, net.host(member.slot)),
+          ]
+        : []),
       ...this.options.extraArgs,
     ];
     member.args = args;
@@ -167,7 +189,7 @@ export class Cluster {
 
   /** GET /v1/status from one slot, or undefined if it does not answer. */
   async status(slot: number, timeoutMs = 1000): Promise<StatusView | undefined> {
-    const res = await request('GET', `${this.url(slot)}/v1/status`, undefined, timeoutMs);
+    const res = await request('GET', `${this.url(slot)}/v1/status`, undefined, timeoutMs, this.caller);
     return res.kind === 'response' && res.status === 200 ? (res.body as StatusView) : undefined;
   }
 
@@ -207,7 +229,7 @@ export class Cluster {
       ...this.slots().filter((s) => s !== leader && this.isRunning(s)),
     ];
     for (const slot of order) {
-      const res = await request(method, `${this.url(slot)}${path}`, body, 5000);
+      const res = await request(method, `${this.url(slot)}${path}`, body, 5000, this.caller);
       if (res.kind === 'response' && res.status < 500) return { status: res.status, body: res.body };
     }
     return undefined;
@@ -234,14 +256,15 @@ export class Cluster {
       generation: 0,
     };
     this.members.set(slot, fresh);
-    const peerUrl = this.url(slot);
+    const clientUrl = this.url(slot);
+    const peerUrl = `${this.options.secure ? 'https' : 'http'}://${this.peerAddress(slot)}`;
     let added: { status: number; body: unknown } | undefined;
     const addDeadline = Date.now() + deadlineMs;
     while (Date.now() < addDeadline) {
       added = await this.admin('POST', '/v1/cluster/members', {
         id: fresh.id,
         peerUrl,
-        clientUrl: peerUrl,
+        clientUrl,
         role: 'learner',
       });
       if (added?.status === 201 || added?.status === 200) break;

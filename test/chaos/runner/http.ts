@@ -1,15 +1,41 @@
-// Minimal JSON HTTP client over node:http with keep-alive and a hard per-request
-// timeout. It reports whether the request can have reached the server, which is
-// what decides between "fail" (certainly not applied) and "unknown".
+// Minimal JSON HTTP client over node:http / node:https with keep-alive and a hard per-request
+// timeout. It reports whether the request can have reached the server, which is what decides
+// between "fail" (certainly not applied) and "unknown".
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const plainAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const agents = new Set<http.Agent>([plainAgent]);
+
+/** Who a request is sent as: an HTTPS agent holding a client certificate, and headers (a bearer token). */
+export interface Caller {
+  agent: http.Agent;
+  headers?: () => Record<string, string>;
+  /** Names the credential in the run's summary (acknowledged operations per caller). */
+  label?: string;
+}
+
+export const anonymous: Caller = { agent: plainAgent };
+
+/** A keep-alive HTTPS agent presenting `cert`/`key` and trusting `ca` (closed by closeIdleConnections). */
+export function httpsAgent(tls: { ca: Buffer; cert: Buffer; key: Buffer }): https.Agent {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ...tls });
+  agents.add(agent);
+  return agent;
+}
 
 export type HttpResult =
   | { kind: 'response'; status: number; body: unknown; headers: http.IncomingHttpHeaders }
   | { kind: 'error'; code: string; mayHaveBeenSent: boolean };
 
-export function request(method: string, url: string, body: unknown, timeoutMs: number): Promise<HttpResult> {
+export function request(
+  method: string,
+  url: string,
+  body: unknown,
+  timeoutMs: number,
+  caller: Caller = anonymous,
+): Promise<HttpResult> {
   return new Promise((resolve) => {
     let connected = false;
     let settled = false;
@@ -20,21 +46,23 @@ export function request(method: string, url: string, body: unknown, timeoutMs: n
       resolve(result);
     };
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(url, {
-      method,
-      agent,
-      headers:
-        payload === undefined
-          ? {}
-          : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-    });
+    const headers: Record<string, string | number> = {
+      ...caller.headers?.(),
+      ...(payload === undefined
+        ? {}
+        : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+    };
+    const secure = url.startsWith('https:');
+    const req = (secure ? https : http).request(url, { method, agent: caller.agent, headers });
     const timer = setTimeout(() => {
       finish({ kind: 'error', code: 'timeout', mayHaveBeenSent: connected });
       req.destroy();
     }, timeoutMs);
     req.on('socket', (socket) => {
-      if (!socket.connecting) connected = true;
-      else socket.once('connect', () => (connected = true));
+      // Over TLS nothing is sent before the handshake completes: a refused handshake sent nothing.
+      // (A reused keep-alive socket is past it: `authorized` is set once the server was verified.)
+      if (secure ? (socket as TLSSocket).authorized : !socket.connecting) connected = true;
+      else socket.once(secure ? 'secureConnect' : 'connect', () => (connected = true));
     });
     req.on('error', (err: NodeJS.ErrnoException) =>
       finish({ kind: 'error', code: err.code ?? err.message, mayHaveBeenSent: connected }),
@@ -61,5 +89,7 @@ export function request(method: string, url: string, body: unknown, timeoutMs: n
 }
 
 export function closeIdleConnections(): void {
-  agent.destroy();
+  for (const a of agents) a.destroy();
+  agents.clear();
+  agents.add(plainAgent);
 }

@@ -22,6 +22,8 @@ export interface Network {
   /** Host the node in this slot listens on and others dial. */
   host(slot: number): string;
   port(slot: number): number;
+  /** Port of the separate peer listener (secure mode: peer TLS needs its own port). */
+  peerPort(slot: number): number;
   /** Command and arguments to start a process inside the slot. */
   wrap(command: string, args: string[], slot: number): [string, string[]];
   /** Cut every link between slots in different groups (slots in no group keep all links). */
@@ -43,6 +45,9 @@ export class LoopbackNetwork implements Network {
   }
   port(slot: number): number {
     return this.#basePort + slot;
+  }
+  peerPort(slot: number): number {
+    return this.#basePort + 50 + slot;
   }
   wrap(command: string, args: string[]): [string, string[]] {
     return [command, args];
@@ -78,6 +83,9 @@ export class NetnsNetwork implements Network {
   }
   port(): number {
     return 8080;
+  }
+  peerPort(): number {
+    return 8081;
   }
 
   async setup(slots: number): Promise<void> {

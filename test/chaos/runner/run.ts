@@ -10,6 +10,7 @@ import { Cluster, sleep } from './cluster.ts';
 import { closeIdleConnections, request } from './http.ts';
 import { LoopbackNetwork, NetnsNetwork, type Network } from './net.ts';
 import { Nemesis, type NemesisName } from './nemesis.ts';
+import { SecureSetup } from './secure.ts';
 import { Workload } from './workload.ts';
 
 export interface RunOptions {
@@ -32,6 +33,8 @@ export interface RunOptions {
   definiteFailureCodes: string[];
   checkTimeoutMs: number;
   keep: boolean;
+  /** TLS for clients and peers (mutual) and authentication on (runner/secure.ts). */
+  secure: boolean;
   log: (line: string) => void;
 }
 
@@ -49,6 +52,8 @@ export interface RunSummary {
   faultTotal: number;
   lostWrites: LostWrite[];
   divergence: string[];
+  /** Acknowledged operations per credential kind (secure mode). */
+  okByCaller: Record<string, number>;
   check?: CheckResult;
   runDir: string;
   text: string;
@@ -73,7 +78,9 @@ export async function runChaos(o: RunOptions): Promise<RunSummary> {
     ...process.env,
     ...(o.bug === 'stale-reads' ? { KVSTORE_DEBUG_UNSAFE_LOCAL_READS: '1' } : {}),
   };
+  const secure = o.secure ? await SecureSetup.create() : undefined;
   const cluster = new Cluster({
+    ...(secure ? { secure } : {}),
     command: [o.nodeExe, o.script],
     slots: o.nodes,
     net,
@@ -90,6 +97,7 @@ export async function runChaos(o: RunOptions): Promise<RunSummary> {
     definiteFailureCodes: new Set(o.definiteFailureCodes),
     prefix: `chaos-${o.seed}`,
     random,
+    ...(secure ? { callerFor: (i: number) => (i % 2 === 0 ? secure.byCertificate : secure.byToken) } : {}),
   });
   const nemesis = new Nemesis(cluster, {
     name: o.nemesis,
@@ -106,12 +114,31 @@ export async function runChaos(o: RunOptions): Promise<RunSummary> {
   process.once('SIGINT', cleanupOnSignal);
   process.once('SIGTERM', cleanupOnSignal);
   let error: string | undefined;
+  let renewal: NodeJS.Timeout | undefined;
   try {
     await net.setup(o.nodes + 0);
     o.log(
-      `run dir ${runDir}; ${o.nodes} nodes on ${net.kind}; nemesis ${o.nemesis}; ${o.seconds} s; seed ${o.seed}${o.bug ? `; BUG ${o.bug}` : ''}`,
+      `run dir ${runDir}; ${o.nodes} nodes on ${net.kind}${secure ? ' (TLS + auth)' : ''}; nemesis ${o.nemesis}; ${o.seconds} s; seed ${o.seed}${o.bug ? `; BUG ${o.bug}` : ''}`,
     );
     await cluster.start();
+    if (secure) {
+      await secure.enableAuth(cluster.url(await cluster.waitForLeader(30_000)), `chaos-${o.seed}/`);
+      o.log('auth enabled: clients authenticate by certificate (user chaos) or token (user chaos-token)');
+      // Tokens live 10 minutes: renew well before, through whichever member answers.
+      renewal = setInterval(() => {
+        void (async () => {
+          for (const slot of cluster.slots()) {
+            try {
+              await secure.login(cluster.url(slot));
+              return;
+            } catch {
+              // try the next member
+            }
+          }
+          o.log('warning: token renewal failed on every member');
+        })();
+      }, 240_000);
+    }
     o.log(`leader elected; starting ${o.clients} clients`);
     const until = performance.now() + o.seconds * 1000;
     await Promise.all([workload.run(until), nemesis.run(until)]);
@@ -124,6 +151,7 @@ export async function runChaos(o: RunOptions): Promise<RunSummary> {
   } finally {
     process.removeListener('SIGINT', cleanupOnSignal);
     process.removeListener('SIGTERM', cleanupOnSignal);
+    clearInterval(renewal);
     cluster.stopAll();
     closeIdleConnections();
     await net.teardown();
@@ -142,7 +170,9 @@ export async function runChaos(o: RunOptions): Promise<RunSummary> {
     runDir,
     error,
   );
+  summary.okByCaller = Object.fromEntries(workload.okByCaller);
   if (summary.ok && !o.keep) rmSync(runDir, { recursive: true, force: true });
+  secure?.cleanup();
   return summary;
 }
 
@@ -189,6 +219,7 @@ async function finalReads(
         `${cluster.url(slot)}/v1/kv/${encodeURIComponent(key)}?consistency=stale`,
         undefined,
         3000,
+        cluster.caller,
       );
       return res.kind === 'response'
         ? res.status === 200
@@ -280,7 +311,7 @@ function summarize(
   else if (undecided.length > 0) verdict = 'UNKNOWN';
   else verdict = 'linearizable';
   lines.push(
-    `ops ${history.length} (ok ${okOps}, failed ${failedOps}, unknown ${unknownOps}); acknowledged writes ${ackedWrites}; keys ${keys}; ` +
+    `${o.secure ? 'TLS + auth; ' : ''}ops ${history.length} (ok ${okOps}, failed ${failedOps}, unknown ${unknownOps}); acknowledged writes ${ackedWrites}; keys ${keys}; ` +
       `faults injected ${faultTotal}${faultTotal ? ` (${[...faults].map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; ` +
       `lost writes ${lostWrites.length}; nemesis ${o.nemesis}, ${o.nodes} nodes, ${o.seconds} s, seed ${o.seed}`,
   );
@@ -306,6 +337,7 @@ function summarize(
     faultTotal,
     lostWrites,
     divergence,
+    okByCaller: {},
     check,
     runDir,
     text: lines.join('\n'),

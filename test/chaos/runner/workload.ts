@@ -7,7 +7,7 @@
 import type { Operation, OpKind } from '../checker/history.ts';
 import type { Cluster } from './cluster.ts';
 import { errorCode } from './cluster.ts';
-import { request, type HttpResult } from './http.ts';
+import { anonymous, request, type Caller, type HttpResult } from './http.ts';
 
 export interface WorkloadOptions {
   clients: number;
@@ -18,11 +18,15 @@ export interface WorkloadOptions {
   definiteFailureCodes: ReadonlySet<string>;
   prefix: string;
   random: () => number;
+  /** Credentials of client i (secure mode alternates certificate and token users). */
+  callerFor?: (client: number) => Caller;
 }
 
 export class Workload {
   readonly history: Operation[] = [];
   readonly keysUsed: string[] = [];
+  /** Acknowledged operations per caller label (secure mode: certificate and token clients). */
+  readonly okByCaller = new Map<string, number>();
   readonly #cluster: Cluster;
   readonly #o: WorkloadOptions;
   #active: { key: string; ops: number }[] = [];
@@ -51,14 +55,18 @@ export class Workload {
   }
 
   async run(untilMs: number): Promise<void> {
-    await Promise.all(Array.from({ length: this.#o.clients }, () => this.#client(untilMs)));
+    await Promise.all(
+      Array.from({ length: this.#o.clients }, (_, i) =>
+        this.#client(untilMs, this.#o.callerFor?.(i) ?? anonymous),
+      ),
+    );
   }
 
   stop(): void {
     this.#stopping = true;
   }
 
-  async #client(untilMs: number): Promise<void> {
+  async #client(untilMs: number, caller: Caller): Promise<void> {
     let proc = this.#nextProcess++;
     while (!this.#stopping && performance.now() < untilMs) {
       const slots = this.#cluster.slots();
@@ -66,15 +74,15 @@ export class Workload {
       const key = this.#pickKey();
       const r = this.#o.random();
       let op: Operation;
-      if (r < 0.45) op = await this.get(proc, slot, key);
-      else if (r < 0.75) op = await this.#write(proc, slot, key, 'put');
-      else if (r < 0.85) op = await this.#write(proc, slot, key, 'delete');
+      if (r < 0.45) op = await this.get(proc, slot, key, this.#o.opTimeoutMs, caller);
+      else if (r < 0.75) op = await this.#write(proc, slot, key, 'put', caller);
+      else if (r < 0.85) op = await this.#write(proc, slot, key, 'delete', caller);
       else {
         // cas = read (recorded as its own op) then compare-and-set against its modifyIndex.
-        const read = await this.get(proc, slot, key);
+        const read = await this.get(proc, slot, key, this.#o.opTimeoutMs, caller);
         // Without the modifyIndex of what was read, a cas could not be mapped onto the value model.
         if (read.outcome !== 'ok' || (read.result !== null && read.modifyIndex === undefined)) op = read;
-        else op = await this.#write(proc, slot, key, 'cas', read);
+        else op = await this.#write(proc, slot, key, 'cas', caller, read);
       }
       // A client whose last op is in limbo is "still busy" with it: continue as a new process.
       if (op.outcome === 'unknown') {
@@ -87,7 +95,13 @@ export class Workload {
   }
 
   /** A linearizable read, recorded in the history. */
-  async get(proc: number, slot: number, key: string, timeoutMs = this.#o.opTimeoutMs): Promise<Operation> {
+  async get(
+    proc: number,
+    slot: number,
+    key: string,
+    timeoutMs = this.#o.opTimeoutMs,
+    caller: Caller = this.#cluster.caller,
+  ): Promise<Operation> {
     const node = this.#cluster.members.get(slot)?.id ?? `slot${slot}`;
     const call = performance.now();
     const res = await request(
@@ -95,6 +109,7 @@ export class Workload {
       `${this.#cluster.url(slot)}/v1/kv/${encodeURIComponent(key)}`,
       undefined,
       timeoutMs,
+      caller,
     );
     const ret = performance.now();
     const op: Operation = {
@@ -107,6 +122,8 @@ export class Workload {
       ret: Infinity,
       node,
     };
+    if (res.kind === 'response' && (res.status === 200 || res.status === 404) && caller.label)
+      this.okByCaller.set(caller.label, (this.okByCaller.get(caller.label) ?? 0) + 1);
     if (res.kind === 'response' && res.status === 200) {
       const body = res.body as { value?: string; modifyIndex?: number };
       Object.assign(op, { outcome: 'ok', ret, result: body.value ?? null, modifyIndex: body.modifyIndex });
@@ -125,6 +142,7 @@ export class Workload {
     slot: number,
     key: string,
     kind: Exclude<OpKind, 'get'>,
+    caller: Caller,
     read?: Operation,
   ): Promise<Operation> {
     const node = this.#cluster.members.get(slot)?.id ?? `slot${slot}`;
@@ -152,11 +170,13 @@ export class Workload {
       url,
       value === undefined ? undefined : { value },
       this.#o.opTimeoutMs,
+      caller,
     );
     const ret = performance.now();
     op.id = this.history.length;
     this.history.push(op);
     if (res.kind === 'response' && res.status === 200) {
+      if (caller.label) this.okByCaller.set(caller.label, (this.okByCaller.get(caller.label) ?? 0) + 1);
       op.outcome = 'ok';
       op.ret = ret;
       const body = res.body as { deleted?: boolean; modifyIndex?: number };
