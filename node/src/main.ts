@@ -170,6 +170,7 @@ async function main(): Promise<void> {
   const app = createApp(node, {
     metrics,
     logger: log,
+    snapshot: node,
     auth: {
       gate: {
         auth: () => node.auth,
