@@ -11,6 +11,19 @@ import { createHash } from 'node:crypto';
 import { Packr } from 'msgpackr';
 import { BackupError } from './errors.ts';
 
+/** One source of truth for the archiving defaults (cli/flags.ts and the archiver read these). */
+export const ARCHIVE_DEFAULTS = {
+  /** Recovery-point objective: committed writes reach the bucket within about this long. */
+  rpoMs: 10_000,
+  /** A full snapshot this often (and when entries needed were compacted). */
+  fullEveryMs: 60 * 60_000,
+  /** Full snapshots kept (with the segments after the oldest kept). */
+  keepFull: 7,
+  maxSegmentEntries: 20_000,
+  maxSegmentBytes: 16 << 20,
+  maxBackoffMs: 30_000,
+} as const;
+
 export const SNAPSHOTS = 'snapshots/';
 export const SEGMENTS = 'segments/';
 export const SEGMENT_FORMAT = 1;

@@ -35,11 +35,11 @@ export interface ArchiveIndex {
 export async function listArchive(store: ObjectStore): Promise<ArchiveIndex> {
   const prefix = store.loc.prefix;
   const snapshots = (await store.list(SNAPSHOTS))
-    .map((key) => ({ key, index: parseSnapshotKey(prefix, key) }))
+    .map(({ key }) => ({ key, index: parseSnapshotKey(prefix, key) }))
     .filter((s): s is { key: string; index: number } => s.index !== null)
     .sort((a, b) => a.index - b.index);
   const segments = (await store.list(SEGMENTS))
-    .map((key) => ({ key, range: parseSegmentKey(prefix, key) }))
+    .map(({ key }) => ({ key, range: parseSegmentKey(prefix, key) }))
     .filter((s) => s.range !== null)
     .map((s) => ({ key: s.key, first: s.range!.first, last: s.range!.last }))
     .sort((a, b) => a.first - b.first || a.last - b.last);

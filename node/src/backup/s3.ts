@@ -93,8 +93,8 @@ export class ObjectStore {
   }
 
   /** Every key under `sub` (after the prefix), in key order, starting after `startAfter`. */
-  async list(sub: string, startAfter?: string): Promise<string[]> {
-    const out: string[] = [];
+  async list(sub: string, startAfter?: string): Promise<{ key: string; lastModified: number }[]> {
+    const out: { key: string; lastModified: number }[] = [];
     let token: string | undefined;
     do {
       const res = await this.s3.send(
@@ -105,7 +105,8 @@ export class ObjectStore {
         }),
         { abortSignal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) },
       );
-      for (const o of res.Contents ?? []) if (o.Key) out.push(o.Key);
+      for (const o of res.Contents ?? [])
+        if (o.Key) out.push({ key: o.Key, lastModified: o.LastModified?.getTime() ?? 0 });
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
     return out;

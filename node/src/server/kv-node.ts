@@ -43,6 +43,7 @@ export type { AppliedWrite } from './applier.ts';
 import { assertDiskWritable } from './disk-full.ts';
 import type { AuthChange, AuthChangeResult, AuthStore } from '../auth/auth-store.ts';
 import type { CapturedSnapshot } from '../backup/snapshot-route.ts';
+import type { ArchiveSource } from '../backup/archiver.ts';
 
 export interface KvNodeOptions {
   id: string;
@@ -498,6 +499,22 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
    */
   async captureSnapshot(): Promise<CapturedSnapshot> {
     await this.linearizable();
+    return this.captureNow();
+  }
+
+  /** What the archiver reads (backup/archiver.ts): committed entries and captures, no ReadIndex round. */
+  archiveSource(): ArchiveSource {
+    return {
+      isLeader: () => this.rn.role() === StateRole.Leader && !this.stopping,
+      clusterId: () => this.clusterId(),
+      appliedIndex: () => this.sm.appliedIndex,
+      firstIndex: () => this.storage.firstIndex(),
+      entries: (lo, hi) => this.storage.entries(lo, hi, Number.MAX_SAFE_INTEGER),
+      capture: () => this.captureNow(),
+    };
+  }
+
+  private captureNow(): CapturedSnapshot {
     const { appliedIndex, chunks, release } = this.sm.snapshotChunks();
     return {
       index: appliedIndex,
