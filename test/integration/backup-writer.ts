@@ -12,7 +12,8 @@ export interface Op {
   ttl?: string;
   /** The log index the write was applied at (modifyIndex, or X-KV-Index of a delete). */
   index: number;
-  /** Wall clock when the answer arrived. */
+  /** Wall clock when the request was sent and when its answer arrived. */
+  sentAt: number;
   ackedAt: number;
 }
 
@@ -49,6 +50,7 @@ export class RecordingWriter {
       const key = del || n % 5 === 0 ? `w-${(n * 7919) % Math.max(1, n - 10)}` : `w-${n}`;
       const value = `v-${n}`;
       const ttl = n % 11 === 0 ? '1h' : undefined;
+      const sentAt = Date.now();
       try {
         if (del) {
           const r = await http('DELETE', `${url}/v1/kv/${key}`, undefined, { timeoutMs: 5000 });
@@ -57,6 +59,7 @@ export class RecordingWriter {
               kind: 'del',
               key,
               index: Number(r.headers.get('x-kv-index')),
+              sentAt,
               ackedAt: Date.now(),
             });
           } else this.failed(r.status, { kind: 'del', key });
@@ -71,6 +74,7 @@ export class RecordingWriter {
               value,
               ...(ttl ? { ttl } : {}),
               index: (r.body as { modifyIndex: number }).modifyIndex,
+              sentAt,
               ackedAt: Date.now(),
             });
           } else this.failed(r.status, { kind: 'put', key, value });
