@@ -166,13 +166,12 @@ export class Archiver {
     try {
       if (this.archived === null) this.archived = await this.discover();
       const applied = src.appliedIndex();
-      if (
-        this.archived === 0 ||
-        this.archived + 1 < src.firstIndex() ||
-        this.now() - this.lastFullAt >= this.fullEveryMs
-      ) {
+      // The entries after the chain's end are gone from the log (compacted while the bucket was
+      // unreachable), or there is no chain yet: a full snapshot starts a new one.
+      const broken = this.archived === 0 || this.archived + 1 < src.firstIndex();
+      if (broken || this.now() - this.lastFullAt >= this.fullEveryMs) {
         kind = 'snapshot';
-        await this.uploadFull();
+        await this.uploadFull(broken);
       } else if (applied > this.archived) {
         kind = 'segment';
         this.pendingSince ??= this.now();
@@ -196,26 +195,29 @@ export class Archiver {
     this.m.lagSeconds.set(this.pendingSince === null ? 0 : (this.now() - this.pendingSince) / 1000);
   }
 
-  /** Highest index any uploader has archived (0: nothing yet). */
+  /**
+   * Where the chain of segments ends (any uploader's), or the newest snapshot when no segment
+   * follows it; 0 when the bucket holds no snapshot yet. Full snapshots never move the chain's
+   * end on their own: a restore to a point before a snapshot's capture time starts from an older
+   * snapshot and needs every entry after it.
+   */
   private async discover(): Promise<number> {
     const prefix = this.o.store.loc.prefix;
-    let top = 0;
-    let snapshots = 0;
+    let newestSnapshot = -1;
     for (const { key } of await this.o.store.list(SNAPSHOTS)) {
       const i = parseSnapshotKey(prefix, key);
-      if (i !== null) {
-        top = Math.max(top, i);
-        snapshots++;
-      }
+      if (i !== null) newestSnapshot = Math.max(newestSnapshot, i);
     }
+    let segmentsEnd = 0;
     for (const { key } of await this.o.store.list(SEGMENTS)) {
       const r = parseSegmentKey(prefix, key);
-      if (r !== null) top = Math.max(top, r.last);
+      if (r !== null) segmentsEnd = Math.max(segmentsEnd, r.last);
     }
     // The next full snapshot one interval after taking over (none yet: at once).
-    this.lastFullAt = snapshots > 0 ? this.now() : 0;
-    this.o.log.info('archiving as leader', { resumeAfter: top });
-    return snapshots > 0 ? top : 0;
+    this.lastFullAt = newestSnapshot >= 0 ? this.now() : 0;
+    const end = newestSnapshot < 0 ? 0 : Math.max(segmentsEnd, newestSnapshot);
+    this.o.log.info('archiving as leader', { resumeAfter: end });
+    return end;
   }
 
   private async uploadSegment(applied: number): Promise<void> {
@@ -253,7 +255,8 @@ export class Archiver {
     return this.lastTime;
   }
 
-  private async uploadFull(): Promise<void> {
+  /** A full snapshot of the applied state; `restart`: the segment chain continues after it. */
+  private async uploadFull(restart: boolean): Promise<void> {
     const snap = this.o.source.capture();
     let data: Buffer;
     try {
@@ -288,7 +291,17 @@ export class Archiver {
       bytes: data.byteLength,
       keys: snap.keys,
     });
-    if (snap.index > (this.archived ?? 0)) this.setArchived(snap.index);
+    if (restart && snap.index > (this.archived ?? 0)) {
+      if ((this.archived ?? 0) > 0)
+        this.o.log.warn(
+          'archive chain restarted from a full snapshot: entries after the old chain were compacted before upload',
+          {
+            chainEnd: this.archived,
+            snapshotIndex: snap.index,
+          },
+        );
+      this.setArchived(snap.index);
+    }
     await this.applyRetention().catch((e: unknown) => {
       // Object-locked objects cannot be deleted before their retention ends: not an upload failure.
       this.m.failures.inc({ kind: 'retention' });
