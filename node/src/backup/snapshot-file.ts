@@ -1,6 +1,6 @@
 // A saved snapshot (`kvctl snapshot save FILE`, and every full snapshot in the archive):
 //   the state machine's own snapshot bytes (kv/snapshot-codec.ts: "KVSN" ... crc32), then
-//   a JSON footer | u32 footer length | "KVBACKUP".
+//   a JSON footer | u32 footer length | sha256 of the footer (32 bytes) | "KVBACKUP".
 // The footer carries what the state machine's bytes do not: the Raft term of the applied index,
 // the source cluster, when the state was captured, and a sha256 of the snapshot bytes. Written as
 // a footer so the file can be streamed to disk as it arrives (the checksum is known at the end).
@@ -41,7 +41,7 @@ export function footerBytes(meta: SnapshotMeta): Buffer {
   const json = Buffer.from(JSON.stringify(meta), 'utf8');
   const len = Buffer.allocUnsafe(4);
   len.writeUInt32BE(json.byteLength, 0);
-  return Buffer.concat([json, len, MAGIC]);
+  return Buffer.concat([json, len, createHash('sha256').update(json).digest(), MAGIC]);
 }
 
 /**
@@ -84,14 +84,23 @@ export function parseSnapshotFile(buf: Buffer, name: string): { meta: SnapshotMe
   const corrupt = (why: string): never => {
     throw new BackupError('corrupt', `${name} is not a usable kv-store snapshot: ${why}`);
   };
-  if (buf.byteLength < MAGIC.byteLength + 4 || !buf.subarray(buf.byteLength - MAGIC.byteLength).equals(MAGIC))
+  const tail = MAGIC.byteLength + 32 + 4;
+  if (buf.byteLength < tail || !buf.subarray(buf.byteLength - MAGIC.byteLength).equals(MAGIC))
     corrupt('no kv-store snapshot footer (truncated, or not a snapshot file)');
-  const lenAt = buf.byteLength - MAGIC.byteLength - 4;
+  const lenAt = buf.byteLength - tail;
   const len = buf.readUInt32BE(lenAt);
   if (len > MAX_FOOTER_BYTES || len > lenAt) corrupt('footer length out of range');
+  const json = buf.subarray(lenAt - len, lenAt);
+  if (
+    !createHash('sha256')
+      .update(json)
+      .digest()
+      .equals(buf.subarray(lenAt + 4, lenAt + 36))
+  )
+    corrupt('footer fails its sha256');
   let meta: unknown;
   try {
-    meta = JSON.parse(buf.toString('utf8', lenAt - len, lenAt));
+    meta = JSON.parse(json.toString('utf8'));
   } catch {
     corrupt('footer is not JSON');
   }
