@@ -128,3 +128,33 @@ test('a saved snapshot file round-trips and any damage is refused', async () => 
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a state larger than one encoder chunk restores intact', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'kv-restore-big-'));
+  try {
+    const sm = new KvStateMachine();
+    const v = 'v'.repeat(200);
+    for (let i = 0; i < 20_000; i++)
+      sm.apply(i + 1, { op: 'put', requestId: `r${i}`, key: `k${String(i).padStart(6, '0')}`, value: v });
+    const point: RestorePoint = {
+      content: decodeSnapshot(sm.snapshot()),
+      index: 20_000,
+      term: 2,
+      sourceClusterId: 's',
+      fingerprint: 'f',
+      pointInTime: 0,
+    };
+    await restoreDataDir(point, { dataDir: join(root, 'm1'), memberId: 'm1', members });
+    const s = await DiskStorage.open(join(root, 'm1'), { memberId: 'm1' });
+    try {
+      const back = new KvStateMachine();
+      back.restore(await s.readSnapshotData());
+      assert.equal(back.count(), 20_000);
+      assert.equal(back.get('k019999', 0)?.value, v);
+    } finally {
+      await s.close();
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -13,7 +13,7 @@
 // the directory is written; keys already expired at the point are left out (no read could see them).
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { encodeSnapshotChunks, type SnapshotContent } from '../kv/snapshot-codec.ts';
+import { decodeSnapshot, encodeSnapshotChunks, type SnapshotContent } from '../kv/snapshot-codec.ts';
 import type { KeyValue, Member } from '../kv/types.ts';
 import { DiskStorage } from '../storage/disk-storage.ts';
 import { BackupError } from './errors.ts';
@@ -103,16 +103,19 @@ export async function restoreDataDir(point: RestorePoint, target: RestoreTarget)
   const { kvs, dropped } = shiftExpiries(point.content.kvs, point.pointInTime, now);
   const sorted = [...members].sort((a, b) => (a.id < b.id ? -1 : 1));
   const byKey = new Map(kvs.map((kv) => [kv.key, kv]));
-  const chunks = [
-    ...encodeSnapshotChunks(
-      point.index,
-      sorted,
-      [kvs.map((kv) => kv.key)],
-      (k) => byKey.get(k)!,
-      point.content.auth,
-    ),
-  ].map((c) => Buffer.from(c));
+  // Each chunk is valid only until the next is asked for (the encoder reuses its buffer): copy as it comes.
+  const chunks: Buffer[] = [];
+  for (const chunk of encodeSnapshotChunks(
+    point.index,
+    sorted,
+    [kvs.map((kv) => kv.key)],
+    (k) => byKey.get(k)!,
+    point.content.auth,
+  ))
+    chunks.push(Buffer.from(chunk));
   const data = Buffer.concat(chunks);
+  // What the member will load must decode, with the keys it should hold, before anything is written.
+  if (decodeSnapshot(data).kvs.length !== kvs.length) throw new Error('restore: re-encoded state lost keys');
   const clusterId = restoredClusterId(point, members, target.clusterToken);
   const voters = sorted.map((m) => m.id);
   const storage = await DiskStorage.open(dataDir, {
