@@ -315,4 +315,72 @@ describe('archiving to S3 and point-in-time restore (real MinIO)', { timeout: 60
     assert.equal(missing.code, 1, missing.stdout);
     assert.match(missing.stderr, /kvctl: broken-chain: the archive has no segment with entries \d+\.\.\d+/);
   });
+
+  test('retention keeps the newest full snapshots and the segments a restore from them needs', async () => {
+    const prefix = 'retention';
+    const c = new ProcCluster(minio.env);
+    restored.push(c);
+    const port = await freePort();
+    c.define('k1', port, [
+      '-addr',
+      `127.0.0.1:${port}`,
+      '-backup-s3-url',
+      `s3://${BUCKET}/${prefix}`,
+      '-backup-s3-endpoint',
+      minio.endpoint,
+      '-backup-rpo',
+      '1s',
+      '-backup-full-interval',
+      '1s',
+      '-backup-keep-full',
+      '2',
+    ]);
+    c.spawn('k1');
+    await c.waitForLeader();
+    const url = c.node('k1').url;
+    for (let i = 0; i < 40; i++) {
+      assert.equal((await http('PUT', `${url}/v1/kv/r${i}`, { value: `v${i}` })).status, 200);
+      await sleep(150);
+    }
+    await sleep(2500);
+    const store = new ObjectStore({ bucket: BUCKET, prefix: `${prefix}/`, endpoint: minio.endpoint });
+    const archive = await listArchive(store);
+    store.destroy();
+    assert.ok(
+      archive.snapshots.length >= 2 && archive.snapshots.length <= 3,
+      `snapshots kept: ${archive.snapshots.map((x) => x.index).join(',')}`,
+    );
+    const oldest = archive.snapshots[0]!.index;
+    assert.ok(
+      archive.segments.every((x) => x.last > oldest - 1),
+      'no segment from before the oldest kept snapshot',
+    );
+    const deleted = await metric(url, 'kvstore_backup_uploads_total');
+    console.log(
+      `retention: kept snapshots ${archive.snapshots.map((x) => x.index).join(', ')}; ${archive.segments.length} segments; ${deleted.join(', ')}`,
+    );
+    await c.close();
+    const r = await kvctl(
+      [
+        'restore',
+        '--from',
+        `s3://${BUCKET}/${prefix}`,
+        '--data-dir',
+        join(minio.root, 'ret'),
+        '--id',
+        'k1',
+        '--peers',
+        '',
+        '--addr',
+        '127.0.0.1:1',
+        '--s3-endpoint',
+        minio.endpoint,
+        '-o',
+        'json',
+      ],
+      minio.env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { keys: number }).keys, 40);
+  });
 });
