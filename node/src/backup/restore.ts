@@ -13,7 +13,8 @@
 // the directory is written; keys already expired at the point are left out (no read could see them).
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { decodeSnapshot, encodeSnapshotChunks, type SnapshotContent } from '../kv/snapshot-codec.ts';
+import { crc32 } from 'node:zlib';
+import { encodeSnapshotChunks, type SnapshotContent } from '../kv/snapshot-codec.ts';
 import type { KeyValue, Member } from '../kv/types.ts';
 import { DiskStorage } from '../storage/disk-storage.ts';
 import { BackupError } from './errors.ts';
@@ -114,8 +115,10 @@ export async function restoreDataDir(point: RestorePoint, target: RestoreTarget)
   ))
     chunks.push(Buffer.from(chunk));
   const data = Buffer.concat(chunks);
-  // What the member will load must decode, with the keys it should hold, before anything is written.
-  if (decodeSnapshot(data).kvs.length !== kvs.length) throw new Error('restore: re-encoded state lost keys');
+  // The bytes as assembled must carry the checksum the encoder computed chunk by chunk (the member
+  // verifies it again when it loads them), before anything is written.
+  if (crc32(data.subarray(0, data.byteLength - 4)) !== data.readUInt32BE(data.byteLength - 4))
+    throw new Error('restore: the re-encoded state fails its checksum');
   const clusterId = restoredClusterId(point, members, target.clusterToken);
   const voters = sorted.map((m) => m.id);
   const storage = await DiskStorage.open(dataDir, {
