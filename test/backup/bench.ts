@@ -1,6 +1,7 @@
 // Backup figures (prints them; asserts nothing): `npm run bench:backup [-- --quick]`
 //  1. PUT throughput with archiving on and off, one run, phases interleaved (off, on, off, on ...)
-//     on two 3-member clusters side by side on this machine, the same closed-loop load on each;
+//     on two 3-member clusters side by side on this machine (MinIO too: its disk writes share the
+//     disk with the members' fsyncs, which a remote bucket would not), the same closed-loop load;
 //  2. commit-to-archive delay (RPO) p50/p99 from the archiving cluster's histogram;
 //  3. snapshot save / status / restore times and a restored member's start for 1M keys.
 import { spawnSync } from 'node:child_process';
@@ -12,7 +13,7 @@ import { startMinio } from './minio.ts';
 
 const quick = process.argv.includes('--quick');
 const PHASE_MS = quick ? 4000 : 8000;
-const ROUNDS = quick ? 2 : 3;
+const ROUNDS = quick ? 2 : 4;
 const CLIENTS = 32;
 const KEYS_1M = quick ? 100_000 : 1_000_000;
 

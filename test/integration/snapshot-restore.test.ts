@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import { ProcCluster, http, sleep, waitFor } from './harness.ts';
 import { RecordingWriter, diffStates, dumpKeys, kvctl } from './backup-writer.ts';
 
-describe('kvctl snapshot save / restore (real processes)', { timeout: 240_000 }, () => {
+describe('kvctl snapshot save / restore (real processes)', { timeout: 420_000 }, () => {
   const clusters: ProcCluster[] = [];
   after(async () => {
     for (const c of clusters) await c.close();
@@ -21,7 +21,7 @@ describe('kvctl snapshot save / restore (real processes)', { timeout: 240_000 },
     const urls = [...src.nodes.values()].map((n) => n.url);
     const writer = new RecordingWriter(() => urls);
     writer.start(3, 2);
-    await waitFor('writes before the snapshot', () => Promise.resolve(writer.ops.length > 150), 30_000);
+    await waitFor('writes before the snapshot', () => Promise.resolve(writer.ops.length > 150), 90_000);
 
     const file = join(src.root, 'backup.snap');
     // From a follower: a snapshot needs no leader-side work beyond the ReadIndex round.
@@ -37,7 +37,7 @@ describe('kvctl snapshot save / restore (real processes)', { timeout: 240_000 },
       'json',
     ]);
     assert.equal(saved.code, 0, saved.stderr);
-    await waitFor('writes after the snapshot', () => Promise.resolve(writer.ops.length > 300), 30_000);
+    await waitFor('writes after the snapshot', () => Promise.resolve(writer.ops.length > 300), 90_000);
     await writer.stop();
     assert.equal(writer.unknown.length, 0, 'no fault was injected: every write has a known outcome');
 
@@ -146,7 +146,7 @@ describe('kvctl snapshot save / restore (real processes)', { timeout: 240_000 },
         const s = (await http('GET', `${dst.node('n1').url}/v1/status`, undefined, { timeoutMs: 2000 })).body;
         return s.leader === 'n1' || s.leader === 'n2' ? (s.leader as string) : undefined;
       },
-      30_000,
+      90_000,
     );
     const newStatus = (await http('GET', `${dst.node(newLeader).url}/v1/status`)).body;
     assert.notEqual(newStatus.clusterId, meta.clusterId, 'the restored cluster has a new cluster id');
@@ -171,12 +171,15 @@ describe('kvctl snapshot save / restore (real processes)', { timeout: 240_000 },
     // The old member is refused: its streams to n1/n2 carry the source's cluster id.
     const put = await http('PUT', `${dst.node(newLeader).url}/v1/kv/after-restore`, { value: 'new' });
     assert.equal(put.status, 200);
-    await waitFor('the restored members refusing the old n3', () =>
-      Promise.resolve(
-        ['n1', 'n2'].some((id) =>
-          /refusing peer stream[^\n]*cluster-id-mismatch/.test(readFileSync(dst.node(id).logFile, 'utf8')),
+    await waitFor(
+      'the restored members refusing the old n3',
+      () =>
+        Promise.resolve(
+          ['n1', 'n2'].some((id) =>
+            /refusing peer stream[^\n]*cluster-id-mismatch/.test(readFileSync(dst.node(id).logFile, 'utf8')),
+          ),
         ),
-      ),
+      90_000,
     );
     const oldN3 = (await http('GET', `${src.node('n3').url}/v1/status`)).body;
     assert.equal(oldN3.clusterId, meta.clusterId);
@@ -199,7 +202,7 @@ describe('kvctl snapshot save / restore (real processes)', { timeout: 240_000 },
         );
         return r.status === 200 && r.body.value === 'new';
       },
-      30_000,
+      90_000,
     );
     await sleep(10);
   });
