@@ -196,8 +196,8 @@ export class Archiver {
   }
 
   /**
-   * Where the chain of segments ends (any uploader's), or the newest snapshot when no segment
-   * follows it; 0 when the bucket holds no snapshot yet. Full snapshots never move the chain's
+   * Where the chain of segments ends (any uploader's), or the newest snapshot when there is no
+   * segment; 0 when the bucket holds no snapshot yet. Full snapshots never move the chain's
    * end on their own: a restore to a point before a snapshot's capture time starts from an older
    * snapshot and needs every entry after it.
    */
@@ -215,7 +215,10 @@ export class Archiver {
     }
     // The next full snapshot one interval after taking over (none yet: at once).
     this.lastFullAt = newestSnapshot >= 0 ? this.now() : 0;
-    const end = newestSnapshot < 0 ? 0 : Math.max(segmentsEnd, newestSnapshot);
+    // Resume after the segments even when a newer snapshot exists: the entries between them are
+    // needed by restores to times before that snapshot's capture (and if the log no longer holds
+    // them, round() starts a new chain from a fresh snapshot).
+    const end = newestSnapshot < 0 ? 0 : segmentsEnd > 0 ? segmentsEnd : newestSnapshot;
     this.o.log.info('archiving as leader', { resumeAfter: end });
     return end;
   }
