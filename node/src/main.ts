@@ -6,7 +6,10 @@ import { LoginLimiter } from './auth/login-limiter.ts';
 import { createApp } from './http/app.ts';
 import { startHttpServer, startPeerServer, type RunningServer } from './http/server.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { Archiver } from './backup/archiver.ts';
+import { parseS3Url } from './backup/archive-layout.ts';
+import { ObjectStore } from './backup/s3.ts';
 import { heapGrowthPolicyWanted, startHeapGrowthPolicy } from './runtime/heap-growth.ts';
 import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
 import { httpsForwarder } from './security/https-forwarder.ts';
@@ -186,6 +189,7 @@ async function main(): Promise<void> {
   const app = createApp(node, {
     metrics,
     logger: log,
+    snapshot: node,
     auth: {
       gate: {
         auth: () => node.auth,
@@ -233,16 +237,40 @@ async function main(): Promise<void> {
     );
   }
   node.start();
+  const archiver = startArchiver(cfg, node, log, metrics);
   log.info('kv-store started', {
     listen: `${cfg.listen.host || '0.0.0.0'}:${cfg.listen.port}`,
     clientUrl: cfg.clientUrl,
     peerUrl: cfg.peerUrl,
     dataDir: cfg.dataDir,
   });
-  installShutdown(node, servers, log);
+  installShutdown(node, servers, log, archiver);
 }
 
-function installShutdown(node: KvNode, servers: RunningServer[], log: Logger): void {
+/** Continuous archiving (docs/adr/0070): every member runs it; only the leader uploads. */
+function startArchiver(cfg: NodeOptions, node: KvNode, log: Logger, metrics: Metrics): Archiver | null {
+  if (!cfg.backup) return null;
+  const b = cfg.backup;
+  const archiver = new Archiver({
+    store: new ObjectStore({ ...parseS3Url(b.url), ...(b.endpoint ? { endpoint: b.endpoint } : {}) }),
+    source: node.archiveSource(),
+    log: log.child({ component: 'archive' }),
+    registry: metrics.registry,
+    rpoMs: b.rpoMs,
+    fullEveryMs: b.fullEveryMs,
+    keepFull: b.keepFull,
+  });
+  archiver.start();
+  log.info('archiving to S3 while leader', { url: b.url, endpoint: b.endpoint, rpoMs: b.rpoMs });
+  return archiver;
+}
+
+function installShutdown(
+  node: KvNode,
+  servers: RunningServer[],
+  log: Logger,
+  archiver: Archiver | null,
+): void {
   let shuttingDown = false;
   const shutdown = (signal: string): void => {
     if (shuttingDown) return;
@@ -258,6 +286,8 @@ function installShutdown(node: KvNode, servers: RunningServer[], log: Logger): v
       // leader can hand over, then the node closes them and its storage.
       const closing = Promise.all(servers.map((s) => s.close(SHUTDOWN_DEADLINE_MS / 4)));
       await Promise.race([closing, sleep(SHUTDOWN_DEADLINE_MS / 4)]);
+      // An upload in flight finishes (or fails) first; the next leader resumes after what landed.
+      await Promise.race([archiver?.stop(), sleep(SHUTDOWN_DEADLINE_MS / 4)]);
       await node.stop();
       await closing;
       log.info('stopped cleanly');

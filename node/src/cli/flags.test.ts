@@ -48,8 +48,42 @@ void describe('parseFlags', () => {
         maxSnapshotBytes: 512 * 1024 * 1024,
         logLevel: 'info',
         tls: { client: null, peer: null },
+        backup: null,
       },
     );
+  });
+
+  test('backup flags', () => {
+    const ok = parseFlags([
+      '-id',
+      'n1',
+      '-backup-s3-url',
+      's3://bkt/p',
+      '-backup-s3-endpoint',
+      'http://m:9000',
+      '-backup-rpo',
+      '5s',
+      '-backup-keep-full',
+      '3',
+    ]);
+    assert.ok(ok.ok);
+    assert.deepEqual(ok.config.backup, {
+      url: 's3://bkt/p',
+      endpoint: 'http://m:9000',
+      rpoMs: 5000,
+      fullEveryMs: 3_600_000,
+      keepFull: 3,
+    });
+    for (const [argv, msg] of [
+      [['-backup-rpo', '5s'], /-backup-rpo needs -backup-s3-url/],
+      [['-backup-s3-url', 'http://b/p'], /invalid -backup-s3-url/],
+      [['-backup-s3-url', 's3://bkt', '-backup-rpo', 'soon'], /invalid -backup-rpo/],
+      [['-backup-s3-url', 's3://bkt', '-backup-s3-endpoint', 'minio'], /invalid -backup-s3-endpoint/],
+    ] as const) {
+      const r = parseFlags(['-id', 'n1', ...argv]);
+      assert.ok(!r.ok);
+      assert.match(r.error, msg);
+    }
   });
 
   const peerTls = ['-peer-cert-file', 'p.crt', '-peer-key-file', 'p.key', '-peer-trusted-ca-file', 'ca.pem'];

@@ -2,7 +2,9 @@
 // `-flag value`, `--flag value`, `-flag=value`, `--flag=value`; booleans may stand alone.
 // Pure: no I/O, no process.exit. The binary prints `error` on one line and exits 2,
 // or prints `helpText` and exits 0 when `help` is set.
+import { ARCHIVE_DEFAULTS, parseS3Url } from '../backup/archive-layout.ts';
 import { NODE_DEFAULTS as D, NODE_MINIMUMS as MIN } from '../defaults.ts';
+import { parseDuration } from '../kv/duration.ts';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../logger.ts';
 
 export interface HostPort {
@@ -41,6 +43,18 @@ export interface NodeOptions {
   logLevel: LogLevel;
   /** TLS for the client API and for peer traffic; both null = plain text (the quick start). */
   tls: TlsOptions;
+  /** Continuous archiving to S3 (docs/adr/0070); null = off. */
+  backup: BackupOptions | null;
+}
+
+export interface BackupOptions {
+  /** s3://bucket/prefix */
+  url: string;
+  /** S3-compatible endpoint (MinIO); undefined = AWS. */
+  endpoint: string | undefined;
+  rpoMs: number;
+  fullEveryMs: number;
+  keepFull: number;
 }
 
 export interface ClientTlsOptions {
@@ -100,6 +114,15 @@ TLS (off unless given; with peer TLS, -peer-addr separate from -addr is required
   -peer-trusted-ca-file path
                            CA bundle peers' certificates must chain to
   Certificate, key and CA files are re-read when they change; no restart is needed.
+
+Continuous archiving to S3 (off unless -backup-s3-url; credentials from AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY; the leader uploads, see README "Backup and restore"):
+  -backup-s3-url url       s3://bucket/prefix to archive committed entries and full snapshots to
+  -backup-s3-endpoint url  S3-compatible endpoint, e.g. http://minio:9000 (default: AWS, $AWS_ENDPOINT_URL)
+  -backup-rpo duration     committed writes reach the bucket within about this long (default "${ARCHIVE_DEFAULTS.rpoMs / 1000}s")
+  -backup-full-interval duration
+                           a full snapshot this often (default "${ARCHIVE_DEFAULTS.fullEveryMs / 60_000}m")
+  -backup-keep-full n      full snapshots kept, with the segments after the oldest (default ${ARCHIVE_DEFAULTS.keepFull})
   -h, -help                print this help
 `;
 
@@ -124,6 +147,11 @@ const FLAGS: Record<string, FlagKind> = {
   'peer-cert-file': 'string',
   'peer-key-file': 'string',
   'peer-trusted-ca-file': 'string',
+  'backup-s3-url': 'string',
+  'backup-s3-endpoint': 'string',
+  'backup-rpo': 'string',
+  'backup-full-interval': 'string',
+  'backup-keep-full': 'string',
   help: 'bool',
   h: 'bool',
 };
@@ -372,10 +400,52 @@ export function parseFlags(argv: string[]): ParseResult {
         maxSnapshotBytes: maxSnapshotMb * 1024 * 1024,
         logLevel,
         tls,
+        backup: parseBackup(v),
       },
     };
   } catch (e) {
     if (e instanceof FlagError) return { ok: false, error: e.message };
     throw e;
   }
+}
+
+function parseBackupDuration(v: Map<string, string>, flag: string, fallbackMs: number): number {
+  const raw = v.get(flag);
+  if (raw === undefined) return fallbackMs;
+  let ms: number;
+  try {
+    ms = parseDuration(raw);
+  } catch (e) {
+    throw new FlagError(`invalid -${flag} "${raw}": ${(e as Error).message}`);
+  }
+  if (!(ms >= 100)) throw new FlagError(`invalid -${flag} "${raw}": at least 100ms`);
+  return ms;
+}
+
+function parseBackup(v: Map<string, string>): BackupOptions | null {
+  const url = v.get('backup-s3-url');
+  const others = ['backup-s3-endpoint', 'backup-rpo', 'backup-full-interval', 'backup-keep-full'];
+  if (url === undefined || url.trim() === '') {
+    const stray = others.find((f) => v.has(f));
+    if (stray !== undefined) throw new FlagError(`-${stray} needs -backup-s3-url`);
+    return null;
+  }
+  try {
+    parseS3Url(url);
+  } catch (e) {
+    throw new FlagError(`invalid -backup-s3-url: ${(e as Error).message}`);
+  }
+  const endpoint = v.get('backup-s3-endpoint') ?? process.env.AWS_ENDPOINT_URL;
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+\/?$/.test(endpoint))
+    throw new FlagError(`invalid -backup-s3-endpoint "${endpoint}": expected http(s)://host:port`);
+  return {
+    url,
+    endpoint,
+    rpoMs: parseBackupDuration(v, 'backup-rpo', ARCHIVE_DEFAULTS.rpoMs),
+    fullEveryMs: parseBackupDuration(v, 'backup-full-interval', ARCHIVE_DEFAULTS.fullEveryMs),
+    keepFull: parsePositiveInt(
+      v.get('backup-keep-full') ?? String(ARCHIVE_DEFAULTS.keepFull),
+      'backup-keep-full',
+    ),
+  };
 }

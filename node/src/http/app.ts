@@ -24,6 +24,7 @@ import { DurationError, parseDuration } from '../kv/duration.ts';
 import type { Consistency, KeyValue, KvService, MemberRole } from './service.ts';
 import { createAuthGate, type AuthGateOptions } from './auth-gate.ts';
 import { authRoutes, type AuthBackend } from './auth-routes.ts';
+import { registerSnapshotRoute, type SnapshotSource } from '../backup/snapshot-route.ts';
 
 export interface AppOptions {
   metrics: Metrics;
@@ -40,6 +41,8 @@ export interface AppOptions {
   auth?: { gate: Omit<AuthGateOptions, 'maxKeyBytes'>; backend: AuthBackend };
   /** A request body that stalls or takes longer than this is answered 408 and its buffer dropped. */
   bodyTimeouts?: BodyTimeouts;
+  /** GET /v1/cluster/snapshot (backup/snapshot-route.ts); absent: no such route. */
+  snapshot?: SnapshotSource;
 }
 
 /** The koa app plus a switch that ends blocking watches when the server shuts down. */
@@ -410,6 +413,8 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
   });
+
+  if (opts.snapshot) registerSnapshotRoute(router, opts.snapshot);
 
   app.use(router.routes());
   app.use(router.allowedMethods());

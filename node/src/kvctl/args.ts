@@ -278,7 +278,8 @@ export function helpText(topic?: string): string {
     return (
       'Usage: kvctl [options] COMMAND [args] [options]\n\n' +
       'A command-line client for kv-store clusters.\n\n' +
-      `Commands:\n${commands}\n  ${'help [COMMAND]'.padEnd(width)}this text, or a command's\n\n` +
+      `Commands:\n${commands}\n  ${'snapshot, restore'.padEnd(width)}backups: save, verify, restore (kvctl snapshot --help)\n` +
+      `  ${'help [COMMAND]'.padEnd(width)}this text, or a command's\n\n` +
       `Global options (before or after the command):\n${optionLines(Object.keys(GLOBAL_OPTIONS), GLOBAL_OPTIONS)}\n\n` +
       `${EXIT_CODES_TEXT}\n` +
       "Run 'kvctl COMMAND --help' for a command's options.\n"

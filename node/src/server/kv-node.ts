@@ -42,6 +42,8 @@ import { ReadyLoop } from './ready-loop.ts';
 export type { AppliedWrite } from './applier.ts';
 import { assertDiskWritable } from './disk-full.ts';
 import type { AuthChange, AuthChangeResult, AuthStore } from '../auth/auth-store.ts';
+import type { CapturedSnapshot } from '../backup/snapshot-route.ts';
+import type { ArchiveSource } from '../backup/archiver.ts';
 
 export interface KvNodeOptions {
   id: string;
@@ -489,6 +491,43 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     const { result } = await this.proposeCommand({ op: 'auth', requestId: this.nextRequestId(), change });
     if (result.ok && result.auth) return result.auth;
     throw kvError('internal', 'the auth change applied without a result');
+  }
+
+  /**
+   * The state at the applied index after a ReadIndex round (so it holds every write acknowledged
+   * before the call), captured for streaming: applies go on while it is read (backup/snapshot-route.ts).
+   */
+  async captureSnapshot(): Promise<CapturedSnapshot> {
+    await this.linearizable();
+    return this.captureNow();
+  }
+
+  /** What the archiver reads (backup/archiver.ts): committed entries and captures, no ReadIndex round. */
+  archiveSource(): ArchiveSource {
+    return {
+      isLeader: () => this.rn.role() === StateRole.Leader && !this.stopping,
+      clusterId: () => this.clusterId(),
+      appliedIndex: () => this.sm.appliedIndex,
+      firstIndex: () => this.storage.firstIndex(),
+      entries: (lo, hi) => this.storage.entries(lo, hi, Number.MAX_SAFE_INTEGER),
+      capture: () => this.captureNow(),
+    };
+  }
+
+  private captureNow(): CapturedSnapshot {
+    const { appliedIndex, chunks, release } = this.sm.snapshotChunks();
+    return {
+      index: appliedIndex,
+      // The applied entry is at or after the stored snapshot, so the log (or the snapshot) holds its term.
+      term: appliedIndex === 0 ? 0 : this.storage.term(appliedIndex),
+      clusterId: this.clusterId(),
+      memberId: this.opts.id,
+      takenAt: this.clock.now(),
+      keys: this.sm.count(),
+      members: this.sm.members(),
+      chunks,
+      release,
+    };
   }
 
   /** Waits until everything committed before the call is applied here (a ReadIndex round). */

@@ -64,6 +64,8 @@ export interface DiskStorageOptions {
   clusterId?: string;
   /** Initial membership for a node that bootstraps a new cluster; ignored if the directory holds data. */
   bootstrap?: ConfState;
+  /** A new directory built by a restore (MetaRecord.origin); ignored if the directory holds data. */
+  origin?: 'restore';
 }
 
 export interface PersistRequest {
@@ -201,6 +203,7 @@ export class DiskStorage extends MemoryStorage {
       memberId: opts.memberId,
       clusterId: opts.clusterId ?? null,
       removed: false,
+      ...(opts.origin ? { origin: opts.origin } : {}),
     };
     const storage = new DiskStorage(db, meta, dir);
     await storage.files.init();
@@ -743,7 +746,13 @@ function checkIdentity(dir: string, meta: MetaRecord, opts: DiskStorageOptions):
       `data directory ${dir} belongs to member ${meta.memberId}, not ${opts.memberId}`,
     );
   }
-  if (opts.clusterId !== undefined && meta.clusterId !== null && meta.clusterId !== opts.clusterId) {
+  // A restored directory's id was chosen by the restore, not derived from the flags (MetaRecord.origin).
+  if (
+    opts.clusterId !== undefined &&
+    meta.clusterId !== null &&
+    meta.clusterId !== opts.clusterId &&
+    meta.origin !== 'restore'
+  ) {
     throw new DataDirError(
       'cluster-id-mismatch',
       `data directory ${dir} belongs to cluster ${meta.clusterId}, not ${opts.clusterId}`,

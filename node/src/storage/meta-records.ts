@@ -23,6 +23,12 @@ export interface MetaRecord {
   memberId: string;
   clusterId: string | null;
   removed: boolean;
+  /**
+   * 'restore': built by `kvctl snapshot restore`/`kvctl restore`, which chose the cluster id (a new
+   * one, so the source's members are refused); the id the node derives from its -peers flags is
+   * then not compared with it. Absent for directories a member initialised itself.
+   */
+  origin?: 'restore';
 }
 
 export interface SnapshotRecord {
@@ -59,7 +65,8 @@ export function decodeMeta(raw: Buffer): MetaRecord {
   if (
     typeof v.memberId !== 'string' ||
     !(v.clusterId === null || typeof v.clusterId === 'string') ||
-    typeof v.removed !== 'boolean'
+    typeof v.removed !== 'boolean' ||
+    !(v.origin === undefined || v.origin === 'restore')
   ) {
     if (v.formatVersion !== FORMAT_VERSION) {
       throw new DataDirError(
@@ -69,7 +76,13 @@ export function decodeMeta(raw: Buffer): MetaRecord {
     }
     throw new CorruptionError(printableKey(KEY_META), 'malformed metadata');
   }
-  return { formatVersion: v.formatVersion, memberId: v.memberId, clusterId: v.clusterId, removed: v.removed };
+  return {
+    formatVersion: v.formatVersion,
+    memberId: v.memberId,
+    clusterId: v.clusterId,
+    removed: v.removed,
+    ...(v.origin === 'restore' ? { origin: 'restore' as const } : {}),
+  };
 }
 
 export function decodeHardState(payload: Buffer): HardState {

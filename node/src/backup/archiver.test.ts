@@ -1,0 +1,128 @@
+// The archiver's decisions over an in-memory bucket (the S3 calls themselves run against a real
+// MinIO in test/backup): where a new leader resumes, when the chain restarts from a snapshot.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Registry } from 'prom-client';
+import { createLogger } from '../logger.ts';
+import { encodeCommand } from '../kv/commands.ts';
+import { KvStateMachine } from '../kv/state-machine.ts';
+import type { Entry } from '../raft/types.ts';
+import { parseSegmentKey, parseSnapshotKey, segmentKey, snapshotKey } from './archive-layout.ts';
+import { Archiver, type ArchiveSource } from './archiver.ts';
+
+class MemoryBucket {
+  readonly loc = { prefix: 'p/' };
+  readonly objects = new Map<string, Uint8Array>();
+  putOnce(key: string, body: Uint8Array): Promise<boolean> {
+    if (this.objects.has(key)) return Promise.resolve(false);
+    this.objects.set(key, body);
+    return Promise.resolve(true);
+  }
+  list(sub: string): Promise<{ key: string; lastModified: number }[]> {
+    return Promise.resolve(
+      [...this.objects.keys()]
+        .filter((k) => k.startsWith(this.loc.prefix + sub))
+        .sort()
+        .map((key) => ({ key, lastModified: 0 })),
+    );
+  }
+  remove(keys: string[]): Promise<void> {
+    for (const k of keys) this.objects.delete(k);
+    return Promise.resolve();
+  }
+  segments(): { first: number; last: number }[] {
+    return [...this.objects.keys()].map((k) => parseSegmentKey('p/', k)).filter((r) => r !== null);
+  }
+  snapshots(): number[] {
+    return [...this.objects.keys()].map((k) => parseSnapshotKey('p/', k)).filter((i) => i !== null);
+  }
+}
+
+function source(applied: number, firstIndex: number): ArchiveSource {
+  const sm = new KvStateMachine();
+  const log: Entry[] = [];
+  for (let i = 1; i <= applied; i++) {
+    const cmd = {
+      op: 'put' as const,
+      requestId: `r${i}`,
+      key: `k${i}`,
+      value: `v${i}`,
+      proposedAt: 1000 + i,
+    };
+    sm.apply(i, cmd);
+    log.push({ index: i, term: 2, type: 0, data: encodeCommand(cmd) });
+  }
+  return {
+    isLeader: () => true,
+    clusterId: () => 'c1',
+    appliedIndex: () => applied,
+    firstIndex: () => firstIndex,
+    entries: (lo, hi) => {
+      if (lo < firstIndex) throw new Error('compacted');
+      return log.slice(lo - 1, hi - 1);
+    },
+    capture: () => {
+      const { appliedIndex, chunks, release } = sm.snapshotChunks();
+      return {
+        index: appliedIndex,
+        term: 2,
+        clusterId: 'c1',
+        memberId: 'n1',
+        takenAt: 5000,
+        keys: sm.count(),
+        members: [],
+        chunks,
+        release,
+      };
+    },
+  };
+}
+
+const quiet = createLogger({ level: 'error' });
+
+test('a new leader resumes after the segments, even past a newer snapshot', async () => {
+  const bucket = new MemoryBucket();
+  bucket.objects.set(snapshotKey('p/', 5), new Uint8Array(1));
+  bucket.objects.set(segmentKey('p/', 6, 10), new Uint8Array(1));
+  // A periodic snapshot the old leader took before uploading 11..20.
+  bucket.objects.set(snapshotKey('p/', 20), new Uint8Array(1));
+  const a = new Archiver({ store: bucket, source: source(30, 1), log: quiet, registry: new Registry() });
+  await a.round();
+  assert.deepEqual(
+    bucket.segments().sort((x, y) => x.first - y.first),
+    [
+      { first: 6, last: 10 },
+      { first: 11, last: 30 },
+    ],
+  );
+  assert.equal(a.archivedIndex, 30);
+});
+
+test('an empty bucket starts with a full snapshot; compacted entries restart the chain from one', async () => {
+  const bucket = new MemoryBucket();
+  const a = new Archiver({ store: bucket, source: source(12, 1), log: quiet, registry: new Registry() });
+  await a.round();
+  assert.deepEqual(bucket.snapshots(), [12]);
+  assert.equal(a.archivedIndex, 12);
+
+  const b = new MemoryBucket();
+  b.objects.set(snapshotKey('p/', 5), new Uint8Array(1));
+  b.objects.set(segmentKey('p/', 6, 10), new Uint8Array(1));
+  const c = new Archiver({ store: b, source: source(40, 25), log: quiet, registry: new Registry() });
+  await c.round();
+  assert.deepEqual(
+    b.snapshots().sort((x, y) => x - y),
+    [5, 40],
+    'entries 11..24 are gone: a snapshot at 40 restarts the chain',
+  );
+  assert.equal(c.archivedIndex, 40);
+});
+
+test('a follower uploads nothing', async () => {
+  const bucket = new MemoryBucket();
+  const src = { ...source(10, 1), isLeader: () => false };
+  const a = new Archiver({ store: bucket, source: src, log: quiet, registry: new Registry() });
+  await a.round();
+  assert.equal(bucket.objects.size, 0);
+  assert.equal(a.archivedIndex, null);
+});

@@ -1,0 +1,341 @@
+// Continuous archiving (docs/adr/0070): the leader uploads every committed entry, in segments,
+// and periodically a full snapshot, to an S3 bucket. Off the hot path: it runs on its own timer,
+// reads committed entries from the in-memory Raft log (it never holds entries itself beyond one
+// segment), one upload at a time, and backs off on failure. A write is never delayed by it.
+//
+// No gap across leadership changes: a member that becomes leader lists the bucket and resumes
+// after the highest archived index. An old leader still uploading writes the same committed
+// entries (harmless: keys name ranges, restore keeps one entry per index). If the entries it
+// needs were compacted away (the bucket was unreachable for longer than the log keeps entries),
+// it uploads a full snapshot instead and continues after it: the chain from that snapshot on is
+// whole, points in the gap are not restorable, and the restore says so.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { decodeCommand } from '../kv/commands.ts';
+import type { Logger } from '../logger.ts';
+import { EntryType, type Entry } from '../raft/types.ts';
+import {
+  ARCHIVE_DEFAULTS,
+  encodeSegment,
+  parseSegmentKey,
+  parseSnapshotKey,
+  SEGMENTS,
+  segmentKey,
+  SNAPSHOTS,
+  snapshotKey,
+  type ArchivedEntry,
+} from './archive-layout.ts';
+import type { CapturedSnapshot } from './snapshot-route.ts';
+import { footerBytes, SNAPSHOT_FILE_FORMAT } from './snapshot-file.ts';
+import { createHash } from 'node:crypto';
+import type { ObjectStore } from './s3.ts';
+
+export interface ArchiveSource {
+  isLeader(): boolean;
+  clusterId(): string;
+  appliedIndex(): number;
+  /** First index the in-memory log still holds. */
+  firstIndex(): number;
+  /** Entries [lo, hi), committed and applied. */
+  entries(lo: number, hi: number): Entry[];
+  /** The applied state now (no ReadIndex round: the leader's applied state is committed). */
+  capture(): CapturedSnapshot;
+}
+
+export interface ArchiverOptions {
+  store: Pick<ObjectStore, 'putOnce' | 'list' | 'remove'> & { loc: { prefix: string } };
+  source: ArchiveSource;
+  log: Logger;
+  registry: Registry;
+  now?: () => number;
+  rpoMs?: number;
+  fullEveryMs?: number;
+  keepFull?: number;
+  maxSegmentEntries?: number;
+}
+
+export { ARCHIVE_DEFAULTS };
+
+export class Archiver {
+  private readonly o: ArchiverOptions;
+  private readonly now: () => number;
+  private readonly flushMs: number;
+  private readonly fullEveryMs: number;
+  private readonly keepFull: number;
+  private readonly maxEntries: number;
+  /** Highest index in the bucket as this member knows it; null: not leader, or not listed yet. */
+  private archived: number | null = null;
+  private lastFullAt = 0;
+  private lastTime = 0;
+  /** When the oldest not-yet-archived applied entry was first seen (lag in seconds). */
+  private pendingSince: number | null = null;
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> = Promise.resolve();
+  private backoffMs = 0;
+  private readonly m;
+
+  constructor(o: ArchiverOptions) {
+    this.o = o;
+    this.now = o.now ?? Date.now;
+    // Flush several times per RPO so one failed upload and its retry still fit in it.
+    this.flushMs = Math.max(50, Math.floor((o.rpoMs ?? ARCHIVE_DEFAULTS.rpoMs) / 5));
+    this.fullEveryMs = o.fullEveryMs ?? ARCHIVE_DEFAULTS.fullEveryMs;
+    this.keepFull = o.keepFull ?? ARCHIVE_DEFAULTS.keepFull;
+    this.maxEntries = o.maxSegmentEntries ?? ARCHIVE_DEFAULTS.maxSegmentEntries;
+    const registers = [o.registry];
+    this.m = {
+      archivedIndex: new Gauge({
+        name: 'kvstore_backup_archived_index',
+        help: 'Highest log index archived to the bucket (leader)',
+        registers,
+      }),
+      lagEntries: new Gauge({
+        name: 'kvstore_backup_lag_entries',
+        help: 'Applied entries not yet archived (leader)',
+        registers,
+      }),
+      lagSeconds: new Gauge({
+        name: 'kvstore_backup_lag_seconds',
+        help: 'Age of the oldest applied entry not yet archived (leader)',
+        registers,
+      }),
+      uploads: new Counter({
+        name: 'kvstore_backup_uploads_total',
+        help: 'Objects uploaded to the archive',
+        labelNames: ['kind'],
+        registers,
+      }),
+      failures: new Counter({
+        name: 'kvstore_backup_upload_failures_total',
+        help: 'Failed archive uploads (retried with backoff)',
+        labelNames: ['kind'],
+        registers,
+      }),
+      lastFull: new Gauge({
+        name: 'kvstore_backup_last_full_snapshot_timestamp_seconds',
+        help: 'When this member last uploaded a full snapshot',
+        registers,
+      }),
+      delay: new Histogram({
+        name: 'kvstore_backup_archive_delay_seconds',
+        help: "From an entry's proposal stamp to its segment being in the bucket (the RPO as measured)",
+        buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 60],
+        registers,
+      }),
+    };
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** The archived-up-to index (null while not leader or before the bucket was listed). */
+  get archivedIndex(): number | null {
+    return this.archived;
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.round().finally(() => {
+        const behind =
+          this.archived !== null && this.o.source.appliedIndex() - this.archived >= this.maxEntries;
+        this.schedule(this.backoffMs > 0 ? this.backoffMs : behind ? 0 : this.flushMs);
+      });
+    }, ms);
+    this.timer.unref();
+  }
+
+  /** One step: list after becoming leader, a full snapshot when due, then one segment. */
+  async round(): Promise<void> {
+    const src = this.o.source;
+    if (!src.isLeader()) {
+      this.archived = null;
+      this.pendingSince = null;
+      this.m.lagEntries.set(0);
+      this.m.lagSeconds.set(0);
+      return;
+    }
+    let kind = 'list';
+    try {
+      if (this.archived === null) this.archived = await this.discover();
+      const applied = src.appliedIndex();
+      // The entries after the chain's end are gone from the log (compacted while the bucket was
+      // unreachable), or there is no chain yet: a full snapshot starts a new one.
+      const broken = this.archived === 0 || this.archived + 1 < src.firstIndex();
+      if (broken || this.now() - this.lastFullAt >= this.fullEveryMs) {
+        kind = 'snapshot';
+        await this.uploadFull(broken);
+      } else if (applied > this.archived) {
+        kind = 'segment';
+        this.pendingSince ??= this.now();
+        await this.uploadSegment(applied);
+      }
+      this.backoffMs = 0;
+    } catch (e) {
+      this.m.failures.inc({ kind });
+      this.backoffMs = Math.min(ARCHIVE_DEFAULTS.maxBackoffMs, Math.max(200, this.backoffMs * 2));
+      this.o.log.warn('archive upload failed; retrying', {
+        kind,
+        error: (e as Error).message,
+        retryInMs: this.backoffMs,
+      });
+    }
+    const applied = src.appliedIndex();
+    const lag = this.archived === null ? 0 : Math.max(0, applied - this.archived);
+    if (lag === 0) this.pendingSince = null;
+    else this.pendingSince ??= this.now();
+    this.m.lagEntries.set(lag);
+    this.m.lagSeconds.set(this.pendingSince === null ? 0 : (this.now() - this.pendingSince) / 1000);
+  }
+
+  /**
+   * Where the chain of segments ends (any uploader's), or the newest snapshot when there is no
+   * segment; 0 when the bucket holds no snapshot yet. Full snapshots never move the chain's
+   * end on their own: a restore to a point before a snapshot's capture time starts from an older
+   * snapshot and needs every entry after it.
+   */
+  private async discover(): Promise<number> {
+    const prefix = this.o.store.loc.prefix;
+    let newestSnapshot = -1;
+    for (const { key } of await this.o.store.list(SNAPSHOTS)) {
+      const i = parseSnapshotKey(prefix, key);
+      if (i !== null) newestSnapshot = Math.max(newestSnapshot, i);
+    }
+    let segmentsEnd = 0;
+    for (const { key } of await this.o.store.list(SEGMENTS)) {
+      const r = parseSegmentKey(prefix, key);
+      if (r !== null) segmentsEnd = Math.max(segmentsEnd, r.last);
+    }
+    // The next full snapshot one interval after taking over (none yet: at once).
+    this.lastFullAt = newestSnapshot >= 0 ? this.now() : 0;
+    // Resume after the segments even when a newer snapshot exists: the entries between them are
+    // needed by restores to times before that snapshot's capture (and if the log no longer holds
+    // them, round() starts a new chain from a fresh snapshot).
+    const end = newestSnapshot < 0 ? 0 : segmentsEnd > 0 ? segmentsEnd : newestSnapshot;
+    this.o.log.info('archiving as leader', { resumeAfter: end });
+    return end;
+  }
+
+  private async uploadSegment(applied: number): Promise<void> {
+    const first = this.archived! + 1;
+    const last = Math.min(applied, first + this.maxEntries - 1);
+    const entries = this.o.source.entries(first, last + 1);
+    const rows: ArchivedEntry[] = [];
+    let bytes = 0;
+    for (const e of entries) {
+      rows.push({ index: e.index, term: e.term, type: e.type, data: e.data, time: this.entryTime(e) });
+      bytes += e.data.byteLength;
+      if (bytes >= ARCHIVE_DEFAULTS.maxSegmentBytes) break;
+    }
+    const end = rows.at(-1)!.index;
+    const body = encodeSegment(this.o.source.clusterId(), rows);
+    await this.o.store.putOnce(segmentKey(this.o.store.loc.prefix, first, end), body);
+    const done = this.now();
+    for (const r of rows) this.m.delay.observe(Math.max(0, done - r.time) / 1000);
+    this.m.uploads.inc({ kind: 'segment' });
+    this.setArchived(end);
+  }
+
+  private entryTime(e: Entry): number {
+    if (e.type === EntryType.Normal && e.data.byteLength > 0) {
+      try {
+        const cmd = decodeCommand(e.data);
+        if ('proposedAt' in cmd && typeof cmd.proposedAt === 'number')
+          this.lastTime = Math.max(this.lastTime, cmd.proposedAt);
+      } catch {
+        // Applied entries decode (the applier would have stopped); keep the last time if not.
+      }
+    }
+    // Entries without a stamp (membership, no-ops, expiry) take the latest seen, never running backwards.
+    if (this.lastTime === 0) this.lastTime = this.now();
+    return this.lastTime;
+  }
+
+  /** A full snapshot of the applied state; `restart`: the segment chain continues after it. */
+  private async uploadFull(restart: boolean): Promise<void> {
+    const snap = this.o.source.capture();
+    let data: Buffer;
+    try {
+      const parts: Buffer[] = [];
+      for (let r = snap.chunks.next(); r.done !== true; r = snap.chunks.next())
+        parts.push(Buffer.from(r.value));
+      data = Buffer.concat(parts);
+    } finally {
+      snap.release();
+    }
+    const footer = footerBytes({
+      format: SNAPSHOT_FILE_FORMAT,
+      index: snap.index,
+      term: snap.term,
+      clusterId: snap.clusterId,
+      memberId: snap.memberId,
+      takenAt: snap.takenAt,
+      keys: snap.keys,
+      members: snap.members,
+      bytes: data.byteLength,
+      sha256: createHash('sha256').update(data).digest('hex'),
+    });
+    await this.o.store.putOnce(
+      snapshotKey(this.o.store.loc.prefix, snap.index),
+      Buffer.concat([data, footer]),
+    );
+    this.m.uploads.inc({ kind: 'snapshot' });
+    this.lastFullAt = this.now();
+    this.m.lastFull.set(this.lastFullAt / 1000);
+    this.o.log.info('archived a full snapshot', {
+      index: snap.index,
+      bytes: data.byteLength,
+      keys: snap.keys,
+    });
+    if (restart && snap.index > (this.archived ?? 0)) {
+      if ((this.archived ?? 0) > 0)
+        this.o.log.warn(
+          'archive chain restarted from a full snapshot: entries after the old chain were compacted before upload',
+          {
+            chainEnd: this.archived,
+            snapshotIndex: snap.index,
+          },
+        );
+      this.setArchived(snap.index);
+    }
+    await this.applyRetention().catch((e: unknown) => {
+      // Object-locked objects cannot be deleted before their retention ends: not an upload failure.
+      this.m.failures.inc({ kind: 'retention' });
+      this.o.log.warn('archive retention could not delete old objects', { error: (e as Error).message });
+    });
+  }
+
+  private setArchived(index: number): void {
+    this.archived = Math.max(this.archived ?? 0, index);
+    this.m.archivedIndex.set(this.archived);
+  }
+
+  /** Keeps the newest keepFull snapshots and the segments a restore from the oldest of them needs. */
+  private async applyRetention(): Promise<void> {
+    const prefix = this.o.store.loc.prefix;
+    const snaps = (await this.o.store.list(SNAPSHOTS))
+      .map(({ key }) => ({ key, index: parseSnapshotKey(prefix, key) }))
+      .filter((s): s is { key: string; index: number } => s.index !== null)
+      .sort((a, b) => a.index - b.index);
+    if (snaps.length <= this.keepFull) return;
+    const drop = snaps.slice(0, snaps.length - this.keepFull);
+    const oldestKept = snaps[snaps.length - this.keepFull]!.index;
+    const segs = (await this.o.store.list(SEGMENTS))
+      .map(({ key }) => ({ key, r: parseSegmentKey(prefix, key) }))
+      .filter((s) => s.r !== null && s.r.last <= oldestKept)
+      .map((s) => s.key);
+    await this.o.store.remove([...drop.map((s) => s.key), ...segs]);
+    this.o.log.info('archive retention', {
+      snapshotsDeleted: drop.length,
+      segmentsDeleted: segs.length,
+      oldestKept,
+    });
+  }
+}
