@@ -27,7 +27,6 @@ const member = (i: number): MemberNames => ({
   clientService: 'demo',
 });
 const members = [member(0), member(1), member(2)];
-const noRequests = { rotateCa: undefined, renewCertificates: undefined };
 
 /** One reconcile: parse, plan, carry out; returns the new Secrets and the plan. */
 function step(

@@ -52,6 +52,8 @@ interface Access {
   /** The secured HTTP client when the injected one is HttpNodeAdmin (auth needs it). */
   http: HttpNodeAdmin | null;
   authorization: string | undefined;
+  /** The same without credentials: a joining member has no auth state yet and refuses any token. */
+  anonymous: NodeAdmin;
 }
 
 export const REQUEUE = { afterChange: 1000, waiting: 2000, refused: 10_000, idle: 30_000 };
@@ -195,7 +197,13 @@ export class Reconciler {
       authorization === undefined
         ? plain
         : securedAdmin(plain, { ...(tls ? { ca: tls.bundle } : {}), authorization });
-    return { tls, node, http: node instanceof HttpNodeAdmin ? node : null, authorization };
+    return {
+      tls,
+      node,
+      http: node instanceof HttpNodeAdmin ? node : null,
+      authorization,
+      anonymous: plain,
+    };
   }
 
   /** Root, auth on, declared users and roles, through the leader; a problem to report or null. */
@@ -250,8 +258,15 @@ export class Reconciler {
           if (url === null) throw new Error('no address');
           nodeStatuses.set(name, await node.status(url));
         } catch (err) {
-          if (err instanceof NodeApiError && err.status === 401) unauthorized = true;
           nodeStatuses.set(name, null);
+          if (!(err instanceof NodeApiError && err.status === 401) || url === null) return;
+          // An empty member waiting to join has auth off and no token key: it refuses every token
+          // but answers without one. Anyone else refusing the token means it expired or was revoked.
+          try {
+            nodeStatuses.set(name, await access.anonymous.status(url));
+          } catch {
+            unauthorized = true;
+          }
         }
       }),
     );
