@@ -164,6 +164,52 @@ void describe('kv-store operator on a real control plane', () => {
       ),
       /size is immutable/,
     );
+    // Secure by default, and the security fields validate: root is the operator's, durations are
+    // Go-style, TLS cannot be switched in place.
+    assert.equal(
+      (
+        await env.kubectl([
+          '-n',
+          NS,
+          'get',
+          'kvcluster',
+          'bad',
+          '-o',
+          'jsonpath={.spec.tls.enabled}/{.spec.auth.enabled}/{.spec.network.policy}',
+        ])
+      ).trim(),
+      'true/true/true',
+    );
+    await assert.rejects(
+      env.kubectl(
+        ['apply', '-f', '-'],
+        bad(
+          '{ replicas: 1, paused: true, storage: { storageClassName: a }, auth: { users: [{ name: root, passwordSecretRef: { name: s, key: k } }] } }',
+        ),
+      ),
+      /root is managed by the operator/,
+    );
+    await assert.rejects(
+      env.kubectl(
+        ['apply', '-f', '-'],
+        bad(
+          '{ replicas: 1, paused: true, storage: { storageClassName: a }, tls: { certificateDuration: 90d } }',
+        ),
+      ),
+      /certificateDuration/,
+    );
+    await assert.rejects(
+      env.kubectl(
+        ['apply', '-f', '-'],
+        bad('{ replicas: 1, paused: true, storage: { storageClassName: a }, tls: { enabled: false } }'),
+      ),
+      /tls.enabled is immutable/,
+    );
+    const production = readFileSync(
+      path.join(REPO_ROOT, 'manifests/examples/kvcluster-5-production.yaml'),
+      'utf8',
+    );
+    await env.kubectl(['-n', NS, 'apply', '--dry-run=server', '-f', '-'], production);
     await env.kubectl(['-n', NS, 'delete', 'kvcluster', 'bad', '--wait=true']);
   });
 
