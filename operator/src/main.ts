@@ -15,7 +15,7 @@ import { createLogger } from './observability/log.ts';
 import type { Level } from './observability/log.ts';
 import { OperatorMetrics } from './observability/metrics.ts';
 import { HttpNodeAdmin } from './reconcile/nodeclient.ts';
-import { Reconciler } from './reconcile/reconciler.ts';
+import { Reconciler, defaultOperatorPeer } from './reconcile/reconciler.ts';
 
 const env = process.env;
 const args = process.argv.slice(2);
@@ -74,7 +74,14 @@ function loadKubeConfig(): k8s.KubeConfig {
 const kc = loadKubeConfig();
 const kube = new ClientKube(kc);
 const queue = new WorkQueue();
-const reconciler = new Reconciler({ kube, node: new HttpNodeAdmin(), log, metrics });
+const reconciler = new Reconciler({
+  kube,
+  node: new HttpNodeAdmin(),
+  log,
+  metrics,
+  // The cluster NetworkPolicies admit the operator's pods (this namespace, the chart's name label).
+  operatorPeer: defaultOperatorPeer(env.POD_NAMESPACE ?? 'kv-store-system'),
+});
 let informers: ResilientInformer[] = [];
 let shuttingDown = false;
 

@@ -5,6 +5,8 @@
 // operator/src/defaults-agree.test.ts checks them and this file's shape against the CRD.
 import { KUBERNETES_DEFAULTS } from './node-defaults.generated.ts';
 
+import { DEFAULT_CA_LIFETIME_DAYS, DEFAULT_CERT_LIFETIME_DAYS } from './certs/pki.ts';
+
 export const GROUP = 'kvstore.io';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
@@ -41,6 +43,65 @@ export interface KVClusterSpec {
     snapshotThreshold: number;
     logLevel: 'debug' | 'info' | 'warn' | 'error';
   };
+  tls: TlsSpec;
+  auth: AuthSpec;
+  network: NetworkSpec;
+}
+
+/** Certificates from a per-cluster CA the operator runs (issue 14, ADR 0069). */
+export interface TlsSpec {
+  enabled: boolean;
+  /** Lifetime of member certificates, a duration such as 2160h (90 days). */
+  certificateDuration: string;
+  /** Renew this long before expiry; absent: once 2/3 of the lifetime has passed. */
+  renewBefore?: string;
+  /** Lifetime of the cluster CA. */
+  caDuration: string;
+  /**
+   * How long a written trust bundle or certificate takes to reach every member (kubelet sync of
+   * Secret volumes plus the node's file polling); each CA-rotation phase waits this long.
+   */
+  propagationSeconds: number;
+}
+
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+}
+
+export interface AuthUserSpec {
+  name: string;
+  passwordSecretRef: SecretKeyRef;
+  roles: string[];
+}
+
+export interface AuthRoleSpec {
+  name: string;
+  permissions: { prefix: string; access: 'read' | 'readwrite' }[];
+}
+
+/** Users and roles in the replicated auth store; root is bootstrapped by the operator. */
+export interface AuthSpec {
+  enabled: boolean;
+  users: AuthUserSpec[];
+  roles: AuthRoleSpec[];
+}
+
+export interface LabelSelectorSpec {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+export interface AllowedClientSpec {
+  namespaceSelector?: LabelSelectorSpec;
+  podSelector?: LabelSelectorSpec;
+}
+
+export interface NetworkSpec {
+  /** Apply the cluster's NetworkPolicy. */
+  policy: boolean;
+  /** Who may reach the client port; absent: every pod of the cluster's namespace. */
+  allowedClients?: AllowedClientSpec[];
 }
 
 export type MemberRole = 'voter' | 'learner' | 'none';
@@ -67,7 +128,7 @@ export interface OperationStatus {
 }
 
 export interface Condition {
-  type: 'Available' | 'Progressing' | 'Degraded' | 'MembershipConsistent';
+  type: 'Available' | 'Progressing' | 'Degraded' | 'MembershipConsistent' | 'CertificatesReady' | 'AuthReady';
   status: 'True' | 'False' | 'Unknown';
   observedGeneration?: number;
   lastTransitionTime: string;
@@ -101,6 +162,26 @@ export interface KVClusterStatus {
   members?: MemberStatus[];
   operation?: OperationStatus;
   conditions?: Condition[];
+  /** Where clients find how to connect (names only; never secret values). */
+  secrets?: ClientSecretsStatus;
+  tls?: TlsStatus;
+}
+
+export interface ClientSecretsStatus {
+  /** Secret with ca.crt: the CA bundle that verifies the members' certificates. */
+  caBundle?: string;
+  /** Secret with username and password of the root user. */
+  root?: string;
+}
+
+export interface TlsStatus {
+  /** CA rotation phase: Stable, TrustBoth, Reissue, DropOld. */
+  caPhase?: string;
+  /** Earliest notAfter of the member certificates. */
+  certificatesExpireAt?: string;
+  /** When the member certificates are renewed next. */
+  renewAt?: string;
+  caExpiresAt?: string;
 }
 
 export interface ObjectMeta {
@@ -122,6 +203,10 @@ export interface KVCluster {
   spec: KVClusterSpec;
   status?: KVClusterStatus;
 }
+
+export const DEFAULT_CERTIFICATE_DURATION = `${DEFAULT_CERT_LIFETIME_DAYS * 24}h`;
+export const DEFAULT_CA_DURATION = `${DEFAULT_CA_LIFETIME_DAYS * 24}h`;
+export const DEFAULT_PROPAGATION_SECONDS = 120;
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
@@ -147,7 +232,21 @@ export function withDefaults(spec: DeepPartial<KVClusterSpec> | undefined): KVCl
       snapshotThreshold: s.tuning?.snapshotThreshold ?? KUBERNETES_DEFAULTS.snapshotThreshold.value,
       logLevel: s.tuning?.logLevel ?? KUBERNETES_DEFAULTS.logLevel.value,
     },
+    tls: {
+      enabled: s.tls?.enabled ?? true,
+      certificateDuration: s.tls?.certificateDuration ?? DEFAULT_CERTIFICATE_DURATION,
+      caDuration: s.tls?.caDuration ?? DEFAULT_CA_DURATION,
+      propagationSeconds: s.tls?.propagationSeconds ?? DEFAULT_PROPAGATION_SECONDS,
+    },
+    auth: {
+      enabled: s.auth?.enabled ?? true,
+      users: (s.auth?.users ?? []) as AuthUserSpec[],
+      roles: (s.auth?.roles ?? []) as AuthRoleSpec[],
+    },
+    network: { policy: s.network?.policy ?? true },
   };
+  if (s.tls?.renewBefore !== undefined) out.tls.renewBefore = s.tls.renewBefore;
+  if (s.network?.allowedClients !== undefined) out.network.allowedClients = s.network.allowedClients;
   if (s.storage?.storageClassName !== undefined) out.storage.storageClassName = s.storage.storageClassName;
   if (s.resources !== undefined) out.resources = s.resources;
   const sch = s.scheduling;

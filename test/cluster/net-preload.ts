@@ -2,4 +2,4 @@
 // in-cluster DNS names and pod IP aliases then work without touching the machine's resolver.
 import { installClusterNetwork } from './pod-network.ts';
 
-installClusterNetwork(process.env['KVSTORE_CLUSTER_HOSTS']);
+installClusterNetwork(process.env['KVSTORE_CLUSTER_HOSTS'], process.env['KVSTORE_POD_LOOPBACK_IP']);

@@ -5,6 +5,7 @@ import dns from 'node:dns';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import {
   installClusterNetwork,
@@ -79,4 +80,23 @@ void test('installed network patch: names from the hosts file and pod IP aliases
     installClusterNetwork(undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+void test('inside a pod a wildcard listen binds the pod address, as in its own network namespace', () => {
+  const preload = path.join(import.meta.dirname, 'net-preload.ts');
+  const script = `
+    const net = require('node:net');
+    const addr = (s) => new Promise((r) => s.listen(...s.args, () => { r(s.address().address); s.close(); }));
+    (async () => {
+      const out = [];
+      for (const args of [[0], [0, '0.0.0.0'], [{ port: 0 }], [{ port: 0, host: '::' }], [0, '10.127.1.78']]) {
+        const s = net.createServer(); s.args = args; out.push(await addr(s));
+      }
+      console.log(out.join(','));
+    })();`;
+  const res = spawnSync(process.execPath, [`--import=${preload}`, '-e', script], {
+    encoding: 'utf8',
+    env: { ...process.env, KVSTORE_POD_LOOPBACK_IP: '127.0.1.77' },
+  });
+  assert.equal(res.stdout.trim(), '127.0.1.77,127.0.1.77,127.0.1.77,127.0.1.77,127.0.1.78', res.stderr);
 });

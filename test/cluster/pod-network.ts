@@ -126,14 +126,22 @@ function notFoundError(hostname: string): NodeJS.ErrnoException {
 }
 
 let installed = false;
+let installedPodLoopback: string | undefined;
+
+function isWildcard(host: unknown): boolean {
+  return host === undefined || host === null || host === '' || host === '0.0.0.0' || host === '::';
+}
 
 /**
  * Patches dns.lookup, net.Socket#connect and net.Server#listen of this process so in-cluster
  * names and pod IP aliases work. Idempotent; a later call only changes the hosts file path.
  */
-export function installClusterNetwork(hostsPath: string | undefined): void {
+export function installClusterNetwork(hostsPath: string | undefined, podLoopback?: string): void {
   installedHostsPath = hostsPath;
   cache = undefined;
+  // In a pod's own network namespace a wildcard listener gets only the pod's address; here pods
+  // share the host, so a wildcard listen binds the pod's loopback address instead.
+  if (podLoopback !== undefined && net.isIPv4(podLoopback)) installedPodLoopback = podLoopback;
   if (installed) return;
   installed = true;
 
@@ -202,11 +210,18 @@ export function installClusterNetwork(hostsPath: string | undefined): void {
   const originalListen = net.Server.prototype.listen as (...args: unknown[]) => net.Server;
   net.Server.prototype.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
     const first = args[0];
+    const pod = installedPodLoopback;
     if (first !== null && typeof first === 'object' && !Array.isArray(first)) {
-      const opts = first as { host?: unknown };
-      if (typeof opts.host === 'string') args[0] = { ...opts, host: toLoopback(opts.host) };
-    } else if (typeof args[1] === 'string') {
+      const opts = first as { host?: unknown; port?: unknown; path?: unknown };
+      if (typeof opts.host === 'string' && !isWildcard(opts.host))
+        args[0] = { ...opts, host: toLoopback(opts.host) };
+      else if (pod !== undefined && opts.path === undefined && isWildcard(opts.host))
+        args[0] = { ...opts, host: pod };
+    } else if (typeof args[1] === 'string' && !isWildcard(args[1])) {
       args[1] = toLoopback(args[1]);
+    } else if (pod !== undefined && (typeof first === 'number' || /^[0-9]+$/.test(String(first)))) {
+      if (typeof args[1] === 'string') args[1] = pod;
+      else args.splice(1, 0, pod);
     }
     return originalListen.apply(this, args);
   } as typeof net.Server.prototype.listen;

@@ -65,6 +65,11 @@ export class PodRunner {
     return `${this.pod.metadata?.namespace ?? ''}/${this.pod.metadata?.name ?? ''}`;
   }
 
+  /** True once the pod's volumes were prepared (they may then be refreshed in place). */
+  get started(): boolean {
+    return this.volumes !== undefined;
+  }
+
   /** True once terminate() finished: every container process has exited. */
   get stopped(): boolean {
     return this.stoppedFlag;

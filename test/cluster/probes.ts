@@ -1,6 +1,7 @@
 // Container probes for the process-kubelet: httpGet, tcpSocket and exec, as the kubelet runs them.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import type { V1ContainerPort, V1Probe } from '@kubernetes/client-node';
 import { toLoopback } from './pod-network.ts';
@@ -32,7 +33,11 @@ export async function runProbe(probe: V1Probe, target: ProbeTarget): Promise<boo
       const port = resolvePort(target, get.port);
       const headers = Object.fromEntries((get.httpHeaders ?? []).map((h) => [h.name, h.value]));
       return await new Promise<boolean>((resolve) => {
-        const req = http.get({ host, port, path: get.path ?? '/', headers, timeout: timeoutMs }, (res) => {
+        // HTTPS as the kubelet does it: TLS without verifying the certificate (and none presented).
+        const client = get.scheme === 'HTTPS' ? https : http;
+        const tlsOptions = get.scheme === 'HTTPS' ? { rejectUnauthorized: false } : {};
+        const options = { host, port, path: get.path ?? '/', headers, timeout: timeoutMs, ...tlsOptions };
+        const req = client.get(options, (res) => {
           res.resume();
           const status = res.statusCode ?? 0;
           resolve(status >= 200 && status < 400);

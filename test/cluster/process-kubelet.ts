@@ -62,6 +62,7 @@ export class ProcessKubelet {
   private readonly log: (message: string) => void;
   private nextAddress = 1;
   private lastHosts = '';
+  private readonly volumesRefreshedAt = new Map<string, number>();
   private lastHeartbeat = 0;
   private stopped = false;
   private wake: (() => void) | undefined;
@@ -389,7 +390,16 @@ export class ProcessKubelet {
       }
       return;
     }
+    await this.refreshVolumes(runner, pod);
     await this.syncStatus(runner, pod);
+  }
+
+  /** Mounted configMaps and Secrets follow their source while the pod runs (every 2 s at most). */
+  private async refreshVolumes(runner: PodRunner, pod: V1Pod): Promise<void> {
+    const now = Date.now();
+    if (!runner.started || now - (this.volumesRefreshedAt.get(runner.uid) ?? 0) < 2000) return;
+    this.volumesRefreshedAt.set(runner.uid, now);
+    await this.volumes.refreshVolumes(pod, runner.podDir);
   }
 
   /** The kubelet's last word on a pod: remove it now that its containers are gone. */

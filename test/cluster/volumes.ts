@@ -123,12 +123,46 @@ export class LocalVolumes {
     return out;
   }
 
+  /**
+   * Rewrites the configMap and secret files of a running pod's volumes whose source changed, as the
+   * kubelet updates mounted Secrets in place (each file replaced atomically; tokens are not renewed).
+   */
+  async refreshVolumes(pod: V1Pod, podDir: string): Promise<void> {
+    const namespace = pod.metadata?.namespace ?? 'default';
+    for (const v of pod.spec?.volumes ?? []) {
+      if (v.configMap === undefined && v.secret === undefined && v.projected === undefined) continue;
+      const own = path.join(podDir, 'volumes', v.name);
+      if (!fs.existsSync(own)) continue;
+      await this.writeVolumeFiles(v, own, namespace, pod, true);
+    }
+  }
+
   /** configMap, secret, downwardAPI and projected volumes become files; emptyDir stays an empty dir. */
-  private async writeVolumeFiles(v: PodVolume, dir: string, namespace: string, pod: V1Pod): Promise<void> {
+  private async writeVolumeFiles(
+    v: PodVolume,
+    dir: string,
+    namespace: string,
+    pod: V1Pod,
+    refresh = false,
+  ): Promise<void> {
     const write = (file: string, content: string | Buffer): void => {
       const target = path.join(dir, file);
       fs.mkdirSync(path.dirname(target), { recursive: true });
-      fs.writeFileSync(target, content);
+      if (!refresh) {
+        fs.writeFileSync(target, content);
+        return;
+      }
+      const next = Buffer.from(content);
+      let current: Buffer | undefined;
+      try {
+        current = fs.readFileSync(target);
+      } catch {
+        current = undefined;
+      }
+      if (current !== undefined && current.equals(next)) return;
+      const tmp = `${target}.${process.pid}.tmp`;
+      fs.writeFileSync(tmp, next);
+      fs.renameSync(tmp, target);
     };
     const fromData = async (
       kind: 'configMap' | 'secret',
@@ -153,7 +187,7 @@ export class LocalVolumes {
         if (item.fieldRef?.fieldPath === 'metadata.namespace') write(item.path, namespace);
         if (item.fieldRef?.fieldPath === 'metadata.name') write(item.path, pod.metadata?.name ?? '');
       }
-      if (source.serviceAccountToken !== undefined) {
+      if (source.serviceAccountToken !== undefined && !refresh) {
         try {
           const token = await this.core.createNamespacedServiceAccountToken({
             name: pod.spec?.serviceAccountName ?? 'default',

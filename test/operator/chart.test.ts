@@ -89,6 +89,69 @@ void describe('Helm chart', () => {
   );
 
   void test(
+    'the operator NetworkPolicy (opt-in): only the metrics port, from metricsFrom, selecting the operator pods',
+    { skip: helm === undefined ? 'helm not found' : false },
+    () => {
+      const render = (...set: string[]) =>
+        loadAllYaml(
+          execFileSync(helm!, ['template', 'kvs', chart, '--kube-version', '1.33.0', '-n', 'ops', ...set], {
+            encoding: 'utf8',
+          }),
+        ) as (Obj & { spec?: Record<string, unknown> })[];
+      assert.ok(!render().some((d) => d.kind === 'NetworkPolicy'), 'off by default');
+      const from = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }];
+      const np = render(
+        '--set',
+        'networkPolicy.enabled=true',
+        '--set-json',
+        `networkPolicy.metricsFrom=${JSON.stringify(from)}`,
+      ).find((d) => d.kind === 'NetworkPolicy');
+      assert.deepEqual(JSON.parse(JSON.stringify(np?.spec)), {
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/name': 'kv-store-operator', 'app.kubernetes.io/instance': 'kvs' },
+        },
+        policyTypes: ['Ingress'],
+        ingress: [{ ports: [{ protocol: 'TCP', port: 8081 }], _from: from }],
+      });
+    },
+  );
+
+  void test(
+    'helm test runs in the cluster namespace and mounts the CA bundle and root Secrets (optional)',
+    { skip: helm === undefined ? 'helm not found' : false },
+    () => {
+      const docs = loadAllYaml(
+        execFileSync(
+          helm!,
+          [
+            'template',
+            'kvs',
+            chart,
+            '--kube-version',
+            '1.33.0',
+            '-n',
+            'ops',
+            '--set',
+            'test.clusterName=demo',
+            '--set',
+            'test.namespace=apps',
+          ],
+          { encoding: 'utf8' },
+        ),
+      ) as (Obj & {
+        metadata: { namespace?: string };
+        spec?: { volumes?: { secret?: { secretName: string; optional?: boolean } }[] };
+      })[];
+      const pod = docs.find((d) => d.kind === 'Pod')!;
+      assert.equal(pod.metadata.namespace, 'apps');
+      assert.deepEqual(JSON.parse(JSON.stringify(pod.spec?.volumes?.map((v) => v.secret))), [
+        { secretName: 'demo-ca-bundle', optional: true },
+        { secretName: 'demo-root', optional: true },
+      ]);
+    },
+  );
+
+  void test(
     'values.schema.json rejects bad values',
     { skip: helm === undefined ? 'helm not found' : false },
     () => {

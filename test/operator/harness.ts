@@ -2,6 +2,8 @@
 // installed with its real RBAC, typed reads of KVClusters, node admin calls through pod IPs, and
 // a client writing throughout a change that remembers every acknowledged write.
 import { execFile } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -26,6 +28,8 @@ export interface KVClusterObject {
     operation?: { kind: string; member: string; step: string };
     members?: { name: string; role: string; healthy: boolean; ready: boolean }[];
     conditions?: { type: string; status: string; reason: string; message: string }[];
+    secrets?: { caBundle?: string; root?: string };
+    tls?: { caPhase?: string; renewAt?: string; certificatesExpireAt?: string };
   };
 }
 
@@ -142,13 +146,55 @@ export class Env {
     );
   }
 
+  /**
+   * A member's client URL: with TLS (the pod has a peer port) its pod DNS name, which its
+   * certificate names; without, its pod IP.
+   */
   podUrl(pod: V1Pod): string {
-    return `http://${pod.status?.podIP ?? 'missing-ip'}:8080`;
+    const tls = pod.spec?.containers[0]?.ports?.some((p) => p.name === 'peer') === true;
+    if (!tls) return `http://${pod.status?.podIP ?? 'missing-ip'}:8080`;
+    const name = pod.metadata?.name ?? '';
+    const cluster = pod.metadata?.labels?.['app.kubernetes.io/instance'] ?? '';
+    return `https://${name}.${cluster}-peers.${pod.metadata?.namespace ?? NS}.svc.cluster.local:8080`;
   }
 
-  async nodeStatus(pod: V1Pod): Promise<NodeStatus> {
-    const res = await fetch(`${this.podUrl(pod)}/v1/status`, { signal: AbortSignal.timeout(5000) });
-    return (await res.json()) as NodeStatus;
+  /** The client URL through the cluster's client Service (https with TLS). */
+  serviceUrl(name = 'demo', tls = true): string {
+    return `${tls ? 'https' : 'http'}://${name}.${NS}.svc.cluster.local:8080`;
+  }
+
+  async secret(name: string): Promise<Record<string, string> | undefined> {
+    try {
+      const s = await this.core.readNamespacedSecret({ name, namespace: NS });
+      return Object.fromEntries(
+        Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+      );
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A client of cluster `name` as an application would be one: the CA bundle and root's
+   * credentials from the Secrets the KVCluster status names, the bundle re-read as it changes.
+   */
+  async connect(name = 'demo'): Promise<KvClient> {
+    const kv = await eventually(`${name} status names its Secrets`, async () => {
+      const k = await this.kv(name);
+      return k?.status?.secrets?.caBundle !== undefined && k.status.secrets.root !== undefined
+        ? k
+        : undefined;
+    });
+    const bundleSecret = kv.status!.secrets!.caBundle!;
+    const root = await eventually('root credentials', () => this.secret(kv.status!.secrets!.root!));
+    const readCa = async () => (await this.secret(bundleSecret))?.['ca.crt'];
+    const ca = await eventually('CA bundle', readCa);
+    return new KvClient({ ca, user: root['username']!, password: root['password']!, refreshCa: readCa });
+  }
+
+  async nodeStatus(pod: V1Pod, client: KvClient = PLAIN): Promise<NodeStatus> {
+    const res = await client.request('GET', `${this.podUrl(pod)}/v1/status`);
+    return res.json as NodeStatus;
   }
 
   logs(pod: string, namespace = NS): string {
@@ -203,23 +249,124 @@ export function settled(kv: KVClusterObject | undefined, voters: number): boolea
   );
 }
 
-export async function put(base: string, key: string, value: string): Promise<number> {
-  const res = await fetch(`${base}/v1/kv/${encodeURIComponent(key)}`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ value }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  await res.text();
+/**
+ * HTTP(S) client of a kv-store cluster: verifies members against the cluster CA bundle (and
+ * nothing else), logs in for a bearer token and logs in again when it is refused.
+ */
+export class KvClient {
+  private ca: string | undefined;
+  private readonly user: string | undefined;
+  private readonly password: string | undefined;
+  private readonly refreshCa: (() => Promise<string | undefined>) | undefined;
+  private caReadAt = Date.now();
+  private token: string | undefined;
+
+  constructor(
+    opts: {
+      ca?: string;
+      user?: string;
+      password?: string;
+      refreshCa?: () => Promise<string | undefined>;
+    } = {},
+  ) {
+    this.ca = opts.ca;
+    this.user = opts.user;
+    this.password = opts.password;
+    this.refreshCa = opts.refreshCa;
+  }
+
+  /** One request, no credentials added. */
+  async raw(
+    method: string,
+    url: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; json: unknown }> {
+    // A client with the bundle mounted from a Secret sees it change within seconds; so does this one.
+    if (this.refreshCa !== undefined && Date.now() - this.caReadAt > 1000) {
+      this.caReadAt = Date.now();
+      this.ca = (await this.refreshCa().catch(() => undefined)) ?? this.ca;
+    }
+    const u = new URL(url);
+    const https = u.protocol === 'https:';
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = (https ? httpsRequest : httpRequest)(
+        u,
+        {
+          method,
+          headers: { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+          timeout: 10_000,
+          ...(https ? { ca: this.ca, rejectUnauthorized: true, agent: false } : { agent: false }),
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => {
+            let json: unknown;
+            try {
+              json = text === '' ? undefined : JSON.parse(text);
+            } catch {
+              json = text;
+            }
+            resolve({ status: res.statusCode ?? 0, json });
+          });
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  private async login(url: string): Promise<void> {
+    const origin = new URL(url).origin;
+    const res = await this.raw('POST', `${origin}/v1/auth/token`, {
+      name: this.user,
+      password: this.password,
+    });
+    if (res.status !== 200) throw new Error(`login as ${this.user ?? ''}: ${res.status}`);
+    this.token = (res.json as { token: string }).token;
+  }
+
+  /** A request with the user's token (logging in first, and again once if it is refused). */
+  async request(method: string, url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+    if (this.user === undefined) return this.raw(method, url, body);
+    if (this.token === undefined) await this.login(url);
+    const auth = (): Record<string, string> =>
+      this.token === undefined ? {} : { authorization: `Bearer ${this.token}` };
+    let res = await this.raw(method, url, body, auth());
+    if (res.status === 401) {
+      await this.login(url);
+      res = await this.raw(method, url, body, auth());
+    }
+    return res;
+  }
+}
+
+/** Plain HTTP, no credentials: for clusters with TLS and auth off. */
+export const PLAIN = new KvClient();
+
+export async function put(
+  base: string,
+  key: string,
+  value: string,
+  client: KvClient = PLAIN,
+): Promise<number> {
+  const res = await client.request('PUT', `${base}/v1/kv/${encodeURIComponent(key)}`, { value });
   return res.status;
 }
 
-export async function get(base: string, key: string): Promise<{ status: number; value?: string }> {
-  const res = await fetch(`${base}/v1/kv/${encodeURIComponent(key)}`, {
-    signal: AbortSignal.timeout(10_000),
-  });
-  const body = (await res.json()) as { value?: string };
-  return { status: res.status, ...(body.value !== undefined ? { value: body.value } : {}) };
+export async function get(
+  base: string,
+  key: string,
+  client: KvClient = PLAIN,
+): Promise<{ status: number; value?: string }> {
+  const res = await client.request('GET', `${base}/v1/kv/${encodeURIComponent(key)}`);
+  const body = res.json as { value?: string } | undefined;
+  return { status: res.status, ...(body?.value !== undefined ? { value: body.value } : {}) };
 }
 
 /**
@@ -229,15 +376,20 @@ export async function get(base: string, key: string): Promise<{ status: number; 
 export class Writer {
   private readonly env: Env;
   private readonly prefix: string;
+  private readonly client: KvClient;
+  /** Through the client Service instead of one ready pod after another. */
+  private readonly viaService: string | undefined;
   private running = false;
   private loop: Promise<void> | undefined;
   readonly acknowledged = new Map<string, string>();
   attempts = 0;
   failures = 0;
 
-  constructor(env: Env, prefix: string) {
+  constructor(env: Env, prefix: string, client: KvClient = PLAIN, viaService?: string) {
     this.env = env;
     this.prefix = prefix;
+    this.client = client;
+    this.viaService = viaService;
   }
 
   start(): void {
@@ -250,11 +402,12 @@ export class Writer {
     while (this.running) {
       const key = `${this.prefix}/${n}`;
       const value = `v${n}`;
-      const pods = await this.env.readyPods().catch(() => []);
+      const pods = this.viaService !== undefined ? [] : await this.env.readyPods().catch(() => []);
       const pod = pods[n % Math.max(1, pods.length)];
+      const base = this.viaService ?? (pod === undefined ? undefined : this.env.podUrl(pod));
       this.attempts++;
       try {
-        if (pod !== undefined && (await put(this.env.podUrl(pod), key, value)) === 200) {
+        if (base !== undefined && (await put(base, key, value, this.client)) === 200) {
           this.acknowledged.set(key, value);
           n++;
           continue;
@@ -282,7 +435,7 @@ export class Writer {
           const pods = await this.env.readyPods();
           const pod = pods[0];
           if (pod === undefined) return undefined;
-          const r = await get(this.env.podUrl(pod), key);
+          const r = await get(this.env.podUrl(pod), key, this.client);
           return r.status === 200 || r.status === 404 ? r : undefined;
         },
         60_000,
@@ -294,7 +447,14 @@ export class Writer {
 }
 
 export function kvclusterYaml(
-  opts: { name?: string; replicas?: number; image?: string; onMemberRemoval?: string } = {},
+  opts: {
+    name?: string;
+    replicas?: number;
+    image?: string;
+    onMemberRemoval?: string;
+    /** false: spec.tls.enabled and spec.auth.enabled false (a plain-text cluster). */
+    secure?: boolean;
+  } = {},
 ): string {
   return `apiVersion: kvstore.io/v1alpha1
 kind: KVCluster
@@ -311,7 +471,7 @@ spec:
   tuning:
     tickMs: 100
     electionTicks: 10
-`;
+${opts.secure === false ? '  tls: { enabled: false }\n  auth: { enabled: false }\n' : ''}`;
 }
 
 export function seconds(ms: number): string {

@@ -11,6 +11,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { REPO_ROOT } from '../cluster/cluster.ts';
 import {
   Env,
+  KvClient,
   NS,
   OPERATOR_NS,
   RELEASE,
@@ -37,6 +38,8 @@ const timings: Record<string, string> = {};
 
 void describe('kv-store operator on a real control plane', () => {
   let env: Env;
+  /** The demo cluster's client, from the Secrets its status names (set once it is Available). */
+  let client: KvClient | undefined;
 
   before(async () => {
     const t0 = Date.now();
@@ -60,7 +63,9 @@ void describe('kv-store operator on a real control plane', () => {
   async function assertMembershipMatchesPods(voters: number): Promise<void> {
     const pods = await env.readyPods();
     assert.equal(pods.length, voters, `ready pods: ${sortedNames(pods).join(',')}`);
-    const statuses = await Promise.all(pods.map((p) => env.nodeStatus(p)));
+    const secure = pods[0] !== undefined && env.podUrl(pods[0]).startsWith('https://');
+    if (secure) client ??= await env.connect('demo');
+    const statuses = await Promise.all(pods.map((p) => env.nodeStatus(p, secure ? client : undefined)));
     const leaders = new Set(statuses.map((s) => s.leader));
     assert.equal(leaders.size, 1, `leaders seen: ${[...leaders].join(',')}`);
     const leader = statuses.find((s) => s.state === 'leader');
@@ -113,7 +118,16 @@ void describe('kv-store operator on a real control plane', () => {
       'yes',
     );
     await assert.rejects(env.kubectl(['auth', 'can-i', 'create', 'pods', '-n', NS, `--as=${sa}`]), /no/);
-    await assert.rejects(env.kubectl(['auth', 'can-i', 'get', 'secrets', '-n', NS, `--as=${sa}`]), /no/);
+    // Secrets it writes and reads by name (CA, certificates, root's credentials); it never lists them.
+    assert.equal(
+      (await env.kubectl(['auth', 'can-i', 'get', 'secrets', '-n', NS, `--as=${sa}`])).trim(),
+      'yes',
+    );
+    await assert.rejects(env.kubectl(['auth', 'can-i', 'list', 'secrets', '-n', NS, `--as=${sa}`]), /no/);
+    assert.equal(
+      (await env.kubectl(['auth', 'can-i', 'patch', 'networkpolicies', '-n', NS, `--as=${sa}`])).trim(),
+      'yes',
+    );
     await assert.rejects(
       env.kubectl(['auth', 'can-i', 'delete', 'statefulsets', '-n', NS, `--as=${sa}`]),
       /no/,
@@ -150,6 +164,52 @@ void describe('kv-store operator on a real control plane', () => {
       ),
       /size is immutable/,
     );
+    // Secure by default, and the security fields validate: root is the operator's, durations are
+    // Go-style, TLS cannot be switched in place.
+    assert.equal(
+      (
+        await env.kubectl([
+          '-n',
+          NS,
+          'get',
+          'kvcluster',
+          'bad',
+          '-o',
+          'jsonpath={.spec.tls.enabled}/{.spec.auth.enabled}/{.spec.network.policy}',
+        ])
+      ).trim(),
+      'true/true/true',
+    );
+    await assert.rejects(
+      env.kubectl(
+        ['apply', '-f', '-'],
+        bad(
+          '{ replicas: 1, paused: true, storage: { storageClassName: a }, auth: { users: [{ name: root, passwordSecretRef: { name: s, key: k } }] } }',
+        ),
+      ),
+      /root is managed by the operator/,
+    );
+    await assert.rejects(
+      env.kubectl(
+        ['apply', '-f', '-'],
+        bad(
+          '{ replicas: 1, paused: true, storage: { storageClassName: a }, tls: { certificateDuration: 90d } }',
+        ),
+      ),
+      /certificateDuration/,
+    );
+    await assert.rejects(
+      env.kubectl(
+        ['apply', '-f', '-'],
+        bad('{ replicas: 1, paused: true, storage: { storageClassName: a }, tls: { enabled: false } }'),
+      ),
+      /tls.enabled is immutable/,
+    );
+    const production = readFileSync(
+      path.join(REPO_ROOT, 'manifests/examples/kvcluster-5-production.yaml'),
+      'utf8',
+    );
+    await env.kubectl(['-n', NS, 'apply', '--dry-run=server', '-f', '-'], production);
     await env.kubectl(['-n', NS, 'delete', 'kvcluster', 'bad', '--wait=true']);
   });
 
@@ -233,8 +293,8 @@ void describe('kv-store operator on a real control plane', () => {
       await waitSettled(3, 'demo Available with 3 voters');
       timings['apply -> Available, 3 voters (s)'] = seconds(Date.now() - t0);
       const printed = await env.kubectl(['-n', NS, 'get', 'kvcluster', 'demo']);
-      assert.match(printed, /REPLICAS\s+READY\s+LEADER\s+PHASE\s+AGE/);
-      assert.match(printed, /demo\s+3\s+3\s+demo-\d\s+Available/);
+      assert.match(printed, /REPLICAS\s+READY\s+LEADER\s+PHASE\s+TLS\s+AGE/);
+      assert.match(printed, /demo\s+3\s+3\s+demo-\d\s+Available\s+true/);
       for (const kind of [
         'statefulset/demo',
         'service/demo',
@@ -251,12 +311,71 @@ void describe('kv-store operator on a real control plane', () => {
       );
     });
 
+    void test('TLS and auth by default: Secrets named in status and describe, anonymous and plain-text refused, root from its Secret reads and writes through the Service', async () => {
+      const kv = await eventually('AuthReady', async () => {
+        const k = await env.kv();
+        return condition(k, 'AuthReady') === 'True' && condition(k, 'CertificatesReady') === 'True'
+          ? k
+          : undefined;
+      });
+      assert.deepEqual(kv.status?.secrets, { caBundle: 'demo-ca-bundle', root: 'demo-root' });
+      const described = await env.kubectl(['-n', NS, 'describe', 'kvcluster', 'demo']);
+      assert.match(described, /Ca Bundle:\s+demo-ca-bundle/);
+      assert.match(described, /Root:\s+demo-root/);
+      client = await env.connect('demo');
+      const service = env.serviceUrl('demo');
+      assert.equal(await put(service, 'e2e/secure', 'yes', client), 200);
+      assert.deepEqual(await get(service, 'e2e/secure', client), { status: 200, value: 'yes' });
+      // No credentials: 401; the CA is still needed to talk at all.
+      const anonymous = new KvClient({ ca: (await env.secret('demo-ca-bundle'))!['ca.crt']! });
+      assert.equal((await anonymous.raw('GET', `${service}/v1/kv/e2e/secure`)).status, 401);
+      assert.equal((await anonymous.raw('POST', `${service}/v1/cluster/leader`, {})).status, 401);
+      // Plain HTTP to the TLS port gets no answer from the API; a client without the CA refuses the member.
+      const pod = (await env.readyPods())[0]!;
+      // (raw() resolves for any HTTP answer, so a rejection means no HTTP exchange happened)
+      await assert.rejects(new KvClient().raw('GET', `http://${pod.status!.podIP!}:8080/v1/kv/e2e/secure`));
+      await assert.rejects(new KvClient().raw('GET', `${service}/livez`), /certificate/);
+      // Nothing secret in the operator's logs or the cluster's events.
+      const password = (await env.secret('demo-root'))!['password']!;
+      assert.ok(password.length >= 32);
+      const events = await env.kubectl(['-n', NS, 'get', 'events', '-o', 'json']);
+      assert.match(events, /AuthEnabled/);
+      assert.match(events, /CertificateIssued/);
+      assert.ok(!events.includes(password), 'no password in events');
+      assert.ok(!(await env.operatorLogs()).includes(password), 'no password in operator logs');
+      assert.ok(!JSON.stringify(kv.status).includes(password));
+      // The NetworkPolicy: peer port from members only, client port from the namespace (and the operator).
+      const np = JSON.parse(
+        await env.kubectl(['-n', NS, 'get', 'networkpolicy', 'demo-network', '-o', 'json']),
+      ) as {
+        spec: {
+          podSelector: { matchLabels: Record<string, string> };
+          ingress: { from: Record<string, unknown>[]; ports: { port: number }[] }[];
+        };
+      };
+      const members = {
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/instance': 'demo', 'app.kubernetes.io/name': 'kv-store' },
+        },
+      };
+      assert.deepEqual(np.spec.podSelector, members.podSelector);
+      const peerRule = np.spec.ingress.find((r) => r.ports.some((p) => p.port === 8081))!;
+      assert.deepEqual(peerRule.from, [members]);
+      const clientRule = np.spec.ingress.find((r) => r.ports.some((p) => p.port === 8080))!;
+      assert.deepEqual(clientRule.from[0], members);
+      assert.deepEqual(clientRule.from.at(-1), { podSelector: {} });
+      assert.ok(
+        clientRule.from.some((f) => JSON.stringify(f).includes(OPERATOR_NS)),
+        'the operator namespace may reach the client port',
+      );
+    });
+
     void test('writes and reads through every pod', async () => {
       const pods = await env.readyPods();
       for (const [i, writer] of pods.entries()) {
-        assert.equal(await put(env.podUrl(writer), `e2e/through-${i}`, `from-${name(writer)}`), 200);
+        assert.equal(await put(env.podUrl(writer), `e2e/through-${i}`, `from-${name(writer)}`, client), 200);
         for (const reader of pods)
-          assert.deepEqual(await get(env.podUrl(reader), `e2e/through-${i}`), {
+          assert.deepEqual(await get(env.podUrl(reader), `e2e/through-${i}`, client), {
             status: 200,
             value: `from-${name(writer)}`,
           });
@@ -269,7 +388,7 @@ void describe('kv-store operator on a real control plane', () => {
     });
 
     void test('kubectl scale to 5 and back to 3: Raft membership follows, no acknowledged write lost', async () => {
-      const writer = new Writer(env, 'scale');
+      const writer = new Writer(env, 'scale', client);
       writer.start();
       try {
         let t0 = Date.now();
@@ -315,12 +434,15 @@ void describe('kv-store operator on a real control plane', () => {
           return p !== undefined && p.metadata?.uid !== before ? true : undefined;
         });
         await waitSettled(3, `recovered after deleting the ${which}`);
-        assert.equal(await put(env.podUrl((await env.readyPods())[0]!), `e2e/after-${which}`, 'ok'), 200);
+        assert.equal(
+          await put(env.podUrl((await env.readyPods())[0]!), `e2e/after-${which}`, 'ok', client),
+          200,
+        );
       }
     });
 
     void test('change the image tag: quorum-aware roll, followers first, the leader last, writes continuing', async () => {
-      const writer = new Writer(env, 'roll');
+      const writer = new Writer(env, 'roll', client);
       const leaderBefore = (await env.kv())?.status?.leader;
       writer.start();
       const t0 = Date.now();
@@ -367,8 +489,77 @@ void describe('kv-store operator on a real control plane', () => {
         );
     });
 
-    void test('restart the operator mid-scale: it resumes (a second cluster, 1 -> 3)', async () => {
-      await env.kubectl(['apply', '-f', '-'], kvclusterYaml({ name: 'second', replicas: 1 }));
+    void test('CA rotation and certificate reissue under a writer through the Service: zero failed requests, no restart', async () => {
+      // Short phases for the test (the default waits 120 s for the kubelet to sync Secrets).
+      await env.kubectl([
+        '-n',
+        NS,
+        'patch',
+        'kvcluster',
+        'demo',
+        '--type=merge',
+        '-p',
+        '{"spec":{"tls":{"propagationSeconds":6}}}',
+      ]);
+      const podsBefore = new Map((await env.pods()).map((p) => [name(p), p]));
+      const caBefore = (await env.secret('demo-ca'))!['ca.crt']!;
+      const servedBefore = (await env.secret('demo-tls'))!['demo-0.crt']!;
+      const writer = new Writer(env, 'rotate', client, env.serviceUrl('demo'));
+      writer.start();
+      const t0 = Date.now();
+      try {
+        await sleep(3000);
+        await env.kubectl([
+          '-n',
+          NS,
+          'annotate',
+          '--overwrite',
+          'kvcluster',
+          'demo',
+          `kvstore.io/rotate-ca=${Date.now()}`,
+        ]);
+        await eventually('rotation under way', async () =>
+          (await env.kv())?.status?.tls?.caPhase !== 'Stable' ? true : undefined,
+        );
+        await eventually(
+          'rotation done: new CA only in the bundle',
+          async () => {
+            const k = await env.kv();
+            const bundle = (await env.secret('demo-ca-bundle'))?.['ca.crt'] ?? '';
+            return k?.status?.tls?.caPhase === 'Stable' && !bundle.includes(caBefore) && bundle !== ''
+              ? true
+              : undefined;
+          },
+          300_000,
+        );
+        await sleep(5000); // writes continue on the new certificates alone
+      } finally {
+        await writer.stop();
+      }
+      timings['CA rotation under a writer (s)'] = seconds(Date.now() - t0);
+      assert.ok(writer.acknowledged.size > 10, `writes continued (${writer.acknowledged.size})`);
+      assert.equal(writer.failures, 0, `failed requests during the rotation: ${writer.failures}`);
+      assert.deepEqual(await writer.lost(), []);
+      const caAfter = (await env.secret('demo-ca'))!['ca.crt']!;
+      assert.notEqual(caAfter, caBefore);
+      assert.notEqual((await env.secret('demo-tls'))!['demo-0.crt'], servedBefore);
+      for (const p of await env.pods()) {
+        const before = podsBefore.get(name(p));
+        assert.equal(p.metadata?.uid, before?.metadata?.uid, `${name(p)} not recreated`);
+        assert.equal(
+          p.status?.containerStatuses?.[0]?.restartCount,
+          before?.status?.containerStatuses?.[0]?.restartCount,
+          `${name(p)} not restarted`,
+        );
+      }
+      // A client that only trusts the old CA is refused now.
+      const stale = new KvClient({ ca: caBefore });
+      await assert.rejects(stale.raw('GET', `${env.serviceUrl('demo')}/livez`), /certificate/);
+      await waitSettled(3, 'settled after the rotation');
+    });
+
+    void test('restart the operator mid-scale: it resumes (a second cluster, 1 -> 3, TLS and auth off)', async () => {
+      await env.kubectl(['apply', '-f', '-'], kvclusterYaml({ name: 'second', replicas: 1, secure: false }));
       await eventually(
         'second Available with 1 voter',
         async () => (settled(await env.kv('second'), 1) ? true : undefined),
@@ -391,6 +582,11 @@ void describe('kv-store operator on a real control plane', () => {
         (st) => st.state === 'leader',
       );
       assert.deepEqual(leader?.members.map((m) => m.id).sort(), ['second-0', 'second-1', 'second-2']);
+      // Plain text, no credentials: the quick-start layout on Kubernetes.
+      const plain = pods[0]!;
+      assert.equal(await put(env.podUrl(plain), 'e2e/plain', 'ok'), 200);
+      assert.ok(env.podUrl(plain).startsWith('http://'));
+      assert.equal((await env.kv('second'))?.status?.secrets, undefined);
       await env.kubectl(['-n', NS, 'delete', 'kvcluster', 'second', '--wait=true', '--timeout=120s']);
     });
     // The replacement reuses the member id on a fresh volume: the new learner replays its own earlier
@@ -414,9 +610,9 @@ void describe('kv-store operator on a real control plane', () => {
       assert.match(ops, new RegExp(`"kind":"replace-member","member":"${victim}"`));
       // the new member has the data
       const pod = (await env.readyPods()).find((p) => name(p) === victim)!;
-      assert.deepEqual(await get(env.podUrl(pod), 'e2e/through-0'), {
+      assert.deepEqual(await get(env.podUrl(pod), 'e2e/through-0', client), {
         status: 200,
-        value: (await get(env.podUrl((await env.readyPods())[0]!), 'e2e/through-0')).value,
+        value: (await get(env.podUrl((await env.readyPods())[0]!), 'e2e/through-0', client)).value,
       });
     });
 

@@ -484,10 +484,11 @@ void describe('admin and health API', () => {
     ],
     ['member without peerUrl', 'POST', '/v1/cluster/members', { id: 'n4' }, 400, 'invalid-body'],
     [
-      'member https peerUrl',
+      // https is a member with TLS (issue 14); any other scheme is refused
+      'member ftp peerUrl',
       'POST',
       '/v1/cluster/members',
-      { id: 'n4', peerUrl: 'https://h:1' },
+      { id: 'n4', peerUrl: 'ftp://h:1' },
       400,
       'invalid-body',
     ],

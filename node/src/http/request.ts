@@ -201,7 +201,7 @@ export function memberId(raw: string | undefined, what = 'member id'): string {
   return raw;
 }
 
-/** `http://host:port` with nothing else; returned normalised. */
+/** `http://host:port` or `https://host:port` (a member with TLS) with nothing else; returned normalised. */
 export function memberUrl(raw: string, field: string): string {
   let url: URL;
   try {
@@ -210,7 +210,7 @@ export function memberUrl(raw: string, field: string): string {
     throw kvError('invalid-body', `field "${field}" is not a URL: "${raw}"`);
   }
   if (
-    url.protocol !== 'http:' ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
     url.hostname === '' ||
     url.port === '' ||
     url.username !== '' ||
@@ -219,9 +219,12 @@ export function memberUrl(raw: string, field: string): string {
     url.search !== '' ||
     url.hash !== ''
   ) {
-    throw kvError('invalid-body', `field "${field}" must look like http://host:port, got "${raw}"`);
+    throw kvError(
+      'invalid-body',
+      `field "${field}" must look like http://host:port or https://host:port, got "${raw}"`,
+    );
   }
-  return `http://${url.host}`;
+  return `${url.protocol}//${url.host}`;
 }
 
 /** For endpoints that take no query parameters: any parameter is a 400. */

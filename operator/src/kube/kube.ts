@@ -34,6 +34,8 @@ export interface Kube {
     patch: Record<string, unknown>,
   ): Promise<void>;
   applyStatus(kv: KVCluster, status: KVClusterStatus): Promise<void>;
+  /** A Kubernetes Event on the KVCluster (what the operator did; never a secret value). */
+  event?(kv: KVCluster, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
 
 export function isNotFound(err: unknown): boolean {
@@ -47,10 +49,40 @@ export function isConflict(err: unknown): boolean {
 export class ClientKube implements Kube {
   private readonly objects: k8s.KubernetesObjectApi;
   private readonly custom: k8s.CustomObjectsApi;
+  private readonly core: k8s.CoreV1Api;
 
   constructor(kc: k8s.KubeConfig) {
     this.objects = k8s.KubernetesObjectApi.makeApiClient(kc);
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+  }
+
+  async event(kv: KVCluster, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const now = new Date();
+    await this.core.createNamespacedEvent({
+      namespace: kv.metadata.namespace,
+      body: {
+        metadata: { generateName: `${kv.metadata.name}.`, namespace: kv.metadata.namespace },
+        involvedObject: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: 'KVCluster',
+          name: kv.metadata.name,
+          namespace: kv.metadata.namespace,
+          uid: kv.metadata.uid,
+        },
+        type,
+        reason,
+        message: message.slice(0, 1024),
+        source: { component: FIELD_MANAGER },
+        reportingComponent: FIELD_MANAGER,
+        reportingInstance: process.env['POD_NAME'] ?? FIELD_MANAGER,
+        action: reason,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        eventTime: new k8s.V1MicroTime(now),
+        count: 1,
+      },
+    });
   }
 
   async apply<T extends KubernetesObject>(obj: T): Promise<T> {

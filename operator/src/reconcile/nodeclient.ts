@@ -1,5 +1,9 @@
 // Client of the node's HTTP admin API (docs: helper API.md / node README). Behind an interface
 // so the reconciler can be tested with a fake.
+import type { X509Certificate } from 'node:crypto';
+import { request as httpRequest, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 
 export interface NodeMember {
   id: string;
@@ -54,36 +58,90 @@ export interface HttpNodeAdminOptions {
   timeoutMs?: number;
 }
 
+/** How to reach a secure cluster: the CA bundle its members' certificates chain to, a bearer token. */
+export interface NodeSecurity {
+  /** PEM bundle; with it, https:// URLs are verified against it (and nothing else). */
+  ca?: string;
+  /** `Bearer <token>`, sent with every request. */
+  authorization?: string;
+}
+
+const MAX_RESPONSE_BYTES = 4 << 20;
+
 export class HttpNodeAdmin implements NodeAdmin {
   private readonly timeoutMs: number;
-  constructor(opts: HttpNodeAdminOptions = {}) {
+  private readonly security: NodeSecurity;
+  constructor(opts: HttpNodeAdminOptions = {}, security: NodeSecurity = {}) {
     this.timeoutMs = opts.timeoutMs ?? 3000;
+    this.security = security;
   }
 
-  private async call(baseUrl: string, method: string, path: string, body?: unknown): Promise<unknown> {
-    let res: Response;
+  /** The same client for a secure cluster (its CA, its token). */
+  secured(security: NodeSecurity): HttpNodeAdmin {
+    return new HttpNodeAdmin({ timeoutMs: this.timeoutMs }, security);
+  }
+
+  protected async call(baseUrl: string, method: string, path: string, body?: unknown): Promise<unknown> {
+    const url = new URL(path, baseUrl);
+    let res: { status: number; text: string };
     try {
-      res = await fetch(new URL(path, baseUrl), {
-        method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      res = await this.request(url, method, body === undefined ? undefined : JSON.stringify(body));
     } catch (err) {
       throw new NodeApiError(0, 'unreachable', `${method} ${baseUrl}${path}: ${(err as Error).message}`);
     }
-    const text = await res.text();
     let json: unknown = undefined;
     try {
-      json = text.length > 0 ? JSON.parse(text) : undefined;
+      json = res.text.length > 0 ? JSON.parse(res.text) : undefined;
     } catch {
       // non-JSON body: keep the text for the message
     }
-    if (!res.ok) {
+    if (res.status >= 400) {
       const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new NodeApiError(res.status, e?.code ?? `http-${res.status}`, e?.message ?? text.slice(0, 200));
+      throw new NodeApiError(
+        res.status,
+        e?.code ?? `http-${res.status}`,
+        e?.message ?? res.text.slice(0, 200),
+      );
     }
     return json;
+  }
+
+  /** node:http(s) rather than fetch: a CA per cluster needs per-request TLS options. */
+  private request(
+    url: URL,
+    method: string,
+    body: string | undefined,
+  ): Promise<{ status: number; text: string }> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.security.authorization !== undefined) headers['authorization'] = this.security.authorization;
+    const https = url.protocol === 'https:';
+    if (https && this.security.ca === undefined)
+      return Promise.reject(new Error('https needs the cluster CA bundle'));
+    const options: RequestOptions = {
+      method,
+      headers,
+      timeout: this.timeoutMs,
+      ...(https ? { ca: this.security.ca, rejectUnauthorized: true } : {}),
+    };
+    return new Promise((resolve, reject) => {
+      const req = (https ? httpsRequest : httpRequest)(url, options, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_RESPONSE_BYTES) req.destroy(new Error('response too large'));
+          else chunks.push(c);
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`timed out after ${this.timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end(body);
+    });
   }
 
   async status(baseUrl: string): Promise<NodeStatus> {
@@ -103,4 +161,86 @@ export class HttpNodeAdmin implements NodeAdmin {
       { leader?: string } | undefined;
     return res?.leader ?? null;
   }
+
+  // ---- auth administration (root only once auth is on) ----
+
+  async authStatus(baseUrl: string): Promise<{ enabled: boolean; user?: string }> {
+    return (await this.call(baseUrl, 'GET', '/v1/auth/status')) as { enabled: boolean; user?: string };
+  }
+  async users(baseUrl: string): Promise<{ name: string; roles: string[] }[]> {
+    return (
+      (await this.call(baseUrl, 'GET', '/v1/auth/users')) as { users: { name: string; roles: string[] }[] }
+    ).users;
+  }
+  async roles(baseUrl: string): Promise<AuthRole[]> {
+    return ((await this.call(baseUrl, 'GET', '/v1/auth/roles')) as { roles: AuthRole[] }).roles;
+  }
+  async addUser(baseUrl: string, name: string, password: string): Promise<void> {
+    await this.call(baseUrl, 'POST', '/v1/auth/users', { name, password });
+  }
+  async setPassword(baseUrl: string, name: string, password: string): Promise<void> {
+    await this.call(baseUrl, 'POST', `/v1/auth/users/${encodeURIComponent(name)}/password`, { password });
+  }
+  async grantRole(baseUrl: string, user: string, role: string): Promise<void> {
+    await this.call(baseUrl, 'POST', `/v1/auth/users/${encodeURIComponent(user)}/roles`, { role });
+  }
+  async revokeRole(baseUrl: string, user: string, role: string): Promise<void> {
+    await this.call(
+      baseUrl,
+      'DELETE',
+      `/v1/auth/users/${encodeURIComponent(user)}/roles/${encodeURIComponent(role)}`,
+    );
+  }
+  async putRole(baseUrl: string, role: AuthRole): Promise<void> {
+    await this.call(baseUrl, 'POST', '/v1/auth/roles', role);
+  }
+  async enableAuth(baseUrl: string): Promise<void> {
+    await this.call(baseUrl, 'POST', '/v1/auth/enable', {});
+  }
+  /** A bearer token for `name`; null when the password is wrong (401). */
+  async login(
+    baseUrl: string,
+    name: string,
+    password: string,
+  ): Promise<{ token: string; expiresAt: string } | null> {
+    try {
+      return (await this.call(baseUrl, 'POST', '/v1/auth/token', { name, password })) as {
+        token: string;
+        expiresAt: string;
+      };
+    } catch (err) {
+      if (err instanceof NodeApiError && err.status === 401) return null;
+      throw err;
+    }
+  }
+
+  /** The certificate a member's HTTPS port presents (verified against the CA bundle). */
+  servedCertificate(baseUrl: string): Promise<X509Certificate> {
+    const url = new URL(baseUrl);
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect(
+        {
+          host: url.hostname,
+          port: Number(url.port || 443),
+          servername: url.hostname,
+          ca: this.security.ca,
+          rejectUnauthorized: true,
+          timeout: this.timeoutMs,
+        },
+        () => {
+          const cert = socket.getPeerX509Certificate();
+          socket.destroy();
+          if (cert === undefined) reject(new Error('no certificate presented'));
+          else resolve(cert);
+        },
+      );
+      socket.on('timeout', () => socket.destroy(new Error('timed out')));
+      socket.on('error', reject);
+    });
+  }
+}
+
+export interface AuthRole {
+  name: string;
+  permissions: { prefix: string; access: 'read' | 'readwrite' }[];
 }

@@ -1,4 +1,5 @@
 import { describe, test } from 'node:test';
+import { X509Certificate } from 'node:crypto';
 import assert from 'node:assert/strict';
 import type { KubernetesObject, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import type { Kube } from '../kube/kube.ts';
@@ -102,7 +103,8 @@ const kvcluster: KVCluster = {
   apiVersion: 'kvstore.io/v1alpha1',
   kind: 'KVCluster',
   metadata: { name: 'demo', namespace: 'ns1', uid: 'u1', generation: 1 },
-  spec: withDefaults({ replicas: 3 }),
+  // The membership tests run on a plain cluster; the secure default has its own test below.
+  spec: withDefaults({ replicas: 3, tls: { enabled: false }, auth: { enabled: false } }),
 };
 
 function runningPod(kv: KVCluster, ordinal: number, ip: string): V1Pod {
@@ -131,6 +133,7 @@ void describe('Reconciler with fake Kubernetes and nodes', () => {
     assert.deepEqual(kinds, [
       'ConfigMap',
       'KVCluster',
+      'NetworkPolicy',
       'PodDisruptionBudget',
       'Service',
       'Service',
@@ -167,6 +170,68 @@ void describe('Reconciler with fake Kubernetes and nodes', () => {
     const sts2 = (await kube.get<V1StatefulSet>('apps/v1', 'StatefulSet', 'ns1', 'demo'))!;
     assert.ok(sts2.spec!.template.spec!.containers[0]!.args!.includes('-join'));
     assert.equal(sts2.spec?.replicas, 1);
+  });
+
+  void test('secure by default: CA, member certificates and bundle Secrets, TLS flags and mounts, https member URLs', async () => {
+    const kube = new FakeKube();
+    const node = new FakeNode();
+    const secure: KVCluster = { ...kvcluster, spec: withDefaults({ replicas: 3 }) };
+    kube.put(secure as unknown as KubernetesObject);
+    const r = new Reconciler({ kube, node, log: silentLogger, metrics: new OperatorMetrics(false) });
+    await r.reconcile('ns1', 'demo');
+    const secret = (name: string) =>
+      kube.objects.get(`v1/Secret/ns1/${name}`) as { data: Record<string, string> } | undefined;
+    const decoded = (name: string) =>
+      Object.fromEntries(
+        Object.entries(secret(name)!.data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+      );
+    const ca = new X509Certificate(decoded('demo-ca')['ca.crt']!);
+    const tls = decoded('demo-tls');
+    assert.deepEqual(Object.keys(tls).sort(), [
+      'ca.crt',
+      'demo-0.crt',
+      'demo-0.key',
+      'demo-1.crt',
+      'demo-1.key',
+      'demo-2.crt',
+      'demo-2.key',
+    ]);
+    assert.equal(decoded('demo-ca-bundle')['ca.crt'], decoded('demo-ca')['ca.crt']);
+    assert.equal(decoded('demo-ca-bundle')['ca.key'], undefined, 'clients never get the CA key');
+    const member1 = new X509Certificate(tls['demo-1.crt']!);
+    assert.ok(member1.verify(ca.publicKey));
+    assert.match(member1.subjectAltName ?? '', /DNS:demo-1\.demo-peers\.ns1\.svc\.cluster\.local/);
+    assert.match(member1.subjectAltName ?? '', /URI:urn:kvstore:member:demo-1/);
+    const sts = (await kube.get<V1StatefulSet>('apps/v1', 'StatefulSet', 'ns1', 'demo'))!;
+    const c = sts.spec!.template.spec!.containers[0]!;
+    for (const flag of ['-peer-addr', '-cert-file', '-key-file', '-peer-cert-file', '-peer-trusted-ca-file'])
+      assert.ok(c.args!.includes(flag), flag);
+    assert.equal(c.readinessProbe?.httpGet?.scheme, 'HTTPS');
+    assert.deepEqual(
+      sts.spec!.template.spec!.volumes!.find((v) => v.name === 'tls')?.secret?.secretName,
+      'demo-tls',
+    );
+    const status = kube.statuses.at(-1)!;
+    assert.deepEqual(status.secrets, { caBundle: 'demo-ca-bundle', root: 'demo-root' });
+    assert.equal(status.conditions?.find((x) => x.type === 'CertificatesReady')?.status, 'True');
+    assert.ok(!JSON.stringify(status).includes('PRIVATE KEY'), 'no key material in status');
+
+    // The leader is reached by its pod DNS name over https; learners get https peer URLs on the peer port.
+    kube.put(runningPod(secure, 0, '127.0.1.1'));
+    node.statusByUrl.set('https://demo-0.demo-peers.ns1.svc.cluster.local:8080', {
+      id: 'demo-0',
+      clusterId: 'c1',
+      state: 'leader',
+      leader: 'demo-0',
+      term: 1,
+      commitIndex: 5,
+      appliedIndex: 5,
+      members: [{ id: 'demo-0', peerUrl: 'x', role: 'voter', isLeader: true }],
+    });
+    await r.reconcile('ns1', 'demo');
+    assert.deepEqual(node.calls, [
+      'add demo-1 learner https://demo-1.demo-peers.ns1.svc.cluster.local:8081 via https://demo-0.demo-peers.ns1.svc.cluster.local:8080',
+    ]);
   });
 
   void test('paused: observes and writes status, changes nothing', async () => {

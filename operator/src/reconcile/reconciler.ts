@@ -1,13 +1,16 @@
 // The thin orchestrator: observe -> plan one step -> carry it out -> write status. Every
 // decision is the planner's; every object shape is a builder's; this file only wires them.
 import type { V1PersistentVolumeClaim, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
-import type { KVCluster } from '../types.ts';
+import type { Condition, KVCluster, KVClusterStatus } from '../types.ts';
 import { API_VERSION, KIND, withDefaults } from '../types.ts';
 import type { Kube } from '../kube/kube.ts';
 import type { Logger } from '../observability/log.ts';
 import type { OperatorMetrics } from '../observability/metrics.ts';
-import { NODE_PORT, names, selectorString } from '../specs/names.ts';
+import { NODE_PORT, names, ordinalOf, selectorString } from '../specs/names.ts';
 import type { NodeAdmin, NodeStatus } from './nodeclient.ts';
+import { HttpNodeAdmin, NodeApiError } from './nodeclient.ts';
+import { ClusterSecurity, securedAdmin, type TlsOutcome } from './security.ts';
+import type { AllowedClient } from '../specs/networkpolicy.ts';
 import type { Observation } from './observe.ts';
 import { isBootstrapped, leaderStatus, toPlanInput } from './observe.ts';
 import type { Step } from './planner.ts';
@@ -30,6 +33,27 @@ export interface ReconcilerDeps {
   log: Logger;
   metrics: OperatorMetrics;
   now?: () => Date;
+  /** Who the cluster NetworkPolicies let in besides members and allowed clients: the operator's pods. */
+  operatorPeer?: AllowedClient;
+}
+
+/** The operator's own pods, as main.ts describes them (namespace from POD_NAMESPACE). */
+export function defaultOperatorPeer(namespace: string): AllowedClient {
+  return {
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
+    podSelector: { matchLabels: { 'app.kubernetes.io/name': 'kv-store-operator' } },
+  };
+}
+
+/** How the operator reaches one cluster's members this reconcile. */
+interface Access {
+  tls: TlsOutcome | null;
+  node: NodeAdmin;
+  /** The secured HTTP client when the injected one is HttpNodeAdmin (auth needs it). */
+  http: HttpNodeAdmin | null;
+  authorization: string | undefined;
+  /** The same without credentials: a joining member has no auth state yet and refuses any token. */
+  anonymous: NodeAdmin;
 }
 
 export const REQUEUE = { afterChange: 1000, waiting: 2000, refused: 10_000, idle: 30_000 };
@@ -37,9 +61,15 @@ export const REQUEUE = { afterChange: 1000, waiting: 2000, refused: 10_000, idle
 export class Reconciler {
   private readonly deps: ReconcilerDeps;
   private readonly known = new Set<string>();
+  private readonly security: ClusterSecurity;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
+    this.security = new ClusterSecurity({
+      kube: deps.kube,
+      log: deps.log,
+      now: () => (deps.now ?? (() => new Date()))().getTime(),
+    });
   }
 
   managedClusters(): number {
@@ -63,11 +93,14 @@ export class Reconciler {
     }
     this.known.add(key);
     const spec = withDefaults(kv.spec);
-    const obs = await this.observe(kv);
+    const objects = await this.observeObjects(kv);
+    // Certificates before pods: a member's Secret must hold its certificate when it starts.
+    const access = await this.access(kv, objects.statefulSet, objects.pods);
+    const obs = await this.observeNodes(kv, objects, access);
     const bootstrapped = isBootstrapped(obs);
     const input = toPlanInput(obs);
 
-    await applyOwnedObjects(kube, kv);
+    await applyOwnedObjects(kube, kv, this.deps.operatorPeer ?? defaultOperatorPeer('kv-store-system'));
     // Keep the StatefulSet template current (OnDelete: no pod restarts) at its current size.
     if (obs.statefulSet !== null)
       await applyStatefulSet(kube, kv, input.statefulSetReplicas ?? 0, bootstrapped);
@@ -77,10 +110,10 @@ export class Reconciler {
     let result: 'success' | 'error' = 'success';
     if (!spec.paused && isAction(step)) {
       const leader = leaderStatus(obs);
-      const leaderUrl = leader === null ? null : this.podUrl(obs, leader.id);
+      const leaderUrl = leader === null ? null : this.podUrl(kv, obs, leader.id);
       try {
         if (step.kind === 'roll-pod') await rollPod(kube, kv, step.member);
-        else await executeMembershipStep({ kube, node: this.deps.node, kv, leaderUrl, bootstrapped }, step);
+        else await executeMembershipStep({ kube, node: access.node, kv, leaderUrl, bootstrapped }, step);
         log.info('membership step done', { cluster: key, step });
       } catch (err) {
         result = 'error';
@@ -91,7 +124,14 @@ export class Reconciler {
       log.debug('not changing anything', { cluster: key, step });
     }
 
-    const status = buildStatus(obs, input, step, now);
+    const authProblem = await this.ensureAuth(kv, obs, access);
+    const base = buildStatus(obs, input, step, now);
+    const security = securityStatus(kv, access, authProblem, now);
+    const status: KVClusterStatus = {
+      ...base,
+      ...security,
+      conditions: [...(base.conditions ?? []), ...security.conditions],
+    };
     metrics.setMembers(namespace, name, {
       voter: status.voters ?? 0,
       learner: status.learners ?? 0,
@@ -106,18 +146,86 @@ export class Reconciler {
           : isAction(step)
             ? REQUEUE.afterChange
             : REQUEUE.waiting;
+    const untilTls =
+      access.tls === null
+        ? Infinity
+        : Math.max(1000, access.tls.recheckAt - (this.deps.now?.() ?? new Date()).getTime());
     if (result === 'error') throw new StepFailed(step);
-    return { requeueAfterMs, step };
+    return { requeueAfterMs: Math.min(requeueAfterMs, untilTls), step };
   }
 
-  private podUrl(obs: Observation, podName: string): string | null {
+  /**
+   * A member's client URL: with TLS the pod's DNS name under the peer Service (the name its
+   * certificate carries); without, its pod IP.
+   */
+  private podUrl(kv: KVCluster, obs: { pods: V1Pod[] }, podName: string): string | null {
     const pod = obs.pods.find((p) => p.metadata?.name === podName);
     const ip = pod?.status?.podIP;
-    return ip === undefined || ip === '' ? null : `http://${hostPort(ip)}`;
+    if (ip === undefined || ip === '') return null;
+    const ordinal = ordinalOf(kv.metadata.name, podName);
+    if (withDefaults(kv.spec).tls.enabled && ordinal !== undefined)
+      return `https://${names(kv).memberHost(ordinal)}:${NODE_PORT}`;
+    return `http://${hostPort(ip)}`;
   }
 
-  private async observe(kv: KVCluster): Promise<Observation> {
-    const { kube, node } = this.deps;
+  private runningUrls(kv: KVCluster, pods: V1Pod[]): string[] {
+    return pods
+      .filter((p) => p.status?.phase === 'Running' && p.metadata?.deletionTimestamp == null)
+      .map((p) => this.podUrl(kv, { pods }, p.metadata?.name ?? ''))
+      .filter((u): u is string => u !== null);
+  }
+
+  private async access(kv: KVCluster, statefulSet: V1StatefulSet | null, pods: V1Pod[]): Promise<Access> {
+    const spec = withDefaults(kv.spec);
+    let tls: TlsOutcome | null = null;
+    const base = this.deps.node;
+    if (spec.tls.enabled) {
+      tls = await this.security.ensureTls(kv, statefulSet, pods, async (bundle, isFromCa) => {
+        if (!(base instanceof HttpNodeAdmin)) return false;
+        const client = base.secured({ ca: bundle });
+        const urls = this.runningUrls(kv, pods);
+        if (urls.length === 0) return false;
+        const certs = await Promise.all(urls.map((u) => client.servedCertificate(u)));
+        return certs.every(isFromCa);
+      });
+    }
+    const plain = securedAdmin(base, tls === null ? {} : { ca: tls.bundle });
+    const http = plain instanceof HttpNodeAdmin ? plain : null;
+    const authorization =
+      http === null ? undefined : await this.security.authorization(kv, http, this.runningUrls(kv, pods));
+    const node =
+      authorization === undefined
+        ? plain
+        : securedAdmin(plain, { ...(tls ? { ca: tls.bundle } : {}), authorization });
+    return {
+      tls,
+      node,
+      http: node instanceof HttpNodeAdmin ? node : null,
+      authorization,
+      anonymous: plain,
+    };
+  }
+
+  /** Root, auth on, declared users and roles, through the leader; a problem to report or null. */
+  private async ensureAuth(kv: KVCluster, obs: Observation, access: Access): Promise<string | null> {
+    if (!withDefaults(kv.spec).auth.enabled || access.http === null) return null;
+    const leader = leaderStatus(obs);
+    const url = leader === null ? null : this.podUrl(kv, obs, leader.id);
+    if (url === null) return 'waiting for a leader';
+    try {
+      return await this.security.ensureAuth(kv, access.http, url);
+    } catch (err) {
+      if (err instanceof NodeApiError && err.status === 401) this.security.forgetToken(kv);
+      this.deps.log.warn('auth reconcile failed', {
+        cluster: `${kv.metadata.namespace}/${kv.metadata.name}`,
+        error: err,
+      });
+      return `auth not applied yet: ${err instanceof NodeApiError ? err.code : 'error'}`;
+    }
+  }
+
+  private async observeObjects(kv: KVCluster) {
+    const { kube } = this.deps;
     const ns = kv.metadata.namespace;
     const selector = selectorString(kv);
     const [statefulSet, pods, pvcs] = await Promise.all([
@@ -125,6 +233,17 @@ export class Reconciler {
       kube.list<V1Pod>('v1', 'Pod', ns, selector),
       kube.list<V1PersistentVolumeClaim>('v1', 'PersistentVolumeClaim', ns, selector),
     ]);
+    return { statefulSet, pods, pvcs };
+  }
+
+  private async observeNodes(
+    kv: KVCluster,
+    objects: { statefulSet: V1StatefulSet | null; pods: V1Pod[]; pvcs: V1PersistentVolumeClaim[] },
+    access: Access,
+  ): Promise<Observation> {
+    const { statefulSet, pods, pvcs } = objects;
+    const node = access.node;
+    let unauthorized = false;
     const nodeStatuses = new Map<string, NodeStatus | null>();
     await Promise.all(
       pods.map(async (p) => {
@@ -134,13 +253,25 @@ export class Reconciler {
           nodeStatuses.set(name, null);
           return;
         }
+        const url = this.podUrl(kv, objects, name);
         try {
-          nodeStatuses.set(name, await node.status(`http://${hostPort(ip)}`));
-        } catch {
+          if (url === null) throw new Error('no address');
+          nodeStatuses.set(name, await node.status(url));
+        } catch (err) {
           nodeStatuses.set(name, null);
+          if (!(err instanceof NodeApiError && err.status === 401) || url === null) return;
+          // An empty member waiting to join has auth off and no token key: it refuses every token
+          // but answers without one. Anyone else refusing the token means it expired or was revoked.
+          try {
+            nodeStatuses.set(name, await access.anonymous.status(url));
+          } catch {
+            unauthorized = true;
+          }
         }
       }),
     );
+    // A token refused (expired, revoked, auth re-enabled): log in again next time.
+    if (unauthorized) this.security.forgetToken(kv);
     return { kv, statefulSet, pods, pvcs, nodeStatuses };
   }
 }
@@ -160,4 +291,70 @@ export class StepFailed extends Error {
     this.name = 'StepFailed';
     this.step = step;
   }
+}
+
+/** The security part of the status: Secret names for clients, certificate dates, two conditions. */
+function securityStatus(
+  kv: KVCluster,
+  access: Access,
+  authProblem: string | null,
+  now: string,
+): Pick<KVClusterStatus, 'secrets' | 'tls' | 'conditions'> & { conditions: Condition[] } {
+  const spec = withDefaults(kv.spec);
+  const n = names(kv);
+  const prev = kv.status?.conditions ?? [];
+  const conditions: Condition[] = [];
+  const gen = kv.metadata.generation ?? 0;
+  const keep = (c: Omit<Condition, 'lastTransitionTime'>): Condition => {
+    const old = prev.find((p) => p.type === c.type);
+    return {
+      ...c,
+      lastTransitionTime: old !== undefined && old.status === c.status ? old.lastTransitionTime : now,
+    };
+  };
+  if (spec.tls.enabled) {
+    const phase = access.tls?.status.caPhase ?? 'Stable';
+    conditions.push(
+      keep({
+        type: 'CertificatesReady',
+        status: access.tls === null ? 'False' : 'True',
+        observedGeneration: gen,
+        reason: phase === 'Stable' ? 'Issued' : `CARotation${phase}`,
+        message:
+          access.tls?.status.renewAt !== undefined
+            ? `member certificates renew at ${access.tls.status.renewAt}`
+            : 'member certificates issued',
+      }),
+    );
+  }
+  if (spec.auth.enabled) {
+    conditions.push(
+      keep({
+        type: 'AuthReady',
+        status: authProblem === null && access.authorization !== undefined ? 'True' : 'False',
+        observedGeneration: gen,
+        reason:
+          authProblem === null
+            ? access.authorization !== undefined
+              ? 'Enabled'
+              : 'Bootstrapping'
+            : 'NotApplied',
+        message:
+          authProblem ??
+          (access.authorization !== undefined ? 'root and declared users applied' : 'enabling auth'),
+      }),
+    );
+  }
+  return {
+    conditions,
+    ...(spec.tls.enabled || spec.auth.enabled
+      ? {
+          secrets: {
+            ...(spec.tls.enabled ? { caBundle: n.caBundleSecret } : {}),
+            ...(spec.auth.enabled ? { root: n.rootSecret } : {}),
+          },
+        }
+      : {}),
+    ...(access.tls !== null ? { tls: access.tls.status } : {}),
+  };
 }

@@ -3,7 +3,7 @@
 import type { KVCluster } from '../types.ts';
 import { withDefaults } from '../types.ts';
 import type { Kube } from '../kube/kube.ts';
-import { NODE_PORT, REMOVED_LABEL, names, ownerReference } from '../specs/names.ts';
+import { NODE_PORT, PEER_PORT, REMOVED_LABEL, names, ownerReference } from '../specs/names.ts';
 import type { NodeAdmin } from './nodeclient.ts';
 import type { Step } from './planner.ts';
 import { applyStatefulSet } from './create.ts';
@@ -48,11 +48,13 @@ export async function executeMembershipStep(ctx: StepContext, step: MembershipSt
       await applyStatefulSet(kube, kv, step.replicas, ctx.bootstrapped);
       return;
     case 'add-learner': {
-      const url = `http://${n.memberHost(step.ordinal)}:${NODE_PORT}`;
+      // With TLS: peer traffic (mutual TLS) on its own port, the client API over HTTPS.
+      const tls = withDefaults(kv.spec).tls.enabled;
+      const host = n.memberHost(step.ordinal);
       await node.addMember(needLeader(ctx), {
         id: step.member,
-        peerUrl: url,
-        clientUrl: url,
+        peerUrl: tls ? `https://${host}:${PEER_PORT}` : `http://${host}:${NODE_PORT}`,
+        clientUrl: tls ? `https://${host}:${NODE_PORT}` : `http://${host}:${NODE_PORT}`,
         role: 'learner',
       });
       return;

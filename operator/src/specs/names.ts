@@ -4,6 +4,10 @@ import type { KVCluster } from '../types.ts';
 import { API_VERSION, KIND } from '../types.ts';
 
 export const NODE_PORT = 8080;
+/** With TLS, peer traffic has its own port (mutual TLS only); without, it shares NODE_PORT. */
+export const PEER_PORT = 8081;
+/** Where members mount their certificates (the `<name>-tls` Secret). */
+export const TLS_DIR = '/etc/kv-store/tls';
 export const DATA_DIR = '/var/lib/kv-store';
 export const FIELD_MANAGER = 'kv-store-operator';
 export const CONFIG_HASH_ANNOTATION = 'kvstore.io/config-hash';
@@ -27,6 +31,15 @@ export function names(kv: KVCluster) {
     configMap: `${n}-config`,
     pdb: n,
     serviceAccount: `${n}-node`,
+    /** The cluster CA with its key: read by the operator only. */
+    caSecret: `${n}-ca`,
+    /** Mounted by members: trust bundle and every member's certificate and key. */
+    tlsSecret: `${n}-tls`,
+    /** For clients: ca.crt only. */
+    caBundleSecret: `${n}-ca-bundle`,
+    /** For clients: username and password of root. */
+    rootSecret: `${n}-root`,
+    networkPolicy: `${n}-network`,
     volumeClaimTemplate: 'data',
     /** Pod name of member `ordinal` (also its Raft id). */
     member: (ordinal: number) => `${n}-${ordinal}`,

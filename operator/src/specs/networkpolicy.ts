@@ -28,14 +28,14 @@ export function buildNetworkPolicy(
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: objectMeta(kv, `${names(kv).statefulSet}-network`),
+    metadata: objectMeta(kv, names(kv).networkPolicy),
     spec: {
       podSelector: { matchLabels: selectorLabels(kv) },
       policyTypes: ['Ingress'],
       ingress: [
-        { from: [members], ports: [{ protocol: 'TCP', port: ports.peer }] },
+        { _from: [members], ports: [{ protocol: 'TCP', port: ports.peer }] },
         // Members forward to each other's client port too; the operator reads status and changes membership.
-        { from: [members, { ...operator }, ...clients], ports: [{ protocol: 'TCP', port: ports.client }] },
+        { _from: [members, { ...operator }, ...clients], ports: [{ protocol: 'TCP', port: ports.client }] },
       ],
     },
   };

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildClientService, buildPeerService } from './services.ts';
 import { kvcluster } from './fixture.test-helper.ts';
+import { withDefaults } from '../types.ts';
 
 void test('peer Service is headless and publishes not-ready addresses', () => {
   const svc = buildPeerService(kvcluster());
@@ -21,4 +22,20 @@ void test('client Service follows spec.service', () => {
   assert.equal(svc.spec?.ports?.[0]?.port, 9000);
   assert.equal(svc.spec?.ports?.[0]?.targetPort, 'http');
   assert.equal(svc.spec?.publishNotReadyAddresses, undefined);
+});
+
+void test('with TLS (the default) the peer Service names the separate peer port; without, the one shared port', () => {
+  const tls = buildPeerService(kvcluster());
+  assert.deepEqual(
+    tls.spec?.ports?.map((p) => [p.name, p.port, p.targetPort]),
+    [
+      ['peer', 8081, 'peer'],
+      ['http', 8080, 'http'],
+    ],
+  );
+  const plain = buildPeerService(kvcluster({ tls: { ...withDefaults({}).tls, enabled: false } }));
+  assert.deepEqual(
+    plain.spec?.ports?.map((p) => [p.name, p.port, p.targetPort]),
+    [['peer', 8080, 'http']],
+  );
 });

@@ -3,7 +3,7 @@
 import type { V1Service } from '@kubernetes/client-node';
 import type { KVCluster } from '../types.ts';
 import { withDefaults } from '../types.ts';
-import { NODE_PORT, names, objectMeta, selectorLabels } from './names.ts';
+import { NODE_PORT, PEER_PORT, names, objectMeta, selectorLabels } from './names.ts';
 
 export function buildPeerService(kv: KVCluster): V1Service {
   return {
@@ -16,7 +16,12 @@ export function buildPeerService(kv: KVCluster): V1Service {
       // until it has caught up, and it can only catch up once the leader can reach it.
       publishNotReadyAddresses: true,
       selector: selectorLabels(kv),
-      ports: [{ name: 'peer', port: NODE_PORT, targetPort: 'http', protocol: 'TCP' }],
+      ports: withDefaults(kv.spec).tls.enabled
+        ? [
+            { name: 'peer', port: PEER_PORT, targetPort: 'peer', protocol: 'TCP' },
+            { name: 'http', port: NODE_PORT, targetPort: 'http', protocol: 'TCP' },
+          ]
+        : [{ name: 'peer', port: NODE_PORT, targetPort: 'http', protocol: 'TCP' }],
     },
   };
 }

@@ -131,3 +131,41 @@ void test('resources are passed through as quantities', () => {
     requests: { cpu: '100m', memory: '1024' },
   });
 });
+
+void test('TLS flags and mounts only with spec.tls.enabled; a plain cluster keeps the one-port layout', () => {
+  const tls = buildStatefulSet(kvcluster(), { replicas: 3, bootstrapped: true });
+  const c = tls.spec!.template.spec!.containers[0]!;
+  const arg = (flag: string) => c.args![c.args!.indexOf(flag) + 1];
+  assert.equal(arg('-peer-addr'), ':8081', 'wildcard: the peer URL keeps the advertised pod DNS name');
+  assert.equal(arg('-cert-file'), '/etc/kv-store/tls/$(POD_NAME).crt');
+  assert.equal(arg('-peer-key-file'), '/etc/kv-store/tls/$(POD_NAME).key');
+  assert.equal(arg('-peer-trusted-ca-file'), '/etc/kv-store/tls/ca.crt');
+  assert.ok(!c.args!.includes('-client-cert-auth'), 'kubelet probes cannot present a client certificate');
+  assert.deepEqual(
+    c.ports?.map((p) => [p.name, p.containerPort]),
+    [
+      ['http', 8080],
+      ['peer', 8081],
+    ],
+  );
+  assert.equal(c.livenessProbe?.httpGet?.scheme, 'HTTPS');
+  assert.deepEqual(
+    c.volumeMounts?.find((m) => m.name === 'tls'),
+    {
+      name: 'tls',
+      mountPath: '/etc/kv-store/tls',
+      readOnly: true,
+    },
+  );
+  const plain = buildStatefulSet(kvcluster({ tls: { ...withDefaults({}).tls, enabled: false } }), {
+    replicas: 3,
+    bootstrapped: true,
+  });
+  const p = plain.spec!.template.spec!.containers[0]!;
+  assert.ok(!p.args!.includes('-peer-addr') && !p.args!.includes('-cert-file'));
+  assert.equal(p.readinessProbe?.httpGet?.scheme, 'HTTP');
+  assert.equal(
+    plain.spec!.template.spec!.volumes!.find((v) => v.name === 'tls'),
+    undefined,
+  );
+});

@@ -14,6 +14,8 @@ import {
   CONFIG_HASH_ANNOTATION,
   DATA_DIR,
   NODE_PORT,
+  PEER_PORT,
+  TLS_DIR,
   commonLabels,
   names,
   objectMeta,
@@ -59,7 +61,33 @@ export function nodeArgs(kv: KVCluster, bootstrapped: boolean): string[] {
   // Before bootstrap the StatefulSet has exactly one pod (member 0), which bootstraps a
   // single-member cluster (no -peers). Every later pod is created from the bootstrapped template.
   if (bootstrapped) args.push('-join');
+  if (withDefaults(kv.spec).tls.enabled) args.push(...tlsArgs());
   return args;
+}
+
+/**
+ * HTTPS on the client port, mutual TLS on a separate peer port. The peer listener is a wildcard so
+ * the peer URL keeps the advertised pod DNS name (a pod IP changes when the pod is recreated). One
+ * certificate per member serves both ports; -client-cert-auth stays off, since kubelet probes
+ * cannot present a client certificate (clients authenticate with tokens, ADR 0069).
+ */
+export function tlsArgs(): string[] {
+  const cert = `${TLS_DIR}/$(POD_NAME).crt`;
+  const key = `${TLS_DIR}/$(POD_NAME).key`;
+  return [
+    '-peer-addr',
+    `:${PEER_PORT}`,
+    '-cert-file',
+    cert,
+    '-key-file',
+    key,
+    '-peer-cert-file',
+    cert,
+    '-peer-key-file',
+    key,
+    '-peer-trusted-ca-file',
+    `${TLS_DIR}/ca.crt`,
+  ];
 }
 
 export function defaultAffinity(kv: KVCluster): V1Affinity | undefined {
@@ -95,6 +123,8 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
   const spec = withDefaults(kv.spec);
   const n = names(kv);
   const affinity = defaultAffinity(kv);
+  const tls = spec.tls.enabled;
+  const scheme = tls ? ('HTTPS' as const) : ('HTTP' as const);
   const container = {
     name: 'kv-store',
     image: spec.image,
@@ -106,18 +136,25 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
       { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ],
     envFrom: [{ configMapRef: { name: n.configMap } }],
-    ports: [{ name: 'http', containerPort: NODE_PORT, protocol: 'TCP' }],
+    ports: [
+      { name: 'http', containerPort: NODE_PORT, protocol: 'TCP' },
+      ...(tls ? [{ name: 'peer', containerPort: PEER_PORT, protocol: 'TCP' }] : []),
+    ],
     // Startup: replaying a long log may take a while; liveness only once the server listens.
-    startupProbe: { httpGet: { path: '/livez', port: 'http' }, periodSeconds: 2, failureThreshold: 150 },
+    startupProbe: {
+      httpGet: { path: '/livez', port: 'http', scheme },
+      periodSeconds: 2,
+      failureThreshold: 150,
+    },
     livenessProbe: {
-      httpGet: { path: '/livez', port: 'http' },
+      httpGet: { path: '/livez', port: 'http', scheme },
       periodSeconds: 10,
       timeoutSeconds: 5,
       failureThreshold: 3,
     },
     // Ready = has a leader and caught up; drives the client Service and the planner's waits.
     readinessProbe: {
-      httpGet: { path: '/readyz', port: 'http' },
+      httpGet: { path: '/readyz', port: 'http', scheme },
       periodSeconds: 2,
       timeoutSeconds: 2,
       failureThreshold: 3,
@@ -125,6 +162,7 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
     volumeMounts: [
       { name: n.volumeClaimTemplate, mountPath: DATA_DIR },
       { name: 'tmp', mountPath: '/tmp' },
+      ...(tls ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : []),
     ],
     securityContext: {
       runAsNonRoot: true,
@@ -172,7 +210,11 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
             seccompProfile: { type: 'RuntimeDefault' },
           },
           containers: [container],
-          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '64Mi' } }],
+          volumes: [
+            { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+            // Updated in place by the kubelet when the operator renews or rotates; the node re-reads it.
+            ...(tls ? [{ name: 'tls', secret: { secretName: n.tlsSecret, defaultMode: 0o440 } }] : []),
+          ],
           ...(affinity !== undefined ? { affinity } : {}),
           ...(spec.scheduling.nodeSelector !== undefined
             ? { nodeSelector: spec.scheduling.nodeSelector }
