@@ -96,7 +96,8 @@ if ((${#go_packages[@]} > 0)); then
 fi
 if [[ " $todo " == *" coredns "* ]]; then
   # CoreDNS is its own module with its own dependency graph: go install at the pinned version.
-  GOBIN="$staging" GOFLAGS= nice -n 19 go install -trimpath -ldflags="-s -w" "github.com/coredns/coredns@$coredns_version"
+  # Static (no cgo): it runs in a FROM-scratch image.
+  CGO_ENABLED=0 GOBIN="$staging" GOFLAGS= nice -n 19 go install -trimpath -ldflags="-s -w" "github.com/coredns/coredns@$coredns_version"
 fi
 # Publish each binary atomically (rename), so a concurrent or interrupted build never leaves a
 # half-written one; the checks above look at each binary.

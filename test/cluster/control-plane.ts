@@ -456,7 +456,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           '--requestheader-username-headers=X-Remote-User',
           '--requestheader-group-headers=X-Remote-Group',
           '--requestheader-extra-headers-prefix=X-Remote-Extra-',
-          '--authorization-mode=RBAC',
+          // A real kubelet acts as system:node:<name>: the Node authorizer scopes it, as in kubeadm clusters.
+          `--authorization-mode=${loopbackOnly ? 'RBAC' : 'Node,RBAC'}`,
           '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
           `--service-account-key-file=${pki.file('sa.pub')}`,
           `--service-account-signing-key-file=${pki.file('sa.key')}`,

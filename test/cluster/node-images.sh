@@ -11,7 +11,7 @@ bin_dir="$(echo "$bin_dir" | tail -1)"
 pause_hash="$(sha256sum "$here/tools/pause/main.go" | cut -c1-12)"
 pause_image="localhost/kv-store-pause:$pause_hash"
 coredns_version="$("$bin_dir/coredns" -version | sed -n 's/^CoreDNS-\(.*\)$/\1/p')"
-coredns_image="localhost/kv-store-coredns:$coredns_version"
+coredns_image="localhost/kv-store-coredns:$coredns_version-$(sha256sum "$bin_dir/coredns" | cut -c1-12)"
 
 scratch_image() { # name binary [args...]: an image holding one static binary as its entrypoint
   local image="$1" binary="$2" c

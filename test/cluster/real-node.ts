@@ -160,6 +160,10 @@ export class RealNode {
         '[plugins."io.containerd.grpc.v1.cri"]',
         `  sandbox_image = ${JSON.stringify(sandboxImage)}`,
         '  disable_apparmor = true',
+        // Lowering oom_score_adj is refused here even for root (runc: "failed to update
+        // /proc/self/oom_score_adj: Permission denied" for the -998 the kubelet asks for sandboxes):
+        // containerd clamps it to its own score instead.
+        '  restrict_oom_score_adj = true',
         '  [plugins."io.containerd.grpc.v1.cri".containerd]',
         '    snapshotter = "overlayfs"',
         '    default_runtime_name = "runc"',
