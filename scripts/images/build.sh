@@ -51,7 +51,8 @@ for image in kv-store kv-store-operator; do
     need_tools containerd
     archive="$(mktemp "$images_cache/export.XXXXXX.tar")"
     podman save --quiet -o "$archive" "localhost/$image:${tags[0]}"
-    ctr -n k8s.io images import --no-unpack "$archive" >/dev/null
+    # ctr honours CONTAINERD_ADDRESS (default /run/containerd/containerd.sock).
+    ctr -n k8s.io images import "$archive" >/dev/null
     rm -f "$archive"
     for t in "${tags[@]}"; do
       ctr -n k8s.io images tag --force "localhost/$image:${tags[0]}" "docker.io/library/$image:$t" >/dev/null

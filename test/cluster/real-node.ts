@@ -481,6 +481,11 @@ export class RealNode {
     if (proxy !== undefined) {
       await stopProcess(proxy);
       await run(path.join(this.opts.tools.binDir, 'kube-proxy'), ['--cleanup']).catch(() => undefined);
+      // --cleanup leaves the canary chains (and the kubelet's) behind; nothing else owns KUBE-*.
+      for (const table of ['nat', 'filter', 'mangle'])
+        for (const chain of ['KUBE-PROXY-CANARY', 'KUBE-KUBELET-CANARY', 'KUBE-MARK-MASQ'])
+          for (const op of ['-F', '-X'])
+            await run('iptables', ['-t', table, op, chain]).catch(() => undefined);
     }
     this.unmountUnder([this.opts.stateDir, this.runDir]);
     for (const ns of netns) {
