@@ -26,23 +26,45 @@ export function expandVars(value: string, vars: Readonly<Record<string, string>>
   });
 }
 
-/** Replaces a mountPath (at a path boundary) with its local directory, so `--data=/data/x` works. */
+/**
+ * Replaces a mountPath (at a path boundary) with its local directory, so `--data=/data/x` works.
+ * One pass over the value: a replacement is never rewritten again, so a local directory that
+ * itself lies under another mountPath (a state dir under /tmp with a /tmp emptyDir) stays as is.
+ */
 export function substituteMounts(
   value: string,
   mounts: readonly Pick<Mount, 'mountPath' | 'localPath'>[],
 ): string {
-  let out = value;
-  // Longest mount path first so /data/wal wins over /data.
-  for (const m of [...mounts].sort((a, b) => b.mountPath.length - a.mountPath.length)) {
+  const byPath = new Map<string, string>();
+  for (const m of mounts) {
     const mp = m.mountPath.replace(/\/+$/, '');
-    if (mp === '') continue;
-    const escaped = mp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    out = out.replace(
-      new RegExp(`(^|[=:,\\s])${escaped}(?=$|/|[\\s,:;])`, 'g'),
-      (_m, lead: string) => `${lead}${m.localPath}`,
-    );
+    if (mp !== '') byPath.set(mp, m.localPath);
   }
-  return out;
+  if (byPath.size === 0) return value;
+  // Longest mount path first in the alternation, so /data/wal wins over /data.
+  const alternatives = [...byPath.keys()]
+    .sort((a, b) => b.length - a.length)
+    .map((mp) => mp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  return value.replace(
+    new RegExp(`(^|[=:,\\s])(${alternatives.join('|')})(?=$|/|[\\s,:;])`, 'g'),
+    (_m, lead: string, mp: string) => `${lead}${byPath.get(mp) ?? mp}`,
+  );
+}
+
+/**
+ * The argv of a container, as Kubernetes builds it: the image's ENTRYPOINT/CMD (here the image
+ * map's command/args: host paths, used as they are) unless the container's command/args replace
+ * them; only the container's own strings get $(VAR) expansion and mountPath rewriting, so an
+ * image command under a mounted path (a checkout in /tmp, with a /tmp emptyDir) is not rewritten.
+ */
+export function containerArgv(
+  image: { readonly command: readonly string[]; readonly args?: readonly string[] },
+  container: Pick<V1Container, 'command' | 'args'>,
+  expand: (value: string) => string,
+): string[] {
+  const args = (container.args ?? []).map(expand);
+  if (container.command !== undefined) return [...container.command.map(expand), ...args];
+  return [...image.command, ...(container.args !== undefined ? args : [...(image.args ?? [])])];
 }
 
 /** KVSTORE_MOUNT_<VOLUME_MOUNT_NAME>: the volumeMount's name upper-cased, non-alphanumerics as _. */
@@ -104,8 +126,10 @@ export async function containerEnv(
     for (const [k, v] of Object.entries(values ?? {})) vars[`${from.prefix ?? ''}${k}`] = v;
   }
   for (const e of c.env ?? []) vars[e.name] = await envValue(ctx, e, vars, namespace, c);
+  // The image's own env holds host paths already (like its command); only values from the pod
+  // spec are rewritten.
+  for (const [k, v] of Object.entries(vars)) if (imageEnv[k] !== v) vars[k] = substituteMounts(v, mounts);
   for (const m of mounts) vars[mountEnvName(m.name)] = m.localPath;
-  for (const [k, v] of Object.entries(vars)) vars[k] = substituteMounts(v, mounts);
   return vars;
 }
 

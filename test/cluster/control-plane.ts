@@ -19,9 +19,15 @@ export interface ToolPaths {
   readonly kubectl: string;
 }
 
-/** Returns the cached binaries, building them first (minutes, once per pin set) if missing. */
-export function ensureTools(): ToolPaths {
-  const output = execFileSync(BUILD_SCRIPT, [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Returns the cached binaries, building them first (minutes, once per pin set) if missing.
+ * `node: true` also builds kubelet, kube-proxy, kube-scheduler and CoreDNS (docs/adr/0071).
+ */
+export function ensureTools(opts: { node?: boolean } = {}): ToolPaths {
+  const output = execFileSync(BUILD_SCRIPT, opts.node === true ? ['--node'] : [], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const binDir = output.trim().split('\n').at(-1) ?? '';
   // build-tools.sh builds kubectl only where none is on PATH (or KVSTORE_BUILD_KUBECTL asks for it).
   const builtKubectl = path.join(binDir, 'kubectl');
@@ -65,7 +71,7 @@ function openssl(args: readonly string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-function issueCert(dir: string, name: string, subject: string, extensions: string): void {
+export function issueCert(dir: string, name: string, subject: string, extensions: string): void {
   const ext = path.join(dir, `${name}.ext`);
   fs.writeFileSync(
     ext,
@@ -117,8 +123,12 @@ export interface Pki {
   readonly file: (name: string) => string;
 }
 
-/** CA, apiserver serving cert, client certs for admin and controller-manager, SA signing key. */
-export function generatePki(dir: string): Pki {
+/**
+ * CA, apiserver serving cert, client certs for admin and controller-manager, SA signing key.
+ * `extraApiserverIps` are added to the serving cert (the real-kubelet node's bridge address and
+ * the `kubernetes` Service's ClusterIP, docs/adr/0071).
+ */
+export function generatePki(dir: string, extraApiserverIps: readonly string[] = []): Pki {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   openssl(
     [
@@ -149,7 +159,8 @@ export function generatePki(dir: string): Pki {
     'apiserver',
     '/CN=kube-apiserver',
     'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,' +
-      'DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local',
+      'DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local' +
+      extraApiserverIps.map((ip) => `,IP:${ip}`).join(''),
   );
   issueCert(dir, 'admin', '/O=system:masters/CN=kube-admin', 'extendedKeyUsage=clientAuth');
   issueCert(dir, 'controller-manager', '/CN=system:kube-controller-manager', 'extendedKeyUsage=clientAuth');
@@ -346,7 +357,17 @@ export interface ControlPlaneOptions {
   /** Extra kube-apiserver flags, e.g. feature gates. */
   readonly apiserverArgs?: readonly string[];
   readonly startTimeoutMs?: number;
+  /**
+   * Where the apiserver listens and what it advertises (default 127.0.0.1, reachable from this
+   * machine only). A real kubelet's pods reach it through the `kubernetes` Service, so the
+   * real-kubelet node passes its bridge address; the Service then gets real endpoints.
+   */
+  readonly bindAddress?: string;
 }
+
+/** The `kubernetes` Service's ClusterIP: the first address of --service-cluster-ip-range. */
+export const SERVICE_CIDR = '10.96.0.0/16';
+export const KUBERNETES_SERVICE_IP = '10.96.0.1';
 
 export interface ControlPlane {
   readonly server: string;
@@ -363,14 +384,19 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const timeoutMs = opts.startTimeoutMs ?? 120_000;
   const logDir = path.join(stateDir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
-  const pki = generatePki(path.join(stateDir, 'pki'));
+  const bindAddress = opts.bindAddress ?? '127.0.0.1';
+  const loopbackOnly = bindAddress === '127.0.0.1';
+  const pki = generatePki(
+    path.join(stateDir, 'pki'),
+    loopbackOnly ? [] : [bindAddress, KUBERNETES_SERVICE_IP],
+  );
   const ports = {
     etcdClient: await freePort(),
     etcdPeer: await freePort(),
     apiserver: await freePort(),
     controllerManager: await freePort(),
   };
-  const server = `https://127.0.0.1:${ports.apiserver}`;
+  const server = `https://${bindAddress}:${ports.apiserver}`;
   const kubeconfigPath = path.join(stateDir, 'admin.kubeconfig');
   const kubeconfig = kubeconfigYaml(server, pki, 'admin');
   fs.writeFileSync(kubeconfigPath, kubeconfig, { mode: 0o600 });
@@ -412,11 +438,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         tools.kubeApiserver,
         [
           `--etcd-servers=${etcdUrl}`,
-          '--bind-address=127.0.0.1',
+          `--bind-address=${bindAddress}`,
           `--secure-port=${ports.apiserver}`,
-          '--advertise-address=127.0.0.1',
+          `--advertise-address=${bindAddress}`,
           // Nothing can route to 127.0.0.1 from a pod's point of view, and Endpoints reject loopback.
-          '--endpoint-reconciler-type=none',
+          `--endpoint-reconciler-type=${loopbackOnly ? 'none' : 'lease'}`,
           `--tls-cert-file=${pki.file('apiserver.crt')}`,
           `--tls-private-key-file=${pki.file('apiserver.key')}`,
           `--client-ca-file=${pki.caCert}`,
@@ -430,11 +456,12 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
           '--requestheader-username-headers=X-Remote-User',
           '--requestheader-group-headers=X-Remote-Group',
           '--requestheader-extra-headers-prefix=X-Remote-Extra-',
-          '--authorization-mode=RBAC',
+          // A real kubelet acts as system:node:<name>: the Node authorizer scopes it, as in kubeadm clusters.
+          `--authorization-mode=${loopbackOnly ? 'RBAC' : 'Node,RBAC'}`,
           '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
           `--service-account-key-file=${pki.file('sa.pub')}`,
           `--service-account-signing-key-file=${pki.file('sa.key')}`,
-          '--service-cluster-ip-range=10.96.0.0/16',
+          `--service-cluster-ip-range=${SERVICE_CIDR}`,
           '--allow-privileged=true',
           '--profiling=false',
           '--v=1',

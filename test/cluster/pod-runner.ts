@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
 import { registerForExitCleanup } from './control-plane.ts';
 import { resolveImage, type ImageEntry, type ImageMap } from './image-map.ts';
-import { containerEnv, expandVars, substituteMounts, type Mount } from './container-env.ts';
+import { containerArgv, containerEnv, expandVars, substituteMounts, type Mount } from './container-env.ts';
 import { ContainerRun, now, podStatus, SIGNAL_NUMBERS, type PodStatusReport } from './pod-status.ts';
 import { runProbe } from './probes.ts';
 
@@ -191,11 +191,7 @@ export class PodRunner {
     }
     const resolvedVars = vars;
     const expand = (v: string): string => substituteMounts(expandVars(v, resolvedVars), mounts);
-    const argv =
-      c.spec.command !== undefined
-        ? [...c.spec.command, ...(c.spec.args ?? [])]
-        : [...entry.command, ...(c.spec.args ?? entry.args ?? [])];
-    const [file, ...args] = argv.map(expand);
+    const [file, ...args] = containerArgv(entry, c.spec, expand);
     const cwd =
       c.spec.workingDir !== undefined ? expand(c.spec.workingDir) : (entry.workingDir ?? this.env.repoRoot);
     const nodeOptions = [`--import=${this.env.preloadPath}`, resolvedVars['NODE_OPTIONS'] ?? '']

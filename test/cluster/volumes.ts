@@ -16,15 +16,49 @@ function errorCode(err: unknown): number | undefined {
     : undefined;
 }
 
+/**
+ * How provisioned volumes look. The process-kubelet's are hostPath PVs of its own class; the
+ * real-kubelet node's (docs/adr/0071) are `local` PVs pinned to the node, because the kubelet
+ * applies a pod's fsGroup to local volumes and never to hostPath ones.
+ */
+export interface VolumeFlavour {
+  readonly provisioner: string;
+  readonly storageClass: string;
+  /** Set: `local` PVs with node affinity to this node; unset: hostPath PVs. */
+  readonly localNode?: string;
+}
+
 export class LocalVolumes {
   private readonly core: CoreV1Api;
   private readonly volumesDir: string;
   private readonly log: (message: string) => void;
+  private readonly flavour: VolumeFlavour;
 
-  constructor(core: CoreV1Api, volumesDir: string, log: (message: string) => void) {
+  constructor(
+    core: CoreV1Api,
+    volumesDir: string,
+    log: (message: string) => void,
+    flavour: VolumeFlavour = { provisioner: PROVISIONER, storageClass: STORAGE_CLASS },
+  ) {
     this.core = core;
     this.volumesDir = volumesDir;
     this.log = log;
+    this.flavour = flavour;
+  }
+
+  private source(dir: string): Partial<NonNullable<V1PersistentVolume['spec']>> {
+    const node = this.flavour.localNode;
+    if (node === undefined) return { hostPath: { path: dir, type: 'Directory' } };
+    return {
+      local: { path: dir },
+      nodeAffinity: {
+        required: {
+          nodeSelectorTerms: [
+            { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [node] }] },
+          ],
+        },
+      },
+    };
   }
 
   async provision(
@@ -41,7 +75,7 @@ export class LocalVolumes {
         meta.deletionTimestamp !== undefined
       )
         continue;
-      if (className !== undefined && className !== STORAGE_CLASS) continue;
+      if (className !== undefined && className !== this.flavour.storageClass) continue;
       if (pvByClaimUid.has(meta.uid ?? '')) continue;
       const name = `pvc-${meta.uid ?? ''}`;
       const dir = path.join(this.volumesDir, name);
@@ -51,14 +85,14 @@ export class LocalVolumes {
           body: {
             apiVersion: 'v1',
             kind: 'PersistentVolume',
-            metadata: { name, annotations: { [PROVISIONED_BY]: PROVISIONER } },
+            metadata: { name, annotations: { [PROVISIONED_BY]: this.flavour.provisioner } },
             spec: {
               capacity: { storage: pvc.spec?.resources?.requests?.['storage'] ?? '1Gi' },
               accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'],
               persistentVolumeReclaimPolicy: 'Delete',
               storageClassName: className ?? '',
               volumeMode: pvc.spec?.volumeMode ?? 'Filesystem',
-              hostPath: { path: dir, type: 'Directory' },
+              ...this.source(dir),
               claimRef: {
                 apiVersion: 'v1',
                 kind: 'PersistentVolumeClaim',
@@ -77,9 +111,9 @@ export class LocalVolumes {
     // A released volume of ours (its claim deleted) goes away with its data, like a cloud disk.
     for (const pv of pvs) {
       const name = pv.metadata?.name ?? '';
-      if (pv.metadata?.annotations?.[PROVISIONED_BY] !== PROVISIONER) continue;
+      if (pv.metadata?.annotations?.[PROVISIONED_BY] !== this.flavour.provisioner) continue;
       if (pv.status?.phase !== 'Released' || pv.spec?.persistentVolumeReclaimPolicy !== 'Delete') continue;
-      const dir = pv.spec.hostPath?.path;
+      const dir = pv.spec.hostPath?.path ?? pv.spec.local?.path;
       if (dir !== undefined && dir.startsWith(this.volumesDir + path.sep))
         fs.rmSync(dir, { recursive: true, force: true });
       try {

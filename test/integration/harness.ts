@@ -1,13 +1,21 @@
 // Real kv-store processes on loopback for integration tests: start, stop,
 // kill -9, restart, and a tiny JSON HTTP client.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, createWriteStream, type WriteStream } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, mkdtempSync, rmSync, createWriteStream, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../node/bin/kv-store.js', import.meta.url));
+
+/**
+ * Set (e.g. `KVSTORE_IT_IMAGE=localhost/kv-store:dev`): every node ProcCluster starts runs in that
+ * image with podman instead (host network, read-only root, uid 1000, the cluster's temp dir mounted
+ * at the same path so arguments stay the same). The image smoke test (test/images) uses it.
+ */
+export const NODE_IMAGE = process.env.KVSTORE_IT_IMAGE;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -88,6 +96,8 @@ export interface ProcNode {
   args: string[];
   proc: ChildProcess | null;
   logFile: string;
+  /** The podman container running it (NODE_IMAGE only). */
+  container?: string;
 }
 
 export class ProcCluster {
@@ -98,6 +108,8 @@ export class ProcCluster {
 
   constructor(extraEnv: Record<string, string> = {}) {
     this.root = mkdtempSync(join(tmpdir(), 'kvstore-it-'));
+    // The image runs as uid 1000 and creates the data dirs under root itself.
+    if (NODE_IMAGE !== undefined) chownSync(this.root, 1000, 1000);
     this.extraEnv = extraEnv;
   }
 
@@ -157,12 +169,34 @@ export class ProcCluster {
     const n = this.node(id);
     const log = createWriteStream(n.logFile, { flags: 'a' });
     this.logs.push(log);
-    const proc = spawn(process.execPath, [BIN, ...n.args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...this.extraEnv },
-    });
-    proc.stdout.pipe(log, { end: false });
-    proc.stderr.pipe(log, { end: false });
+    let proc: ChildProcess;
+    if (NODE_IMAGE === undefined) {
+      proc = spawn(process.execPath, [BIN, ...n.args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...this.extraEnv },
+      });
+    } else {
+      // podman run proxies SIGTERM to the container (PID 1 is the image's tini) and exits with its code.
+      n.container = `kvit-${id}-${randomBytes(4).toString('hex')}`;
+      const env = Object.entries(this.extraEnv).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+      proc = spawn(
+        'podman',
+        [
+          'run',
+          '--rm',
+          '--name',
+          n.container,
+          '--network',
+          'host',
+          '--read-only',
+          '--user',
+          '1000:1000',
+        ].concat(['-v', `${this.root}:${this.root}`, ...env, NODE_IMAGE, ...n.args]),
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+    }
+    proc.stdout?.pipe(log, { end: false });
+    proc.stderr?.pipe(log, { end: false });
     n.proc = proc;
   }
 
@@ -181,7 +215,10 @@ export class ProcCluster {
     if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
       p.once('exit', () => resolve());
-      p.kill(sig);
+      // SIGKILL cannot be proxied into a container: podman kill delivers it to its PID 1.
+      if (n.container !== undefined && sig === 'SIGKILL')
+        execFile('podman', ['kill', '-s', 'KILL', n.container], () => {});
+      else p.kill(sig);
     });
   }
 

@@ -9,6 +9,27 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { startCluster, REPO_ROOT, type Cluster } from '../cluster/cluster.ts';
+import { startRealCluster, type RealCluster } from '../cluster/real-cluster.ts';
+
+/**
+ * KVSTORE_KUBELET=containerd runs the suite on a real node (kubelet + containerd + runc, CNI,
+ * kube-proxy, CoreDNS; docs/adr/0071) with the images `npm run images` built; unset, on the
+ * process-kubelet (docs/adr/0030).
+ */
+export const REAL_KUBELET = process.env.KVSTORE_KUBELET === 'containerd';
+
+/** The images `npm run images` built, under the names the chart, the CRD default and the suite use. */
+export const REAL_IMAGES: ReadonlyMap<string, readonly string[]> = new Map([
+  [
+    'localhost/kv-store:dev',
+    [
+      'docker.io/library/kv-store:dev',
+      'docker.io/library/kv-store:0.1.0',
+      'docker.io/library/kv-store:dev-b',
+    ],
+  ],
+  ['localhost/kv-store-operator:dev', ['docker.io/library/kv-store-operator:0.1.0']],
+]);
 
 export const NS = 'kvtest';
 export const OPERATOR_NS = 'kv-store-system';
@@ -42,11 +63,11 @@ export interface NodeStatus {
 }
 
 export class Env {
-  readonly cluster: Cluster;
+  readonly cluster: Cluster | RealCluster;
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;
 
-  private constructor(cluster: Cluster) {
+  private constructor(cluster: Cluster | RealCluster) {
     this.cluster = cluster;
     const kc = new KubeConfig();
     kc.loadFromString(cluster.kubeconfig);
@@ -59,6 +80,14 @@ export class Env {
     // Not under /tmp: pods mount an emptyDir at /tmp, and the process-kubelet rewrites mount
     // paths in args one after another, so a volume path under /tmp would be rewritten twice.
     const stateDir = mkdtempSync(path.join(REPO_ROOT, '.cache', 'operator-e2e-'));
+    if (REAL_KUBELET)
+      return new Env(
+        await startRealCluster({
+          stateDir,
+          removeStateOnStop: process.env.KVSTORE_KEEP_CLUSTER === undefined,
+          images: REAL_IMAGES,
+        }),
+      );
     const cluster = await startCluster({
       stateDir,
       removeStateOnStop: process.env.KVSTORE_KEEP_CLUSTER === undefined,
