@@ -38,7 +38,8 @@ void describe(
           ':',
         ),
         NODE_OPTIONS: `--import ${path.join(REPO_ROOT, 'test/cluster/net-preload.ts')}`,
-        KVSTORE_CLUSTER_HOSTS: env.cluster.kubelet.hostsPath,
+        // Only the process-kubelet has a hosts file for pod names; a real node has cluster DNS.
+        ...('kubelet' in env.cluster ? { KVSTORE_CLUSTER_HOSTS: env.cluster.kubelet.hostsPath } : {}),
       };
       return new Promise((resolve, reject) => {
         const child = spawn(env.cluster.tools.kubectl, ['kv', ...args], { env: childEnv, cwd: work });
