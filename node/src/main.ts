@@ -5,14 +5,14 @@ import { isKvError } from './errors.ts';
 import { LoginLimiter } from './auth/login-limiter.ts';
 import { createApp } from './http/app.ts';
 import { startHttpServer, startPeerServer, type RunningServer } from './http/server.ts';
+import { HttpWorkerHost } from './http/workers/host.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { heapGrowthPolicyWanted, startHeapGrowthPolicy } from './runtime/heap-growth.ts';
 import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
 import { httpsForwarder } from './security/https-forwarder.ts';
 import { ReloadingTls, TlsConfigError } from './security/tls-material.ts';
-import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import { certificateUser } from './http/certificate-user.ts';
 import { CorruptionError, DataDirError } from './storage/errors.ts';
 
 const SHUTDOWN_DEADLINE_MS = 8000;
@@ -58,14 +58,6 @@ function loadTls(cfg: NodeOptions, log: Logger): Tls {
     r?.start();
   }
   return { client, peer };
-}
-
-/** With -client-cert-auth: the CN of the verified client certificate is the user. */
-function certificateUser(req: IncomingMessage): string | null {
-  const socket = req.socket as TLSSocket;
-  if (socket.authorized !== true) return null;
-  const cn = socket.getPeerX509Certificate?.()?.subject.match(/(?:^|\n)CN=([^\n]+)/)?.[1];
-  return cn !== undefined && cn !== '' ? cn : null;
 }
 
 function nodeOptions(o: NodeOptions): KvNodeOptions {
@@ -167,35 +159,54 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const app = createApp(node, {
-    metrics,
-    logger: log,
-    auth: {
-      gate: {
-        auth: () => node.auth,
-        now: Date.now,
-        ...(cfg.tls.client?.clientCertAuth ? { certificateUser } : {}),
+  const servers: Pick<RunningServer, 'close'>[] = [];
+  const clientServerTls = clientTls
+    ? { material: clientTls, requireClientCert: cfg.tls.client?.clientCertAuth === true }
+    : undefined;
+  if (cfg.httpWorkers > 0) {
+    // Peer streams that reach a worker on the shared client port are piped to this thread.
+    const upgrade = cfg.peerListen === null ? await startPeerServer('127.0.0.1:0', node.transport) : null;
+    if (upgrade) servers.push(upgrade);
+    const host = new HttpWorkerHost(node, metrics, log, {
+      count: cfg.httpWorkers,
+      memberId: cfg.id,
+      logLevel: cfg.logLevel,
+      listen: cfg.listen,
+      tls: clientServerTls ?? null,
+      auth: true,
+      upgradePort: upgrade?.address.port ?? null,
+      writeLog: (line) => void process.stderr.write(line),
+    });
+    await host.start();
+    servers.unshift(host.server);
+  } else {
+    const app = createApp(node, {
+      metrics,
+      logger: log,
+      auth: {
+        gate: {
+          auth: () => node.auth,
+          now: Date.now,
+          ...(cfg.tls.client?.clientCertAuth ? { certificateUser } : {}),
+        },
+        backend: {
+          auth: () => node.auth,
+          proposeAuth: (c) => node.proposeAuth(c),
+          barrier: () => node.barrier(),
+          now: Date.now,
+          limiter: new LoginLimiter(),
+        },
       },
-      backend: {
-        auth: () => node.auth,
-        proposeAuth: (c) => node.proposeAuth(c),
-        barrier: () => node.barrier(),
-        now: Date.now,
-        limiter: new LoginLimiter(),
-      },
-    },
-  });
-  const servers: RunningServer[] = [];
-  servers.push(
-    await startHttpServer(
-      app,
-      cfg.listen,
-      cfg.peerListen === null ? node.transport : null,
-      clientTls
-        ? { material: clientTls, requireClientCert: cfg.tls.client?.clientCertAuth === true }
-        : undefined,
-    ),
-  );
+    });
+    servers.push(
+      await startHttpServer(
+        app,
+        cfg.listen,
+        cfg.peerListen === null ? node.transport : null,
+        clientServerTls,
+      ),
+    );
+  }
   if (cfg.peerListen) {
     servers.push(
       await startPeerServer(
@@ -211,11 +222,12 @@ async function main(): Promise<void> {
     clientUrl: cfg.clientUrl,
     peerUrl: cfg.peerUrl,
     dataDir: cfg.dataDir,
+    httpWorkers: cfg.httpWorkers,
   });
   installShutdown(node, servers, log);
 }
 
-function installShutdown(node: KvNode, servers: RunningServer[], log: Logger): void {
+function installShutdown(node: KvNode, servers: Pick<RunningServer, 'close'>[], log: Logger): void {
   let shuttingDown = false;
   const shutdown = (signal: string): void => {
     if (shuttingDown) return;

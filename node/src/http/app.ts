@@ -40,6 +40,8 @@ export interface AppOptions {
   auth?: { gate: Omit<AuthGateOptions, 'maxKeyBytes'>; backend: AuthBackend };
   /** A request body that stalls or takes longer than this is answered 408 and its buffer dropped. */
   bodyTimeouts?: BodyTimeouts;
+  /** The /metrics text (default: `metrics.registry`); an HTTP worker asks the Raft thread for the process's. */
+  metricsText?: () => Promise<{ contentType: string; body: string }>;
 }
 
 /** The koa app plus a switch that ends blocking watches when the server shuts down. */
@@ -327,9 +329,9 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
   const adminBody = (ctx: Koa.Context, allowed: readonly string[], emptyAsObject = false) =>
     readJsonObjectBody(ctx, ADMIN_BODY_LIMIT, allowed, { emptyAsObject, timeouts: bodyTimeouts });
 
-  router.get('/v1/status', (ctx) => {
+  router.get('/v1/status', async (ctx) => {
     noQuery(ctx);
-    const s = service.status();
+    const s = await service.status();
     ctx.set(INDEX_HEADER, String(s.appliedIndex));
     ctx.body = s;
   });
@@ -380,16 +382,16 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     const to = toText === undefined ? undefined : memberId(toText, 'target id');
     ctx.body = await service.transferLeadership(to);
   });
-  router.get('/livez', (ctx) => {
+  router.get('/livez', async (ctx) => {
     noQuery(ctx);
-    const live = service.livez();
+    const live = await service.livez();
     ctx.status = live ? 200 : 503;
     if (!live) ctx.set('Retry-After', '1');
     ctx.body = live ? { status: 'ok' } : kvError('unavailable', 'not live').toJSON();
   });
-  router.get('/readyz', (ctx) => {
+  router.get('/readyz', async (ctx) => {
     noQuery(ctx);
-    const r = service.readyz();
+    const r = await service.readyz();
     ctx.status = r.ready ? 200 : 503;
     if (r.ready) {
       ctx.body = r;
@@ -407,6 +409,12 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
   });
   router.get('/metrics', async (ctx) => {
     noQuery(ctx);
+    if (opts.metricsText) {
+      const m = await opts.metricsText();
+      ctx.type = m.contentType;
+      ctx.body = m.body;
+      return;
+    }
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
   });
