@@ -1,12 +1,48 @@
 // Same-run A/B of kv-store builds or flags (docs/adr/0063): 3 local members per variant, wrk with
 // bench/lua/bench.lua against the leader (PUT) or all members (GET), repetitions interleaved with
 // the order alternating, CPU-seconds of members + wrk per 1,000 requests from /proc.
+// --op watch: bench/lib/watch.ts's fan-out (1,000 blocking watchers on a prefix over the members,
+// a writer at --rate writes/s on the leader), latency from the write's ack; rps = deliveries/s.
 // Usage: node scripts/ab-http.ts --op put --clients 64 --reps 3 --duration 5 \
 //          'base=/work/wt-perf-base' 'w2=/work/wt-perf:-http-workers 2'
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import http from 'node:http';
 import path from 'node:path';
+
+// The latency rules of bench/lib/watch.ts (a copy: scripts/ is another TS project than bench/).
+interface Write {
+  index: number;
+  ackAt: number;
+}
+function deliveryLatency(writes: readonly Write[], armIndex: number, receivedAt: number): number | null {
+  const write = writes.find((w) => w.index > armIndex);
+  return write === undefined ? null : Math.max(0, receivedAt - write.ackAt);
+}
+function nearestRank(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p * sorted.length) / 100 - 1e-9))) - 1]!;
+}
+function httpRequest(
+  url: string,
+  o: { method?: string; body?: string; agent: http.Agent; timeoutMs: number },
+): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: o.method ?? 'GET', agent: o.agent, timeout: o.timeoutMs },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}
 
 interface Variant {
   name: string;
@@ -28,6 +64,8 @@ const reps = Number(opt('reps', '3'));
 const duration = Number(opt('duration', '5'));
 const keys = Number(opt('keys', '10000'));
 const basePort = Number(opt('port', '29080'));
+const watchers = Number(opt('watchers', '1000'));
+const rate = Number(opt('rate', '20'));
 const variants: Variant[] = argv.map((a) => {
   const [name, rest] = a.split('=', 2) as [string, string];
   const [root, flags] = rest.split(':', 2) as [string, string | undefined];
@@ -113,6 +151,83 @@ function wrk(o: string, targets: string[], c: number, d: number): Promise<{ out:
   });
 }
 
+async function watchFanOut(procs: ChildProcess[], all: string[]): Promise<Row> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  const put = async (i: number): Promise<Write> => {
+    const r = await httpRequest(`http://${all[0]}/v1/kv/watchbench/k`, {
+      method: 'PUT',
+      body: JSON.stringify({ value: String(i).padStart(100, 'x') }),
+      agent,
+      timeoutMs: 10_000,
+    });
+    return { index: Number(r.headers['x-kv-index']), ackAt: performance.now() };
+  };
+  const first = await put(0);
+  const writes: Write[] = [];
+  const received: { arm: number; at: number }[] = [];
+  let stopping = false;
+  let failures = 0;
+  const watcher = async (w: number): Promise<void> => {
+    let arm = first.index;
+    while (!stopping) {
+      try {
+        const r = await httpRequest(
+          `http://${all[w % all.length]}/v1/kv/watchbench/?recurse&index=${arm}&wait=60s`,
+          {
+            agent,
+            timeoutMs: 70_000,
+          },
+        );
+        const at = performance.now();
+        const index = Number(r.headers['x-kv-index']);
+        if (r.status !== 200 || !Number.isFinite(index)) {
+          failures++;
+          await sleep(100);
+          continue;
+        }
+        if (index > arm) received.push({ arm, at });
+        arm = index;
+      } catch {
+        failures++;
+        await sleep(100);
+      }
+    }
+  };
+  const loops = Array.from({ length: watchers }, (_, w) => watcher(w));
+  await sleep(2000);
+  const pids = procs.map((p) => p.pid!);
+  const before = pids.map(ticks);
+  const selfBefore = process.cpuUsage();
+  const total = rate * duration;
+  const startedAt = performance.now();
+  for (let i = 1; i <= total; i++) {
+    const due = startedAt + (i * 1000) / rate;
+    if (due > performance.now()) await sleep(due - performance.now());
+    writes.push(await put(i));
+  }
+  await sleep(1000);
+  const after = pids.map(ticks);
+  const self = process.cpuUsage(selfBefore);
+  stopping = true;
+  await put(total + 1);
+  await Promise.race([Promise.all(loops), sleep(10_000)]);
+  agent.destroy();
+  const lat = received
+    .map((r) => deliveryLatency(writes, r.arm, r.at))
+    .filter((l): l is number => l !== null)
+    .sort((a, b) => a - b);
+  const cpu = after.reduce((s, a, i) => s + a - before[i]!, 0) / 100 + (self.user + self.system) / 1e6;
+  if (failures > 0) console.log(`  ${failures} watch requests failed`);
+  return {
+    rps: lat.length / total / watchers, // delivered share
+    p50: nearestRank(lat, 50),
+    p99: nearestRank(lat, 99),
+    non2xx: failures,
+    cpuPer1k: (cpu / lat.length) * 1000,
+    leaderCpu: (after[0]! - before[0]!) / 100 / duration,
+  };
+}
+
 interface Row {
   rps: number;
   p50: number;
@@ -129,6 +244,7 @@ async function measure(v: Variant): Promise<Row> {
   try {
     const leader = await leaderPort(ports);
     const all = [leader, ...ports.filter((p) => p !== leader)].map((p) => `127.0.0.1:${p}`);
+    if (op === 'watch') return await watchFanOut(procs, all);
     if (op === 'get') await wrk('put', [all[0]!], 64, 3); // fill the keyspace
     await wrk(op, op === 'put' ? [all[0]!] : all, clients, 2); // warm-up
     const pids = procs.map((p) => p.pid!);
@@ -160,7 +276,7 @@ for (let rep = 0; rep < reps; rep++) {
     const row = await measure(v);
     (results.get(v.name) ?? results.set(v.name, []).get(v.name)!).push(row);
     console.log(
-      `rep ${rep} ${v.name.padEnd(8)} ${op} c=${clients}: ${row.rps.toFixed(0)} req/s p50 ${row.p50.toFixed(2)} p99 ${row.p99.toFixed(2)} ms non2xx ${row.non2xx} cpu-s/1k ${row.cpuPer1k.toFixed(3)} leader ${row.leaderCpu.toFixed(2)} cores`,
+      `rep ${rep} ${v.name.padEnd(8)} ${op} c=${clients}: ${op === 'watch' ? `delivered ${row.rps.toFixed(3)}` : `${row.rps.toFixed(0)} req/s`} p50 ${row.p50.toFixed(2)} p99 ${row.p99.toFixed(2)} ms non2xx ${row.non2xx} cpu-s/1k ${row.cpuPer1k.toFixed(3)} leader ${row.leaderCpu.toFixed(2)} cores`,
     );
   }
 }

@@ -1,6 +1,6 @@
 // The kv-store process: parse flags, open the node, serve HTTP (clients and
 // peers on one port unless -peer-addr is given), shut down gracefully.
-import { helpText, parseFlags, type NodeOptions } from './cli/flags.ts';
+import { DEFAULT_HTTP_WORKERS, helpText, parseFlags, type NodeOptions } from './cli/flags.ts';
 import { isKvError } from './errors.ts';
 import { LoginLimiter } from './auth/login-limiter.ts';
 import { createApp } from './http/app.ts';
@@ -163,12 +163,13 @@ async function main(): Promise<void> {
   const clientServerTls = clientTls
     ? { material: clientTls, requireClientCert: cfg.tls.client?.clientCertAuth === true }
     : undefined;
-  if (cfg.httpWorkers > 0) {
+  const httpWorkers = cfg.httpWorkers ?? DEFAULT_HTTP_WORKERS;
+  if (httpWorkers > 0) {
     // Peer streams that reach a worker on the shared client port are piped to this thread.
     const upgrade = cfg.peerListen === null ? await startPeerServer('127.0.0.1:0', node.transport) : null;
     if (upgrade) servers.push(upgrade);
     const host = new HttpWorkerHost(node, metrics, log, {
-      count: cfg.httpWorkers,
+      count: httpWorkers,
       memberId: cfg.id,
       logLevel: cfg.logLevel,
       listen: cfg.listen,
@@ -222,7 +223,7 @@ async function main(): Promise<void> {
     clientUrl: cfg.clientUrl,
     peerUrl: cfg.peerUrl,
     dataDir: cfg.dataDir,
-    httpWorkers: cfg.httpWorkers,
+    httpWorkers,
   });
   installShutdown(node, servers, log);
 }

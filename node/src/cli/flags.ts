@@ -40,8 +40,8 @@ export interface NodeOptions {
   logLevel: LogLevel;
   /** TLS for the client API and for peer traffic; both null = plain text (the quick start). */
   tls: TlsOptions;
-  /** worker_threads serving the client API (docs/adr/0063); 0 = on the Raft thread. */
-  httpWorkers: number;
+  /** worker_threads serving the client API (docs/adr/0063); 0 = on the Raft thread; absent = the default. */
+  httpWorkers?: number;
 }
 
 /** Default of -http-workers (docs/adr/0063 has the measurements behind it). */
@@ -376,7 +376,7 @@ export function parseFlags(argv: string[]): ParseResult {
         maxSnapshotBytes: maxSnapshotMb * 1024 * 1024,
         logLevel,
         tls,
-        httpWorkers,
+        ...(httpWorkers !== undefined ? { httpWorkers } : {}),
       },
     };
   } catch (e) {

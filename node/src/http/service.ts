@@ -93,6 +93,11 @@ export interface KvService {
   transferLeadership(to?: string): Promise<{ leader: string }>;
   livez(): boolean | Promise<boolean>;
   readyz(): { ready: boolean; checks: ReadyCheck[] } | Promise<{ ready: boolean; checks: ReadyCheck[] }>;
+  /**
+   * Waits until this member has applied everything committed before the call (a ReadIndex round).
+   * A linearizable watch runs it while waiting, so the woken watch answers without a second round.
+   */
+  barrier?(): Promise<void>;
   /** Applied index right now: every response without one gets it as X-KV-Index. Must be cheap and never throw. */
   appliedIndex(): number;
 }

@@ -201,10 +201,12 @@ export class HttpWorkerHost {
     } catch (e) {
       result = Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
+    const watch = slot.watches.get(c.id);
     result.then(
       (v) => this.#reply(slot, { id: c.id, ok: true, v }),
       (e: unknown) => {
-        if (slot.watches.delete(c.id) && c.m === 'watch') return; // cancelled: nobody waits
+        // A watch the worker cancelled (its client left, or the worker closes): nobody waits.
+        if (watch?.signal.aborted) return;
         this.#reply(slot, { id: c.id, ok: false, e: this.#wireError(c, e) });
       },
     );
