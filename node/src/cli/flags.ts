@@ -345,12 +345,10 @@ export function parseFlags(argv: string[]): ParseResult {
     if (maxSnapshotMb > 1024 * 1024)
       throw new FlagError(`invalid -max-snapshot-mb "${maxSnapshotMb}": at most 1048576`);
     const join = parseBool(v.get('join') ?? 'false', 'join');
-    const httpWorkers = parsePositiveInt(
-      v.get('http-workers') ?? String(DEFAULT_HTTP_WORKERS),
-      'http-workers',
-      0,
-    );
-    if (httpWorkers > MAX_HTTP_WORKERS)
+    const httpWorkersText = v.get('http-workers');
+    const httpWorkers =
+      httpWorkersText === undefined ? undefined : parsePositiveInt(httpWorkersText, 'http-workers', 0);
+    if (httpWorkers !== undefined && httpWorkers > MAX_HTTP_WORKERS)
       throw new FlagError(`invalid -http-workers "${httpWorkers}": at most ${MAX_HTTP_WORKERS}`);
     const tls = parseTls(v, peerListen !== null);
     const peers = parsePeers(v.get('peers') ?? '', id, tls.peer ? 'https' : 'http');
