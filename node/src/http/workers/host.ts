@@ -91,10 +91,12 @@ export class HttpWorkerHost {
   async start(): Promise<{ port: number }> {
     this.#mirror();
     this.#port = this.#o.listen.port;
-    for (let i = 0; i < this.#o.count; i++) {
-      const port = await this.#spawn(i);
-      this.#port = port;
-    }
+    // Port 0: the first worker's bind picks it; the rest start together (each loads the app's modules).
+    if (this.#port === 0) this.#port = await this.#spawn(0);
+    const rest = Array.from({ length: this.#o.count }, (_, i) => i).filter(
+      (i) => this.#slots[i] === undefined,
+    );
+    await Promise.all(rest.map((i) => this.#spawn(i)));
     return { port: this.#port };
   }
 
