@@ -122,4 +122,7 @@ port.on('message', (m: ToWorker) => {
       return;
   }
 });
+// Auth updates queue on their port until a request looks; an idle worker takes them too, so that
+// queue stays as short as the changes of one second.
+setInterval(() => service.auth(), 1000).unref();
 post({ t: 'listening', port: running.address.port });
