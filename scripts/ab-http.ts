@@ -66,6 +66,8 @@ const keys = Number(opt('keys', '10000'));
 const basePort = Number(opt('port', '29080'));
 const watchers = Number(opt('watchers', '1000'));
 const rate = Number(opt('rate', '20'));
+// --stream yes: the watchers use the streaming watch (?stream, one response, a line per change).
+const streamWatch = opt('stream', 'no') === 'yes';
 const variants: Variant[] = argv.map((a) => {
   const [name, rest] = a.split('=', 2) as [string, string];
   const [root, flags] = rest.split(':', 2) as [string, string | undefined];
@@ -170,7 +172,37 @@ async function watchFanOut(procs: ChildProcess[], all: string[]): Promise<Row> {
   const received: { arm: number; at: number }[] = [];
   let stopping = false;
   let failures = 0;
+  const streamer = async (w: number): Promise<void> => {
+    let arm = first.index;
+    while (!stopping) {
+      await new Promise<void>((resolve) => {
+        const url = `http://${all[w % all.length]}/v1/kv/watchbench/?recurse&index=${arm}&wait=60s&stream`;
+        const req = http.get(url, { agent }, (res) => {
+          if (res.statusCode !== 200) failures++;
+          let buf = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            buf += c;
+            let nl: number;
+            while ((nl = buf.indexOf('\n')) >= 0) {
+              const index = (JSON.parse(buf.slice(0, nl)) as { index: number }).index;
+              buf = buf.slice(nl + 1);
+              if (index > arm) received.push({ arm, at: performance.now() });
+              arm = index;
+              if (stopping) req.destroy();
+            }
+          });
+          res.on('close', () => resolve());
+        });
+        req.on('error', () => {
+          failures++;
+          resolve();
+        });
+      });
+    }
+  };
   const watcher = async (w: number): Promise<void> => {
+    if (streamWatch) return streamer(w);
     let arm = first.index;
     while (!stopping) {
       try {

@@ -24,6 +24,7 @@ import { DurationError, parseDuration } from '../kv/duration.ts';
 import type { Consistency, KeyValue, KvService, MemberRole } from './service.ts';
 import { createAuthGate, type AuthGateOptions } from './auth-gate.ts';
 import { authRoutes, type AuthBackend } from './auth-routes.ts';
+import { watchStream } from './watch-stream.ts';
 
 export interface AppOptions {
   metrics: Metrics;
@@ -53,7 +54,7 @@ const ADMIN_BODY_LIMIT = 64 * 1024;
 const INDEX_HEADER = 'X-KV-Index';
 
 const KV_QUERY = {
-  GET: ['consistency', 'recurse', 'keys', 'separator', 'limit', 'index', 'wait'],
+  GET: ['consistency', 'recurse', 'keys', 'separator', 'limit', 'index', 'wait', 'stream'],
   PUT: ['cas'],
   DELETE: ['cas', 'recurse'],
 } as const;
@@ -216,6 +217,37 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     const wait = query.duration('wait');
     if (wait !== undefined && index === undefined) throw kvError('invalid-parameter', 'wait requires ?index');
     if (key === '' && !listing) throw kvError('invalid-key', 'key must not be empty');
+    const stream = query.flag('stream');
+    if (stream && index === undefined) throw kvError('invalid-parameter', 'stream requires ?index');
+
+    if (stream && index !== undefined) {
+      // The stream's ReadIndex round, before anything is sent: a failure is an ordinary error answer.
+      if (consistency === 'linearizable' && service.barrier) await service.barrier();
+      else if (consistency === 'linearizable') await service.get(key, { consistency });
+      const gone = new AbortController();
+      ctx.res.once('close', () => gone.abort());
+      ctx.type = 'application/x-ndjson';
+      ctx.body = watchStream(
+        service,
+        {
+          key,
+          listing,
+          keysOnly,
+          ...(separator !== undefined ? { separator } : {}),
+          limit: limit ?? defaultListLimit,
+          index,
+          totalMs: Math.min(wait ?? defaultWatchWaitMs, maxWatchWaitMs),
+        },
+        AbortSignal.any([gone.signal, app.closing.signal]),
+        metrics.watchersActive,
+        kvJson,
+      );
+      // Headers now: the client knows the watch is in place before the first change.
+      ctx.status = 200;
+      ctx.set(INDEX_HEADER, String(index));
+      ctx.flushHeaders();
+      return;
+    }
 
     let readConsistency = consistency;
     if (index !== undefined) {
