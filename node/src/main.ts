@@ -1,10 +1,11 @@
 // The kv-store process: parse flags, open the node, serve HTTP (clients and
 // peers on one port unless -peer-addr is given), shut down gracefully.
-import { helpText, parseFlags, type NodeOptions } from './cli/flags.ts';
+import { DEFAULT_HTTP_WORKERS, helpText, parseFlags, type NodeOptions } from './cli/flags.ts';
 import { isKvError } from './errors.ts';
 import { LoginLimiter } from './auth/login-limiter.ts';
 import { createApp } from './http/app.ts';
 import { startHttpServer, startPeerServer, type RunningServer } from './http/server.ts';
+import { HttpWorkerHost } from './http/workers/host.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Archiver } from './backup/archiver.ts';
@@ -15,6 +16,7 @@ import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
 import { httpsForwarder } from './security/https-forwarder.ts';
 import { forwardingMemberOf } from './security/peer-identity.ts';
 import { ReloadingTls, TlsConfigError, type TlsMaterial } from './security/tls-material.ts';
+import { certificateUser } from './http/certificate-user.ts';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { CorruptionError, DataDirError } from './storage/errors.ts';
@@ -62,14 +64,6 @@ function loadTls(cfg: NodeOptions, log: Logger): Tls {
     r?.start();
   }
   return { client, peer };
-}
-
-/** With -client-cert-auth: the CN of the verified client certificate is the user. */
-function certificateUser(req: IncomingMessage): string | null {
-  const socket = req.socket as TLSSocket;
-  if (socket.authorized !== true) return null;
-  const cn = socket.getPeerX509Certificate?.()?.subject.match(/(?:^|\n)CN=([^\n]+)/)?.[1];
-  return cn !== undefined && cn !== '' ? cn : null;
 }
 
 /** With -client-cert-auth and peer TLS: the member whose peer certificate a client connection presented. */
@@ -186,47 +180,74 @@ async function main(): Promise<void> {
   }
   metrics.setIdentity(() => ({ clusterId: node.clusterId(), member: cfg.id }));
   metrics.setDataDir(cfg.dataDir);
-  const app = createApp(node, {
-    metrics,
-    logger: log,
-    snapshot: node,
-    auth: {
-      gate: {
-        auth: () => node.auth,
-        now: Date.now,
-        ...(cfg.tls.client?.clientCertAuth ? { certificateUser } : {}),
-        ...(cfg.tls.client?.clientCertAuth && peerTls
-          ? {
-              forwardingMember: forwardingMember(
-                () => peerTls.current,
-                () => {
-                  const cs = node.raftStatus().confState;
-                  return [...cs.voters, ...cs.learners];
-                },
-              ),
-            }
-          : {}),
+  const servers: Pick<RunningServer, 'close'>[] = [];
+  const clientServerTls = clientTls
+    ? { material: clientTls, requireClientCert: cfg.tls.client?.clientCertAuth === true }
+    : undefined;
+  const httpWorkers = cfg.httpWorkers ?? DEFAULT_HTTP_WORKERS;
+  if (httpWorkers > 0) {
+    // Not yet served by workers (docs/adr/0063): say so at start rather than surprise with a 404 or 401.
+    log.warn(
+      'HTTP workers do not serve GET /v1/cluster/snapshot, nor carry certificate-only callers across a forward',
+      {
+        httpWorkers,
       },
-      backend: {
-        auth: () => node.auth,
-        proposeAuth: (c) => node.proposeAuth(c),
-        barrier: () => node.barrier(),
-        now: Date.now,
-        limiter: new LoginLimiter(),
+    );
+    // Peer streams that reach a worker on the shared client port are piped to this thread.
+    const upgrade = cfg.peerListen === null ? await startPeerServer('127.0.0.1:0', node.transport) : null;
+    if (upgrade) servers.push(upgrade);
+    const host = new HttpWorkerHost(node, metrics, log, {
+      count: httpWorkers,
+      memberId: cfg.id,
+      logLevel: cfg.logLevel,
+      listen: cfg.listen,
+      tls: clientServerTls ?? null,
+      auth: true,
+      upgradePort: upgrade?.address.port ?? null,
+      writeLog: (line) => void process.stderr.write(line),
+    });
+    await host.start();
+    servers.unshift(host.server);
+  } else {
+    const app = createApp(node, {
+      metrics,
+      logger: log,
+      snapshot: node,
+      auth: {
+        gate: {
+          auth: () => node.auth,
+          now: Date.now,
+          ...(cfg.tls.client?.clientCertAuth ? { certificateUser } : {}),
+          ...(cfg.tls.client?.clientCertAuth && peerTls
+            ? {
+                forwardingMember: forwardingMember(
+                  () => peerTls.current,
+                  () => {
+                    const cs = node.raftStatus().confState;
+                    return [...cs.voters, ...cs.learners];
+                  },
+                ),
+              }
+            : {}),
+        },
+        backend: {
+          auth: () => node.auth,
+          proposeAuth: (c) => node.proposeAuth(c),
+          barrier: () => node.barrier(),
+          now: Date.now,
+          limiter: new LoginLimiter(),
+        },
       },
-    },
-  });
-  const servers: RunningServer[] = [];
-  servers.push(
-    await startHttpServer(
-      app,
-      cfg.listen,
-      cfg.peerListen === null ? node.transport : null,
-      clientTls
-        ? { material: clientTls, requireClientCert: cfg.tls.client?.clientCertAuth === true }
-        : undefined,
-    ),
-  );
+    });
+    servers.push(
+      await startHttpServer(
+        app,
+        cfg.listen,
+        cfg.peerListen === null ? node.transport : null,
+        clientServerTls,
+      ),
+    );
+  }
   if (cfg.peerListen) {
     servers.push(
       await startPeerServer(
@@ -243,6 +264,7 @@ async function main(): Promise<void> {
     clientUrl: cfg.clientUrl,
     peerUrl: cfg.peerUrl,
     dataDir: cfg.dataDir,
+    httpWorkers,
   });
   installShutdown(node, servers, log, archiver);
 }
@@ -267,7 +289,7 @@ function startArchiver(cfg: NodeOptions, node: KvNode, log: Logger, metrics: Met
 
 function installShutdown(
   node: KvNode,
-  servers: RunningServer[],
+  servers: Pick<RunningServer, 'close'>[],
   log: Logger,
   archiver: Archiver | null,
 ): void {

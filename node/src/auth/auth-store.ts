@@ -52,6 +52,12 @@ export class AuthStore {
   #tokenKey: Buffer | null = null;
   readonly #users = new Map<string, User>();
   readonly #roles = new Map<string, Role>();
+  #revision = 0;
+
+  /** Bumped by every apply and restore: an HTTP worker's copy is current while it holds the same number. */
+  get revision(): number {
+    return this.#revision;
+  }
 
   get enabled(): boolean {
     return this.#enabled;
@@ -80,6 +86,7 @@ export class AuthStore {
 
   /** Applies one change. Refusals change nothing and are the same on every member. */
   apply(c: AuthChange): AuthChangeResult {
+    this.#revision++;
     const problem = authChangeProblem(c);
     if (problem) return fail('invalid-auth-change', problem);
     switch (c.type) {
@@ -162,6 +169,7 @@ export class AuthStore {
   restore(s: AuthSnapshot): void {
     const problem = authSnapshotProblem(s);
     if (problem) throw new Error(`invalid auth snapshot: ${problem}`);
+    this.#revision++;
     this.#enabled = s.enabled;
     this.#tokenKey = s.tokenKey === null ? null : Buffer.from(s.tokenKey, 'base64');
     this.#users.clear();

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { helpText, parseFlags, type NodeOptions } from './flags.ts';
+import { DEFAULT_HTTP_WORKERS, helpText, MAX_HTTP_WORKERS, parseFlags, type NodeOptions } from './flags.ts';
 
 function ok(argv: string[]): NodeOptions {
   const r = parseFlags(argv);
@@ -323,5 +323,20 @@ void describe('parseFlags', () => {
     ]) {
       assert.ok(helpText.includes(`  ${f} `), f);
     }
+  });
+});
+
+void describe('-http-workers', () => {
+  void test('absent: the default applies; 0 and n are taken; negative, too many and junk are refused', () => {
+    assert.equal(ok(['-id', 'a']).httpWorkers, undefined);
+    assert.equal(ok(['-id', 'a', '-http-workers', '0']).httpWorkers, 0);
+    assert.equal(ok(['-id', 'a', '-http-workers', '3']).httpWorkers, 3);
+    for (const v of ['-1', 'two', '', String(MAX_HTTP_WORKERS + 1)]) {
+      const r = parseFlags(['-id', 'a', '-http-workers', v]);
+      assert.equal(r.ok, false, v);
+      if (!r.ok) assert.match(r.error, /-http-workers/);
+    }
+    assert.ok(helpText.includes('  -http-workers '));
+    assert.ok(Number.isInteger(DEFAULT_HTTP_WORKERS) && DEFAULT_HTTP_WORKERS >= 0);
   });
 });

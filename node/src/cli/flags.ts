@@ -43,6 +43,8 @@ export interface NodeOptions {
   logLevel: LogLevel;
   /** TLS for the client API and for peer traffic; both null = plain text (the quick start). */
   tls: TlsOptions;
+  /** worker_threads serving the client API (docs/adr/0063); 0 = on the Raft thread; absent = the default. */
+  httpWorkers?: number;
   /** Continuous archiving to S3 (docs/adr/0070); null = off. */
   backup: BackupOptions | null;
 }
@@ -56,6 +58,11 @@ export interface BackupOptions {
   fullEveryMs: number;
   keepFull: number;
 }
+
+/** Default of -http-workers (docs/adr/0063 has the measurements behind it). */
+export const DEFAULT_HTTP_WORKERS = 0;
+/** More workers than this only add threads competing for the same cores. */
+export const MAX_HTTP_WORKERS = 64;
 
 export interface ClientTlsOptions {
   certFile: string;
@@ -102,6 +109,8 @@ Flags (-flag value, --flag value and --flag=value are equivalent):
   -snapshot-threshold n    applied entries between snapshots (default ${D.snapshotThreshold})
   -max-snapshot-mb n       largest snapshot accepted from a peer, in MiB (default ${D.maxSnapshotMb})
   -log-level level         ${LOG_LEVELS.join(', ')} (default "${D.logLevel}")
+  -http-workers n          threads parsing and answering client HTTP on -addr, 0 = on the Raft
+                           thread (default ${DEFAULT_HTTP_WORKERS}, at most ${MAX_HTTP_WORKERS})
 
 TLS (off unless given; with peer TLS, -peer-addr separate from -addr is required):
   -cert-file path          certificate (PEM) of the client API; the client URL becomes https://
@@ -140,6 +149,7 @@ const FLAGS: Record<string, FlagKind> = {
   'snapshot-threshold': 'string',
   'max-snapshot-mb': 'string',
   'log-level': 'string',
+  'http-workers': 'string',
   'cert-file': 'string',
   'key-file': 'string',
   'trusted-ca-file': 'string',
@@ -376,6 +386,11 @@ export function parseFlags(argv: string[]): ParseResult {
     if (maxSnapshotMb > 1024 * 1024)
       throw new FlagError(`invalid -max-snapshot-mb "${maxSnapshotMb}": at most 1048576`);
     const join = parseBool(v.get('join') ?? 'false', 'join');
+    const httpWorkersText = v.get('http-workers');
+    const httpWorkers =
+      httpWorkersText === undefined ? undefined : parsePositiveInt(httpWorkersText, 'http-workers', 0);
+    if (httpWorkers !== undefined && httpWorkers > MAX_HTTP_WORKERS)
+      throw new FlagError(`invalid -http-workers "${httpWorkers}": at most ${MAX_HTTP_WORKERS}`);
     const tls = parseTls(v, peerListen !== null);
     const peers = parsePeers(v.get('peers') ?? '', id, tls.peer ? 'https' : 'http');
     const dataDirText = v.get('data-dir');
@@ -401,6 +416,7 @@ export function parseFlags(argv: string[]): ParseResult {
         logLevel,
         tls,
         backup: parseBackup(v),
+        ...(httpWorkers !== undefined ? { httpWorkers } : {}),
       },
     };
   } catch (e) {

@@ -25,6 +25,7 @@ import type { Consistency, KeyValue, KvService, MemberRole } from './service.ts'
 import { createAuthGate, type AuthGateOptions } from './auth-gate.ts';
 import { authRoutes, type AuthBackend } from './auth-routes.ts';
 import { registerSnapshotRoute, type SnapshotSource } from '../backup/snapshot-route.ts';
+import { watchStream } from './watch-stream.ts';
 
 export interface AppOptions {
   metrics: Metrics;
@@ -43,6 +44,8 @@ export interface AppOptions {
   bodyTimeouts?: BodyTimeouts;
   /** GET /v1/cluster/snapshot (backup/snapshot-route.ts); absent: no such route. */
   snapshot?: SnapshotSource;
+  /** The /metrics text (default: `metrics.registry`); an HTTP worker asks the Raft thread for the process's. */
+  metricsText?: () => Promise<{ contentType: string; body: string }>;
 }
 
 /** The koa app plus a switch that ends blocking watches when the server shuts down. */
@@ -54,7 +57,7 @@ const ADMIN_BODY_LIMIT = 64 * 1024;
 const INDEX_HEADER = 'X-KV-Index';
 
 const KV_QUERY = {
-  GET: ['consistency', 'recurse', 'keys', 'separator', 'limit', 'index', 'wait'],
+  GET: ['consistency', 'recurse', 'keys', 'separator', 'limit', 'index', 'wait', 'stream'],
   PUT: ['cas'],
   DELETE: ['cas', 'recurse'],
 } as const;
@@ -217,8 +220,51 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     const wait = query.duration('wait');
     if (wait !== undefined && index === undefined) throw kvError('invalid-parameter', 'wait requires ?index');
     if (key === '' && !listing) throw kvError('invalid-key', 'key must not be empty');
+    const stream = query.flag('stream');
+    if (stream && index === undefined) throw kvError('invalid-parameter', 'stream requires ?index');
 
+    if (stream && index !== undefined) {
+      // The stream's ReadIndex round, before anything is sent: a failure is an ordinary error answer.
+      if (consistency === 'linearizable' && service.barrier) await service.barrier();
+      else if (consistency === 'linearizable') await service.get(key, { consistency });
+      const gone = new AbortController();
+      ctx.res.once('close', () => gone.abort());
+      ctx.type = 'application/x-ndjson';
+      ctx.body = watchStream(
+        service,
+        {
+          key,
+          listing,
+          keysOnly,
+          ...(separator !== undefined ? { separator } : {}),
+          limit: limit ?? defaultListLimit,
+          index,
+          totalMs: Math.min(wait ?? defaultWatchWaitMs, maxWatchWaitMs),
+        },
+        AbortSignal.any([gone.signal, app.closing.signal]),
+        metrics.watchersActive,
+        kvJson,
+      );
+      // Headers now: the client knows the watch is in place before the first change.
+      ctx.status = 200;
+      ctx.set(INDEX_HEADER, String(index));
+      ctx.flushHeaders();
+      return;
+    }
+
+    let readConsistency = consistency;
     if (index !== undefined) {
+      // Any ReadIndex taken after the request arrived makes the answer linearizable, so take it while
+      // the watch waits: a woken watcher then reads locally instead of queueing for a quorum round
+      // (with 1,000 watchers on a prefix, that round was most of each event's latency). If it fails
+      // (no leader, timeout), the read after the wake does its own round as before.
+      const confirmed =
+        consistency === 'linearizable' && service.barrier
+          ? service.barrier().then(
+              () => true,
+              () => false,
+            )
+          : null;
       const waitMs = Math.min(wait ?? defaultWatchWaitMs, maxWatchWaitMs);
       const clientGone = new AbortController();
       const onClose = (): void => {
@@ -244,11 +290,12 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
         ctx.status = 204; // nobody to answer; skip the read
         return;
       }
+      if (confirmed !== null && (await confirmed)) readConsistency = 'stale';
     }
 
     if (listing) {
       const listOpts = {
-        consistency,
+        consistency: readConsistency,
         limit: limit ?? defaultListLimit,
         keysOnly,
         ...(separator !== undefined ? { separator } : {}),
@@ -259,7 +306,7 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
       ctx.body = { items, more: r.more };
       return;
     }
-    const r = await service.get(key, { consistency });
+    const r = await service.get(key, { consistency: readConsistency });
     ctx.set(INDEX_HEADER, String(r.index));
     if (!r.kv) throw kvError('key-not-found', `key "${key}" not found`);
     ctx.body = kvJson(r.kv);
@@ -330,9 +377,9 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
   const adminBody = (ctx: Koa.Context, allowed: readonly string[], emptyAsObject = false) =>
     readJsonObjectBody(ctx, ADMIN_BODY_LIMIT, allowed, { emptyAsObject, timeouts: bodyTimeouts });
 
-  router.get('/v1/status', (ctx) => {
+  router.get('/v1/status', async (ctx) => {
     noQuery(ctx);
-    const s = service.status();
+    const s = await service.status();
     ctx.set(INDEX_HEADER, String(s.appliedIndex));
     ctx.body = s;
   });
@@ -383,16 +430,16 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     const to = toText === undefined ? undefined : memberId(toText, 'target id');
     ctx.body = await service.transferLeadership(to);
   });
-  router.get('/livez', (ctx) => {
+  router.get('/livez', async (ctx) => {
     noQuery(ctx);
-    const live = service.livez();
+    const live = await service.livez();
     ctx.status = live ? 200 : 503;
     if (!live) ctx.set('Retry-After', '1');
     ctx.body = live ? { status: 'ok' } : kvError('unavailable', 'not live').toJSON();
   });
-  router.get('/readyz', (ctx) => {
+  router.get('/readyz', async (ctx) => {
     noQuery(ctx);
-    const r = service.readyz();
+    const r = await service.readyz();
     ctx.status = r.ready ? 200 : 503;
     if (r.ready) {
       ctx.body = r;
@@ -410,6 +457,12 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
   });
   router.get('/metrics', async (ctx) => {
     noQuery(ctx);
+    if (opts.metricsText) {
+      const m = await opts.metricsText();
+      ctx.type = m.contentType;
+      ctx.body = m.body;
+      return;
+    }
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
   });

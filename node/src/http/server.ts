@@ -6,16 +6,24 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HostPort } from '../cli/flags.ts';
 import type { KvApp } from './app.ts';
-import type { ReloadingTls, TlsMaterial } from '../security/tls-material.ts';
+import type { TlsMaterial } from '../security/tls-material.ts';
+
+/** What a listener needs of TLS material: the files in use, and news of a rotation. */
+export type ServerTlsFiles = Pick<TlsMaterial, 'cert' | 'key' | 'ca'>;
+export interface TlsSource {
+  readonly current: ServerTlsFiles;
+  onChange(fn: (m: ServerTlsFiles) => void): void;
+}
 
 /** TLS for a listener: the material (re-read on change) and whether clients must present a certificate. */
 export interface ServerTls {
-  material: ReloadingTls;
+  /** A ReloadingTls on the Raft thread; in an HTTP worker, the copy the Raft thread sends (workers/). */
+  material: TlsSource;
   /** Require a certificate chaining to the material's CA bundle, refused at the handshake otherwise. */
   requireClientCert: boolean;
 }
 
-function secureOptions(m: TlsMaterial, requireClientCert: boolean): https.ServerOptions {
+function secureOptions(m: ServerTlsFiles, requireClientCert: boolean): https.ServerOptions {
   return {
     cert: m.cert,
     key: m.key,
@@ -123,7 +131,7 @@ function onUpgrade(transport: UpgradeHandler | null) {
   };
 }
 
-async function listen(server: http.Server, addr: HostPort | string): Promise<AddressInfo> {
+async function listen(server: http.Server, addr: HostPort | string, reusePort = false): Promise<AddressInfo> {
   const { host, port } = listenArgs(addr);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
@@ -133,8 +141,9 @@ async function listen(server: http.Server, addr: HostPort | string): Promise<Add
       server.off('error', onError);
       resolve();
     };
-    if (host === '') server.listen(port, done);
-    else server.listen(port, host, done);
+    // reusePort: HTTP workers each bind the same port and the kernel spreads connections (Linux).
+    if (host === '') server.listen({ port, reusePort }, done);
+    else server.listen({ port, host, reusePort }, done);
   });
   return server.address() as AddressInfo;
 }
@@ -162,6 +171,7 @@ export async function startHttpServer(
   listenAddr: HostPort | string,
   transport: UpgradeHandler | null,
   tls?: ServerTls,
+  reusePort = false,
 ): Promise<RunningServer> {
   const handle = app.callback();
   // koa's callback answers its own errors; the promise never rejects.
@@ -175,7 +185,7 @@ export async function startHttpServer(
   server.keepAliveTimeout = 65_000;
   server.on('upgrade', onUpgrade(transport));
   server.on('clientError', onClientError);
-  const address = await listen(server, listenAddr);
+  const address = await listen(server, listenAddr, reusePort);
   return { server, address, close: gracefulClose(server, () => app.closing.abort()) };
 }
 

@@ -84,14 +84,20 @@ export interface KvService {
   delete(key: string, o: DeleteOptions): Promise<{ deleted: number; index: number }>;
   /** Resolves with the current index when the key/prefix changed past `o.index`, on timeout, or on abort. */
   watch(key: string, o: WatchOptions, signal: AbortSignal): Promise<number>;
-  status(): NodeStatus;
+  // status, livez and readyz may answer later: an HTTP worker asks the Raft thread (workers/).
+  status(): NodeStatus | Promise<NodeStatus>;
   members(): Promise<{ leader: string | null; members: MemberInfo[] }>;
   addMember(m: AddMemberRequest): Promise<MemberInfo>;
   promoteMember(id: string): Promise<void>;
   removeMember(id: string): Promise<void>;
   transferLeadership(to?: string): Promise<{ leader: string }>;
-  livez(): boolean;
-  readyz(): { ready: boolean; checks: ReadyCheck[] };
+  livez(): boolean | Promise<boolean>;
+  readyz(): { ready: boolean; checks: ReadyCheck[] } | Promise<{ ready: boolean; checks: ReadyCheck[] }>;
+  /**
+   * Waits until this member has applied everything committed before the call (a ReadIndex round).
+   * A linearizable watch runs it while waiting, so the woken watch answers without a second round.
+   */
+  barrier?(): Promise<void>;
   /** Applied index right now: every response without one gets it as X-KV-Index. Must be cheap and never throw. */
   appliedIndex(): number;
 }

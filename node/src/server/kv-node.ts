@@ -110,6 +110,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   /** The leader as of the last Ready's soft state (leader-change logging). */
   private leader: string | null = null;
   private readonly tickListeners = new Set<(stopped: boolean) => void>();
+  private readonly appliedListeners = new Set<() => void>();
 
   private constructor(
     opts: KvNodeOptions,
@@ -222,6 +223,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
           this.applier.advanced();
           this.reads.onApplied();
           this.housekeeping.maybeSnapshot();
+          for (const l of this.appliedListeners) l();
         },
         fatal,
       },
@@ -356,6 +358,11 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   /** No more ticks come: every waitForTicks() answers false now. */
   private releaseTickListeners(): void {
     for (const l of [...this.tickListeners]) l(true);
+  }
+
+  /** Called after every Ready whose entries were applied (HTTP workers mirror the applied index and auth). */
+  onApplied(listener: () => void): void {
+    this.appliedListeners.add(listener);
   }
 
   /** Runs the Ready loop soon (see ReadyLoop.schedule). */
