@@ -2,6 +2,7 @@
 // installed with its real RBAC, typed reads of KVClusters, node admin calls through pod IPs, and
 // a client writing throughout a change that remembers every acknowledged write.
 import { execFile } from 'node:child_process';
+import { Resolver } from 'node:dns';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { startCluster, REPO_ROOT, type Cluster } from '../cluster/cluster.ts';
 import { startRealCluster, type RealCluster } from '../cluster/real-cluster.ts';
+import { CLUSTER_DNS_IP } from '../cluster/real-node-dns.ts';
 
 /**
  * KVSTORE_KUBELET=containerd runs the suite on a real node (kubelet + containerd + runc, CNI,
@@ -282,6 +284,39 @@ export function settled(kv: KVClusterObject | undefined, voters: number): boolea
  * HTTP(S) client of a kv-store cluster: verifies members against the cluster CA bundle (and
  * nothing else), logs in for a bearer token and logs in again when it is refused.
  */
+/**
+ * On the real node the test process sits on the host, outside the pods' resolv.conf: it asks the
+ * cluster's DNS (CoreDNS behind its ClusterIP, which kube-proxy routes from the host too) for
+ * cluster names, which members' certificates name. The process-kubelet's hosts file needs nothing.
+ */
+const clusterResolver = REAL_KUBELET ? new Resolver({ timeout: 2000, tries: 2 }) : undefined;
+clusterResolver?.setServers([CLUSTER_DNS_IP]);
+function clusterLookup(
+  hostname: string,
+  options: { all?: boolean },
+  callback: (
+    err: Error | null,
+    address: string | { address: string; family: number }[],
+    family?: number,
+  ) => void,
+): void {
+  clusterResolver!.resolve4(hostname, (err, addresses) => {
+    if (err !== null || addresses[0] === undefined)
+      return callback(err ?? new Error(`no address for ${hostname}`), '');
+    if (options.all === true)
+      return callback(
+        null,
+        addresses.map((address) => ({ address, family: 4 })),
+      );
+    callback(null, addresses[0], 4);
+  });
+}
+function lookupFor(hostname: string): { lookup?: typeof clusterLookup } {
+  return clusterResolver !== undefined && hostname.endsWith('.cluster.local')
+    ? { lookup: clusterLookup }
+    : {};
+}
+
 export class KvClient {
   private ca: string | undefined;
   private readonly user: string | undefined;
@@ -326,6 +361,7 @@ export class KvClient {
           method,
           headers: { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
           timeout: 10_000,
+          ...lookupFor(u.hostname),
           ...(https ? { ca: this.ca, rejectUnauthorized: true, agent: false } : { agent: false }),
         },
         (res) => {
