@@ -116,7 +116,7 @@ describe('HTTP workers (-http-workers 2)', () => {
     const text = await res.text();
     assert.equal(metricSum(text, 'kvstore_http_request_duration_seconds_count', label) - count0, 20);
     assert.equal(
-      text.split('\n').filter((l) => l.startsWith('kvstore_process_cpu_seconds_total ')).length,
+      text.split('\n').filter((l) => l.startsWith('process_cpu_seconds_total ')).length,
       1,
     );
     assert.match(text, /^kvstore_is_leader [01]$/m);

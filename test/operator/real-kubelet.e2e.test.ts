@@ -6,14 +6,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { promises as dns } from 'node:dns';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { RealCluster } from '../cluster/real-cluster.ts';
 import { RealNode } from '../cluster/real-node.ts';
+import { CLUSTER_DNS_IP } from '../cluster/real-node-dns.ts';
 import {
   Env,
+  type KvClient,
   NS,
   REAL_KUBELET,
   Writer,
@@ -36,6 +39,8 @@ const UPGRADE_TAG = 'docker.io/library/kv-store:e2e-upgrade';
 void describe('kv-store on a real kubelet (containerd + runc)', { skip }, () => {
   let env: Env;
   let cluster: RealCluster;
+  /** root with the cluster's CA bundle: TLS and auth are on by default. */
+  let client: KvClient;
 
   before(async () => {
     const t0 = Date.now();
@@ -58,6 +63,7 @@ void describe('kv-store on a real kubelet (containerd + runc)', { skip }, () => 
     const t0 = Date.now();
     await env.kubectl(['apply', '-f', '-'], kvclusterYaml({ image: 'kv-store:dev' }));
     await waitSettled(3, 'demo Available with 3 voters');
+    client = await env.connect('demo');
     timings['apply -> Available, 3 voters (s)'] = seconds(Date.now() - t0);
     const pvs = JSON.parse(await env.kubectl(['get', 'pv', '-o', 'json'])) as {
       items: { spec: { local?: { path: string }; claimRef?: { name: string } } }[];
@@ -91,12 +97,17 @@ void describe('kv-store on a real kubelet (containerd + runc)', { skip }, () => 
       await env.kubectl(['-n', NS, 'get', 'service', 'demo', '-o', 'jsonpath={.spec.clusterIP}'])
     ).trim();
     assert.match(ip, /^10\.96\./);
-    const base = `http://${ip}:8080`;
+    // The Service's DNS name (which the members' certificates name) resolves to that ClusterIP
+    // through CoreDNS, and kube-proxy routes it from the host to a member.
+    const resolver = new dns.Resolver();
+    resolver.setServers([CLUSTER_DNS_IP]);
+    assert.deepEqual(await resolver.resolve4(`demo.${NS}.svc.cluster.local`), [ip]);
+    const base = env.serviceUrl('demo');
     await eventually('PUT through the ClusterIP', async () =>
-      (await put(base, 'e2e/cluster-ip', 'via-service')) === 200 ? true : undefined,
+      (await put(base, 'e2e/cluster-ip', 'via-service', client)) === 200 ? true : undefined,
     );
     for (let i = 0; i < 5; i++)
-      assert.deepEqual(await get(base, 'e2e/cluster-ip'), { status: 200, value: 'via-service' });
+      assert.deepEqual(await get(base, 'e2e/cluster-ip', client), { status: 200, value: 'via-service' });
     // helm test: a pod resolves demo.<ns>.svc.cluster.local through CoreDNS and writes through it.
     const out = await env.helm(['test', 'kvs', '-n', 'kv-store-system', '--timeout', '5m']);
     assert.match(out, /Succeeded/);
@@ -107,7 +118,7 @@ void describe('kv-store on a real kubelet (containerd + runc)', { skip }, () => 
     const victim = (await env.readyPods()).find((p) => name(p) !== leader)!;
     const before = victim.status?.containerStatuses?.[0]?.restartCount ?? 0;
     const id = RealNode.containerId(victim.status?.containerStatuses?.[0])!;
-    const writer = new Writer(env, 'ctr-kill');
+    const writer = new Writer(env, 'ctr-kill', client);
     writer.start();
     try {
       await cluster.node.ctr(['tasks', 'kill', '-s', 'SIGKILL', id]);
@@ -135,7 +146,7 @@ void describe('kv-store on a real kubelet (containerd + runc)', { skip }, () => 
     await run('buildah', ['bud', '--quiet', '--pull=never', '-t', 'localhost/kv-store:e2e-upgrade', dir]);
     await cluster.node.importImages(new Map([['localhost/kv-store:e2e-upgrade', [UPGRADE_TAG]]]));
     const oldIds = new Set((await env.readyPods()).map((p) => p.status?.containerStatuses?.[0]?.imageID));
-    const writer = new Writer(env, 'upgrade');
+    const writer = new Writer(env, 'upgrade', client);
     writer.start();
     const t0 = Date.now();
     try {
