@@ -115,10 +115,7 @@ describe('HTTP workers (-http-workers 2)', () => {
     const res = await fetch(`${url}/metrics`);
     const text = await res.text();
     assert.equal(metricSum(text, 'kvstore_http_request_duration_seconds_count', label) - count0, 20);
-    assert.equal(
-      text.split('\n').filter((l) => l.startsWith('process_cpu_seconds_total ')).length,
-      1,
-    );
+    assert.equal(text.split('\n').filter((l) => l.startsWith('process_cpu_seconds_total ')).length, 1);
     assert.match(text, /^kvstore_is_leader [01]$/m);
   });
 
