@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { REPO_ROOT } from '../cluster/cluster.ts';
-import { Env, NS, eventually, kvclusterYaml, settled } from './harness.ts';
+import { Env, type KvClient, NS, eventually, kvclusterYaml, settled } from './harness.ts';
 
 const nodeRuns =
   spawnSync(process.execPath, [path.join(REPO_ROOT, 'node/bin/kv-store.js'), '--help'], { encoding: 'utf8' })
@@ -28,6 +28,7 @@ void describe(
   () => {
     let env: Env;
     let work: string;
+    let client: KvClient;
 
     /** `kubectl kv ...` as a user would type it, asynchronously (the process-kubelet runs in this process). */
     function kubectlKv(args: string[]): Promise<Run> {
@@ -63,6 +64,8 @@ void describe(
         async () => (settled(await env.kv(), 3) ? true : undefined),
         300_000,
       );
+      // TLS and auth are on by default: the test reads members as root with the cluster's CA.
+      client = await env.connect('demo');
     });
 
     after(async () => {
@@ -100,7 +103,7 @@ void describe(
       assert.equal(json.code, 0, json.stderr);
       const parsed = JSON.parse(json.stdout) as { members: Record<string, { ok: boolean; leader: string }> };
       for (const pod of await env.readyPods()) {
-        const own = await env.nodeStatus(pod);
+        const own = await env.nodeStatus(pod, client);
         assert.equal(parsed.members[pod.metadata!.name!]?.leader, own.leader);
       }
     });
@@ -135,7 +138,7 @@ void describe(
       await eventually(
         'every member follows the new leader',
         async () => {
-          const statuses = await Promise.all((await env.readyPods()).map((p) => env.nodeStatus(p)));
+          const statuses = await Promise.all((await env.readyPods()).map((p) => env.nodeStatus(p, client)));
           return statuses.length === 3 && statuses.every((s) => s.leader === target) ? true : undefined;
         },
         30_000,

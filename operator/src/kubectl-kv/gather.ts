@@ -1,8 +1,11 @@
 // What the plugin reads about one KVCluster: the resource (spec and the operator's status), its
 // member pods, the events about it, and each member's own /v1/status when reachable.
 import { API_VERSION, PLURAL, type KVCluster } from '../types.ts';
-import type { Api } from './api.ts';
+import type { Api, MemberCredentials } from './api.ts';
 import { ApiError, memberRequest, type MemberAccess, type PodRef } from './api.ts';
+import { BUNDLE_KEY } from '../certs/cluster-pki.ts';
+import { names } from '../specs/names.ts';
+import { ROOT_PASSWORD_KEY, ROOT_USERNAME_KEY } from '../specs/secrets.ts';
 
 export interface PodInfo extends PodRef {
   phase: string;
@@ -67,6 +70,45 @@ interface RawPod {
     podIP?: string;
     conditions?: { type: string; status: string }[];
     containerStatuses?: { restartCount?: number }[];
+  };
+}
+
+/**
+ * The CA bundle and root's credentials of a cluster with TLS on, from the Secrets its status
+ * names (ADR 0069); undefined for a plain-text cluster or one that cannot be read (the command
+ * itself then says why).
+ */
+export async function readMemberCredentials(
+  api: Api,
+  namespace: string,
+  name: string,
+): Promise<MemberCredentials | undefined> {
+  let kv: KVCluster;
+  try {
+    kv = await readCluster(api, namespace, name);
+  } catch {
+    return undefined;
+  }
+  const secrets = kv.status?.secrets;
+  if (secrets?.caBundle === undefined) return undefined;
+  const data = async (secret: string): Promise<Record<string, string>> => {
+    const s = await api.get<{ data?: Record<string, string> }>(
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(secret)}`,
+    );
+    return Object.fromEntries(
+      Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+    );
+  };
+  const ca = (await data(secrets.caBundle))[BUNDLE_KEY];
+  if (ca === undefined) throw new ApiError(0, `Secret ${secrets.caBundle} has no ${BUNDLE_KEY}`);
+  const rootData = secrets.root !== undefined ? await data(secrets.root) : undefined;
+  const username = rootData?.[ROOT_USERNAME_KEY];
+  const password = rootData?.[ROOT_PASSWORD_KEY];
+  const n = names(kv);
+  return {
+    ca,
+    serverName: (pod) => `${pod}.${n.peerService}.${namespace}.svc`,
+    root: username !== undefined && password !== undefined ? { username, password } : undefined,
   };
 }
 

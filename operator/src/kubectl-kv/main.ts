@@ -5,7 +5,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { configSource } from '../kube/config-source.ts';
 import { Api, ApiError, memberRequest, type MemberAccess } from './api.ts';
-import { gather, readCluster, readPods } from './gather.ts';
+import { gather, readCluster, readMemberCredentials, readPods } from './gather.ts';
 import { buildReport } from './report.ts';
 import { formatStatus, statusJson } from './status.ts';
 
@@ -25,7 +25,9 @@ Options:
   --context NAME            kubeconfig context
   --member-access MODE      how members are reached: "proxy" (the API server's pod proxy; needs
                             get/create on pods/proxy) or "direct" (pod IPs, from inside the cluster
-                            network) (default proxy)
+                            network) (default proxy). With TLS on, members are spoken to over
+                            HTTPS with the CA bundle and, directly, as root: needs get on the
+                            Secrets the KVCluster's status names
   -o, --output FORMAT       status: text or json (default text)
   --request-timeout DUR     per request, e.g. 10s (default 10s)
   -h, --help                this help
@@ -209,6 +211,8 @@ export async function main(argv: string[]): Promise<number> {
     const kc = kubeConfig(args);
     const api = new Api(kc, args.timeoutMs);
     const namespace = namespaceOf(kc, args);
+    // TLS and auth are on by default: members are then spoken to over HTTPS as root.
+    api.members = await readMemberCredentials(api, namespace, args.cluster);
     switch (args.command) {
       case 'status': {
         const g = await gather(api, args.access, namespace, args.cluster);
