@@ -11,28 +11,9 @@ import { ProcCluster, freePort, http, sleep, waitFor } from '../integration/harn
 import { RecordingWriter, kvctl, type Op } from '../integration/backup-writer.ts';
 import { startMinio, type Minio } from './minio.ts';
 
-interface Segment {
-  key: string;
-  first: number;
-  last: number;
-}
-interface ReaderModule {
-  listArchive: (
-    store: unknown,
-  ) => Promise<{ snapshots: { key: string; index: number }[]; segments: Segment[] }>;
-  chainSegments: (segments: Segment[], from: number, to: number | undefined) => Segment[];
-}
-interface S3Module {
-  ObjectStore: new (loc: { bucket: string; prefix: string; endpoint: string }) => { destroy(): void };
-}
-
-// Across the project boundary at run time (as tls.test.ts does): the restore's own chain logic.
-const { chainSegments, listArchive } = (await import(
-  new URL('../../node/src/backup/archive-reader.ts', import.meta.url).href
-)) as ReaderModule;
-const { ObjectStore } = (await import(
-  new URL('../../node/src/backup/s3.ts', import.meta.url).href
-)) as S3Module;
+// The restore's own chain logic, to name what a test removes.
+import { chainSegments, listArchive } from '../../node/src/backup/archive-reader.ts';
+import { ObjectStore } from '../../node/src/backup/s3.ts';
 
 const BUCKET = 'kvstore-archive';
 const PREFIX = 'pitr';

@@ -8,20 +8,7 @@ import https from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { freePort, ProcCluster, waitFor } from './harness.ts';
 
-interface IssuedFiles {
-  cert: string;
-  key: string;
-}
-interface Pki {
-  ca(name: string): IssuedFiles;
-  leaf(name: string, ca: IssuedFiles, o: { cn?: string; sans: string[] }): IssuedFiles;
-  bundle(name: string, cas: IssuedFiles[]): string;
-  cleanup(): void;
-}
-// Loaded by URL: an import across the node and test TypeScript projects cannot be rewritten (TS2878).
-const { TestPki } = (await import(
-  new URL('../../node/src/security/test-certs.test-helper.ts', import.meta.url).href
-)) as { TestPki: new () => Pki };
+import { TestPki, type IssuedFiles } from '../../node/src/security/test-certs.test-helper.ts';
 
 interface Answer {
   status: number;

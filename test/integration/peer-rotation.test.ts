@@ -15,24 +15,8 @@ import { after, before, describe, test } from 'node:test';
 import { Packr } from 'msgpackr';
 import { freePort, http, ProcCluster, sleep, waitFor } from './harness.ts';
 
-interface IssuedFiles {
-  cert: string;
-  key: string;
-}
-interface Pki {
-  readonly dir: string;
-  ca(name: string): IssuedFiles;
-  leaf(name: string, ca: IssuedFiles, o: { cn?: string; sans: string[] }): IssuedFiles;
-  bundle(name: string, cas: IssuedFiles[]): string;
-  cleanup(): void;
-}
-// Loaded by URL: an import across the node and test TypeScript projects cannot be rewritten (TS2878).
-const { TestPki } = (await import(
-  new URL('../../node/src/security/test-certs.test-helper.ts', import.meta.url).href
-)) as { TestPki: new () => Pki };
-const { encodeCommand } = (await import(new URL('../../node/src/kv/commands.ts', import.meta.url).href)) as {
-  encodeCommand: (c: { op: 'put'; requestId: string; key: string; value: string }) => Uint8Array;
-};
+import { TestPki, type IssuedFiles } from '../../node/src/security/test-certs.test-helper.ts';
+import { encodeCommand } from '../../node/src/kv/commands.ts';
 
 // The peer wire format (node/src/transport/frames.ts), spelled out as an outsider would.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });

@@ -12,21 +12,7 @@ import type { TLSSocket } from 'node:tls';
 import { execFile } from 'node:child_process';
 import { BIN, freePort, ProcCluster, sleep, waitFor } from './harness.ts';
 
-// The node's certificate helper (node/src/security/test-certs.test-helper.ts), loaded by URL: an
-// import across the two TypeScript projects cannot be rewritten by tsc (TS2878). The part used here:
-interface IssuedFiles {
-  cert: string;
-  key: string;
-}
-interface Pki {
-  readonly dir: string;
-  ca(name: string): IssuedFiles;
-  leaf(name: string, ca: IssuedFiles, o: { cn?: string; sans: string[]; expired?: boolean }): IssuedFiles;
-  bundle(name: string, cas: IssuedFiles[]): string;
-  cleanup(): void;
-}
-const helper = new URL('../../node/src/security/test-certs.test-helper.ts', import.meta.url).href;
-const { TestPki } = (await import(helper)) as { TestPki: new () => Pki };
+import { TestPki, type IssuedFiles } from '../../node/src/security/test-certs.test-helper.ts';
 
 interface Answer {
   status: number;

@@ -78,7 +78,7 @@ export async function runChaos(o: RunOptions): Promise<RunSummary> {
     ...process.env,
     ...(o.bug === 'stale-reads' ? { KVSTORE_DEBUG_UNSAFE_LOCAL_READS: '1' } : {}),
   };
-  const secure = o.secure ? await SecureSetup.create() : undefined;
+  const secure = o.secure ? SecureSetup.create() : undefined;
   const cluster = new Cluster({
     ...(secure ? { secure } : {}),
     command: [o.nodeExe, o.script],

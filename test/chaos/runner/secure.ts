@@ -6,25 +6,13 @@
 // (user `chaos`), half by a bearer token of user `chaos-token` (over a certificate naming no user:
 // the token decides). The nemesis's membership calls run as `root` by certificate.
 import { readFileSync } from 'node:fs';
+import { TestPki, type IssuedFiles } from '../../../node/src/security/test-certs.test-helper.ts';
 import { httpsAgent, request, type Caller } from './http.ts';
-
-// Loaded by URL: an import across the node and test TypeScript projects cannot be rewritten (TS2878).
-interface IssuedFiles {
-  cert: string;
-  key: string;
-}
-interface Pki {
-  readonly dir: string;
-  ca(name: string): IssuedFiles;
-  leaf(name: string, ca: IssuedFiles, o: { cn?: string; sans: string[] }): IssuedFiles;
-  cleanup(): void;
-}
-const helper = new URL('../../../node/src/security/test-certs.test-helper.ts', import.meta.url).href;
 
 export const WORKLOAD_PASSWORD = 'chaos-token-password';
 
 export class SecureSetup {
-  readonly #pki: Pki;
+  readonly #pki: TestPki;
   readonly #ca: IssuedFiles;
   #token = '';
   /** Root by certificate: membership changes, status, final reads. */
@@ -33,7 +21,7 @@ export class SecureSetup {
   readonly byCertificate: Caller;
   readonly byToken: Caller;
 
-  private constructor(pki: Pki) {
+  private constructor(pki: TestPki) {
     this.#pki = pki;
     this.#ca = pki.ca('chaos-ca');
     const ca = readFileSync(this.#ca.cert);
@@ -50,8 +38,7 @@ export class SecureSetup {
     };
   }
 
-  static async create(): Promise<SecureSetup> {
-    const { TestPki } = (await import(helper)) as { TestPki: new () => Pki };
+  static create(): SecureSetup {
     return new SecureSetup(new TestPki());
   }
 
