@@ -7,70 +7,24 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
-import { Packr } from 'msgpackr';
 import { ProcCluster, http, sleep, waitFor } from './harness.ts';
-
-// The wire format (node/src/transport/frames.ts), spelled out here: the test speaks it as an
-// outsider would, without the node's code (another TypeScript project).
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
-const encodeMsgpack = (v: unknown): Buffer => packr.pack(v);
-const PROTOCOL_VERSION = 1;
-const STREAM_PATH = '/raft/v1/stream';
-const UPGRADE_PROTOCOL = 'kvstore-raft';
-const HEADER_FROM = 'x-raft-from';
-const HEADER_TO = 'x-raft-to';
-const HEADER_CLUSTER_ID = 'x-raft-cluster-id';
-const HEADER_VERSION = 'x-raft-version';
-const HEADER_STREAM = 'x-raft-stream';
-const HEADER_PEER_URL = 'x-raft-peer-url';
-const FrameType = {
-  Messages: 1,
-  SnapshotHeader: 4,
-  SnapshotChunk: 5,
-  SnapshotEnd: 6,
-  SnapshotAck: 7,
-} as const;
-const MessageType = { Heartbeat: 'heartbeat', Vote: 'vote', Snap: 'snap' } as const;
-
-function encodeFrame(type: number, payload: Uint8Array): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(payload.byteLength, 0);
-  head.writeUInt8(type, 4);
-  return Buffer.concat([head, payload]);
-}
-
-class FrameDecoder {
-  #buf = Buffer.alloc(0);
-  push(chunk: Buffer): { type: number; payload: Buffer }[] {
-    this.#buf = Buffer.concat([this.#buf, chunk]);
-    const out: { type: number; payload: Buffer }[] = [];
-    while (this.#buf.byteLength >= 5) {
-      const len = this.#buf.readUInt32BE(0);
-      if (this.#buf.byteLength < 5 + len) break;
-      out.push({ type: this.#buf.readUInt8(4), payload: this.#buf.subarray(5, 5 + len) });
-      this.#buf = this.#buf.subarray(5 + len);
-    }
-    return out;
-  }
-}
-
-function emptyMessage(type: string, from: string, to: string, term: number): Record<string, unknown> {
-  return {
-    type,
-    from,
-    to,
-    term,
-    index: 0,
-    logTerm: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    hintTerm: 0,
-    snapshot: null,
-    context: '',
-  };
-}
+import {
+  encodeMsgpack,
+  PROTOCOL_VERSION,
+  STREAM_PATH,
+  UPGRADE_PROTOCOL,
+  HEADER_FROM,
+  HEADER_TO,
+  HEADER_CLUSTER_ID,
+  HEADER_VERSION,
+  HEADER_STREAM,
+  HEADER_PEER_URL,
+  FrameType,
+  MessageType,
+  encodeFrame,
+  FrameDecoder,
+  emptyMessage,
+} from './peer-wire.ts';
 
 interface Stream {
   status: number;

@@ -12,42 +12,25 @@ import tls from 'node:tls';
 import { copyFileSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Packr } from 'msgpackr';
 import { freePort, http, ProcCluster, sleep, waitFor } from './harness.ts';
+import {
+  emptyMessage,
+  encodeFrame,
+  encodeMsgpack,
+  FrameType,
+  HEADER_CLUSTER_ID,
+  HEADER_FROM,
+  HEADER_STREAM,
+  HEADER_TO,
+  HEADER_VERSION,
+  MessageType,
+  PROTOCOL_VERSION,
+  STREAM_PATH,
+  UPGRADE_PROTOCOL,
+} from './peer-wire.ts';
 
 import { TestPki, type IssuedFiles } from '../../node/src/security/test-certs.test-helper.ts';
 import { encodeCommand } from '../../node/src/kv/commands.ts';
-
-// The peer wire format (node/src/transport/frames.ts), spelled out as an outsider would.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
-const FRAME_MESSAGES = 1;
-const FRAME_SNAPSHOT_HEADER = 4;
-
-function frame(type: number, payload: Uint8Array): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(payload.byteLength, 0);
-  head.writeUInt8(type, 4);
-  return Buffer.concat([head, payload]);
-}
-
-function message(type: string, from: string, to: string, term: number, extra: Record<string, unknown> = {}) {
-  return {
-    type,
-    from,
-    to,
-    term,
-    index: 0,
-    logTerm: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    hintTerm: 0,
-    snapshot: null,
-    context: '',
-    ...extra,
-  };
-}
 
 type Transport = { kind: 'plain' } | { kind: 'tls'; ca: string; cert?: IssuedFiles };
 
@@ -59,10 +42,10 @@ type Transport = { kind: 'plain' } | { kind: 'tls'; ca: string; cert?: IssuedFil
 function forge(port: number, how: Transport, headers: Record<string, string>, frames: Buffer[]) {
   return new Promise<{ status: number } | { error: string }>((resolve) => {
     const head = [
-      'GET /raft/v1/stream HTTP/1.1',
+      `GET ${STREAM_PATH} HTTP/1.1`,
       `Host: 127.0.0.1:${port}`,
       'Connection: Upgrade',
-      'Upgrade: kvstore-raft',
+      `Upgrade: ${UPGRADE_PROTOCOL}`,
       ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
     ].join('\r\n');
     const bytes = Buffer.concat([Buffer.from(`${head}\r\n\r\n`), ...frames]);
@@ -233,10 +216,10 @@ describe('peer certificate and CA rotation on every member, forged peer input wi
     const leader = await c.waitForLeader();
     const target = ids.find((id) => id !== leader)!;
     const claim = {
-      'x-raft-from': leader,
-      'x-raft-to': target,
-      'x-raft-version': '1',
-      'x-raft-stream': 'msg',
+      [HEADER_FROM]: leader,
+      [HEADER_TO]: target,
+      [HEADER_VERSION]: String(PROTOCOL_VERSION),
+      [HEADER_STREAM]: 'msg',
     };
     const port = peerPorts.get(target)!;
     // The server's certificate now chains to the new CA only.
@@ -311,11 +294,11 @@ describe('peer certificate and CA rotation on every member, forged peer input wi
     for (const [what, how] of attempts) {
       for (const stream of ['msg', 'snap'] as const) {
         const headers = {
-          'x-raft-from': leader,
-          'x-raft-to': target,
-          'x-raft-version': '1',
-          'x-raft-cluster-id': clusterId,
-          'x-raft-stream': stream,
+          [HEADER_FROM]: leader,
+          [HEADER_TO]: target,
+          [HEADER_VERSION]: String(PROTOCOL_VERSION),
+          [HEADER_CLUSTER_ID]: clusterId,
+          [HEADER_STREAM]: stream,
         };
         const r = await forge(port, how, headers, stream === 'msg' ? frames.messages : frames.snapshot);
         assert.ok('error' in r, `${what} (${stream}): the stream was answered ${JSON.stringify(r)}`);
@@ -342,11 +325,11 @@ describe('peer certificate and CA rotation on every member, forged peer input wi
     const key = 'forged/with-member-certificate';
     const frames = forgedFrames(String(st.clusterId), leader, target, st.term, st.commitIndex, key, false);
     const headers = {
-      'x-raft-from': leader,
-      'x-raft-to': target,
-      'x-raft-version': '1',
-      'x-raft-cluster-id': String(st.clusterId),
-      'x-raft-stream': 'msg',
+      [HEADER_FROM]: leader,
+      [HEADER_TO]: target,
+      [HEADER_VERSION]: String(PROTOCOL_VERSION),
+      [HEADER_CLUSTER_ID]: String(st.clusterId),
+      [HEADER_STREAM]: 'msg',
     };
     const r = await forge(
       peerPorts.get(target)!,
@@ -376,16 +359,19 @@ function forgedFrames(
   withHigherTerm = true,
 ): { messages: Buffer[]; snapshot: Buffer[] } {
   const data = encodeCommand({ op: 'put', requestId: `forged-${Date.now()}`, key, value: 'forged' });
-  const append = message('app', from, to, term, {
+  const append = emptyMessage(MessageType.Append, from, to, term, {
     index: lastIndex,
     logTerm: term,
     entries: [{ term, index: lastIndex + 1, type: 0, data }],
     commit: lastIndex + 1,
   });
-  const heartbeat = message('heartbeat', from, to, term + 1000);
+  const heartbeat = emptyMessage(MessageType.Heartbeat, from, to, term + 1000);
   const envelope = (msgs: unknown[], extra: Record<string, unknown> = {}) =>
-    frame(FRAME_MESSAGES, packr.pack({ v: 1, clusterId, from, to, msgs, ...extra }));
-  const snap = message('snap', from, to, term, {
+    encodeFrame(
+      FrameType.Messages,
+      encodeMsgpack({ v: PROTOCOL_VERSION, clusterId, from, to, msgs, ...extra }),
+    );
+  const snap = emptyMessage(MessageType.Snap, from, to, term, {
     snapshot: {
       metadata: { index: lastIndex + 1_000_000, term, confState: { voters: [from, to], learners: [] } },
       data: new Uint8Array(0),
@@ -394,7 +380,10 @@ function forgedFrames(
   return {
     messages: [envelope([append]), ...(withHigherTerm ? [envelope([heartbeat])] : [])],
     snapshot: [
-      frame(FRAME_SNAPSHOT_HEADER, packr.pack({ v: 1, clusterId, from, to, msgs: [snap], size: 16, crc: 0 })),
+      encodeFrame(
+        FrameType.SnapshotHeader,
+        encodeMsgpack({ v: PROTOCOL_VERSION, clusterId, from, to, msgs: [snap], size: 16, crc: 0 }),
+      ),
     ],
   };
 }
