@@ -66,6 +66,29 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/** Runs a CLI (kubectl, helm) with `env` asynchronously: stdout, or an error with its output. */
+export function toolRunner(
+  env: NodeJS.ProcessEnv,
+): (file: string, args: readonly string[], input?: string) => Promise<string> {
+  return (file, args, input) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        if (code === 0) resolve(stdout);
+        else
+          reject(
+            new Error(`${path.basename(file)} ${args.join(' ')} exited ${String(code)}: ${stderr}${stdout}`),
+          );
+      });
+      child.stdin.end(input ?? '');
+    });
+}
+
 export async function startCluster(opts: StartClusterOptions = {}): Promise<Cluster> {
   const tools = ensureTools();
   const createdTemp = opts.stateDir === undefined;
@@ -103,23 +126,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
   const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: controlPlane.kubeconfigPath };
   // Asynchronous on purpose: the process-kubelet lives in this process, and a blocking exec would
   // freeze it (kubectl logs is served by it, and pods only progress while it runs).
-  const run = (file: string, args: readonly string[], input?: string): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code) => {
-        if (code === 0) resolve(stdout);
-        else
-          reject(
-            new Error(`${path.basename(file)} ${args.join(' ')} exited ${String(code)}: ${stderr}${stdout}`),
-          );
-      });
-      child.stdin.end(input ?? '');
-    });
+  const run = toolRunner(env);
   const removeState =
     opts.removeStateOnStop ?? (createdTemp && process.env['KVSTORE_KEEP_CLUSTER'] === undefined);
 

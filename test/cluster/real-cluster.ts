@@ -6,14 +6,13 @@
 //   await cluster.kubectl(['get', 'pods', '-A']);
 //   await cluster.node.ctr(['tasks', 'ls']);
 //   await cluster.stop();
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureTools, startControlPlane, type ControlPlane, type ToolPaths } from './control-plane.ts';
 import { createPodBridge, type PodBridge } from './pod-bridge.ts';
 import { RealNode } from './real-node.ts';
-import type { LogOptions } from './cluster.ts';
+import { toolRunner, type LogOptions } from './cluster.ts';
 
 export interface StartRealClusterOptions {
   readonly stateDir?: string;
@@ -77,23 +76,7 @@ export async function startRealCluster(opts: StartRealClusterOptions): Promise<R
   const cp = controlPlane;
   const realNode = node;
   const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: cp.kubeconfigPath };
-  const run = (file: string, args: readonly string[], input?: string): Promise<string> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(file, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (code) => {
-        if (code === 0) resolve(stdout);
-        else
-          reject(
-            new Error(`${path.basename(file)} ${args.join(' ')} exited ${String(code)}: ${stderr}${stdout}`),
-          );
-      });
-      child.stdin.end(input ?? '');
-    });
+  const run = toolRunner(env);
   const removeState =
     opts.removeStateOnStop ?? (createdTemp && process.env['KVSTORE_KEEP_CLUSTER'] === undefined);
   let stopping: Promise<void> | undefined;
