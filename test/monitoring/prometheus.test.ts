@@ -312,9 +312,7 @@ scrape_configs:
     for (const v of victims) await cluster.kill9(v);
     const plainSeries = (a: Alert): boolean =>
       a.labels.cluster_id === clusterId && a.labels.kvcluster === undefined;
-    const insufficient = await prom.untilFiring('KVStoreInsufficientMembers', (a) =>
-      a.some(plainSeries),
-    );
+    const insufficient = await prom.untilFiring('KVStoreInsufficientMembers', (a) => a.some(plainSeries));
     assert.ok(insufficient.some(plainSeries));
     const noLeader = await prom.untilFiring('KVStoreNoLeader', (a) =>
       a.some((x) => x.labels.member === survivor && x.labels.cluster_id === clusterId),
