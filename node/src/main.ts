@@ -4,7 +4,14 @@ import { DEFAULT_HTTP_WORKERS, helpText, parseFlags, type NodeOptions } from './
 import { isKvError } from './errors.ts';
 import { LoginLimiter } from './auth/login-limiter.ts';
 import { createApp } from './http/app.ts';
-import { startHttpServer, startPeerServer, type RunningServer } from './http/server.ts';
+import {
+  startHttpServer,
+  startPeerServer,
+  type ClientCertMode,
+  type RunningServer,
+  type ServerTls,
+} from './http/server.ts';
+import { FORWARDED_USER_HEADER } from './http/request-context.ts';
 import { HttpWorkerHost } from './http/workers/host.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -66,7 +73,14 @@ function loadTls(cfg: NodeOptions, log: Logger): Tls {
   return { client, peer };
 }
 
-/** With -client-cert-auth and peer TLS: the member whose peer certificate a client connection presented. */
+/** -client-cert-auth: mandatory; -trusted-ca-file alone: verified when presented (ADR 0074). */
+function clientCertMode(cfg: NodeOptions): ClientCertMode {
+  const c = cfg.tls.client;
+  if (c?.clientCertAuth === true) return 'required';
+  return c?.trustedCaFile != null ? 'optional' : 'none';
+}
+
+/** With a client CA bundle and peer TLS: the member whose peer certificate a client connection presented. */
 function forwardingMember(
   peer: () => TlsMaterial,
   memberIds: () => string[],
@@ -143,13 +157,17 @@ async function main(): Promise<void> {
   const clientTls = tls.client;
   if (peerTls) opts.peerTls = () => peerTls.current;
   if (clientTls) {
-    // The leader's client API is verified with our client CA (else the peer CA); with
-    // -client-cert-auth this member presents its peer certificate.
+    // The leader's client API is verified with our client CA (else the peer CA). This member
+    // presents its peer certificate where the leader needs it: always with -client-cert-auth, and
+    // when it vouches for a caller it verified by certificate (the leader believes that only from a
+    // member's certificate). Otherwise it presents none, so a token is not mixed with its own CN.
     const clientCertAuth = cfg.tls.client?.clientCertAuth === true;
     opts.forwarder = httpsForwarder({
       ca: () => clientTls.current.ca ?? peerTls?.current.ca,
-      identity: () =>
-        clientCertAuth && peerTls ? { cert: peerTls.current.cert, key: peerTls.current.key } : null,
+      identity: (headers) =>
+        peerTls && (clientCertAuth || headers[FORWARDED_USER_HEADER] !== undefined)
+          ? { cert: peerTls.current.cert, key: peerTls.current.key }
+          : null,
     });
   }
   if (heapGrowthPolicyWanted(process.env, process.execArgv)) {
@@ -181,9 +199,10 @@ async function main(): Promise<void> {
   metrics.setIdentity(() => ({ clusterId: node.clusterId(), member: cfg.id }));
   metrics.setDataDir(cfg.dataDir);
   const servers: Pick<RunningServer, 'close'>[] = [];
-  const clientServerTls = clientTls
-    ? { material: clientTls, requireClientCert: cfg.tls.client?.clientCertAuth === true }
+  const clientServerTls: ServerTls | undefined = clientTls
+    ? { material: clientTls, clientCerts: clientCertMode(cfg) }
     : undefined;
+  const verifiesClientCerts = clientServerTls !== undefined && clientServerTls.clientCerts !== 'none';
   const httpWorkers = cfg.httpWorkers ?? DEFAULT_HTTP_WORKERS;
   if (httpWorkers > 0) {
     // Not yet served by workers (docs/adr/0063): say so at start rather than surprise with a 404 or 401.
@@ -217,8 +236,8 @@ async function main(): Promise<void> {
         gate: {
           auth: () => node.auth,
           now: Date.now,
-          ...(cfg.tls.client?.clientCertAuth ? { certificateUser } : {}),
-          ...(cfg.tls.client?.clientCertAuth && peerTls
+          ...(verifiesClientCerts ? { certificateUser } : {}),
+          ...(verifiesClientCerts && peerTls
             ? {
                 forwardingMember: forwardingMember(
                   () => peerTls.current,
@@ -253,7 +272,7 @@ async function main(): Promise<void> {
       await startPeerServer(
         cfg.peerListen,
         node.transport,
-        peerTls ? { material: peerTls, requireClientCert: true } : undefined,
+        peerTls ? { material: peerTls, clientCerts: 'required' } : undefined,
       ),
     );
   }

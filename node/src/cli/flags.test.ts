@@ -261,9 +261,9 @@ void describe('parseFlags', () => {
       /-client-cert-auth needs -cert-file/,
     ],
     [
-      'trusted CA without client-cert-auth',
-      ['-id', 'a', '-cert-file', 'c', '-key-file', 'k', '-trusted-ca-file', 'ca'],
-      /only used with -client-cert-auth/,
+      'trusted CA without a server certificate',
+      ['-id', 'a', '-trusted-ca-file', 'ca'],
+      /-trusted-ca-file needs -cert-file/,
     ],
     [
       'peer TLS flags incomplete',

@@ -67,9 +67,12 @@ export const MAX_HTTP_WORKERS = 64;
 export interface ClientTlsOptions {
   certFile: string;
   keyFile: string;
-  /** CA bundle client certificates must chain to (with `clientCertAuth`). */
+  /**
+   * CA bundle client certificates are verified against. Given alone, a certificate is asked for but
+   * optional: a presented one must chain to it and its CN is the user; without one, a token is used.
+   */
   trustedCaFile: string | null;
-  /** Clients must present a certificate from `trustedCaFile`; its CN is the user name. */
+  /** Clients must present a certificate from `trustedCaFile` (no token-only clients, no plain probes). */
   clientCertAuth: boolean;
 }
 
@@ -115,8 +118,10 @@ Flags (-flag value, --flag value and --flag=value are equivalent):
 TLS (off unless given; with peer TLS, -peer-addr separate from -addr is required):
   -cert-file path          certificate (PEM) of the client API; the client URL becomes https://
   -key-file path           private key of -cert-file
-  -trusted-ca-file path    CA bundle client certificates must chain to (with -client-cert-auth)
-  -client-cert-auth        clients must present a certificate from -trusted-ca-file; its CN is the user
+  -trusted-ca-file path    CA bundle client certificates must chain to: a client that presents one
+                           from it is the user its CN names (no token needed); a certificate from
+                           elsewhere is refused at the handshake; without one, tokens apply
+  -client-cert-auth        clients must present a certificate from -trusted-ca-file (mandatory)
   -peer-cert-file path     certificate of this member for peer traffic (mutual TLS); it must name
                            the member: a SAN with its advertised peer host or urn:kvstore:member:<id>
   -peer-key-file path      private key of -peer-cert-file
@@ -301,8 +306,8 @@ function parseTls(v: Map<string, string>, separatePeerListener: boolean): TlsOpt
     throw new FlagError('-client-cert-auth needs -trusted-ca-file (the CA client certificates chain to)');
   if (clientCertAuth && certFile === undefined)
     throw new FlagError('-client-cert-auth needs -cert-file and -key-file (client certificates need TLS)');
-  if (trustedCaFile !== undefined && !clientCertAuth)
-    throw new FlagError('-trusted-ca-file is only used with -client-cert-auth');
+  if (trustedCaFile !== undefined && certFile === undefined)
+    throw new FlagError('-trusted-ca-file needs -cert-file and -key-file (client certificates need TLS)');
   const peerCert = fileFlag(v, 'peer-cert-file');
   const peerKey = fileFlag(v, 'peer-key-file');
   const peerCa = fileFlag(v, 'peer-trusted-ca-file');

@@ -1,6 +1,6 @@
 // Who is asking, and may they (issue 14, ADR 0068). Koa middleware in front of every route:
 // while auth is disabled it only notes the caller; once enabled, a request needs a valid bearer
-// token (or, with -client-cert-auth, a client certificate whose CN is the user) and the
+// token (or a verified client certificate, see -trusted-ca-file, whose CN is the user) and the
 // permission its route needs. Health and metrics stay open, and so does the login route.
 import type Koa from 'koa';
 import type { IncomingMessage } from 'node:http';
@@ -22,10 +22,10 @@ export interface AuthGateOptions {
   /** The replicated auth state of this member. */
   auth: () => AuthStore;
   now: () => number;
-  /** With -client-cert-auth: the verified client certificate's CN, else null. */
+  /** With a client CA bundle (-trusted-ca-file): the verified client certificate's CN, else null. */
   certificateUser?: (req: IncomingMessage) => string | null;
   /**
-   * With -client-cert-auth and peer TLS: the member whose peer certificate (chaining to the peer
+   * With a client CA bundle and peer TLS: the member whose peer certificate (chaining to the peer
    * CA, naming a member of the configuration) the connection presented, else null. Only such a
    * connection may assert a forwarded certificate user.
    */

@@ -1,4 +1,4 @@
-// With -client-cert-auth: the CN of the verified client certificate is the user (ADR 0068).
+// With -trusted-ca-file: the CN of a verified client certificate is the user (ADR 0068, 0074).
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 

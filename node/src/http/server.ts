@@ -4,6 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { HostPort } from '../cli/flags.ts';
 import type { KvApp } from './app.ts';
 import type { TlsMaterial } from '../security/tls-material.ts';
@@ -15,20 +16,34 @@ export interface TlsSource {
   onChange(fn: (m: ServerTlsFiles) => void): void;
 }
 
-/** TLS for a listener: the material (re-read on change) and whether clients must present a certificate. */
+/**
+ * Client certificates on a listener (ADR 0068, ADR 0074):
+ * - `none`: none is asked for (no CA bundle);
+ * - `optional`: one is asked for; a presented certificate must chain to the CA bundle (else the
+ *   connection is closed before any request is read), a connection without one goes on and
+ *   authenticates with a token (kubelet probes, Prometheus, password clients);
+ * - `required`: a certificate chaining to the bundle is mandatory (-client-cert-auth, peer port).
+ */
+export type ClientCertMode = 'none' | 'optional' | 'required';
+
+/** TLS for a listener: the material (re-read on change) and what it asks of client certificates. */
 export interface ServerTls {
   /** A ReloadingTls on the Raft thread; in an HTTP worker, the copy the Raft thread sends (workers/). */
   material: TlsSource;
-  /** Require a certificate chaining to the material's CA bundle, refused at the handshake otherwise. */
-  requireClientCert: boolean;
+  clientCerts: ClientCertMode;
 }
 
-function secureOptions(m: ServerTlsFiles, requireClientCert: boolean): https.ServerOptions {
+function secureOptions(m: ServerTlsFiles, mode: ClientCertMode): https.ServerOptions {
   return {
     cert: m.cert,
     key: m.key,
-    ...(requireClientCert && m.ca !== undefined ? { ca: m.ca } : {}),
+    ...(mode !== 'none' && m.ca !== undefined ? { ca: m.ca } : {}),
   };
+}
+
+/** A TLS connection that presented a certificate the CA bundle does not verify (expired, other CA). */
+function presentedInvalidCertificate(socket: TLSSocket): boolean {
+  return socket.authorized !== true && socket.getPeerX509Certificate() !== undefined;
 }
 
 /** An http or https server with the same options; with TLS, a new file set applies to new connections. */
@@ -38,17 +53,34 @@ function createServer(
   tls: ServerTls | undefined,
 ): http.Server {
   if (!tls) return http.createServer(options, handler);
+  const mode = tls.clientCerts;
+  const guarded: http.RequestListener =
+    mode === 'optional'
+      ? (req, res) => {
+          // Belt and braces: the connection is closed at 'secureConnection' already.
+          if (presentedInvalidCertificate(req.socket as TLSSocket)) req.socket.destroy();
+          else handler(req, res);
+        }
+      : handler;
   const server = https.createServer(
     {
       ...options,
-      ...secureOptions(tls.material.current, tls.requireClientCert),
-      requestCert: tls.requireClientCert,
-      rejectUnauthorized: tls.requireClientCert,
+      ...secureOptions(tls.material.current, mode),
+      requestCert: mode !== 'none',
+      // Node then closes a connection without a valid certificate as soon as the handshake ends.
+      rejectUnauthorized: mode === 'required',
     },
-    handler,
+    guarded,
   );
+  if (mode === 'optional') {
+    // The same check Node makes with rejectUnauthorized, but only for a certificate that was
+    // presented: a wrong one is never mistaken for "no certificate, use a token".
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (presentedInvalidCertificate(socket)) socket.destroy();
+    });
+  }
   // Rotation: established connections keep their session; new handshakes use the new set.
-  tls.material.onChange((m) => server.setSecureContext(secureOptions(m, tls.requireClientCert)));
+  tls.material.onChange((m) => server.setSecureContext(secureOptions(m, mode)));
   // A handshake failure (no certificate, wrong CA, expired, plain HTTP) just closes that connection.
   server.on('tlsClientError', (_err, socket) => socket.destroy());
   return server;
@@ -126,6 +158,10 @@ export function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void 
 function onUpgrade(transport: UpgradeHandler | null) {
   return (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
+    if ('getPeerX509Certificate' in socket && presentedInvalidCertificate(socket as TLSSocket)) {
+      socket.destroy();
+      return;
+    }
     if (transport?.handleUpgrade(req, socket, head)) return;
     socket.end(rawError(400, 'Bad Request', 'bad-request', 'unknown upgrade'));
   };

@@ -8,15 +8,15 @@ import type { Forwarder } from '../server/admin.ts';
 export interface ForwardTls {
   /** CA bundle the leader's client certificate chains to (undefined: the system's roots). */
   ca: () => Buffer | undefined;
-  /** A client certificate to present (with -client-cert-auth), or null. */
-  identity: () => { cert: Buffer; key: Buffer } | null;
+  /** A client certificate to present for a request with these headers, or null. */
+  identity: (headers: Record<string, string>) => { cert: Buffer; key: Buffer } | null;
 }
 
 export function httpsForwarder(tls: ForwardTls): Forwarder {
   return (url, r) =>
     new Promise((resolve, reject) => {
       const ca = tls.ca();
-      const id = tls.identity();
+      const id = tls.identity(r.headers);
       const req = https.request(url, {
         method: r.method,
         headers: r.headers,

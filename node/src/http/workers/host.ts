@@ -12,7 +12,7 @@ import { isKvError } from '../../errors.ts';
 import type { Logger, LogLevel } from '../../logger.ts';
 import type { Metrics } from '../../metrics.ts';
 import { requestContext } from '../request-context.ts';
-import type { RunningServer, ServerTlsFiles, TlsSource } from '../server.ts';
+import type { RunningServer, ServerTls, ServerTlsFiles } from '../server.ts';
 import type { KvService } from '../service.ts';
 import {
   SHARED_BYTES,
@@ -38,7 +38,7 @@ export interface WorkerHostOptions {
   memberId: string;
   logLevel: LogLevel;
   listen: HostPort;
-  tls: { material: TlsSource; requireClientCert: boolean } | null;
+  tls: ServerTls | null;
   auth: boolean;
   upgradePort: number | null;
   /** Writes one log line of a worker (the process's log sink). */
@@ -121,7 +121,7 @@ export class HttpWorkerHost {
       logLevel: this.#o.logLevel,
       listen: { host: this.#o.listen.host, port: this.#port },
       tls: this.#o.tls
-        ? { files: files(this.#o.tls.material.current), requireClientCert: this.#o.tls.requireClientCert }
+        ? { files: files(this.#o.tls.material.current), clientCerts: this.#o.tls.clientCerts }
         : null,
       auth: this.#o.auth,
       upgradePort: this.#o.upgradePort,

@@ -5,7 +5,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { AuthSnapshot } from '../../auth/auth-store.ts';
 import type { LogLevel } from '../../logger.ts';
 import type { HostPort } from '../../cli/flags.ts';
-import type { ServerTlsFiles } from '../server.ts';
+import type { ClientCertMode, ServerTlsFiles } from '../server.ts';
 
 /** The service methods a worker may call on the Raft thread. */
 export const CALL_METHODS = [
@@ -78,8 +78,8 @@ export interface WorkerInit {
   memberId: string;
   logLevel: LogLevel;
   listen: HostPort;
-  /** Client TLS: the files in use and whether clients must present a certificate. */
-  tls: { files: ServerTlsFiles; requireClientCert: boolean } | null;
+  /** Client TLS: the files in use and what is asked of client certificates. */
+  tls: { files: ServerTlsFiles; clientCerts: ClientCertMode } | null;
   /** Auth gate and /v1/auth routes wanted (always on the node; absent only in tests). */
   auth: boolean;
   /** Peer streams that arrive on the client port are piped to this loopback port on the Raft thread. */

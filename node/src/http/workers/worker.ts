@@ -37,7 +37,7 @@ const app = createApp(service, {
           gate: {
             auth: () => service.auth(),
             now: Date.now,
-            ...(init.tls?.requireClientCert ? { certificateUser } : {}),
+            ...(init.tls !== null && init.tls.clientCerts !== 'none' ? { certificateUser } : {}),
           },
           backend: {
             auth: () => service.auth(),
@@ -98,7 +98,7 @@ const running = await startHttpServer(
   app,
   init.listen,
   init.upgradePort === null ? null : upgradePipe(init.upgradePort),
-  init.tls && tlsSource ? { material: tlsSource, requireClientCert: init.tls.requireClientCert } : undefined,
+  init.tls && tlsSource ? { material: tlsSource, clientCerts: init.tls.clientCerts } : undefined,
   true,
 );
 
