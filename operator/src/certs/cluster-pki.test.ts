@@ -13,6 +13,7 @@ import {
   type PkiSecrets,
   type PkiSettings,
 } from './cluster-pki.ts';
+import { OPERATOR_CERT_KEYS, operatorIdentityOf } from './operator-identity.ts';
 
 const HOUR = 3_600_000;
 const settings: PkiSettings = {
@@ -186,5 +187,38 @@ void describe('cluster PKI', () => {
     assert.ok(again.plan.createCa);
     assert.equal(again.plan.issue.length, 3);
     assert.ok(memberCert(again.out, 0).verify(caOf(again.out).publicKey));
+  });
+
+  void test("the operator's client certificate: CN root, client only, follows creation, renewal, requests and a new CA", () => {
+    const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const opCert = (x: PkiSecrets) => new X509Certificate(x.caData[OPERATOR_CERT_KEYS.cert]!);
+    const s0 = step(null, t0);
+    assert.equal(s0.plan.issueOperator, 'missing');
+    const c0 = opCert(s0.out);
+    assert.match(c0.subject, /CN=root/);
+    assert.ok(c0.verify(caOf(s0.out).publicKey));
+    assert.equal(c0.keyUsage?.join(','), '1.3.6.1.5.5.7.3.2', 'client authentication only');
+    assert.equal(s0.out.tlsData[OPERATOR_CERT_KEYS.cert], undefined, 'not in the Secret members mount');
+    assert.ok(operatorIdentityOf(s0.out.caData)?.key.includes('PRIVATE KEY'));
+    // Kept while young; the plan rechecks by its renewal time.
+    const kept = step(s0.out, t0 + HOUR);
+    assert.equal(kept.plan.issueOperator, null);
+    assert.equal(kept.out.caData[OPERATOR_CERT_KEYS.cert], s0.out.caData[OPERATOR_CERT_KEYS.cert]);
+    assert.equal(step(s0.out, t0 + 61 * 24 * HOUR).plan.issueOperator, 'renewal-due');
+    assert.equal(step(s0.out, t0 + HOUR, { renew: 'now' }).plan.issueOperator, 'requested');
+    // A CA rotation reissues it when the pending CA starts signing, like the members' certificates.
+    const prop = settings.propagationMs;
+    const s1 = step(s0.out, t0 + 1000, { rotateCa: 'x' });
+    assert.equal(s1.plan.issueOperator, null, 'trust-both keeps it: both CAs are trusted');
+    const s2 = step(s1.out, t0 + 1000 + prop, { rotateCa: 'x' });
+    assert.equal(s2.plan.phase, 'reissue');
+    assert.equal(s2.plan.issueOperator, 'new-ca');
+    assert.ok(opCert(s2.out).verify(caOf(s2.out).publicKey));
+    // One issued by someone else (or with another CN) is replaced.
+    const foreign = {
+      ...s0.out,
+      caData: { ...s0.out.caData, [OPERATOR_CERT_KEYS.cert]: s0.out.tlsData['demo-0.crt']! },
+    };
+    assert.equal(step(foreign, t0 + HOUR).plan.issueOperator, 'wrong-names');
   });
 });

@@ -6,6 +6,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { CaPhase, MemberNames, Validity } from './pki.ts';
 import { decideMemberCert, memberSans, nextCaPhase, renewAt, validityOf } from './pki.ts';
 import { issueCertificate } from './x509.ts';
+import { decideOperatorCert, issueOperatorCert, OPERATOR_CERT_KEYS } from './operator-identity.ts';
 
 export const CA_KEYS = {
   cert: 'ca.crt',
@@ -54,6 +55,8 @@ export interface ParsedPki {
   renewDone: string | undefined;
   /** Member certificates in the tls Secret, by member name. */
   members: Map<string, X509Certificate>;
+  /** The operator's client certificate (CA Secret, operator-identity.ts), if any. */
+  operator: X509Certificate | null;
   /** Whether the bundle in the tls Secret is the one the CA Secret implies. */
   bundleCurrent: boolean;
 }
@@ -66,7 +69,8 @@ export interface PkiRequests {
 export type PkiEvent =
   | { kind: 'ca-created' }
   | { kind: 'ca-phase'; from: CaPhase; to: CaPhase }
-  | { kind: 'issued'; member: string; reason: string };
+  | { kind: 'issued'; member: string; reason: string }
+  | { kind: 'issued-operator'; reason: string };
 
 export interface PkiPlan {
   createCa: boolean;
@@ -80,6 +84,8 @@ export interface PkiPlan {
   issue: { member: MemberNames; reason: string }[];
   /** Member certificates to remove (members that are gone). */
   remove: string[];
+  /** Why the operator's own client certificate is (re)issued, or null to keep it. */
+  issueOperator: string | null;
   rotateDone: string | undefined;
   renewDone: string | undefined;
   /** Reconcile again by then at the latest. */
@@ -128,6 +134,7 @@ export function planPki(
     phase: have.phase,
     issue: [],
     remove: [],
+    issueOperator: null,
     rotateDone: have.rotateDone,
     renewDone: have.renewDone,
     recheckAt: now + 3_600_000,
@@ -192,6 +199,18 @@ export function planPki(
   }
   for (const name of have.members.keys()) if (!wanted.has(name)) plan.remove.push(name);
   for (const i of plan.issue) events.push({ kind: 'issued', member: i.member.member, reason: i.reason });
+  // The operator's certificate follows the members': a new CA, a request, renewal at 2/3.
+  if (plan.createCa || plan.promotePending || signing === null)
+    plan.issueOperator = have.operator === null ? 'missing' : 'new-ca';
+  else if (renewAsked) plan.issueOperator = 'requested';
+  else {
+    const op = have.operator;
+    const fraction = op === null ? undefined : renewFraction(validityOf(op), settings);
+    const d = decideOperatorCert(op, op !== null && issuedBy(op, signing), now, fraction);
+    if (d.action === 'issue') plan.issueOperator = d.reason;
+    else plan.recheckAt = Math.min(plan.recheckAt, d.recheckAt);
+  }
+  if (plan.issueOperator !== null) events.push({ kind: 'issued-operator', reason: plan.issueOperator });
   return plan;
 }
 
@@ -243,6 +262,7 @@ export function parsePki(
     rotateDone: ca?.annotations[ROTATE_CA_DONE_ANNOTATION],
     renewDone: ca?.annotations[RENEW_CERTS_DONE_ANNOTATION],
     members,
+    operator: cert(caData[OPERATOR_CERT_KEYS.cert]),
     bundleCurrent: signing !== null && (tls?.data[BUNDLE_KEY] ?? '') === bundleOf(caData),
   };
 }
@@ -275,7 +295,7 @@ export function carryOutPki(
     return { cert: c.certPem, key: c.keyPem };
   };
   if (plan.createCa) {
-    for (const k of Object.values(CA_KEYS)) delete caData[k];
+    for (const k of [...Object.values(CA_KEYS), ...Object.values(OPERATOR_CERT_KEYS)]) delete caData[k];
     const c = newCa();
     caData[CA_KEYS.cert] = c.cert;
     caData[CA_KEYS.key] = c.key;
@@ -313,6 +333,14 @@ export function carryOutPki(
     );
     tlsData[`${member.member}.crt`] = c.certPem;
     tlsData[`${member.member}.key`] = c.keyPem;
+  }
+  if (plan.issueOperator !== null) {
+    const c = issueOperatorCert(issuer, {
+      notBefore: new Date(now - BACKDATE_MS),
+      notAfter: new Date(now + settings.certDurationMs),
+    });
+    caData[OPERATOR_CERT_KEYS.cert] = c.cert;
+    caData[OPERATOR_CERT_KEYS.key] = c.key;
   }
   for (const name of plan.remove) {
     delete tlsData[`${name}.crt`];

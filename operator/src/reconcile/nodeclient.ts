@@ -58,10 +58,15 @@ export interface HttpNodeAdminOptions {
   timeoutMs?: number;
 }
 
-/** How to reach a secure cluster: the CA bundle its members' certificates chain to, a bearer token. */
+/**
+ * How to reach a secure cluster: the CA bundle its members' certificates chain to, and who the
+ * operator is: its client certificate (the members take its CN as the user) or a bearer token.
+ */
 export interface NodeSecurity {
   /** PEM bundle; with it, https:// URLs are verified against it (and nothing else). */
   ca?: string;
+  /** Client certificate and key (PEM) presented on https:// connections. */
+  identity?: { cert: string; key: string };
   /** `Bearer <token>`, sent with every request. */
   authorization?: string;
 }
@@ -76,7 +81,12 @@ export class HttpNodeAdmin implements NodeAdmin {
     this.security = security;
   }
 
-  /** The same client for a secure cluster (its CA, its token). */
+  /** Whether calls present the operator's client certificate (rather than a token or nothing). */
+  get presentsCertificate(): boolean {
+    return this.security.identity !== undefined;
+  }
+
+  /** The same client for a secure cluster (its CA, its certificate or token). */
   secured(security: NodeSecurity): HttpNodeAdmin {
     return new HttpNodeAdmin({ timeoutMs: this.timeoutMs }, security);
   }
@@ -123,6 +133,9 @@ export class HttpNodeAdmin implements NodeAdmin {
       headers,
       timeout: this.timeoutMs,
       ...(https ? { ca: this.security.ca, rejectUnauthorized: true } : {}),
+      ...(https && this.security.identity !== undefined
+        ? { cert: this.security.identity.cert, key: this.security.identity.key }
+        : {}),
     };
     return new Promise((resolve, reject) => {
       const req = (https ? httpsRequest : httpRequest)(url, options, (res) => {

@@ -9,7 +9,7 @@ import type { OperatorMetrics } from '../observability/metrics.ts';
 import { NODE_PORT, names, ordinalOf, selectorString } from '../specs/names.ts';
 import type { NodeAdmin, NodeStatus } from './nodeclient.ts';
 import { HttpNodeAdmin, NodeApiError } from './nodeclient.ts';
-import { ClusterSecurity, securedAdmin, type TlsOutcome } from './security.ts';
+import { ClusterSecurity, securedAdmin, type AuthOutcome, type TlsOutcome } from './security.ts';
 import type { AllowedClient } from '../specs/networkpolicy.ts';
 import type { Observation } from './observe.ts';
 import { isBootstrapped, leaderStatus, toPlanInput } from './observe.ts';
@@ -51,7 +51,8 @@ interface Access {
   node: NodeAdmin;
   /** The secured HTTP client when the injected one is HttpNodeAdmin (auth needs it). */
   http: HttpNodeAdmin | null;
-  authorization: string | undefined;
+  /** How the operator authenticates this reconcile (ADR 0074): its certificate, root's token, or not at all. */
+  via: 'certificate' | 'token' | null;
   /** The same without credentials: a joining member has no auth state yet and refuses any token. */
   anonymous: NodeAdmin;
 }
@@ -124,9 +125,9 @@ export class Reconciler {
       log.debug('not changing anything', { cluster: key, step });
     }
 
-    const authProblem = await this.ensureAuth(kv, obs, access);
+    const auth = await this.ensureAuth(kv, obs, access);
     const base = buildStatus(obs, input, step, now);
-    const security = securityStatus(kv, access, authProblem, now);
+    const security = securityStatus(kv, access, auth, now);
     const status: KVClusterStatus = {
       ...base,
       ...security,
@@ -191,37 +192,46 @@ export class Reconciler {
     }
     const plain = securedAdmin(base, tls === null ? {} : { ca: tls.bundle });
     const http = plain instanceof HttpNodeAdmin ? plain : null;
-    const authorization =
-      http === null ? undefined : await this.security.authorization(kv, http, this.runningUrls(kv, pods));
+    const credentials =
+      http === null ? null : await this.security.credentials(kv, http, tls, this.runningUrls(kv, pods));
     const node =
-      authorization === undefined
+      credentials === null
         ? plain
-        : securedAdmin(plain, { ...(tls ? { ca: tls.bundle } : {}), authorization });
+        : securedAdmin(plain, { ...(tls ? { ca: tls.bundle } : {}), ...credentials });
     return {
       tls,
       node,
       http: node instanceof HttpNodeAdmin ? node : null,
-      authorization,
+      via: credentials === null ? null : 'identity' in credentials ? 'certificate' : 'token',
       anonymous: plain,
     };
   }
 
   /** Root, auth on, declared users and roles, through the leader; a problem to report or null. */
-  private async ensureAuth(kv: KVCluster, obs: Observation, access: Access): Promise<string | null> {
-    if (!withDefaults(kv.spec).auth.enabled || access.http === null) return null;
+  private async ensureAuth(kv: KVCluster, obs: Observation, access: Access): Promise<AuthOutcome> {
+    if (!withDefaults(kv.spec).auth.enabled || access.http === null) return { problem: null, enabled: false };
     const leader = leaderStatus(obs);
     const url = leader === null ? null : this.podUrl(kv, obs, leader.id);
-    if (url === null) return 'waiting for a leader';
+    if (url === null) return { problem: 'waiting for a leader', enabled: false };
     try {
       return await this.security.ensureAuth(kv, access.http, url);
     } catch (err) {
-      if (err instanceof NodeApiError && err.status === 401) this.security.forgetToken(kv);
+      if (err instanceof NodeApiError && err.status === 401) this.refused(kv, access);
       this.deps.log.warn('auth reconcile failed', {
         cluster: `${kv.metadata.namespace}/${kv.metadata.name}`,
         error: err,
       });
-      return `auth not applied yet: ${err instanceof NodeApiError ? err.code : 'error'}`;
+      return {
+        problem: `auth not applied yet: ${err instanceof NodeApiError ? err.code : 'error'}`,
+        enabled: false,
+      };
     }
+  }
+
+  /** The members refused the operator's credentials: a token is renewed, a certificate set aside. */
+  private refused(kv: KVCluster, access: Access): void {
+    if (access.via === 'certificate') this.security.certificateRefused(kv);
+    else this.security.forgetToken(kv);
   }
 
   private async observeObjects(kv: KVCluster) {
@@ -270,8 +280,9 @@ export class Reconciler {
         }
       }),
     );
-    // A token refused (expired, revoked, auth re-enabled): log in again next time.
-    if (unauthorized) this.security.forgetToken(kv);
+    // A token refused (expired, revoked, auth re-enabled): log in again next time. A certificate
+    // refused: the member does not verify client certificates yet; use a token meanwhile.
+    if (unauthorized) this.refused(kv, access);
     return { kv, statefulSet, pods, pvcs, nodeStatuses };
   }
 }
@@ -297,7 +308,7 @@ export class StepFailed extends Error {
 function securityStatus(
   kv: KVCluster,
   access: Access,
-  authProblem: string | null,
+  auth: AuthOutcome,
   now: string,
 ): Pick<KVClusterStatus, 'secrets' | 'tls' | 'conditions'> & { conditions: Condition[] } {
   const spec = withDefaults(kv.spec);
@@ -331,17 +342,19 @@ function securityStatus(
     conditions.push(
       keep({
         type: 'AuthReady',
-        status: authProblem === null && access.authorization !== undefined ? 'True' : 'False',
+        status: auth.problem === null && auth.enabled && access.via !== null ? 'True' : 'False',
         observedGeneration: gen,
         reason:
-          authProblem === null
-            ? access.authorization !== undefined
+          auth.problem === null
+            ? auth.enabled && access.via !== null
               ? 'Enabled'
               : 'Bootstrapping'
             : 'NotApplied',
         message:
-          authProblem ??
-          (access.authorization !== undefined ? 'root and declared users applied' : 'enabling auth'),
+          auth.problem ??
+          (auth.enabled && access.via !== null
+            ? `root and declared users applied; the operator authenticates by ${access.via === 'certificate' ? 'client certificate' : "root's token"}`
+            : 'enabling auth'),
       }),
     );
   }

@@ -20,6 +20,7 @@ import {
   type PkiEvent,
   type PkiSettings,
 } from '../certs/cluster-pki.ts';
+import { operatorIdentityOf } from '../certs/operator-identity.ts';
 import { renewAt, validityOf, type CaPhase, type MemberNames } from '../certs/pki.ts';
 import { names, ordinalOf } from '../specs/names.ts';
 import {
@@ -31,11 +32,13 @@ import {
   decodeSecret,
 } from '../specs/secrets.ts';
 import { ROOT, declaredUsers, generatePassword, passwordDigest, planAuth, type AuthAction } from './auth.ts';
-import { HttpNodeAdmin, NodeApiError, type NodeAdmin } from './nodeclient.ts';
+import { HttpNodeAdmin, NodeApiError, type NodeAdmin, type NodeSecurity } from './nodeclient.ts';
 
 export interface TlsOutcome {
   /** The trust bundle (PEM) the operator verifies members with. */
   bundle: string;
+  /** The operator's client certificate and key (CN root, certs/operator-identity.ts). */
+  identity: { cert: string; key: string } | null;
   status: TlsStatus;
   recheckAt: number;
 }
@@ -88,7 +91,21 @@ function eventOf(e: PkiEvent): { reason: string; message: string } {
       };
     case 'issued':
       return { reason: 'CertificateIssued', message: `issued the certificate of ${e.member} (${e.reason})` };
+    case 'issued-operator':
+      return {
+        reason: 'CertificateIssued',
+        message: `issued the operator's client certificate (${e.reason})`,
+      };
   }
+}
+
+/** How long the operator uses root's token after a member refused its certificate. */
+const CERTIFICATE_RETRY_MS = 5 * 60_000;
+
+/** The auth reconcile: a problem to report (or null), and whether auth is on in the cluster. */
+export interface AuthOutcome {
+  problem: string | null;
+  enabled: boolean;
 }
 
 export interface SecurityDeps {
@@ -103,6 +120,8 @@ export class ClusterSecurity {
   private readonly tokens = new Map<string, { authorization: string; expiresAt: number }>();
   /** Digests of passwords known to be applied (see auth.ts passwordDigest). */
   private readonly applied = new Set<string>();
+  /** Clusters whose members refused the operator's certificate (401): tokens until then (ms). */
+  private readonly certificateRefusedUntil = new Map<string, number>();
 
   constructor(deps: SecurityDeps) {
     this.deps = deps;
@@ -166,6 +185,7 @@ export class ClusterSecurity {
       plan.dropPrevious ||
       plan.issue.length > 0 ||
       plan.remove.length > 0 ||
+      plan.issueOperator !== null ||
       plan.phase !== have.phase ||
       plan.rotateDone !== have.rotateDone ||
       plan.renewDone !== have.renewDone ||
@@ -195,6 +215,7 @@ export class ClusterSecurity {
     await kube.apply(buildCaBundleSecret(kv, bundle));
     return {
       bundle,
+      identity: operatorIdentityOf(finalCa),
       status: tlsStatusOf(finalCa, finalTls, plan.phase, settings),
       recheckAt: plan.recheckAt,
     };
@@ -218,6 +239,35 @@ export class ClusterSecurity {
     if (created === undefined || created.length < 8)
       throw new Error(`Secret ${name} has no usable ${ROOT_PASSWORD_KEY}`);
     return created;
+  }
+
+  /**
+   * Who the operator is on this cluster's members: its client certificate (CN root) with TLS, so
+   * root's password is used only to check that root has it; a root token without TLS, or for a
+   * while after a member refused the certificate (a member started without -trusted-ca-file, as
+   * before ADR 0074, until it is rolled).
+   */
+  async credentials(
+    kv: KVCluster,
+    admin: HttpNodeAdmin,
+    tls: TlsOutcome | null,
+    urls: string[],
+  ): Promise<{ identity: { cert: string; key: string } } | { authorization: string } | null> {
+    if (!withDefaults(kv.spec).auth.enabled) return null;
+    const refusedUntil = this.certificateRefusedUntil.get(kv.metadata.uid) ?? 0;
+    if (tls?.identity != null && refusedUntil <= this.deps.now()) return { identity: tls.identity };
+    const authorization = await this.authorization(kv, admin, urls);
+    return authorization === undefined ? null : { authorization };
+  }
+
+  /** A member answered 401 to the operator's certificate: use root's token for a while. */
+  certificateRefused(kv: KVCluster): void {
+    const uid = kv.metadata.uid;
+    if ((this.certificateRefusedUntil.get(uid) ?? 0) <= this.deps.now())
+      this.deps.log.warn('a member refused the operator client certificate; using root token for 5 minutes', {
+        cluster: `${kv.metadata.namespace}/${kv.metadata.name}`,
+      });
+    this.certificateRefusedUntil.set(uid, this.deps.now() + CERTIFICATE_RETRY_MS);
   }
 
   /** The Authorization header for this cluster's members, logging in as root when needed. */
@@ -264,9 +314,9 @@ export class ClusterSecurity {
    * Bootstraps root, enables auth and applies the declared users and roles, through `url` (the
    * leader's). Returns a problem to report, or null when the cluster's auth is as declared.
    */
-  async ensureAuth(kv: KVCluster, admin: HttpNodeAdmin, url: string): Promise<string | null> {
+  async ensureAuth(kv: KVCluster, admin: HttpNodeAdmin, url: string): Promise<AuthOutcome> {
     const spec = withDefaults(kv.spec).auth;
-    if (!spec.enabled) return null;
+    if (!spec.enabled) return { problem: null, enabled: false };
     const { kube } = this.deps;
     const uid = kv.metadata.uid;
     const rootPassword = await this.rootPassword(kv);
@@ -321,13 +371,14 @@ export class ClusterSecurity {
       if (a.kind === 'set-password') this.tokens.delete(uid);
       await this.event(kv, 'Normal', reasonOf(a), describe(a));
     }
+    const enabled = status.enabled || actions.some((a) => a.kind === 'enable');
     const missing = declared.filter((d) => d.password === undefined).map((d) => d.name);
     if (missing.length > 0) {
       const msg = `no usable password (Secret or key missing, or under 8 characters) for ${missing.join(', ')}`;
       await this.event(kv, 'Warning', 'UserPasswordMissing', msg);
-      return msg;
+      return { problem: msg, enabled };
     }
-    return null;
+    return { problem: null, enabled };
   }
 
   private async carryOut(
@@ -413,6 +464,6 @@ function tlsStatusOf(
 }
 
 /** The secured node client for a cluster, when the injected client supports it (fakes do not). */
-export function securedAdmin(node: NodeAdmin, security: { ca?: string; authorization?: string }): NodeAdmin {
+export function securedAdmin(node: NodeAdmin, security: NodeSecurity): NodeAdmin {
   return node instanceof HttpNodeAdmin ? node.secured(security) : node;
 }

@@ -141,6 +141,7 @@ void test('TLS flags and mounts only with spec.tls.enabled; a plain cluster keep
   assert.equal(arg('-peer-key-file'), '/etc/kv-store/tls/$(POD_NAME).key');
   assert.equal(arg('-peer-trusted-ca-file'), '/etc/kv-store/tls/ca.crt');
   assert.ok(!c.args!.includes('-client-cert-auth'), 'kubelet probes cannot present a client certificate');
+  assert.equal(arg('-trusted-ca-file'), '/etc/kv-store/tls/ca.crt', "the operator's certificate is verified");
   assert.deepEqual(
     c.ports?.map((p) => [p.name, p.containerPort]),
     [

@@ -68,8 +68,9 @@ export function nodeArgs(kv: KVCluster, bootstrapped: boolean): string[] {
 /**
  * HTTPS on the client port, mutual TLS on a separate peer port. The peer listener is a wildcard so
  * the peer URL keeps the advertised pod DNS name (a pod IP changes when the pod is recreated). One
- * certificate per member serves both ports; -client-cert-auth stays off, since kubelet probes
- * cannot present a client certificate (clients authenticate with tokens, ADR 0069).
+ * certificate per member serves both ports. The client port verifies a client certificate when one
+ * is presented (-trusted-ca-file: the operator's, CN root) and takes tokens otherwise; it does not
+ * require one (-client-cert-auth stays off), since kubelet probes cannot present one (ADR 0074).
  */
 export function tlsArgs(): string[] {
   const cert = `${TLS_DIR}/$(POD_NAME).crt`;
@@ -81,6 +82,8 @@ export function tlsArgs(): string[] {
     cert,
     '-key-file',
     key,
+    '-trusted-ca-file',
+    `${TLS_DIR}/ca.crt`,
     '-peer-cert-file',
     cert,
     '-peer-key-file',
