@@ -24,6 +24,11 @@ import {
   seconds,
   settled,
 } from './harness.ts';
+import {
+  checkLeafRenewalUnderWriter,
+  checkNothingSecretLeaks,
+  checkOperatorCertificateAndDeclaredUsers,
+} from './security-checks.ts';
 
 const nodeRuns =
   spawnSync(process.execPath, [path.join(REPO_ROOT, 'node/bin/kv-store.js'), '--help'], { encoding: 'utf8' })
@@ -370,6 +375,10 @@ void describe('kv-store operator on a real control plane', () => {
       );
     });
 
+    void test('the operator acts by its client certificate, not root password; spec.auth users work through the Service', async () => {
+      await checkOperatorCertificateAndDeclaredUsers(env);
+    });
+
     void test('writes and reads through every pod', async () => {
       const pods = await env.readyPods();
       for (const [i, writer] of pods.entries()) {
@@ -489,6 +498,10 @@ void describe('kv-store operator on a real control plane', () => {
         );
     });
 
+    void test('leaf certificate renewal on request under a writer through the Service: zero failed requests, no restart', async () => {
+      await checkLeafRenewalUnderWriter(env, client!);
+    });
+
     void test('CA rotation and certificate reissue under a writer through the Service: zero failed requests, no restart', async () => {
       // Short phases for the test (the default waits 120 s for the kubelet to sync Secrets).
       await env.kubectl([
@@ -556,6 +569,10 @@ void describe('kv-store operator on a real control plane', () => {
       const stale = new KvClient({ ca: caBefore });
       await assert.rejects(stale.raw('GET', `${env.serviceUrl('demo')}/livez`), /certificate/);
       await waitSettled(3, 'settled after the rotation');
+    });
+
+    void test('nothing secret in operator and member logs, events, status or chart NOTES', async () => {
+      await checkNothingSecretLeaks(env);
     });
 
     void test('restart the operator mid-scale: it resumes (a second cluster, 1 -> 3, TLS and auth off)', async () => {
