@@ -9,19 +9,8 @@ import { X509Certificate } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Pod } from '@kubernetes/client-node';
-import type {
-  Env} from './harness.ts';
-import {
-  KvClient,
-  NS,
-  OPERATOR_NS,
-  RELEASE,
-  Writer,
-  condition,
-  eventually,
-  get,
-  put,
-} from './harness.ts';
+import type { Env } from './harness.ts';
+import { KvClient, NS, OPERATOR_NS, RELEASE, Writer, condition, eventually, get, put } from './harness.ts';
 
 const OPERATOR_CERT = 'operator-client.crt';
 const OPERATOR_KEY = 'operator-client.key';

@@ -6,7 +6,8 @@
 // no API call can lock the operator out. The certificate lives in the CA Secret, which only the
 // operator reads, and is renewed, reissued by a CA rotation and by `kvstore.io/renew-certificates`
 // together with the member certificates.
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
+import { type KeyObject } from 'node:crypto';
 import { decideMemberCert, validityOf, type CertDecision } from './pki.ts';
 import { issueCertificate } from './x509.ts';
 
