@@ -12,6 +12,7 @@ import {
   type ServerTls,
 } from './http/server.ts';
 import { FORWARDED_USER_HEADER } from './http/request-context.ts';
+import { startMetricsServer } from './http/metrics-listener.ts';
 import { HttpWorkerHost } from './http/workers/host.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -276,6 +277,8 @@ async function main(): Promise<void> {
       ),
     );
   }
+  if (cfg.metricsListen)
+    servers.push(await startMetricsServer(createApp(node, { metrics, logger: log }), cfg.metricsListen));
   node.start();
   const archiver = startArchiver(cfg, node, log, metrics);
   log.info('kv-store started', {

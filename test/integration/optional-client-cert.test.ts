@@ -227,3 +227,60 @@ describe('client certificates verified when presented, tokens otherwise', () => 
     assert.equal((await call(url('o2'), 'GET', '/metrics', { ca: bundle })).status, 200);
   });
 });
+
+describe('-listen-metrics-addr: probes and metrics apart from a client port that requires certificates', () => {
+  const pki = new TestPki();
+  const ca = pki.ca('ca');
+  const bundle = pki.bundle('bundle', [ca]);
+  let c: ProcCluster;
+  let metricsPort = 0;
+
+  before(async () => {
+    c = new ProcCluster();
+    const port = await freePort();
+    metricsPort = await freePort();
+    pki.leaf('m1', ca, { cn: 'm1', sans: ['IP:127.0.0.1'] });
+    const n = c.define('m1', port, [
+      '-addr',
+      `127.0.0.1:${port}`,
+      '-cert-file',
+      join(pki.dir, 'm1.crt'),
+      '-key-file',
+      join(pki.dir, 'm1.key'),
+      '-trusted-ca-file',
+      bundle,
+      '-client-cert-auth',
+      '-listen-metrics-addr',
+      `127.0.0.1:${metricsPort}`,
+    ]);
+    n.url = `https://127.0.0.1:${port}`;
+    c.spawn('m1');
+  });
+  after(async () => {
+    await c.close();
+    pki.cleanup();
+  });
+
+  test('the metrics port serves /livez, /readyz and /metrics over plain HTTP and nothing else', async () => {
+    const base = `http://127.0.0.1:${metricsPort}`;
+    const fetchIt = (path: string, init: RequestInit = {}) =>
+      fetch(`${base}${path}`, { ...init, signal: AbortSignal.timeout(5000) });
+    await waitFor('ready on the metrics port', async () => (await fetchIt('/readyz')).status === 200);
+    assert.equal((await fetchIt('/livez')).status, 200);
+    const m = await fetchIt('/metrics');
+    assert.equal(m.status, 200);
+    assert.match(await m.text(), /kvstore_/);
+    for (const [path, init] of [
+      ['/v1/kv/x', {}],
+      ['/v1/status', {}],
+      ['/v1/auth/users', {}],
+      ['/livez', { method: 'POST' }],
+    ] as [string, RequestInit][]) {
+      const r = await fetchIt(path, init);
+      assert.equal(r.status, 404, path);
+      assert.equal(((await r.json()) as { error: { code: string } }).error.code, 'not-found');
+    }
+    // The client port itself still requires a certificate, probes included.
+    await assert.rejects(call(c.node('m1').url, 'GET', '/livez', { ca: bundle }));
+  });
+});

@@ -129,6 +129,20 @@ void describe('parseFlags', () => {
     assert.equal(c.tls.peer, null);
   });
 
+  void test('-trusted-ca-file without -client-cert-auth: certificates verified when presented', () => {
+    const c = ok(['-id', 'a', '-cert-file', 'c.crt', '-key-file', 'c.key', '-trusted-ca-file', 'ca.pem']);
+    assert.equal(c.tls.client?.trustedCaFile, 'ca.pem');
+    assert.equal(c.tls.client?.clientCertAuth, false);
+  });
+
+  void test('-listen-metrics-addr: its own port; absent by default', () => {
+    assert.deepEqual(ok(['-id', 'a', '-listen-metrics-addr', '127.0.0.1:9090']).metricsListen, {
+      host: '127.0.0.1',
+      port: 9090,
+    });
+    assert.equal(ok(['-id', 'a']).metricsListen, undefined);
+  });
+
   const equivalent: string[][] = [
     ['-id', 'n1', '-tick-ms', '50'],
     ['--id', 'n1', '--tick-ms', '50'],
@@ -261,6 +275,16 @@ void describe('parseFlags', () => {
       /-client-cert-auth needs -cert-file/,
     ],
     [
+      'metrics address on the client port',
+      ['-id', 'a', '-addr', ':8080', '-listen-metrics-addr', '127.0.0.1:8080'],
+      /invalid -listen-metrics-addr "127.0.0.1:8080": the port of -addr or -peer-addr/,
+    ],
+    [
+      'metrics address on the peer port',
+      ['-id', 'a', '-addr', ':8080', '-peer-addr', ':8081', '-listen-metrics-addr', ':8081'],
+      /the port of -addr or -peer-addr/,
+    ],
+    [
       'trusted CA without a server certificate',
       ['-id', 'a', '-trusted-ca-file', 'ca'],
       /-trusted-ca-file needs -cert-file/,
@@ -317,6 +341,7 @@ void describe('parseFlags', () => {
       '-key-file',
       '-trusted-ca-file',
       '-client-cert-auth',
+      '-listen-metrics-addr',
       '-peer-cert-file',
       '-peer-key-file',
       '-peer-trusted-ca-file',

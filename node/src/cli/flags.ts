@@ -47,6 +47,8 @@ export interface NodeOptions {
   httpWorkers?: number;
   /** Continuous archiving to S3 (docs/adr/0070); null = off. */
   backup: BackupOptions | null;
+  /** -listen-metrics-addr: plain HTTP for /metrics, /livez and /readyz only (docs/adr/0074); absent = none. */
+  metricsListen?: HostPort;
 }
 
 export interface BackupOptions {
@@ -114,6 +116,9 @@ Flags (-flag value, --flag value and --flag=value are equivalent):
   -log-level level         ${LOG_LEVELS.join(', ')} (default "${D.logLevel}")
   -http-workers n          threads parsing and answering client HTTP on -addr, 0 = on the Raft
                            thread (default ${DEFAULT_HTTP_WORKERS}, at most ${MAX_HTTP_WORKERS})
+  -listen-metrics-addr host:port
+                           also serve /metrics, /livez and /readyz (only) here, plain HTTP, no auth
+                           (for probes and scrapers when the client port requires certificates)
 
 TLS (off unless given; with peer TLS, -peer-addr separate from -addr is required):
   -cert-file path          certificate (PEM) of the client API; the client URL becomes https://
@@ -155,6 +160,7 @@ const FLAGS: Record<string, FlagKind> = {
   'max-snapshot-mb': 'string',
   'log-level': 'string',
   'http-workers': 'string',
+  'listen-metrics-addr': 'string',
   'cert-file': 'string',
   'key-file': 'string',
   'trusted-ca-file': 'string',
@@ -328,6 +334,19 @@ function parseTls(v: Map<string, string>, separatePeerListener: boolean): TlsOpt
   };
 }
 
+/** -listen-metrics-addr, on a port of its own. */
+function metricsListenOf(v: Map<string, string>, taken: HostPort[]): { metricsListen?: HostPort } {
+  const text = v.get('listen-metrics-addr');
+  if (text === undefined) return {};
+  const addr = parseHostPort(text, 'listen-metrics-addr');
+  const clash = taken.some(
+    (t) =>
+      t.port === addr.port && (t.host === addr.host || isWildcardHost(t.host) || isWildcardHost(addr.host)),
+  );
+  if (clash) throw new FlagError(`invalid -listen-metrics-addr "${text}": the port of -addr or -peer-addr`);
+  return { metricsListen: addr };
+}
+
 export function parseFlags(argv: string[]): ParseResult {
   try {
     const v = scan(argv);
@@ -422,6 +441,7 @@ export function parseFlags(argv: string[]): ParseResult {
         tls,
         backup: parseBackup(v),
         ...(httpWorkers !== undefined ? { httpWorkers } : {}),
+        ...metricsListenOf(v, [listen, ...(peerListen ? [peerListen] : [])]),
       },
     };
   } catch (e) {

@@ -167,7 +167,11 @@ function onUpgrade(transport: UpgradeHandler | null) {
   };
 }
 
-async function listen(server: http.Server, addr: HostPort | string, reusePort = false): Promise<AddressInfo> {
+export async function listen(
+  server: http.Server,
+  addr: HostPort | string,
+  reusePort = false,
+): Promise<AddressInfo> {
   const { host, port } = listenArgs(addr);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
@@ -184,7 +188,7 @@ async function listen(server: http.Server, addr: HostPort | string, reusePort = 
   return server.address() as AddressInfo;
 }
 
-function gracefulClose(server: http.Server, beforeClose: () => void) {
+export function gracefulClose(server: http.Server, beforeClose: () => void) {
   let closing: Promise<void> | null = null;
   return (deadlineMs = 5000): Promise<void> => {
     closing ??= new Promise<void>((resolve) => {
