@@ -308,7 +308,7 @@ async function main(): Promise<number> {
     options,
     rows: Object.fromEntries(options.rows.map((r) => [r, ROWS[r]])),
     method: {
-      load: 'wrk + bench/lua/bench.lua for the HTTP APIs; etcd 3.6.8 tools/benchmark (put, range --consistency=l, watch-latency) for etcd native gRPC',
+      load: 'wrk + bench/lua/bench.lua for the HTTP APIs; kv-store watch fan-out: streaming watches (?stream) from the harness; etcd 3.6.8 tools/benchmark (put, range --consistency=l, watch-latency) for etcd native gRPC',
       targets: 'PUT to the leader; GET spread over all members; clients = connections for both tools',
       aggregation: 'median over repetitions for req/s, p50, p99, p99.9 and CPU; errors summed',
       cpu: 'utime+stime from /proc/<pid>/stat of every member over the window, plus the load generator (children cutime+cstime of the harness, or its own time for the in-process kv-store watch client)',
