@@ -290,12 +290,10 @@ async function main(): Promise<number> {
   );
 
   const all = planPoints(options);
-  await throughputPhase(
-    ctx,
-    3,
-    all.filter((p) => p.members === 3),
-    (clusters) => watchAndFailover(ctx, clusters),
-  );
+  const three = all.filter((p) => p.members === 3);
+  // watch and failover use the 3-member clusters; growth alone starts (and preloads) none of them
+  if (three.length > 0 || options.points.some((p) => p === 'watch' || p === 'failover'))
+    await throughputPhase(ctx, 3, three, (clusters) => watchAndFailover(ctx, clusters));
   const five = all.filter((p) => p.members === 5);
   if (five.length > 0) await throughputPhase(ctx, 5, five, () => Promise.resolve());
   if (options.points.includes('growth')) await growthPhase(ctx);

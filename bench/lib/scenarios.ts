@@ -205,6 +205,9 @@ export async function measureGrowth(
       diskBytes: diskBytes(member.dataDir),
       diskAllocatedBytes: diskAllocatedBytes(member.dataDir),
     }));
+    log(
+      `  ${cluster.system}: ${keys} keys: RSS per member ${members.map((m) => (m.rssBytes / 2 ** 20).toFixed(0)).join('/')} MiB`,
+    );
     const leader = await cluster.waitForLeader();
     const follower = (leader + 1) % cluster.members.length;
     await cluster.stopMember(follower);
