@@ -1,48 +1,17 @@
 // Same-run A/B of kv-store builds or flags (docs/adr/0063): 3 local members per variant, wrk with
 // bench/lua/bench.lua against the leader (PUT) or all members (GET), repetitions interleaved with
 // the order alternating, CPU-seconds of members + wrk per 1,000 requests from /proc.
-// --op watch: bench/lib/watch.ts's fan-out (1,000 blocking watchers on a prefix over the members,
-// a writer at --rate writes/s on the leader), latency from the write's ack; rps = deliveries/s.
+// --op watch: bench/lib/watch-fanout.ts's fan-out (1,000 watchers on a prefix over the members, a
+// writer at --rate writes/s on the leader), latency from the write's ack; rps = delivered share.
+// The watchers stream (?stream) unless --stream no.
 // Usage: node scripts/ab-http.ts --op put --clients 64 --reps 3 --duration 5 \
 //          'base=/work/wt-perf-base' 'w2=/work/wt-perf:-http-workers 2'
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import http from 'node:http';
 import path from 'node:path';
 
-// The latency rules of bench/lib/watch.ts (a copy: scripts/ is another TS project than bench/).
-interface Write {
-  index: number;
-  ackAt: number;
-}
-function deliveryLatency(writes: readonly Write[], armIndex: number, receivedAt: number): number | null {
-  const write = writes.find((w) => w.index > armIndex);
-  return write === undefined ? null : Math.max(0, receivedAt - write.ackAt);
-}
-function nearestRank(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p * sorted.length) / 100 - 1e-9))) - 1]!;
-}
-function httpRequest(
-  url: string,
-  o: { method?: string; body?: string; agent: http.Agent; timeoutMs: number },
-): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      { method: o.method ?? 'GET', agent: o.agent, timeout: o.timeoutMs },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(o.body);
-  });
-}
+import { nearestRank, runWatchFanOut } from '../bench/lib/watch-fanout.ts';
 
 interface Variant {
   name: string;
@@ -66,8 +35,8 @@ const keys = Number(opt('keys', '10000'));
 const basePort = Number(opt('port', '29080'));
 const watchers = Number(opt('watchers', '1000'));
 const rate = Number(opt('rate', '20'));
-// --stream yes: the watchers use the streaming watch (?stream, one response, a line per change).
-const streamWatch = opt('stream', 'no') === 'yes';
+// --stream no: blocking long-poll watchers instead of the streaming watch (?stream).
+const streamWatch = opt('stream', 'yes') !== 'no';
 const variants: Variant[] = argv.map((a) => {
   const [name, rest] = a.split('=', 2) as [string, string];
   const [root, flags] = rest.split(':', 2) as [string, string | undefined];
@@ -157,107 +126,35 @@ function wrk(o: string, targets: string[], c: number, d: number): Promise<{ out:
 }
 
 async function watchFanOut(procs: ChildProcess[], all: string[]): Promise<Row> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-  const put = async (i: number): Promise<Write> => {
-    const r = await httpRequest(`http://${all[0]}/v1/kv/watchbench/k`, {
-      method: 'PUT',
-      body: JSON.stringify({ value: String(i).padStart(100, 'x') }),
-      agent,
-      timeoutMs: 10_000,
-    });
-    return { index: Number(r.headers['x-kv-index']), ackAt: performance.now() };
-  };
-  const first = await put(0);
-  const writes: Write[] = [];
-  const received: { arm: number; at: number }[] = [];
-  let stopping = false;
-  let failures = 0;
-  const streamer = async (w: number): Promise<void> => {
-    let arm = first.index;
-    while (!stopping) {
-      await new Promise<void>((resolve) => {
-        const url = `http://${all[w % all.length]}/v1/kv/watchbench/?recurse&index=${arm}&wait=60s&stream`;
-        const req = http.get(url, { agent }, (res) => {
-          if (res.statusCode !== 200) failures++;
-          let buf = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => {
-            buf += c;
-            let nl: number;
-            while ((nl = buf.indexOf('\n')) >= 0) {
-              const index = (JSON.parse(buf.slice(0, nl)) as { index: number }).index;
-              buf = buf.slice(nl + 1);
-              if (index > arm) received.push({ arm, at: performance.now() });
-              arm = index;
-              if (stopping) req.destroy();
-            }
-          });
-          res.on('close', () => resolve());
-        });
-        req.on('error', () => {
-          failures++;
-          resolve();
-        });
-      });
-    }
-  };
-  const watcher = async (w: number): Promise<void> => {
-    if (streamWatch) return streamer(w);
-    let arm = first.index;
-    while (!stopping) {
-      try {
-        const r = await httpRequest(
-          `http://${all[w % all.length]}/v1/kv/watchbench/?recurse&index=${arm}&wait=60s`,
-          {
-            agent,
-            timeoutMs: 70_000,
-          },
-        );
-        const at = performance.now();
-        const index = Number(r.headers['x-kv-index']);
-        if (r.status !== 200 || !Number.isFinite(index)) {
-          failures++;
-          await sleep(100);
-          continue;
-        }
-        if (index > arm) received.push({ arm, at });
-        arm = index;
-      } catch {
-        failures++;
-        await sleep(100);
-      }
-    }
-  };
-  const loops = Array.from({ length: watchers }, (_, w) => watcher(w));
-  await sleep(2000);
   const pids = procs.map((p) => p.pid!);
-  const before = pids.map(ticks);
-  const selfBefore = process.cpuUsage();
-  const total = rate * duration;
-  const startedAt = performance.now();
-  for (let i = 1; i <= total; i++) {
-    const due = startedAt + (i * 1000) / rate;
-    if (due > performance.now()) await sleep(due - performance.now());
-    writes.push(await put(i));
-  }
-  await sleep(1000);
-  const after = pids.map(ticks);
-  const self = process.cpuUsage(selfBefore);
-  stopping = true;
-  await put(total + 1);
-  await Promise.race([Promise.all(loops), sleep(10_000)]);
-  agent.destroy();
-  const lat = received
-    .map((r) => deliveryLatency(writes, r.arm, r.at))
-    .filter((l): l is number => l !== null)
-    .sort((a, b) => a - b);
+  let before: number[] = [];
+  let after: number[] = [];
+  let selfBefore = process.cpuUsage();
+  let self = process.cpuUsage();
+  const run = await runWatchFanOut({
+    writer: all[0]!,
+    members: all,
+    watchers,
+    writesPerSec: rate,
+    seconds: duration,
+    stream: streamWatch,
+    onWindowStart: () => {
+      before = pids.map(ticks);
+      selfBefore = process.cpuUsage();
+    },
+    onWindowEnd: () => {
+      after = pids.map(ticks);
+      self = process.cpuUsage(selfBefore);
+    },
+  });
+  const lat = run.latencies;
   const cpu = after.reduce((s, a, i) => s + a - before[i]!, 0) / 100 + (self.user + self.system) / 1e6;
-  if (failures > 0) console.log(`  ${failures} watch requests failed`);
+  if (run.failures > 0) console.log(`  ${run.failures} watch requests failed`);
   return {
-    rps: lat.length / total / watchers, // delivered share
+    rps: lat.length / run.writes / watchers, // delivered share
     p50: nearestRank(lat, 50),
     p99: nearestRank(lat, 99),
-    non2xx: failures,
+    non2xx: run.failures,
     cpuPer1k: (cpu / lat.length) * 1000,
     // For a watch row: the cores of this process (the 1,000 watchers' client), the likely bound.
     leaderCpu: (self.user + self.system) / 1e6 / (duration + 1),

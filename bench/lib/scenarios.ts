@@ -1,5 +1,6 @@
 // The measurements, written once against Cluster so etcd and kv-store get the same treatment.
 import http from 'node:http';
+import { bulkLoad } from './bulk-load.ts';
 import type { Cluster } from './cluster.ts';
 import { tryHttpRequest } from './http.ts';
 import { diskAllocatedBytes, diskBytes, memoryOf, sleep } from './proc.ts';
@@ -181,8 +182,9 @@ export interface GrowthStep {
 }
 
 /**
- * Grows one fresh cluster through the key counts (ascending, cumulative, 100-byte values); at each
- * step: memory and disk per member, then the restart time of a follower holding that many keys.
+ * Grows one fresh cluster through the key counts (ascending, cumulative, 100-byte values, loaded by
+ * wrk: bulk-load.ts); at each step: memory and disk per member, then the restart time of a follower
+ * holding that many keys.
  */
 export async function measureGrowth(
   cluster: Cluster,
@@ -192,7 +194,7 @@ export async function measureGrowth(
   const steps: GrowthStep[] = [];
   let loaded = 0;
   for (const keys of keyCounts) {
-    const load = await loadKeys(cluster, keys - loaded, bulkKey, log, 64, loaded + 1);
+    const load = await bulkLoad(cluster, keys - loaded, loaded + 1);
     loaded = keys;
     log(
       `  ${cluster.system}: ${keys} keys (${load.keysPerSec.toFixed(0)} keys/s for the last ${load.keys}, ${load.failed} failed)`,
@@ -205,6 +207,9 @@ export async function measureGrowth(
       diskBytes: diskBytes(member.dataDir),
       diskAllocatedBytes: diskAllocatedBytes(member.dataDir),
     }));
+    log(
+      `  ${cluster.system}: ${keys} keys: RSS per member ${members.map((m) => (m.rssBytes / 2 ** 20).toFixed(0)).join('/')} MiB`,
+    );
     const leader = await cluster.waitForLeader();
     const follower = (leader + 1) % cluster.members.length;
     await cluster.stopMember(follower);

@@ -5,6 +5,12 @@
 --   BENCH_TARGETS     comma list host:port; wrk thread i talks to target (i mod n)
 --   BENCH_KEYS        keyspace size (keys bench/000001 .. bench/<n>)
 --   BENCH_VALUE_SIZE  value length in bytes (PUT)
+--   BENCH_OP=load     bulk load for the growth points: keys bulk/<FROM> .. bulk/<FROM+COUNT-1> (as
+--                     bench/lib/scenarios.ts bulkKey) exactly once each, a fresh random value per key,
+--                     BENCH_LOAD_FROM, BENCH_LOAD_COUNT, BENCH_LOAD_THREADS (= -t = -c: one connection
+--                     per thread, so a thread's requests and responses alternate and it knows when its
+--                     last PUT is answered). A thread prints LOAD_THREAD_DONE then; wrk runs for -d
+--                     regardless, so the harness interrupts it once every thread is done.
 -- done() prints one machine-readable line starting with BENCH_RESULT.
 
 local system = os.getenv("BENCH_SYSTEM") or "kvstore"
@@ -34,6 +40,11 @@ local function key_name(i)
   return string.format("bench/%06d", i)
 end
 
+local load_from = tonumber(os.getenv("BENCH_LOAD_FROM") or "1")
+local load_count = tonumber(os.getenv("BENCH_LOAD_COUNT") or "0")
+local load_threads = tonumber(os.getenv("BENCH_LOAD_THREADS") or "1")
+local value_chars = "abcdefghijklmnopqrstuvwxyz0123456789"
+
 -- main state: assign threads to targets round-robin, remember threads for done()
 local threads = {}
 local thread_count = 0
@@ -56,9 +67,43 @@ local keys = {}
 local put_body_prefix, put_body_suffix
 non2xx = 0
 responses = 0
+-- load: this thread's next and last key, whether a PUT awaits its answer, PUTs answered
+local next_key, last_key, put_pending, load_finished = 0, -1, false, false
+-- wrk calls request() once in thread 0's state before any connection opens (to check whether the
+-- requests may be pipelined): that call must not consume a key
+local verify_call = false
+puts = 0
+put_failures = 0
+
+local function random_value()
+  local v = {}
+  for i = 1, value_size do
+    local r = math.random(#value_chars)
+    v[i] = value_chars:sub(r, r)
+  end
+  return table.concat(v)
+end
+
+local function load_init()
+  local i = thread_index or 0
+  local per = math.floor(load_count / load_threads)
+  local extra = load_count % load_threads
+  next_key = load_from + i * per + math.min(i, extra)
+  last_key = next_key + per + ((i < extra) and 1 or 0) - 1
+  verify_call = (i == 0)
+end
+
+local function load_done()
+  if load_finished then return end
+  load_finished = true
+  io.write("LOAD_THREAD_DONE\n")
+  io.stdout:flush()
+  wrk.thread:stop()
+end
 
 function init(args)
   math.randomseed(os.time() * 1000 + (thread_index or 0) * 7919)
+  if op == "load" then return load_init() end
   local chars = "abcdefghijklmnopqrstuvwxyz0123456789"
   local v = {}
   for i = 1, value_size do
@@ -84,7 +129,31 @@ end
 
 local json_headers = { ["Content-Type"] = "application/json" }
 
+local function load_request()
+  if next_key > last_key or verify_call then
+    -- nothing left (or the last PUT's connection failed): a harmless read until wrk stops this thread
+    if verify_call then
+      verify_call = false
+    else
+      load_done()
+    end
+    if system == "etcd" then
+      return wrk.format("POST", "/v3/kv/range", json_headers, '{"key":"' .. base64("bulk/") .. '"}')
+    end
+    return wrk.format("GET", "/v1/status", nil, nil)
+  end
+  local k = string.format("bulk/%07d", next_key)
+  next_key = next_key + 1
+  put_pending = true
+  if system == "etcd" then
+    return wrk.format("POST", "/v3/kv/put", json_headers,
+      '{"key":"' .. base64(k) .. '","value":"' .. base64(random_value()) .. '"}')
+  end
+  return wrk.format("PUT", "/v1/kv/" .. k, json_headers, '{"value":"' .. random_value() .. '"}')
+end
+
 function request()
+  if op == "load" then return load_request() end
   local k = keys[math.random(keyspace)]
   local this_op = op
   if op == "mixed" then
@@ -106,13 +175,24 @@ end
 function response(status, headers, body)
   responses = responses + 1
   if status < 200 or status > 299 then non2xx = non2xx + 1 end
+  if op == "load" and put_pending then
+    put_pending = false
+    puts = puts + 1
+    if status < 200 or status > 299 then put_failures = put_failures + 1 end
+    if next_key > last_key then load_done() end
+  end
 end
 
 function done(summary, latency, requests)
-  local bad, seen = 0, 0
+  local bad, seen, answered, put_bad = 0, 0, 0, 0
   for _, t in ipairs(threads) do
     bad = bad + (t:get("non2xx") or 0)
     seen = seen + (t:get("responses") or 0)
+    answered = answered + (t:get("puts") or 0)
+    put_bad = put_bad + (t:get("put_failures") or 0)
+  end
+  if op == "load" then
+    io.write(string.format('LOAD_RESULT {"puts":%d,"failed":%d,"durationUs":%d}\n', answered, put_bad, summary.duration))
   end
   local e = summary.errors
   io.write(string.format(

@@ -118,14 +118,24 @@ export class ReadyLoop {
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
       const request = { entries: rd.entries, hardState: rd.hardState, snapshot: rd.snapshot };
       // A commit index alone is written without fsync (DiskStorage.needsSync); only synced batches are timed.
-      const end = storage.needsSync(request) ? metrics.diskSyncDurationSeconds.startTimer() : null;
+      const sync = storage.needsSync(request);
+      const end = sync ? metrics.diskSyncDurationSeconds.startTimer() : null;
       // Memory is updated now; the promise resolves once the batch has landed.
-      persisted = storage.persist(request);
+      const written = storage.persist(request);
       if (end !== null) {
-        void persisted.then(
+        void written.then(
           () => end(),
           () => undefined,
         );
+      }
+      if (sync) persisted = written;
+      else {
+        // Nothing waits for a batch that promises no durability (a commit index alone, which a crash
+        // may lose either way): the storage's one writer lands it before any later batch, and a
+        // failure poisons the storage, so the next synced batch (or stop) still reports it. Awaiting
+        // it cost every member one write round trip per Ready on the path of the next write: at one
+        // client, the next proposal's append and fsync waited behind the previous commit index.
+        void written.catch((e: unknown) => handlers.fatal(e));
       }
     }
     if (rd.snapshot) {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { ClassicLevel } from 'classic-level';
-import { DiskStorage, mustSync } from './disk-storage.ts';
+import { DEFERRED_COMMIT_MS, DiskStorage, mustSync } from './disk-storage.ts';
 import { ENTRY_RANGE } from './records.ts';
 import { CorruptionError, DataDirError } from './errors.ts';
 import { CompactedError, SnapshotOutOfDateError } from '../raft/storage.ts';
@@ -64,20 +64,33 @@ void describe('DiskStorage', () => {
     assert.equal(mustSync({ ...none, snapshot }, hs), true);
   });
 
-  void test('a commit-only hard state is written without fsync, and a clean close syncs the latest', async () => {
+  void test('a commit-only hard state rides in the next batch, unsynced, and a clean close syncs the latest', async () => {
     const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
     await s.persist({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 3 }, snapshot: null });
     assert.deepEqual(s.batchesWritten, { synced: 1, unsynced: 0 });
     await s.persist({ entries: [], hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
-    assert.deepEqual(s.batchesWritten, { synced: 1, unsynced: 1 });
+    assert.deepEqual(s.batchesWritten, { synced: 1, unsynced: 0 }, 'a commit alone waits for the next batch');
     await s.persist({ entries: [], hardState: { term: 2, vote: null, commit: 5 }, snapshot: null });
-    assert.deepEqual(s.batchesWritten, { synced: 2, unsynced: 1 }, 'a new term is synced');
+    assert.deepEqual(s.batchesWritten, { synced: 2, unsynced: 0 }, 'a new term is synced (with the commit)');
     await s.persist({ entries: [], hardState: { term: 2, vote: null, commit: 5 }, snapshot: null });
-    assert.deepEqual(s.batchesWritten, { synced: 2, unsynced: 2 });
+    assert.deepEqual(s.batchesWritten, { synced: 2, unsynced: 0 });
     await s.close();
-    assert.equal(s.batchesWritten.synced, 3, 'close synced the last unsynced hard state');
+    assert.equal(s.batchesWritten.synced, 3, 'close synced the last deferred hard state');
     const r = await DiskStorage.open(dir, { memberId: 'a' });
     assert.deepEqual(r.initialState().hardState, { term: 2, vote: null, commit: 5 });
+    await r.close();
+  });
+
+  void test('a deferred commit index is written on its own, unsynced, when no batch follows', async () => {
+    const s = await DiskStorage.open(dir, { memberId: 'a', bootstrap: voters });
+    await s.persist({ entries: ents(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 3 }, snapshot: null });
+    await s.persist({ entries: [], hardState: { term: 1, vote: 'a', commit: 5 }, snapshot: null });
+    await new Promise((r) => setTimeout(r, DEFERRED_COMMIT_MS * 3));
+    assert.deepEqual(s.batchesWritten, { synced: 1, unsynced: 1 });
+    await s.close();
+    assert.equal(s.batchesWritten.synced, 2, 'close synced it');
+    const r = await DiskStorage.open(dir, { memberId: 'a' });
+    assert.equal(r.initialState().hardState.commit, 5);
     await r.close();
   });
 

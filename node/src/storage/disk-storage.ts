@@ -48,6 +48,8 @@ import { SnapshotFiles, type SnapshotFile } from './snapshot-files.ts';
 import { hasIdentity, priorEvidence, writeIdentity } from './identity.ts';
 
 export { FORMAT_VERSION } from './meta-records.ts';
+/** Longest a commit-only hard state waits for a batch to ride in before it is written alone. */
+export const DEFERRED_COMMIT_MS = 100;
 /** Compacted log entries deleted per background batch. */
 const COMPACT_DELETE_BATCH = 1000;
 const COMPACT_DELETE_PAUSE_MS = 5;
@@ -86,6 +88,12 @@ export class DiskStorage extends MemoryStorage {
   private writing = false;
   /** A batch was written without fsync since the last synced one (see persist()); close() syncs it. */
   private unsynced = false;
+  /**
+   * A commit-only hard state not yet queued (see persist()): it rides in the next batch queued, or
+   * is written on its own, unsynced, DEFERRED_COMMIT_MS later.
+   */
+  private deferredHardState: BatchOp | null = null;
+  private deferredTimer: NodeJS.Timeout | null = null;
   /** Batches written with and without fsync (read by tests). */
   readonly batchesWritten = { synced: 0, unsynced: 0 };
   /** Set when a write fails: memory is then ahead of disk and nothing more may be acknowledged. */
@@ -367,9 +375,25 @@ export class DiskStorage extends MemoryStorage {
       this.failure = asError(err);
       return Promise.reject(this.failure);
     }
+    if (defersHardState(p, sync)) {
+      // A commit index alone is not written now: its batch protected nothing (a crash may lose an
+      // unsynced write anyway) and cost every member a write per Ready. It goes in the next batch, so
+      // it lands after every entry it counts, like etcd's WAL, which buffers it until the next sync.
+      this.deferHardState(ops[0]!);
+      return Promise.resolve();
+    }
     const written = this.enqueue(ops, prepare, sync);
     if (p.snapshot !== null) this.afterSwitch(written, p.snapshot.metadata.index);
     return written;
+  }
+
+  private deferHardState(op: BatchOp): void {
+    this.deferredHardState = op;
+    this.deferredTimer ??= setTimeout(() => {
+      this.deferredTimer = null;
+      // A failure here poisons the storage: the next persist reports it.
+      if (this.deferredHardState !== null) void this.enqueue([], undefined, false).catch(() => undefined);
+    }, DEFERRED_COMMIT_MS).unref();
   }
 
   /** Whether persist(p) will fsync (see mustSync). */
@@ -615,6 +639,13 @@ export class DiskStorage extends MemoryStorage {
     } catch (err) {
       return Promise.reject(asError(err));
     }
+    if (this.deferredHardState !== null) {
+      // Before this write's own records: a hard state of its own, if any, comes later and wins.
+      ops = [this.deferredHardState, ...ops];
+      this.deferredHardState = null;
+      if (this.deferredTimer !== null) clearTimeout(this.deferredTimer);
+      this.deferredTimer = null;
+    }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ ops, prepare, sync, resolve, reject });
       if (!this.writing) void this.drain();
@@ -719,6 +750,14 @@ export function mustSync(p: PersistRequest, previous: HardState): boolean {
   if (p.snapshot !== null || p.entries.length > 0) return true;
   const hs = p.hardState;
   return hs !== null && (hs.term !== previous.term || hs.vote !== previous.vote);
+}
+
+/**
+ * Whether persist(p) writes nothing now and leaves its hard state to ride in the next batch: a
+ * commit index alone (`sync` is mustSync's verdict). SimDisk decides with this too.
+ */
+export function defersHardState(p: PersistRequest, sync: boolean): boolean {
+  return !sync && p.snapshot === null && p.entries.length === 0 && p.hardState !== null;
 }
 
 function putOp(key: Buffer, payload: Uint8Array): BatchOp {

@@ -7,7 +7,12 @@
 // them) and loses everything not yet landed.
 import { MemoryStorage, SnapshotOutOfDateError, UnavailableError } from '../../raft/storage.ts';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from '../../raft/types.ts';
-import { mustSync, type PersistRequest } from '../../storage/disk-storage.ts';
+import {
+  DEFERRED_COMMIT_MS,
+  defersHardState,
+  mustSync,
+  type PersistRequest,
+} from '../../storage/disk-storage.ts';
 import type { NodeStorage } from '../node-io.ts';
 
 /** What survives a crash. */
@@ -77,6 +82,9 @@ export class SimDisk extends MemoryStorage implements NodeStorage {
   private volatile: Op[] = [];
   private queue: Queued[] = [];
   private writing = false;
+  /** As DiskStorage: a commit-only hard state rides in the next batch queued, or lands alone later. */
+  private deferred: Op | null = null;
+  private deferredTimer = false;
   private crashed = false;
   private metaState: { clusterId: string | null; memberId: string; removed: boolean };
   compactionError: Error | null = null;
@@ -167,6 +175,17 @@ export class SimDisk extends MemoryStorage implements NodeStorage {
       });
     }
     const hs = p.hardState;
+    if (defersHardState(p, sync)) {
+      this.deferred = ops[0]!;
+      if (!this.deferredTimer) {
+        this.deferredTimer = true;
+        this.env.after(DEFERRED_COMMIT_MS, () => {
+          this.deferredTimer = false;
+          if (this.deferred !== null) void this.enqueue([], false);
+        });
+      }
+      return Promise.resolve();
+    }
     const termChange =
       hs !== null && (hs.term !== this.durable.hardState.term || hs.vote !== this.durable.hardState.vote);
     return this.enqueue(ops, sync, termChange);
@@ -281,6 +300,10 @@ export class SimDisk extends MemoryStorage implements NodeStorage {
   private enqueue(ops: Op[], sync: boolean, termChange = false): Promise<void> {
     // A crashed disk never answers: the loop of the dead node stays suspended and is thrown away.
     if (this.crashed) return new Promise<void>(() => undefined);
+    if (this.deferred !== null) {
+      ops = [this.deferred, ...ops];
+      this.deferred = null;
+    }
     return new Promise<void>((resolve) => {
       this.queue.push({ ops, sync, termChange, resolve });
       if (!this.writing) this.drain();
