@@ -23,8 +23,6 @@ import {
   writeForceRequest,
 } from './force-new-cluster.ts';
 
-const quiet = { info: () => undefined, warn: () => undefined };
-
 /** a leads a, b, c; `committed` entries commit on all three, then b and c go down and a appends `tail` more. */
 function clusterWithLostMajority(committed: number, tail: number): TestCluster {
   // Messages pass the transport's non-member rule (peer-filter.ts), as between real members.
