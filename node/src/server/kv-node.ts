@@ -624,6 +624,10 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     return this.admin.status();
   }
 
+  lastLogTerm(): number {
+    return this.storage.term(this.storage.lastIndex());
+  }
+
   members(): Promise<{ leader: string | null; members: MemberInfo[] }> {
     return this.admin.members();
   }
