@@ -162,12 +162,12 @@ export async function runRecovery(
         },
       },
     });
-    if (before?.status === 'True')
-      await event(
-        'Normal',
-        'Recovered',
-        'the rebuilt cluster has a leader; growing it back to spec.replicas',
-      );
+    // Once per approval (it is removed here): the forced survivor leads, or a leader came back anyway.
+    await event(
+      'Normal',
+      'Recovered',
+      'the cluster has a leader; recovery approval removed; growing back to spec.replicas',
+    );
   }
 
   // --- member data
