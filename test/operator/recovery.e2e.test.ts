@@ -10,7 +10,17 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import type { V1Pod } from '@kubernetes/client-node';
 import { REPO_ROOT } from '../cluster/cluster.ts';
-import { Env, NS, condition, eventually, get, kvclusterYaml, put, settled } from './harness.ts';
+import {
+  Env,
+  type KvClient,
+  NS,
+  condition,
+  eventually,
+  get,
+  kvclusterYaml,
+  put,
+  settled,
+} from './harness.ts';
 
 const nodeRuns =
   spawnSync(process.execPath, [path.join(REPO_ROOT, 'node/bin/kv-store.js'), '--help'], { encoding: 'utf8' })
@@ -33,17 +43,20 @@ void describe(
   { skip: nodeRuns ? false : 'the node binary does not run' },
   () => {
     let env: Env;
+    /** TLS and auth on (the defaults): root's credentials from the Secrets the status names. */
+    let client: KvClient;
 
     before(async () => {
       env = await Env.start();
       await env.kubectl(['create', 'namespace', NS]);
       await env.helmInstall();
-      await env.kubectl(['apply', '-f', '-'], kvclusterYaml({ name: NAME, replicas: 3, secure: false }));
+      await env.kubectl(['apply', '-f', '-'], kvclusterYaml({ name: NAME, replicas: 3 }));
       await eventually(
         `${NAME} Available with 3 voters`,
         async () => (settled(await env.kv(NAME), 3) ? true : undefined),
         300_000,
       );
+      client = await env.connect(NAME);
     });
 
     after(async () => {
@@ -66,12 +79,14 @@ void describe(
       return await env.nodeStatus(await pod(member));
     }
 
-    /** The host directory behind a member's PVC (the process-kubelet provisions hostPath volumes). */
+    /** The host directory behind a member's PVC (hostPath on the process-kubelet, local on the real one). */
     async function volumeDir(member: string): Promise<string> {
       const pv = (
         await env.kubectl(['-n', NS, 'get', 'pvc', `data-${member}`, '-o', 'jsonpath={.spec.volumeName}'])
       ).trim();
-      const dir = (await env.kubectl(['get', 'pv', pv, '-o', 'jsonpath={.spec.hostPath.path}'])).trim();
+      const dir = (
+        await env.kubectl(['get', 'pv', pv, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}'])
+      ).trim();
       assert.ok(dir !== '', `hostPath of ${pv}`);
       return dir;
     }
@@ -96,7 +111,8 @@ void describe(
 
     async function writeKeys(prefix: string, n: number): Promise<void> {
       const leader = await pod(await leaderName());
-      for (let i = 0; i < n; i++) assert.equal(await put(env.podUrl(leader), `${prefix}/${i}`, `v${i}`), 200);
+      for (let i = 0; i < n; i++)
+        assert.equal(await put(env.podUrl(leader), `${prefix}/${i}`, `v${i}`, client), 200);
     }
 
     async function assertKeys(member: string, prefix: string, n: number): Promise<void> {
@@ -158,7 +174,7 @@ void describe(
         async () => {
           try {
             const p = await pod(victim);
-            const st = (await env.nodeStatus(p)) as unknown as MemberStatus;
+            const st = (await env.nodeStatus(p, client)) as unknown as MemberStatus;
             if (st.dataState === 'lost') {
               assert.match(st.dataReason ?? '', /lost its state/);
               seen.status = true;
@@ -282,7 +298,7 @@ void describe(
         assert.equal(((await status(m)) as unknown as { clusterId: string }).clusterId, clusterId.clusterId);
       }
       const leader = await pod(await leaderName());
-      assert.equal(await put(env.podUrl(leader), 'after-recovery', 'x'), 200);
+      assert.equal(await put(env.podUrl(leader), 'after-recovery', 'x', client), 200);
     });
   },
 );

@@ -5,7 +5,9 @@
 // afterwards. Running it again does nothing (already alone, or same request id).
 import { randomBytes } from 'node:crypto';
 import { DiskStorage } from '../storage/disk-storage.ts';
-import { forceNewCluster, latestConfState } from '../server/force-new-cluster.ts';
+import { ForceNewClusterError, forceNewCluster, latestConfState } from '../server/force-new-cluster.ts';
+import { CorruptionError, DataDirError } from '../storage/errors.ts';
+import { IDENTITY_FILE, hasIdentity } from '../storage/identity.ts';
 
 export const FORCE_USAGE =
   'usage: kv-store force-new-cluster -data-dir DIR -id MEMBER [-request-id ID]\n' +
@@ -31,13 +33,33 @@ export async function runForceNewCluster(args: string[], out: (line: string) => 
     return 2;
   }
   const requestId = flags.get('request-id') ?? `offline-${randomBytes(6).toString('hex')}`;
-  const storage = await DiskStorage.open(dir, { memberId: id });
+  // Never initialise a new directory here: there must be a member's data to force.
+  if (!(await hasIdentity(dir).catch(() => false))) {
+    out(`kv-store force-new-cluster: ${dir} holds no member's data (no ${IDENTITY_FILE})`);
+    return 1;
+  }
+  let storage: DiskStorage;
+  try {
+    storage = await DiskStorage.open(dir, { memberId: id });
+  } catch (e) {
+    if (e instanceof DataDirError || e instanceof CorruptionError) {
+      out(`kv-store force-new-cluster: cannot use ${dir}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
   try {
     const log = {
       info: (msg: string, f?: Record<string, unknown>) => out(`${msg} ${JSON.stringify(f ?? {})}`),
       warn: (msg: string, f?: Record<string, unknown>) => out(`${msg} ${JSON.stringify(f ?? {})}`),
     };
-    await forceNewCluster(storage, id, requestId, log);
+    try {
+      await forceNewCluster(storage, id, requestId, log);
+    } catch (e) {
+      if (!(e instanceof ForceNewClusterError)) throw e;
+      out(`kv-store force-new-cluster: refused: ${e.message}`);
+      return 1;
+    }
     const cs = latestConfState(storage);
     out(
       `membership now: voters ${cs.voters.join(',')}; learners ${cs.learners.join(',') || 'none'}; cluster id ${storage.meta.clusterId ?? '(none)'}`,
