@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   'leader-transfer-in-progress': 409,
   'invalid-conf-change': 409,
   'not-member': 409,
+  // A forced new configuration is only for a voter that knows no leader (docs/adr/0077).
+  'force-refused': 409,
   'too-many-requests': 429,
   // Authentication and authorization (issue 14).
   unauthenticated: 401,
@@ -48,6 +50,8 @@ export const ERROR_CODES = {
   unavailable: 503,
   // The disk holding the data directory is full: writes refused until space is freed (reads work).
   'disk-full': 507,
+  // The member's data failed its checks (corrupt or lost): it serves only /v1/status and /metrics.
+  'data-unusable': 503,
   timeout: 504,
   // A write superseded by a new leader before it committed: definitely not applied, safe to retry.
   'proposal-dropped': 503,

@@ -28,6 +28,9 @@ import { certificateUser } from './http/certificate-user.ts';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { CorruptionError, DataDirError } from './storage/errors.ts';
+import { runForceNewCluster } from './cli/force-new-cluster-cmd.ts';
+import { createDegradedApp } from './http/degraded-app.ts';
+import { recordForceRequest } from './server/force-request.ts';
 
 const SHUTDOWN_DEADLINE_MS = 8000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
@@ -131,6 +134,9 @@ function dataDirHint(e: DataDirError | CorruptionError, id: string): string {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'force-new-cluster') {
+    process.exit(await runForceNewCluster(process.argv.slice(3), (l) => void process.stdout.write(l + '\n')));
+  }
   const parsed = parseFlags(process.argv.slice(2));
   if (!parsed.ok) {
     if (parsed.help) {
@@ -189,6 +195,17 @@ async function main(): Promise<void> {
   try {
     node = await KvNode.open(opts, log, metrics);
   } catch (e) {
+    const dataState = e instanceof CorruptionError ? 'corrupt' : isLostState(e) ? 'lost' : null;
+    if (dataState !== null && e instanceof Error) {
+      // Serve the reason to the operator rather than exit into a crash loop (docs/adr/0077).
+      const reason = `${e.message}${dataDirHint(e as DataDirError | CorruptionError, cfg.id)}`;
+      log.error('data directory refused: serving only /v1/status and /metrics', { dataState, reason });
+      process.stderr.write(`kv-store: cannot use data directory ${cfg.dataDir}: ${reason}\n`);
+      const app = createDegradedApp({ id: cfg.id, clusterId: '', dataState, dataReason: reason }, metrics);
+      const server = await startHttpServer(app, cfg.listen, null, clientTlsOf(cfg, clientTls));
+      installShutdown(null, [server], log, null);
+      return;
+    }
     if (e instanceof DataDirError || e instanceof CorruptionError) {
       process.stderr.write(
         `kv-store: cannot use data directory ${cfg.dataDir}: ${e.message}${dataDirHint(e, cfg.id)}\n`,
@@ -200,10 +217,9 @@ async function main(): Promise<void> {
   metrics.setIdentity(() => ({ clusterId: node.clusterId(), member: cfg.id }));
   metrics.setDataDir(cfg.dataDir);
   const servers: Pick<RunningServer, 'close'>[] = [];
-  const clientServerTls: ServerTls | undefined = clientTls
-    ? { material: clientTls, clientCerts: clientCertMode(cfg) }
-    : undefined;
+  const clientServerTls = clientTlsOf(cfg, clientTls);
   const verifiesClientCerts = clientServerTls !== undefined && clientServerTls.clientCerts !== 'none';
+  let shutdown: (signal: string) => void = () => undefined;
   const httpWorkers = cfg.httpWorkers ?? DEFAULT_HTTP_WORKERS;
   if (httpWorkers > 0) {
     // Not yet served by workers (docs/adr/0063): say so at start rather than surprise with a 404 or 401.
@@ -233,6 +249,10 @@ async function main(): Promise<void> {
       metrics,
       logger: log,
       snapshot: node,
+      forceNewCluster: {
+        requestForce: (requestId) => recordForceRequest(node, cfg.dataDir, requestId, log),
+        afterAccepted: () => shutdown('force-new-cluster'),
+      },
       auth: {
         gate: {
           auth: () => node.auth,
@@ -288,7 +308,15 @@ async function main(): Promise<void> {
     dataDir: cfg.dataDir,
     httpWorkers,
   });
-  installShutdown(node, servers, log, archiver);
+  shutdown = installShutdown(node, servers, log, archiver);
+}
+
+function clientTlsOf(cfg: NodeOptions, clientTls: ReloadingTls | null): ServerTls | undefined {
+  return clientTls ? { material: clientTls, clientCerts: clientCertMode(cfg) } : undefined;
+}
+
+function isLostState(e: unknown): boolean {
+  return e instanceof DataDirError && e.code === 'lost-state';
 }
 
 /** Continuous archiving (docs/adr/0070): every member runs it; only the leader uploads. */
@@ -310,11 +338,11 @@ function startArchiver(cfg: NodeOptions, node: KvNode, log: Logger, metrics: Met
 }
 
 function installShutdown(
-  node: KvNode,
+  node: KvNode | null,
   servers: Pick<RunningServer, 'close'>[],
   log: Logger,
   archiver: Archiver | null,
-): void {
+): (signal: string) => void {
   let shuttingDown = false;
   const shutdown = (signal: string): void => {
     if (shuttingDown) return;
@@ -332,7 +360,7 @@ function installShutdown(
       await Promise.race([closing, sleep(SHUTDOWN_DEADLINE_MS / 4)]);
       // An upload in flight finishes (or fails) first; the next leader resumes after what landed.
       await Promise.race([archiver?.stop(), sleep(SHUTDOWN_DEADLINE_MS / 4)]);
-      await node.stop();
+      await node?.stop();
       await closing;
       log.info('stopped cleanly');
       process.exit(0);
@@ -343,6 +371,7 @@ function installShutdown(
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  return shutdown;
 }
 
 main().catch((e: unknown) => {

@@ -81,6 +81,8 @@ export interface Metrics {
   httpRequestDurationSeconds: Histogram<'route' | 'method' | 'code'>;
   httpRequestsInFlight: Gauge;
   watchersActive: Gauge;
+  /** 1 while this member's data failed its checks and it serves nothing (docs/adr/0077). */
+  dataCorrupt: Gauge;
   /** Reports `kvstore_member_info` from now on (read at every scrape). */
   setIdentity(identity: () => MemberIdentity): void;
   /** Reports `kvstore_db_size_bytes` for this data directory (summed at every scrape). */
@@ -243,6 +245,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     }),
     httpRequestsInFlight: gauge('http_requests_in_flight', 'HTTP requests being served.'),
     watchersActive: gauge('watchers_active', 'Blocking watch requests waiting.'),
+    dataCorrupt: gauge(
+      'data_corrupt',
+      '1 while this member refuses its data (corrupt records or lost state): it serves only status and metrics.',
+    ),
   };
 }
 

@@ -128,7 +128,15 @@ export interface OperationStatus {
 }
 
 export interface Condition {
-  type: 'Available' | 'Progressing' | 'Degraded' | 'MembershipConsistent' | 'CertificatesReady' | 'AuthReady';
+  type:
+    | 'Available'
+    | 'Progressing'
+    | 'Degraded'
+    | 'MembershipConsistent'
+    | 'CertificatesReady'
+    | 'AuthReady'
+    | 'QuorumLost'
+    | 'MemberDataHealthy';
   status: 'True' | 'False' | 'Unknown';
   observedGeneration?: number;
   lastTransitionTime: string;

@@ -2,7 +2,7 @@
 // failover, durability across restarts, TTL, membership and snapshots.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BIN, ProcCluster, freePort, http, sleep, waitFor } from './harness.ts';
@@ -327,24 +327,7 @@ describe('command line', () => {
     }
   });
 
-  test('a member whose LevelDB was emptied is refused (lost state), not bootstrapped again', async () => {
-    const c = await ProcCluster.start(['amnesiac']);
-    await c.waitForLeader();
-    await c.stop('amnesiac');
-    const dir = c.node('amnesiac').dataDir;
-    // The volume kept the identity file (and snap/), the LevelDB files are gone.
-    for (const name of readdirSync(dir))
-      if (name !== 'snap' && !name.startsWith('kv-store-')) rmSync(join(dir, name), { recursive: true });
-    const res = spawnSync(process.execPath, [BIN, ...c.node('amnesiac').args], {
-      encoding: 'utf8',
-      timeout: 15_000,
-    });
-    assert.equal(res.status, 1, res.stderr);
-    assert.match(res.stderr, /lost its state/);
-    assert.match(res.stderr, /replace the member/);
-    assert.doesNotMatch(res.stderr, /\n\s+at /, 'no stack trace');
-    await c.close();
-  });
+  // A member whose LevelDB was emptied: test/integration/data-state.test.ts (it now serves its status).
 
   test('started by a Node older than 24, the bin says which Node it needs and how to run it, exit 2', (t) => {
     const old = ['/usr/bin/node', '/bin/node', '/usr/local/bin/node'].find((p) => {

@@ -26,6 +26,7 @@ import { createAuthGate, type AuthGateOptions } from './auth-gate.ts';
 import { authRoutes, type AuthBackend } from './auth-routes.ts';
 import { registerSnapshotRoute, type SnapshotSource } from '../backup/snapshot-route.ts';
 import { watchStream } from './watch-stream.ts';
+import { registerForceRoute, type ForceTarget } from './force-route.ts';
 
 export interface AppOptions {
   metrics: Metrics;
@@ -42,6 +43,8 @@ export interface AppOptions {
   auth?: { gate: Omit<AuthGateOptions, 'maxKeyBytes'>; backend: AuthBackend };
   /** A request body that stalls or takes longer than this is answered 408 and its buffer dropped. */
   bodyTimeouts?: BodyTimeouts;
+  /** POST /v1/cluster/force-new-cluster (docs/adr/0077); absent: the route does not exist. */
+  forceNewCluster?: ForceTarget;
   /** GET /v1/cluster/snapshot (backup/snapshot-route.ts); absent: no such route. */
   snapshot?: SnapshotSource;
   /** The /metrics text (default: `metrics.registry`); an HTTP worker asks the Raft thread for the process's. */
@@ -468,6 +471,7 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
   });
 
   if (opts.snapshot) registerSnapshotRoute(router, opts.snapshot);
+  if (opts.forceNewCluster) registerForceRoute(router, opts.forceNewCluster, bodyTimeouts);
 
   app.use(router.routes());
   app.use(router.allowedMethods());

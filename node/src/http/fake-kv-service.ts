@@ -149,6 +149,9 @@ export class FakeKvService implements KvService {
       term: 2,
       commitIndex: this.index,
       appliedIndex: this.index,
+      lastIndex: this.index,
+      lastLogTerm: 2,
+      dataState: 'ok',
       members: this.members_,
     };
   }

@@ -27,8 +27,17 @@ export interface NodeStatus {
   term: number;
   commitIndex: number;
   appliedIndex: number;
+  /** The member's last log entry (index, term): what the election rule compares (docs/adr/0077). */
+  lastIndex: number;
+  lastLogTerm: number;
+  /** Whether the member's data can be trusted; a member that is not "ok" serves nothing else (docs/adr/0077). */
+  dataState: DataState;
+  dataReason?: string;
   members: MemberInfo[];
 }
+
+/** ok: intact; corrupt: records fail their checksums; lost: the directory lost its log or hard state. */
+export type DataState = 'ok' | 'corrupt' | 'lost';
 
 export interface ReadyCheck {
   name: string;

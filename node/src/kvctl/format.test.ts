@@ -22,6 +22,9 @@ const status = (id: string, state: NodeStatus['state'], leader: string | null): 
   term: 3,
   commitIndex: 40,
   appliedIndex: 39,
+  lastIndex: 40,
+  lastLogTerm: 3,
+  dataState: 'ok',
   members: [],
 });
 

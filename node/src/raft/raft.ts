@@ -1014,7 +1014,8 @@ export class Raft {
 }
 
 /** The membership after applying `cc` to `cs` (one change at a time). */
-function confAfter(cs: ConfState, cc: ConfChange): ConfState {
+/** The configuration `cc` results in when applied to `cs` (the delta; a logged `after` stamp takes precedence). */
+export function confAfter(cs: ConfState, cc: ConfChange): ConfState {
   const voters = new Set(cs.voters);
   const learners = new Set(cs.learners);
   switch (cc.type) {

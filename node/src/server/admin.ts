@@ -24,6 +24,8 @@ export interface AdminNode {
   raftStatus(): RaftStatus;
   clusterId(): string;
   appliedIndex(): number;
+  /** Term of the last log entry. */
+  lastLogTerm?(): number;
   member(id: string): MemberAddress | undefined;
   nextRequestId(): string;
   proposeConf(cc: ConfChange): Promise<AppliedWrite>;
@@ -78,6 +80,9 @@ export class AdminOps {
       term: s.term,
       commitIndex: s.commit,
       appliedIndex: n.appliedIndex(),
+      lastIndex: s.lastIndex,
+      lastLogTerm: n.lastLogTerm?.() ?? 0,
+      dataState: 'ok',
       members: this.memberList(),
     };
   }

@@ -38,6 +38,7 @@ import {
   type TransportHooks,
 } from './node-io.ts';
 import { ReadyLoop } from './ready-loop.ts';
+import { runRequestedForce } from './force-request.ts';
 
 export type { AppliedWrite } from './applier.ts';
 import { assertDiskWritable } from './disk-full.ts';
@@ -241,6 +242,12 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
       ...(clusterId !== undefined ? { clusterId } : {}),
       ...(opts.join ? {} : { bootstrap: { voters: initial.map((m) => m.id), learners: [] } }),
     });
+    try {
+      await runRequestedForce(storage, opts, log);
+    } catch (e) {
+      await storage.close();
+      throw e;
+    }
     return KvNode.openOn(storage, opts, log, metrics, {
       makeTransport: (hooks) =>
         new PeerTransport({
@@ -615,6 +622,10 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
 
   status(): NodeStatus {
     return this.admin.status();
+  }
+
+  lastLogTerm(): number {
+    return this.storage.term(this.storage.lastIndex());
   }
 
   members(): Promise<{ leader: string | null; members: MemberInfo[] }> {

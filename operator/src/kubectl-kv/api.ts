@@ -64,7 +64,12 @@ export class Api {
   }
 
   /** One request to the API server; the body is JSON when given. */
-  async request(method: string, path: string, body?: unknown): Promise<Response> {
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = 'application/json',
+  ): Promise<Response> {
     const cluster = this.kc.getCurrentCluster();
     if (cluster === null) throw new ApiError(0, 'the kubeconfig has no current cluster');
     const url = new URL(path, cluster.server);
@@ -72,7 +77,7 @@ export class Api {
       method,
       headers: {
         accept: 'application/json, */*',
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(body !== undefined ? { 'content-type': contentType } : {}),
       },
     };
     await this.kc.applyToHTTPSOptions(opts);

@@ -7,6 +7,7 @@ import { configSource } from '../kube/config-source.ts';
 import { Api, ApiError, memberRequest, type MemberAccess } from './api.ts';
 import { gather, readCluster, readMemberCredentials, readPods } from './gather.ts';
 import { buildReport } from './report.ts';
+import { recover } from './recover.ts';
 import { formatStatus, statusJson } from './status.ts';
 
 export const USAGE = `Usage: kubectl kv COMMAND CLUSTER [options]
@@ -18,6 +19,9 @@ Commands:
   move-leader CLUSTER [--to M]    hand Raft leadership to member M (default: the most up-to-date voter)
   report CLUSTER [-f FILE]        write a .tar.gz with the KVCluster, events, pods, member statuses,
                                   metrics and logs for a bug report (default kv-report-CLUSTER-<time>.tar.gz)
+  recover CLUSTER --from M        after a permanent loss of quorum (condition QuorumLost): approve
+          [--accept-data-loss]    rebuilding the cluster from surviving member M; lists the survivors
+                                  by log and refuses one behind another unless --accept-data-loss
 
 Options:
   -n, --namespace NS        namespace of the KVCluster (default: the kubeconfig context's, else "default")
@@ -36,7 +40,7 @@ Options:
 class UsageError extends Error {}
 
 export interface Args {
-  command: 'status' | 'move-leader' | 'report' | 'help';
+  command: 'status' | 'move-leader' | 'report' | 'recover' | 'help';
   cluster: string;
   namespace?: string;
   kubeconfig?: string;
@@ -45,6 +49,8 @@ export interface Args {
   output: 'text' | 'json';
   to?: string;
   file?: string;
+  from?: string;
+  acceptDataLoss?: boolean;
   timeoutMs: number;
 }
 
@@ -106,6 +112,12 @@ export function parseArgs(argv: string[]): Args {
       case '--file':
         opts.file = value();
         break;
+      case '--from':
+        opts.from = value();
+        break;
+      case '--accept-data-loss':
+        opts.acceptDataLoss = true;
+        break;
       case '--request-timeout':
         timeoutMs = duration(value());
         break;
@@ -116,13 +128,18 @@ export function parseArgs(argv: string[]): Args {
   }
   const [command, cluster, ...extra] = positional;
   if (command === undefined) throw new UsageError('missing COMMAND');
-  if (command !== 'status' && command !== 'move-leader' && command !== 'report')
+  if (command !== 'status' && command !== 'move-leader' && command !== 'report' && command !== 'recover')
     throw new UsageError(`unknown command "${command}"`);
   if (cluster === undefined) throw new UsageError(`${command} needs the KVCluster name`);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   if (opts.to !== undefined && command !== 'move-leader')
     throw new UsageError('--to is only for move-leader');
   if (opts.file !== undefined && command !== 'report') throw new UsageError('-f is only for report');
+  if (
+    (opts.from !== undefined || opts.acceptDataLoss === true) !== (command === 'recover') ||
+    (command === 'recover' && !opts.from)
+  )
+    throw new UsageError('recover needs --from MEMBER; --from and --accept-data-loss are only for recover');
   return { ...opts, command, cluster, access, output, timeoutMs };
 }
 
@@ -226,6 +243,17 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`leader: ${leader}\n`);
         return 0;
       }
+      case 'recover':
+        await recover(
+          api,
+          args.access,
+          namespace,
+          args.cluster,
+          args.from!,
+          args.acceptDataLoss === true,
+          (l) => process.stdout.write(`${l}\n`),
+        );
+        return 0;
       case 'report': {
         const now = new Date();
         const file =

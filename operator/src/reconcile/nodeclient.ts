@@ -24,6 +24,12 @@ export interface NodeStatus {
   term: number;
   commitIndex: number;
   appliedIndex: number;
+  /** The last log entry (older nodes do not report it). */
+  lastIndex?: number;
+  lastLogTerm?: number;
+  /** "ok", or "corrupt"/"lost" when the node refused its data and serves only its status. */
+  dataState?: 'ok' | 'corrupt' | 'lost';
+  dataReason?: string;
   members: NodeMember[];
 }
 
@@ -40,6 +46,8 @@ export interface NodeAdmin {
   promote(baseUrl: string, id: string): Promise<void>;
   removeMember(baseUrl: string, id: string): Promise<void>;
   transferLeadership(baseUrl: string, to: string): Promise<string | null>;
+  /** Quorum-loss recovery: ask a survivor to restart into a one-member configuration (docs/adr/0077). */
+  forceNewCluster?(baseUrl: string, requestId: string): Promise<void>;
 }
 
 /** A node answered with an error (status >= 400) or could not be reached (status 0). */
@@ -168,6 +176,9 @@ export class HttpNodeAdmin implements NodeAdmin {
   }
   async removeMember(baseUrl: string, id: string): Promise<void> {
     await this.call(baseUrl, 'DELETE', `/v1/cluster/members/${encodeURIComponent(id)}`);
+  }
+  async forceNewCluster(baseUrl: string, requestId: string): Promise<void> {
+    await this.call(baseUrl, 'POST', '/v1/cluster/force-new-cluster', { requestId });
   }
   async transferLeadership(baseUrl: string, to: string): Promise<string | null> {
     const res = (await this.call(baseUrl, 'POST', '/v1/cluster/leader', { to })) as

@@ -57,6 +57,8 @@ export function clusterIdOf(obs: Observation): string | undefined {
 
 export function dataStateOf(status: NodeStatus | null | undefined, clusterId: string | undefined): DataState {
   if (status === null || status === undefined) return 'unknown';
+  // The node refused its own data and serves only its status (docs/adr/0077).
+  if (status.dataState === 'corrupt' || status.dataState === 'lost') return status.dataState;
   // A removed member keeps (and refuses to rejoin with) its old state: stale, wipe before reuse.
   if (status.state === 'removed')
     return clusterId !== undefined && status.clusterId !== '' && status.clusterId !== clusterId

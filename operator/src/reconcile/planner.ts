@@ -17,7 +17,14 @@ export type DataState =
   | 'empty' // started with -join and never received cluster state
   | 'cluster' // holds state of this cluster
   | 'foreign' // holds state of another cluster (different cluster id)
+  | 'corrupt' // its records failed their checksums: it serves only its status (docs/adr/0077)
+  | 'lost' // its directory lost its log or hard state: same
   | 'unknown'; // node not answering
+
+/** Data a member must not keep: it is replaced (a voter) or removed (a learner), quorum permitting. */
+export function isUnusableData(d: DataState): boolean {
+  return d === 'empty' || d === 'foreign' || d === 'corrupt' || d === 'lost';
+}
 
 export interface ObservedPod {
   ordinal: number;
@@ -199,13 +206,14 @@ export function planNextStep(input: PlanInput): Step {
     return { kind: 'remove-member', member: m.id };
   };
 
-  // --- 1. A voter that lost its data (volume lost, or another cluster's data): replace it.
+  // --- 1. A voter that lost its data (volume lost, another cluster's data, corrupt or lost
+  // records): replace it.
   for (const m of voters) {
     const o = ordinalOf(m);
     if (o === undefined || o >= desired) continue;
     const pod = podAt(o);
     if (pod === undefined || pod.terminating) continue;
-    if (pod.dataState === 'empty' || pod.dataState === 'foreign') {
+    if (isUnusableData(pod.dataState)) {
       if (m.id === raft.leader) continue; // it answers as leader, so it has data; stale report
       if (!canLoseVoter(m))
         return { kind: 'refuse', reason: `cannot replace ${m.id}: quorum would not hold` };
@@ -215,7 +223,8 @@ export function planNextStep(input: PlanInput): Step {
   for (const m of members) {
     const o = ordinalOf(m);
     if (m.role !== 'learner' || o === undefined) continue;
-    if (podAt(o)?.dataState === 'foreign') return { kind: 'remove-member', member: m.id };
+    const d = podAt(o)?.dataState;
+    if (d === 'foreign' || d === 'corrupt' || d === 'lost') return { kind: 'remove-member', member: m.id };
   }
 
   // --- 2. Scale-down, one member at a time: the highest pod, if not a member, leaves first.
@@ -279,7 +288,9 @@ export function planNextStep(input: PlanInput): Step {
           return { kind: 'add-learner', member: name(o), ordinal: o };
         case 'cluster':
         case 'foreign':
-          // A removed member's (or a stranger's) data: never let it rejoin with it.
+        case 'corrupt':
+        case 'lost':
+          // A removed member's (or a stranger's, or unusable) data: never let it rejoin with it.
           return { kind: 'delete-pvc', member: name(o), ordinal: o, deletePod: true };
         case 'unknown':
           return { kind: 'wait', reason: `waiting for pod ${name(o)} to answer` };

@@ -20,6 +20,7 @@ import { executeMembershipStep } from './scale.ts';
 import { rollPod } from './upgrade.ts';
 import { handleDeletion } from './delete.ts';
 import { buildStatus } from './status.ts';
+import { runRecovery } from './recovery-run.ts';
 
 export interface ReconcileResult {
   /** Reconcile again after this many ms (even without events). */
@@ -106,8 +107,16 @@ export class Reconciler {
     if (obs.statefulSet !== null)
       await applyStatefulSet(kube, kv, input.statefulSetReplicas ?? 0, bootstrapped);
 
-    const step: Step = spec.paused ? { kind: 'wait', reason: 'paused' } : planNextStep(input);
+    const planned: Step = spec.paused ? { kind: 'wait', reason: 'paused' } : planNextStep(input);
     const now = (this.deps.now ?? (() => new Date()))().toISOString();
+    // Quorum loss and unusable member data (docs/adr/0077): may replace the planner's refusal.
+    const recovery = await runRecovery(
+      { kube, node: access.node, log, podUrl: (pod) => this.podUrl(kv, obs, pod), now, act: !spec.paused },
+      obs,
+      input,
+      planned,
+    );
+    const step: Step = spec.paused ? planned : (recovery.step ?? planned);
     let result: 'success' | 'error' = 'success';
     if (!spec.paused && isAction(step)) {
       const leader = leaderStatus(obs);
@@ -131,7 +140,7 @@ export class Reconciler {
     const status: KVClusterStatus = {
       ...base,
       ...security,
-      conditions: [...(base.conditions ?? []), ...security.conditions],
+      conditions: [...(base.conditions ?? []), ...security.conditions, ...recovery.conditions],
     };
     metrics.setMembers(namespace, name, {
       voter: status.voters ?? 0,

@@ -1,0 +1,303 @@
+// Member-data and quorum-loss recovery end to end on the test control plane (docs/adr/0077):
+// a member whose data directory lost its state is reported (status, metric, condition, events)
+// and replaced; two of three members' volumes deleted: QuorumLost, nothing guessed, `kubectl kv
+// recover` approves, the cluster comes back to three members with the survivor's data.
+// Slow (minutes). Run: node --test test/operator/recovery.e2e.test.ts
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import type { V1Pod } from '@kubernetes/client-node';
+import { REPO_ROOT } from '../cluster/cluster.ts';
+import {
+  Env,
+  type KvClient,
+  NS,
+  PLAIN,
+  condition,
+  eventually,
+  get,
+  kvclusterYaml,
+  put,
+  settled,
+} from './harness.ts';
+
+const nodeRuns =
+  spawnSync(process.execPath, [path.join(REPO_ROOT, 'node/bin/kv-store.js'), '--help'], { encoding: 'utf8' })
+    .status === 0;
+const NAME = 'rec';
+// Plain text by default. KVSTORE_RECOVERY_E2E_SECURE=1: TLS and auth on (the KVCluster defaults).
+const SECURE = process.env.KVSTORE_RECOVERY_E2E_SECURE === '1';
+const SELECTOR = `app.kubernetes.io/instance=${NAME}`;
+const name = (p: V1Pod) => p.metadata?.name ?? '';
+
+interface MemberStatus {
+  id: string;
+  state: string;
+  leader: string | null;
+  dataState?: string;
+  dataReason?: string;
+  members: { id: string; role: string }[];
+}
+
+void describe(
+  'recovery on a real control plane',
+  { skip: nodeRuns ? false : 'the node binary does not run' },
+  () => {
+    let env: Env;
+    /** With SECURE: root's credentials from the Secrets the status names; else plain HTTP. */
+    let client: KvClient = PLAIN;
+
+    before(async () => {
+      env = await Env.start();
+      await env.kubectl(['create', 'namespace', NS]);
+      await env.helmInstall();
+      await env.kubectl(['apply', '-f', '-'], kvclusterYaml({ name: NAME, replicas: 3, secure: SECURE }));
+      await eventually(
+        `${NAME} Available with 3 voters`,
+        async () => (settled(await env.kv(NAME), 3) ? true : undefined),
+        300_000,
+      );
+      if (SECURE) {
+        await eventually('certificates and auth ready', async () => {
+          const k = await env.kv(NAME);
+          return condition(k, 'CertificatesReady') === 'True' && condition(k, 'AuthReady') === 'True'
+            ? true
+            : undefined;
+        });
+        client = await env.connect(NAME);
+      }
+    });
+
+    after(async () => {
+      if (env === undefined) return;
+      try {
+        console.log(`# operator log tail:\n${(await env.operatorLogs()).split('\n').slice(-60).join('\n')}`);
+      } catch {
+        // best effort
+      }
+      await env.stop();
+    });
+
+    async function pod(member: string): Promise<V1Pod> {
+      const p = (await env.pods(SELECTOR)).find((x) => name(x) === member);
+      if (p === undefined) throw new Error(`no pod ${member}`);
+      return p;
+    }
+
+    async function status(member: string): Promise<MemberStatus> {
+      return await env.nodeStatus(await pod(member));
+    }
+
+    /** The host directory behind a member's PVC (hostPath on the process-kubelet, local on the real one). */
+    async function volumeDir(member: string): Promise<string> {
+      const pv = (
+        await env.kubectl(['-n', NS, 'get', 'pvc', `data-${member}`, '-o', 'jsonpath={.spec.volumeName}'])
+      ).trim();
+      const dir = (
+        await env.kubectl(['get', 'pv', pv, '-o', 'jsonpath={.spec.hostPath.path}{.spec.local.path}'])
+      ).trim();
+      assert.ok(dir !== '', `hostPath of ${pv}`);
+      return dir;
+    }
+
+    async function events(): Promise<string[]> {
+      const out = await env.kubectl([
+        '-n',
+        NS,
+        'get',
+        'events',
+        '--field-selector',
+        `involvedObject.name=${NAME},involvedObject.kind=KVCluster`,
+        '-o',
+        'jsonpath={range .items[*]}{.reason}{"\\n"}{end}',
+      ]);
+      return out.split('\n').filter((l) => l !== '');
+    }
+
+    async function leaderName(): Promise<string> {
+      return eventually('a leader', async () => (await env.kv(NAME))?.status?.leader ?? undefined);
+    }
+
+    async function writeKeys(prefix: string, n: number): Promise<void> {
+      const leader = await pod(await leaderName());
+      for (let i = 0; i < n; i++)
+        assert.equal(await put(env.podUrl(leader), `${prefix}/${i}`, `v${i}`, client), 200);
+    }
+
+    async function assertKeys(member: string, prefix: string, n: number): Promise<void> {
+      const url = env.podUrl(await pod(member));
+      for (let i = 0; i < n; i++)
+        assert.deepEqual(
+          await get(url, `${prefix}/${i}`),
+          { status: 200, value: `v${i}` },
+          `${prefix}/${i} on ${member}`,
+        );
+    }
+
+    function kubectlKv(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+      const childEnv: NodeJS.ProcessEnv = {
+        ...env.cluster.env,
+        PATH: [path.join(REPO_ROOT, 'operator/bin'), path.dirname(process.execPath), process.env.PATH].join(
+          ':',
+        ),
+        NODE_OPTIONS: `--import ${path.join(REPO_ROOT, 'test/cluster/net-preload.ts')}`,
+        ...('kubelet' in env.cluster ? { KVSTORE_CLUSTER_HOSTS: env.cluster.kubelet.hostsPath } : {}),
+      };
+      return new Promise((resolve, reject) => {
+        const child = spawn(env.cluster.tools.kubectl, ['kv', ...args], { env: childEnv });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    }
+
+    void test('a member whose data directory lost its state: reported (status, metric, condition, events), replaced, data intact', async () => {
+      await writeKeys('before-lost', 20);
+      const leader = await leaderName();
+      const victim = ['rec-0', 'rec-1', 'rec-2'].find((m) => m !== leader)!;
+      await eventually(
+        `${victim} caught up`,
+        async () => {
+          await assertKeys(victim, 'before-lost', 20);
+          return true;
+        },
+        60_000,
+      );
+      // Empty the LevelDB under the running member (the identity file stays), then restart it.
+      const dir = await volumeDir(victim);
+      const dataDir = readdirSync(dir).includes('kv-store-member.json')
+        ? dir
+        : path.join(dir, readdirSync(dir)[0] ?? '');
+      for (const f of readdirSync(dataDir))
+        if (f !== 'snap' && !f.startsWith('kv-store-'))
+          rmSync(path.join(dataDir, f), { recursive: true, force: true });
+      await env.kubectl(['-n', NS, 'delete', 'pod', victim, '--wait=false']);
+
+      // While it is replaced: it says why, in its status and its metric, and the KVCluster says so.
+      const seen = { status: false, metric: false };
+      await eventually(
+        `${victim} reported as lost`,
+        async () => {
+          try {
+            const p = await pod(victim);
+            const st = (await env.nodeStatus(p, client)) as unknown as MemberStatus;
+            if (st.dataState === 'lost') {
+              assert.match(st.dataReason ?? '', /lost its state/);
+              seen.status = true;
+              const m = await fetch(`${env.podUrl(p)}/metrics`, { signal: AbortSignal.timeout(2000) });
+              if (/^kvstore_data_corrupt 1$/m.test(await m.text())) seen.metric = true;
+            }
+          } catch {
+            // not up yet, or already replaced
+          }
+          const kv = await env.kv(NAME);
+          const c = kv?.status?.conditions?.find((x) => x.type === 'MemberDataHealthy');
+          return seen.status && seen.metric && c !== undefined ? true : undefined;
+        },
+        120_000,
+      );
+      await eventually(`${victim} replaced`, async () => {
+        const ev = await events();
+        return ev.includes('MemberDataUnusable') && ev.includes('ReplacingMember') ? true : undefined;
+      });
+      await eventually(
+        `${NAME} settled again`,
+        async () => (settled(await env.kv(NAME), 3) ? true : undefined),
+        300_000,
+      );
+      assert.equal(condition(await env.kv(NAME), 'MemberDataHealthy'), 'True');
+      assert.equal((await status(victim)).dataState, 'ok');
+      await eventually(`${victim} has the data`, async () => {
+        await assertKeys(victim, 'before-lost', 20);
+        return true;
+      });
+    });
+
+    void test('two of three volumes deleted: QuorumLost and nothing guessed; kubectl kv recover; back to 3 with the survivor data', async () => {
+      await writeKeys('before-quorum-loss', 30);
+      const survivor = await leaderName();
+      await eventually('every member caught up', async () => {
+        for (const m of ['rec-0', 'rec-1', 'rec-2']) await assertKeys(m, 'before-quorum-loss', 30);
+        return true;
+      });
+      const victims = ['rec-0', 'rec-1', 'rec-2'].filter((m) => m !== survivor);
+      for (const v of victims) await env.kubectl(['-n', NS, 'delete', 'pvc', `data-${v}`, '--wait=false']);
+      for (const v of victims) await env.kubectl(['-n', NS, 'delete', 'pod', v, '--wait=false']);
+
+      const lost = await eventually(
+        'QuorumLost',
+        async () => {
+          const kv = await env.kv(NAME);
+          const c = kv?.status?.conditions?.find((x) => x.type === 'QuorumLost');
+          return c?.status === 'True' ? c : undefined;
+        },
+        180_000,
+      );
+      assert.equal(lost.reason, 'AwaitingApproval');
+      assert.match(lost.message, new RegExp(`kubectl kv recover ${NAME} --from ${survivor}`));
+      await eventually('QuorumLost event', async () =>
+        (await events()).includes('QuorumLost') ? true : undefined,
+      );
+      // Nothing is guessed: the survivor still holds the old three-member configuration and no leader.
+      await new Promise((r) => setTimeout(r, 5000));
+      const waiting = await status(survivor);
+      assert.equal(waiting.leader, null);
+      assert.equal(waiting.members.length, 3);
+
+      // A less advanced or a wiped member is refused by the plugin; the survivor is approved.
+      const wrong = await kubectlKv([
+        'recover',
+        NAME,
+        '-n',
+        NS,
+        '--from',
+        victims[0]!,
+        '--member-access',
+        'direct',
+      ]);
+      assert.equal(wrong.code, 1, wrong.stderr);
+      assert.match(wrong.stderr, /not a surviving voter/);
+      const ok = await kubectlKv([
+        'recover',
+        NAME,
+        '-n',
+        NS,
+        '--from',
+        survivor,
+        '--member-access',
+        'direct',
+      ]);
+      assert.equal(ok.code, 0, `${ok.stdout}${ok.stderr}`);
+      assert.match(ok.stdout, new RegExp(`${survivor}\\t`));
+
+      await eventually(
+        `${NAME} back to 3 voters`,
+        async () => (settled(await env.kv(NAME), 3) ? true : undefined),
+        300_000,
+      );
+      const kv = await env.kv(NAME);
+      assert.equal(condition(kv, 'QuorumLost'), 'False');
+      const annotations = (kv?.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
+      assert.equal(annotations?.['kvstore.io/recover-from'], undefined, 'the approval is removed once used');
+      const ev = await events();
+      for (const r of ['ForceNewCluster', 'Recovered'])
+        assert.ok(ev.includes(r), `event ${r}: ${ev.join(',')}`);
+      const clusterId = (await status(survivor)) as unknown as { clusterId: string };
+      for (const m of ['rec-0', 'rec-1', 'rec-2']) {
+        await eventually(`${m} has the survivor's data`, async () => {
+          await assertKeys(m, 'before-quorum-loss', 30);
+          await assertKeys(m, 'before-lost', 20);
+          return true;
+        });
+        assert.equal(((await status(m)) as unknown as { clusterId: string }).clusterId, clusterId.clusterId);
+      }
+      const leader = await pod(await leaderName());
+      assert.equal(await put(env.podUrl(leader), 'after-recovery', 'x', client), 200);
+    });
+  },
+);
