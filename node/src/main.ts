@@ -203,7 +203,9 @@ async function main(): Promise<void> {
       process.stderr.write(`kv-store: cannot use data directory ${cfg.dataDir}: ${reason}\n`);
       const app = createDegradedApp({ id: cfg.id, clusterId: '', dataState, dataReason: reason }, metrics);
       const server = await startHttpServer(app, cfg.listen, null, clientTlsOf(cfg, clientTls));
-      installShutdown(null, [server], log, null);
+      // Probes and scrapers on the metrics port must see the degraded state too.
+      const metricsServer = cfg.metricsListen ? [await startMetricsServer(app, cfg.metricsListen)] : [];
+      installShutdown(null, [server, ...metricsServer], log, null);
       return;
     }
     if (e instanceof DataDirError || e instanceof CorruptionError) {
