@@ -11,6 +11,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { Archiver } from './backup/archiver.ts';
 import { parseS3Url } from './backup/archive-layout.ts';
 import { ObjectStore } from './backup/s3.ts';
+import { readRestoreInfo } from './backup/restore-info.ts';
 import { heapGrowthPolicyWanted, startHeapGrowthPolicy } from './runtime/heap-growth.ts';
 import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
 import { httpsForwarder } from './security/https-forwarder.ts';
@@ -181,6 +182,8 @@ async function main(): Promise<void> {
   metrics.setIdentity(() => ({ clusterId: node.clusterId(), member: cfg.id }));
   metrics.setDataDir(cfg.dataDir);
   const servers: Pick<RunningServer, 'close'>[] = [];
+  // Set once the archiver runs (after the node starts); POST /v1/cluster/backup asks it.
+  const archiverRef: { current: (Archiver & { bucketUrl: string }) | null } = { current: null };
   const clientServerTls = clientTls
     ? { material: clientTls, requireClientCert: cfg.tls.client?.clientCertAuth === true }
     : undefined;
@@ -213,6 +216,7 @@ async function main(): Promise<void> {
       metrics,
       logger: log,
       snapshot: node,
+      backup: { archiver: () => archiverRef.current },
       auth: {
         gate: {
           auth: () => node.auth,
@@ -259,6 +263,9 @@ async function main(): Promise<void> {
   }
   node.start();
   const archiver = startArchiver(cfg, node, log, metrics);
+  archiverRef.current = archiver === null ? null : Object.assign(archiver, { bucketUrl: cfg.backup!.url });
+  node.setBackupStatus(archiver === null ? null : () => archiver.status());
+  node.setRestoredFrom(await readRestoreInfo(cfg.dataDir));
   log.info('kv-store started', {
     listen: `${cfg.listen.host || '0.0.0.0'}:${cfg.listen.port}`,
     clientUrl: cfg.clientUrl,
