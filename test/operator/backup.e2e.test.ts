@@ -72,11 +72,16 @@ void describe('backup and recovery through the operator (real MinIO)', { skip },
     await env.kubectl(['create', 'namespace', NS]);
     await env.helmInstall();
     await env.kubectl(
-      ['-n', NS, 'create', 'secret', 'generic', 's3-creds', '--from-env-file=/dev/stdin'],
-      Object.entries(minio.env)
-        .filter(([k]) => k.startsWith('AWS_ACCESS') || k.startsWith('AWS_SECRET'))
-        .map(([k, v]) => `${k}=${v}`)
-        .join('\n'),
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 's3-creds', namespace: NS },
+        stringData: {
+          AWS_ACCESS_KEY_ID: minio.env['AWS_ACCESS_KEY_ID'],
+          AWS_SECRET_ACCESS_KEY: minio.env['AWS_SECRET_ACCESS_KEY'],
+        },
+      }),
     );
   });
 

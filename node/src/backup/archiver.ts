@@ -155,7 +155,17 @@ export class Archiver {
       }),
       lastFull: new Gauge({
         name: 'kvstore_backup_last_full_snapshot_timestamp_seconds',
-        help: 'When this member last uploaded a full snapshot',
+        help: 'When the newest full snapshot this member uploaded or found in the bucket was taken',
+        registers,
+      }),
+      rpo: new Gauge({
+        name: 'kvstore_backup_rpo_seconds',
+        help: 'The archiving target (-backup-rpo): alerts compare the lag with it',
+        registers,
+      }),
+      fullInterval: new Gauge({
+        name: 'kvstore_backup_full_interval_seconds',
+        help: 'How often a full snapshot is uploaded (-backup-full-interval)',
         registers,
       }),
       delay: new Histogram({
@@ -168,6 +178,8 @@ export class Archiver {
   }
 
   start(): void {
+    this.m.rpo.set(this.rpoMs / 1000);
+    this.m.fullInterval.set(this.fullEveryMs / 1000);
     this.schedule(0);
   }
 
@@ -315,8 +327,11 @@ export class Archiver {
       const i = parseSnapshotKey(prefix, key);
       if (i === null || i <= newestSnapshot) continue;
       newestSnapshot = i;
-      if (this.lastFull === null || this.lastFull.index < i)
+      if (this.lastFull === null || this.lastFull.index < i) {
         this.lastFull = { index: i, takenAt: lastModified, key, bytes: 0, keys: -1 };
+        // A new leader reports the newest snapshot in the bucket, whoever uploaded it.
+        if (lastModified > 0) this.m.lastFull.set(lastModified / 1000);
+      }
     }
     let segmentsEnd = 0;
     for (const { key } of await this.o.store.list(SEGMENTS)) {
