@@ -40,4 +40,11 @@ if (
     env,
   );
 }
-await import('../src/main.ts');
+// `kv-store kvctl ...` runs kvctl from the node image (the operator's init steps use it: no
+// container command, so the image's entrypoint stays the same on every runtime).
+if (process.argv[2] === 'kvctl') {
+  process.argv.splice(2, 1);
+  await import('../src/kvctl/main.ts');
+} else {
+  await import('../src/main.ts');
+}

@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   'role-not-found': 404,
   'auth-not-ready': 409,
   'invalid-auth-change': 400,
+  // POST /v1/cluster/backup on a member started without -backup-s3-url (issue 15).
+  'backup-not-configured': 409,
   // Availability: the outcome of a write is unknown only for `timeout`.
   'no-leader': 503,
   'not-leader': 503,

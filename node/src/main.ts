@@ -19,6 +19,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { Archiver } from './backup/archiver.ts';
 import { parseS3Url } from './backup/archive-layout.ts';
 import { ObjectStore } from './backup/s3.ts';
+import { readRestoreInfo } from './backup/restore-info.ts';
 import { heapGrowthPolicyWanted, startHeapGrowthPolicy } from './runtime/heap-growth.ts';
 import { KvNode, type KvNodeOptions } from './server/kv-node.ts';
 import { httpsForwarder } from './security/https-forwarder.ts';
@@ -219,6 +220,8 @@ async function main(): Promise<void> {
   metrics.setIdentity(() => ({ clusterId: node.clusterId(), member: cfg.id }));
   metrics.setDataDir(cfg.dataDir);
   const servers: Pick<RunningServer, 'close'>[] = [];
+  // Set once the archiver runs (after the node starts); POST /v1/cluster/backup asks it.
+  const archiverRef: { current: (Archiver & { bucketUrl: string }) | null } = { current: null };
   const clientServerTls = clientTlsOf(cfg, clientTls);
   const verifiesClientCerts = clientServerTls !== undefined && clientServerTls.clientCerts !== 'none';
   let shutdown: (signal: string) => void = () => undefined;
@@ -255,6 +258,7 @@ async function main(): Promise<void> {
         requestForce: (requestId) => recordForceRequest(node, cfg.dataDir, requestId, log),
         afterAccepted: () => shutdown('force-new-cluster'),
       },
+      backup: { archiver: () => archiverRef.current },
       auth: {
         gate: {
           auth: () => node.auth,
@@ -303,6 +307,9 @@ async function main(): Promise<void> {
     servers.push(await startMetricsServer(createApp(node, { metrics, logger: log }), cfg.metricsListen));
   node.start();
   const archiver = startArchiver(cfg, node, log, metrics);
+  archiverRef.current = archiver === null ? null : Object.assign(archiver, { bucketUrl: cfg.backup!.url });
+  node.setBackupStatus(archiver === null ? null : () => archiver.status());
+  node.setRestoredFrom(await readRestoreInfo(cfg.dataDir));
   log.info('kv-store started', {
     listen: `${cfg.listen.host || '0.0.0.0'}:${cfg.listen.port}`,
     clientUrl: cfg.clientUrl,

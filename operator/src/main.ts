@@ -9,7 +9,8 @@ import { ClientKube } from './kube/kube.ts';
 import { configSource, OPERATOR_USAGE } from './kube/config-source.ts';
 import { WorkQueue } from './controller/queue.ts';
 import { LeaderElector } from './controller/leader-election.ts';
-import { makeInformers } from './controller/informers.ts';
+import { backupKey, makeInformers } from './controller/informers.ts';
+import { KVBackupReconciler } from './backup/kvbackup.ts';
 import type { ResilientInformer } from './controller/informers.ts';
 import { createLogger } from './observability/log.ts';
 import type { Level } from './observability/log.ts';
@@ -82,6 +83,11 @@ const reconciler = new Reconciler({
   // The cluster NetworkPolicies admit the operator's pods (this namespace, the chart's name label).
   operatorPeer: defaultOperatorPeer(env.POD_NAMESPACE ?? 'kv-store-system'),
 });
+const backups = new KVBackupReconciler({
+  kube,
+  log,
+  leaderAccess: (ns, name) => reconciler.leaderAccess(ns, name),
+});
 let informers: ResilientInformer[] = [];
 let shuttingDown = false;
 
@@ -90,8 +96,22 @@ async function worker(): Promise<void> {
     const key = await queue.get();
     if (key === undefined) return;
     metrics.queueDepth.set(queue.len());
-    const [namespace = '', name = ''] = key.split('/');
+    const [namespace = '', name = '', kind] = key.split('/');
     const end = metrics.reconcileDuration.startTimer();
+    if (kind === 'KVBackup') {
+      try {
+        const res = await backups.reconcile(namespace, name);
+        queue.forget(key);
+        if (res.requeueAfterMs > 0) queue.addAfter(key, res.requeueAfterMs);
+      } catch (err) {
+        log.warn('KVBackup reconcile failed', { backup: key, error: err });
+        queue.addRateLimited(key);
+      } finally {
+        end();
+        queue.done(key);
+      }
+      continue;
+    }
     try {
       const res = await reconciler.reconcile(namespace, name);
       queue.forget(key);
@@ -113,7 +133,13 @@ async function worker(): Promise<void> {
 }
 
 function startControllers(): void {
-  informers = makeInformers(kc, config.watchNamespace, (ns, name) => queue.add(`${ns}/${name}`), log);
+  informers = makeInformers(
+    kc,
+    config.watchNamespace,
+    (ns, name) => queue.add(`${ns}/${name}`),
+    log,
+    (ns, name) => queue.add(backupKey(ns, name)),
+  );
   for (const inf of informers) void inf.start(); // start() logs and retries its own failures
   for (let i = 0; i < config.workers; i++) {
     worker().catch((err: unknown) => log.error('worker crashed', { error: err }));

@@ -6,6 +6,8 @@
 import { KUBERNETES_DEFAULTS } from './node-defaults.generated.ts';
 
 import { DEFAULT_CA_LIFETIME_DAYS, DEFAULT_CERT_LIFETIME_DAYS } from './certs/pki.ts';
+import type { BackupSpec, BackupStatus, BootstrapSpec, RecoveryStatus } from './backup/types.ts';
+import { BACKUP_DEFAULTS } from './backup/types.ts';
 
 export const GROUP = 'kvstore.io';
 export const VERSION = 'v1alpha1';
@@ -46,6 +48,10 @@ export interface KVClusterSpec {
   tls: TlsSpec;
   auth: AuthSpec;
   network: NetworkSpec;
+  /** Continuous archiving to S3 (backup/types.ts); absent: off. */
+  backup?: BackupSpec;
+  /** How a new cluster starts: from an archive (recovery) instead of empty. */
+  bootstrap?: BootstrapSpec;
 }
 
 /** Certificates from a per-cluster CA the operator runs (issue 14, ADR 0069). */
@@ -136,7 +142,8 @@ export interface Condition {
     | 'CertificatesReady'
     | 'AuthReady'
     | 'QuorumLost'
-    | 'MemberDataHealthy';
+    | 'MemberDataHealthy'
+    | 'BackupHealthy';
   status: 'True' | 'False' | 'Unknown';
   observedGeneration?: number;
   lastTransitionTime: string;
@@ -173,6 +180,10 @@ export interface KVClusterStatus {
   /** Where clients find how to connect (names only; never secret values). */
   secrets?: ClientSecretsStatus;
   tls?: TlsStatus;
+  /** Archiving as the leader reports it (spec.backup). */
+  backup?: BackupStatus;
+  /** What member 0 was restored from (spec.bootstrap.recovery). */
+  recovery?: RecoveryStatus;
 }
 
 export interface ClientSecretsStatus {
@@ -254,6 +265,15 @@ export function withDefaults(spec: DeepPartial<KVClusterSpec> | undefined): KVCl
     network: { policy: s.network?.policy ?? true },
   };
   if (s.tls?.renewBefore !== undefined) out.tls.renewBefore = s.tls.renewBefore;
+  const b = s.backup;
+  if (b?.destination?.url !== undefined && b.destination.credentialsSecret !== undefined)
+    out.backup = {
+      destination: b.destination,
+      fullSnapshotInterval: b.fullSnapshotInterval ?? BACKUP_DEFAULTS.fullSnapshotInterval,
+      retention: { keepFull: b.retention?.keepFull ?? BACKUP_DEFAULTS.keepFull },
+      rpo: b.rpo ?? BACKUP_DEFAULTS.rpo,
+    };
+  if (s.bootstrap?.recovery?.source !== undefined) out.bootstrap = s.bootstrap;
   if (s.network?.allowedClients !== undefined) out.network.allowedClients = s.network.allowedClients;
   if (s.storage?.storageClassName !== undefined) out.storage.storageClassName = s.storage.storageClassName;
   if (s.resources !== undefined) out.resources = s.resources;

@@ -60,7 +60,12 @@ export class ProcessKubelet {
   private readonly sentStatus = new Map<string, string>();
   private readonly deleting = new Set<string>();
   private readonly log: (message: string) => void;
-  private nextAddress = 1;
+  /**
+   * Pod addresses start at a random place in the pool: two test control planes on one machine
+   * (parallel suites, other checkouts) would otherwise hand out the same 127.0.1.x, and their pods'
+   * fixed ports (8080, 8081) would collide.
+   */
+  private nextAddress = 1 + Math.floor(Math.random() * 59_000);
   private lastHosts = '';
   private readonly volumesRefreshedAt = new Map<string, number>();
   private lastHeartbeat = 0;

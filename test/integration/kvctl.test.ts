@@ -386,9 +386,9 @@ describe('kvctl against a three-member cluster', () => {
       bad.stderr,
       /^kvctl: usage: "get" takes KEY; got 0 arguments\nRun 'kvctl get --help' for usage\.\n$/,
     );
-    const tls = await kvctl(['--endpoints', all, 'get', 'k', '--cacert', '/tmp/ca.pem']);
+    const tls = await kvctl(['--endpoints', all, 'get', 'k', '--cacert', '/nonexistent/ca.pem']);
     assert.equal(tls.code, 2);
-    assert.match(tls.stderr, /--cacert is not supported yet/);
+    assert.match(tls.stderr, /--cacert \/nonexistent\/ca.pem: ENOENT/);
     const help = await kvctl(['put', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^Usage: kvctl put KEY VALUE/);

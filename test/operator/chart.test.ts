@@ -64,8 +64,12 @@ void describe('Helm chart', () => {
         },
       );
       const docs = loadAllYaml(out) as Obj[];
-      const crd = docs.find((d) => d.kind === 'CustomResourceDefinition');
-      assert.equal(crd?.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+      const crds = docs.filter((d) => d.kind === 'CustomResourceDefinition');
+      assert.deepEqual(crds.map((c) => c.metadata.name).sort(), [
+        'kvbackups.kvstore.io',
+        'kvclusters.kvstore.io',
+      ]);
+      for (const c of crds) assert.equal(c.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
       const chartRole = docs.find((d) => d.kind === 'ClusterRole');
       const manifestRole = (
         loadAllYaml(readFileSync(path.join(root, 'manifests/operator/rbac.yaml'), 'utf8')) as Obj[]
@@ -75,16 +79,18 @@ void describe('Helm chart', () => {
         docs.some((d) => d.kind === 'Pod' && d.metadata.annotations?.['helm.sh/hook'] === 'test'),
         'helm test hook rendered',
       );
-      // The CRD in the chart is the manifests CRD plus the keep annotation.
-      const manifestCrd = (
-        loadAllYaml(
-          readFileSync(path.join(root, 'manifests/crd/kvclusters.kvstore.io.yaml'), 'utf8'),
-        ) as Obj[]
-      )[0]!;
-      assert.deepEqual(
-        { ...crd, metadata: { ...crd?.metadata, annotations: undefined } },
-        { ...manifestCrd, metadata: { ...manifestCrd.metadata, annotations: undefined } },
-      );
+      // Each CRD in the chart is the manifests CRD plus the keep annotation.
+      for (const crd of crds) {
+        const manifestCrd = (
+          loadAllYaml(
+            readFileSync(path.join(root, `manifests/crd/${crd.metadata.name}.yaml`), 'utf8'),
+          ) as Obj[]
+        )[0]!;
+        assert.deepEqual(
+          { ...crd, metadata: { ...crd.metadata, annotations: undefined } },
+          { ...manifestCrd, metadata: { ...manifestCrd.metadata, annotations: undefined } },
+        );
+      }
     },
   );
 

@@ -126,3 +126,64 @@ test('a follower uploads nothing', async () => {
   assert.equal(bucket.objects.size, 0);
   assert.equal(a.archivedIndex, null);
 });
+
+test('status reports the archived index, its time, the last full snapshot and failures', async () => {
+  const bucket = new MemoryBucket();
+  bucket.objects.set(snapshotKey('p/', 5), new Uint8Array(1));
+  bucket.objects.set(segmentKey('p/', 6, 10), new Uint8Array(1));
+  let failing = false;
+  const store = {
+    loc: bucket.loc,
+    putOnce: (k: string, b: Uint8Array) =>
+      failing ? Promise.reject(new Error('bucket gone')) : bucket.putOnce(k, b),
+    list: (s: string) => bucket.list(s),
+    remove: (k: string[]) => bucket.remove(k),
+  };
+  let now = 100_000;
+  const a = new Archiver({
+    store,
+    source: source(30, 1),
+    log: quiet,
+    registry: new Registry(),
+    now: () => now,
+  });
+  assert.equal(a.status().uploading, false, 'before the bucket was listed');
+  await a.round();
+  const s = a.status();
+  assert.equal(s.uploading, true);
+  assert.equal(s.archivedIndex, 30);
+  assert.equal(s.archivedTime, 1030, 'the proposal stamp of entry 30');
+  assert.equal(s.lastFullSnapshot?.index, 5, 'found by listing');
+  assert.equal(s.lastSuccessAt, 100_000);
+  assert.equal(s.consecutiveFailures, 0);
+  failing = true;
+  now += 1000;
+  const more = { ...source(31, 1) };
+  const b = new Archiver({ store, source: more, log: quiet, registry: new Registry(), now: () => now });
+  await b.round();
+  assert.equal(b.status().consecutiveFailures, 1);
+  assert.match(b.status().lastError ?? '', /bucket gone/);
+});
+
+test('an on-demand full snapshot is taken by the next round and reported; a follower refuses it', async () => {
+  const bucket = new MemoryBucket();
+  const a = new Archiver({ store: bucket, source: source(12, 1), log: quiet, registry: new Registry() });
+  await a.round(); // the first full snapshot, at 12
+  const asked = a.requestFull(5000);
+  await a.round();
+  const info = await asked;
+  assert.equal(info.index, 12);
+  assert.equal(info.keys, 12);
+  assert.ok(info.bytes > 0);
+  assert.equal(info.key, snapshotKey('p/', 12));
+  assert.deepEqual(a.status().lastFullSnapshot, info);
+  await a.stop();
+
+  const f = new Archiver({
+    store: bucket,
+    source: { ...source(3, 1), isLeader: () => false },
+    log: quiet,
+    registry: new Registry(),
+  });
+  await assert.rejects(f.requestFull(1000), /not the leader/);
+});

@@ -55,6 +55,38 @@ export interface ArchiverOptions {
 
 export { ARCHIVE_DEFAULTS };
 
+/** What /v1/status reports about archiving (the operator's BackupHealthy reads it from the leader). */
+export interface ArchiverStatus {
+  /** True while this member is leader and has found where the bucket's chain ends. */
+  uploading: boolean;
+  rpoMs: number;
+  fullEveryMs: number;
+  /** Highest index in the bucket as this member knows it (null: not uploading). */
+  archivedIndex: number | null;
+  /** Wall-clock ms of the entry at archivedIndex (its proposal stamp). */
+  archivedTime: number | null;
+  lagEntries: number;
+  lagSeconds: number;
+  /** The newest full snapshot this member uploaded or found in the bucket. */
+  lastFullSnapshot: FullSnapshotInfo | null;
+  /** Wall-clock ms of the last successful upload (segment or snapshot). */
+  lastSuccessAt: number | null;
+  /** Failed rounds since the last success (retried with backoff). */
+  consecutiveFailures: number;
+  lastError: string | null;
+}
+
+export interface FullSnapshotInfo {
+  index: number;
+  /** Capture time (ms), or the object's LastModified when found in the bucket. */
+  takenAt: number;
+  key: string;
+  /** Bytes of the object; 0 when found by listing. */
+  bytes: number;
+  /** Keys in the state; -1 when found by listing. */
+  keys: number;
+}
+
 export class Archiver {
   private readonly o: ArchiverOptions;
   private readonly now: () => number;
@@ -72,13 +104,23 @@ export class Archiver {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
   private backoffMs = 0;
+  private archivedTime: number | null = null;
+  private lastFull: FullSnapshotInfo | null = null;
+  private lastSuccessAt: number | null = null;
+  private consecutiveFailures = 0;
+  private lastError: string | null = null;
+  /** On-demand full snapshots asked for (POST /v1/cluster/backup), taken by the next round. */
+  private inRound = false;
+  private fullRequests: { resolve: (i: FullSnapshotInfo) => void; reject: (e: Error) => void }[] = [];
+  private readonly rpoMs: number;
   private readonly m;
 
   constructor(o: ArchiverOptions) {
     this.o = o;
     this.now = o.now ?? Date.now;
     // Flush several times per RPO so one failed upload and its retry still fit in it.
-    this.flushMs = Math.max(50, Math.floor((o.rpoMs ?? ARCHIVE_DEFAULTS.rpoMs) / 5));
+    this.rpoMs = o.rpoMs ?? ARCHIVE_DEFAULTS.rpoMs;
+    this.flushMs = Math.max(50, Math.floor(this.rpoMs / 5));
     this.fullEveryMs = o.fullEveryMs ?? ARCHIVE_DEFAULTS.fullEveryMs;
     this.keepFull = o.keepFull ?? ARCHIVE_DEFAULTS.keepFull;
     this.maxEntries = o.maxSegmentEntries ?? ARCHIVE_DEFAULTS.maxSegmentEntries;
@@ -113,7 +155,17 @@ export class Archiver {
       }),
       lastFull: new Gauge({
         name: 'kvstore_backup_last_full_snapshot_timestamp_seconds',
-        help: 'When this member last uploaded a full snapshot',
+        help: 'When the newest full snapshot this member uploaded or found in the bucket was taken',
+        registers,
+      }),
+      rpo: new Gauge({
+        name: 'kvstore_backup_rpo_seconds',
+        help: 'The archiving target (-backup-rpo): alerts compare the lag with it',
+        registers,
+      }),
+      fullInterval: new Gauge({
+        name: 'kvstore_backup_full_interval_seconds',
+        help: 'How often a full snapshot is uploaded (-backup-full-interval)',
         registers,
       }),
       delay: new Histogram({
@@ -126,6 +178,8 @@ export class Archiver {
   }
 
   start(): void {
+    this.m.rpo.set(this.rpoMs / 1000);
+    this.m.fullInterval.set(this.fullEveryMs / 1000);
     this.schedule(0);
   }
 
@@ -140,13 +194,64 @@ export class Archiver {
     return this.archived;
   }
 
+  status(): ArchiverStatus {
+    const lag = this.archived === null ? 0 : Math.max(0, this.o.source.appliedIndex() - this.archived);
+    return {
+      uploading: this.archived !== null && this.o.source.isLeader(),
+      rpoMs: this.rpoMs,
+      fullEveryMs: this.fullEveryMs,
+      archivedIndex: this.archived,
+      archivedTime: this.archived === null ? null : this.archivedTime,
+      lagEntries: lag,
+      lagSeconds: this.pendingSince === null || lag === 0 ? 0 : (this.now() - this.pendingSince) / 1000,
+      lastFullSnapshot: this.lastFull,
+      lastSuccessAt: this.lastSuccessAt,
+      consecutiveFailures: this.consecutiveFailures,
+      lastError: this.lastError,
+    };
+  }
+
+  /**
+   * A full snapshot now, on demand, taken by the archiver's own loop (one upload at a time).
+   * Refused at once when this member is not the leader; bounded by `timeoutMs`.
+   */
+  requestFull(timeoutMs = 120_000): Promise<FullSnapshotInfo> {
+    if (this.stopped || !this.o.source.isLeader())
+      return Promise.reject(new NotUploadingError('this member is not the leader; ask the leader'));
+    return new Promise<FullSnapshotInfo>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fullRequests = this.fullRequests.filter((r) => r.resolve !== done);
+        reject(new Error(`no full snapshot uploaded within ${timeoutMs} ms (${this.lastError ?? 'busy'})`));
+      }, timeoutMs);
+      const done = (i: FullSnapshotInfo): void => {
+        clearTimeout(timer);
+        resolve(i);
+      };
+      this.fullRequests.push({
+        resolve: done,
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      // Run a round at once unless one is running (its end schedules the next at once).
+      if (!this.inRound) {
+        if (this.timer) clearTimeout(this.timer);
+        this.schedule(0);
+      }
+    });
+  }
+
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
+      this.inRound = true;
       this.running = this.round().finally(() => {
+        this.inRound = false;
         const behind =
           this.archived !== null && this.o.source.appliedIndex() - this.archived >= this.maxEntries;
-        this.schedule(this.backoffMs > 0 ? this.backoffMs : behind ? 0 : this.flushMs);
+        const next = this.fullRequests.length > 0 || behind ? 0 : this.flushMs;
+        this.schedule(this.backoffMs > 0 && this.fullRequests.length === 0 ? this.backoffMs : next);
       });
     }, ms);
     this.timer.unref();
@@ -158,6 +263,8 @@ export class Archiver {
     if (!src.isLeader()) {
       this.archived = null;
       this.pendingSince = null;
+      for (const r of this.fullRequests.splice(0))
+        r.reject(new NotUploadingError('this member lost leadership before the snapshot was taken'));
       this.m.lagEntries.set(0);
       this.m.lagSeconds.set(0);
       return;
@@ -169,17 +276,29 @@ export class Archiver {
       // The entries after the chain's end are gone from the log (compacted while the bucket was
       // unreachable), or there is no chain yet: a full snapshot starts a new one.
       const broken = this.archived === 0 || this.archived + 1 < src.firstIndex();
-      if (broken || this.now() - this.lastFullAt >= this.fullEveryMs) {
+      const asked = this.fullRequests.splice(0);
+      if (broken || asked.length > 0 || this.now() - this.lastFullAt >= this.fullEveryMs) {
         kind = 'snapshot';
-        await this.uploadFull(broken);
+        try {
+          const info = await this.uploadFull(broken);
+          for (const r of asked) r.resolve(info);
+        } catch (e) {
+          for (const r of asked) r.reject(e as Error);
+          throw e;
+        }
       } else if (applied > this.archived) {
         kind = 'segment';
         this.pendingSince ??= this.now();
         await this.uploadSegment(applied);
       }
       this.backoffMs = 0;
+      if (kind !== 'list') this.lastSuccessAt = this.now();
+      this.consecutiveFailures = 0;
+      this.lastError = null;
     } catch (e) {
       this.m.failures.inc({ kind });
+      this.consecutiveFailures++;
+      this.lastError = `${kind}: ${(e as Error).message}`;
       this.backoffMs = Math.min(ARCHIVE_DEFAULTS.maxBackoffMs, Math.max(200, this.backoffMs * 2));
       this.o.log.warn('archive upload failed; retrying', {
         kind,
@@ -204,9 +323,15 @@ export class Archiver {
   private async discover(): Promise<number> {
     const prefix = this.o.store.loc.prefix;
     let newestSnapshot = -1;
-    for (const { key } of await this.o.store.list(SNAPSHOTS)) {
+    for (const { key, lastModified } of await this.o.store.list(SNAPSHOTS)) {
       const i = parseSnapshotKey(prefix, key);
-      if (i !== null) newestSnapshot = Math.max(newestSnapshot, i);
+      if (i === null || i <= newestSnapshot) continue;
+      newestSnapshot = i;
+      if (this.lastFull === null || this.lastFull.index < i) {
+        this.lastFull = { index: i, takenAt: lastModified, key, bytes: 0, keys: -1 };
+        // A new leader reports the newest snapshot in the bucket, whoever uploaded it.
+        if (lastModified > 0) this.m.lastFull.set(lastModified / 1000);
+      }
     }
     let segmentsEnd = 0;
     for (const { key } of await this.o.store.list(SEGMENTS)) {
@@ -235,12 +360,14 @@ export class Archiver {
       if (bytes >= ARCHIVE_DEFAULTS.maxSegmentBytes) break;
     }
     const end = rows.at(-1)!.index;
+    const endTime = rows.at(-1)!.time;
     const body = encodeSegment(this.o.source.clusterId(), rows);
     await this.o.store.putOnce(segmentKey(this.o.store.loc.prefix, first, end), body);
     const done = this.now();
     for (const r of rows) this.m.delay.observe(Math.max(0, done - r.time) / 1000);
     this.m.uploads.inc({ kind: 'segment' });
     this.setArchived(end);
+    this.archivedTime = endTime;
   }
 
   private entryTime(e: Entry): number {
@@ -259,7 +386,7 @@ export class Archiver {
   }
 
   /** A full snapshot of the applied state; `restart`: the segment chain continues after it. */
-  private async uploadFull(restart: boolean): Promise<void> {
+  private async uploadFull(restart: boolean): Promise<FullSnapshotInfo> {
     const snap = this.o.source.capture();
     let data: Buffer;
     try {
@@ -282,10 +409,18 @@ export class Archiver {
       bytes: data.byteLength,
       sha256: createHash('sha256').update(data).digest('hex'),
     });
-    await this.o.store.putOnce(
-      snapshotKey(this.o.store.loc.prefix, snap.index),
-      Buffer.concat([data, footer]),
-    );
+    const key = snapshotKey(this.o.store.loc.prefix, snap.index);
+    const body = Buffer.concat([data, footer]);
+    // false: the same index is already in the bucket (an earlier snapshot of the same state).
+    await this.o.store.putOnce(key, body);
+    const info: FullSnapshotInfo = {
+      index: snap.index,
+      takenAt: snap.takenAt,
+      key,
+      bytes: body.byteLength,
+      keys: snap.keys,
+    };
+    this.lastFull = info;
     this.m.uploads.inc({ kind: 'snapshot' });
     this.lastFullAt = this.now();
     this.m.lastFull.set(this.lastFullAt / 1000);
@@ -304,12 +439,14 @@ export class Archiver {
           },
         );
       this.setArchived(snap.index);
+      this.archivedTime = snap.takenAt;
     }
     await this.applyRetention().catch((e: unknown) => {
       // Object-locked objects cannot be deleted before their retention ends: not an upload failure.
       this.m.failures.inc({ kind: 'retention' });
       this.o.log.warn('archive retention could not delete old objects', { error: (e as Error).message });
     });
+    return info;
   }
 
   private setArchived(index: number): void {
@@ -337,5 +474,13 @@ export class Archiver {
       segmentsDeleted: segs.length,
       oldestKept,
     });
+  }
+}
+
+/** An on-demand snapshot asked of a member that does not upload (not the leader). */
+export class NotUploadingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotUploadingError';
   }
 }

@@ -25,6 +25,7 @@ import type { Consistency, KeyValue, KvService, MemberRole } from './service.ts'
 import { createAuthGate, type AuthGateOptions } from './auth-gate.ts';
 import { authRoutes, type AuthBackend } from './auth-routes.ts';
 import { registerSnapshotRoute, type SnapshotSource } from '../backup/snapshot-route.ts';
+import { registerBackupRoute, type BackupSource } from '../backup/backup-route.ts';
 import { watchStream } from './watch-stream.ts';
 import { registerForceRoute, type ForceTarget } from './force-route.ts';
 
@@ -47,6 +48,8 @@ export interface AppOptions {
   forceNewCluster?: ForceTarget;
   /** GET /v1/cluster/snapshot (backup/snapshot-route.ts); absent: no such route. */
   snapshot?: SnapshotSource;
+  /** POST /v1/cluster/backup (backup/backup-route.ts); absent: no such route. */
+  backup?: BackupSource;
   /** The /metrics text (default: `metrics.registry`); an HTTP worker asks the Raft thread for the process's. */
   metricsText?: () => Promise<{ contentType: string; body: string }>;
 }
@@ -472,6 +475,7 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
 
   if (opts.snapshot) registerSnapshotRoute(router, opts.snapshot);
   if (opts.forceNewCluster) registerForceRoute(router, opts.forceNewCluster, bodyTimeouts);
+  if (opts.backup) registerBackupRoute(router, opts.backup);
 
   app.use(router.routes());
   app.use(router.allowedMethods());

@@ -1,5 +1,7 @@
 // What the HTTP layer needs from the node. The driver (node/src/server/) implements it;
 // methods throw KvError (errors.ts) for every failure a client should see.
+import type { ArchiverStatus } from '../backup/archiver.ts';
+import type { RestoreInfo } from '../backup/restore-info.ts';
 
 export type Consistency = 'linearizable' | 'stale';
 export type MemberRole = 'voter' | 'learner';
@@ -34,6 +36,10 @@ export interface NodeStatus {
   dataState: DataState;
   dataReason?: string;
   members: MemberInfo[];
+  /** Continuous archiving as this member sees it (present when started with -backup-s3-url). */
+  backup?: ArchiverStatus;
+  /** What the data directory was restored from (kvctl restore wrote it; backup/restore-info.ts). */
+  restoredFrom?: RestoreInfo;
 }
 
 /** ok: intact; corrupt: records fail their checksums; lost: the directory lost its log or hard state. */

@@ -8,7 +8,9 @@ export async function restoreFromArchive(
   from: { url: string; endpoint?: string },
   goal: RestoreGoal,
   target: RestoreTarget,
-): Promise<RestoreResult & { snapshotIndex: number; replayed: number; archivedIndex: number }> {
+): Promise<
+  RestoreResult & { snapshotIndex: number; replayed: number; archivedIndex: number; pointInTime: number }
+> {
   const store = new ObjectStore({
     ...parseS3Url(from.url),
     ...(from.endpoint ? { endpoint: from.endpoint } : {}),
@@ -16,7 +18,13 @@ export async function restoreFromArchive(
   try {
     const s = await stateFromArchive(store, goal);
     const r = await restoreDataDir(s.point, target);
-    return { ...r, snapshotIndex: s.snapshotIndex, replayed: s.replayed, archivedIndex: s.archivedIndex };
+    return {
+      ...r,
+      snapshotIndex: s.snapshotIndex,
+      replayed: s.replayed,
+      archivedIndex: s.archivedIndex,
+      pointInTime: s.point.pointInTime,
+    };
   } finally {
     store.destroy();
   }

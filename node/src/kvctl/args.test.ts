@@ -100,6 +100,7 @@ void describe('kvctl arguments', () => {
       timeoutMs: 10_000,
       requestTimeoutMs: 5000,
       output: 'json',
+      security: {},
     });
     assert.deepEqual(cmd(['put', '--', '-k', '--v']), {
       name: 'put',
@@ -128,7 +129,8 @@ void describe('kvctl arguments', () => {
       'http://[::1]:2',
     ]);
     usage(['status'], /KVCTL_ENDPOINTS.*must look like/, { KVCTL_ENDPOINTS: 'ftp://x:1' });
-    usage(['status', '--endpoints', 'https://a:1'], /https endpoints are not supported yet/);
+    assert.deepEqual(parseEndpoints('https://a:1,https://b'), ['https://a:1', 'https://b']);
+    usage(['status', '--endpoints', 'ftp://a:1'], /must look like/);
     usage(['status', '--endpoints', 'http://a:1/v1'], /no path/);
     usage(['status', '--endpoints', ' , '], /no endpoint given/);
     usage(['status', '--endpoints', 'http://u:p@a:1'], /credentials/);
@@ -198,9 +200,28 @@ void describe('kvctl arguments', () => {
     assert.equal(e.topic, 'put');
   });
 
-  void test('TLS and auth options are reserved and refused, not ignored', () => {
-    for (const opt of ['--cacert', '--cert', '--key', '--user', '--token']) {
-      usage(['get', 'k', opt, 'x'], new RegExp(`${opt} is not supported yet`));
-    }
+  void test('TLS and auth options: files, user and password, token; bad combinations refused', () => {
+    const g = (argv: string[], env: Record<string, string> = {}) => parseArgs(argv, env).global.security;
+    assert.deepEqual(g(['get', 'k', '--cacert', 'ca.pem', '--user', 'root:pw']), {
+      cacert: 'ca.pem',
+      user: 'root',
+      password: 'pw',
+    });
+    assert.deepEqual(g(['get', 'k', '--user', 'root', '--password', 'p:w']), {
+      user: 'root',
+      password: 'p:w',
+    });
+    assert.deepEqual(g(['get', 'k', '--user', 'root'], { KVCTL_PASSWORD: 'e' }), {
+      user: 'root',
+      password: 'e',
+    });
+    assert.deepEqual(g(['get', 'k'], { KVCTL_TOKEN: 'abc.def' }), { token: 'abc.def' });
+    assert.deepEqual(g(['get', 'k', '--cert', 'c', '--key', 'k']), { cert: 'c', key: 'k' });
+    usage(['get', 'k', '--cert', 'c'], /--cert and --key go together/);
+    usage(['get', 'k', '--user', 'root'], /needs a password/);
+    usage(['get', 'k', '--password', 'x'], /--password needs --user/);
+    usage(['get', 'k', '--user', 'a:b', '--password', 'c'], /given twice/);
+    usage(['get', 'k', '--user', 'a:b', '--token', 't'], /not both/);
+    usage(['get', 'k', '--token', 'a b'], /not a token/);
   });
 });

@@ -5,6 +5,7 @@
 import { isValidMemberId } from '../cli/flags.ts';
 import { DurationError, parseDuration } from '../kv/duration.ts';
 import { UsageError } from './errors.ts';
+import { parseSecurityOptions, type SecurityOptions } from './security.ts';
 
 export type OutputFormat = 'simple' | 'table' | 'json';
 export type Consistency = 'linearizable' | 'stale';
@@ -16,7 +17,7 @@ export const DEFAULT_REQUEST_TIMEOUT = '5s';
 export const DEFAULT_WATCH_WAIT = '60s';
 
 export interface GlobalOptions {
-  /** Normalised `http://host:port`, in the order given; tried in that order. */
+  /** Normalised `http(s)://host:port`, in the order given; tried in that order. */
   endpoints: string[];
   /** Bound on one command's requests, failover and retries included. */
   timeoutMs: number;
@@ -24,6 +25,8 @@ export interface GlobalOptions {
   requestTimeoutMs: number;
   /** undefined: the command's own default (a table for status and member list, plain text otherwise). */
   output: OutputFormat | undefined;
+  /** --cacert, --cert, --key, --user, --password, --token (files are read when the command runs). */
+  security: SecurityOptions;
 }
 
 export type Command =
@@ -59,8 +62,6 @@ interface OptionSpec {
   /** Placeholder shown in help. */
   value?: string;
   help: string;
-  /** Reserved for a later feature: refused with "not supported yet". */
-  reserved?: true;
 }
 
 const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
@@ -86,22 +87,21 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
     help: `bound on one request to one endpoint (default ${DEFAULT_REQUEST_TIMEOUT})`,
   },
   help: { type: 'boolean', short: 'h', help: 'show help (for a command: kvctl COMMAND --help)' },
-  // TLS and authentication arrive with the security work; the names are taken now.
+  // TLS and authentication (security.ts), with etcdctl's names.
   cacert: {
     type: 'string',
     value: 'FILE',
-    help: 'CA bundle to verify members (not supported yet)',
-    reserved: true,
+    help: 'CA bundle that verifies the members (https endpoints; e.g. ca.crt of <cluster>-ca-bundle)',
   },
-  cert: { type: 'string', value: 'FILE', help: 'client certificate (not supported yet)', reserved: true },
-  key: { type: 'string', value: 'FILE', help: 'client certificate key (not supported yet)', reserved: true },
+  cert: { type: 'string', value: 'FILE', help: 'client certificate (with --key)' },
+  key: { type: 'string', value: 'FILE', help: 'private key of --cert' },
   user: {
     type: 'string',
     value: 'NAME[:PASSWORD]',
-    help: 'user to authenticate as (not supported yet)',
-    reserved: true,
+    help: 'log in as NAME for a token (password from here, --password or $KVCTL_PASSWORD)',
   },
-  token: { type: 'string', value: 'TOKEN', help: 'bearer token (not supported yet)', reserved: true },
+  password: { type: 'string', value: 'PASSWORD', help: 'password of --user' },
+  token: { type: 'string', value: 'TOKEN', help: 'bearer token (default $KVCTL_TOKEN)' },
 };
 
 const COMMAND_OPTIONS: Record<string, OptionSpec> = {
@@ -384,7 +384,7 @@ function parseUint(text: string, option: string, min = 0): number {
   return n;
 }
 
-/** `URL[,URL...]` to normalised `http://host:port` origins, duplicates dropped. `host:port` means http. */
+/** `URL[,URL...]` to normalised `http(s)://host:port` origins, duplicates dropped. `host:port` means http. */
 export function parseEndpoints(text: string, source = '--endpoints'): string[] {
   const out: string[] = [];
   for (const raw of text.split(',').map((s) => s.trim())) {
@@ -396,13 +396,8 @@ export function parseEndpoints(text: string, source = '--endpoints'): string[] {
     } catch {
       throw new UsageError(`${source}: "${raw}" is not a URL`);
     }
-    if (url.protocol === 'https:') {
-      throw new UsageError(
-        `${source}: "${raw}": https endpoints are not supported yet (TLS comes with the security work)`,
-      );
-    }
-    if (url.protocol !== 'http:' || url.hostname === '')
-      throw new UsageError(`${source}: "${raw}" must look like http://host:port`);
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '')
+      throw new UsageError(`${source}: "${raw}" must look like http://host:port or https://host:port`);
     if (url.username !== '' || url.password !== '')
       throw new UsageError(`${source}: "${raw}": credentials in URLs are not supported`);
     if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
@@ -444,13 +439,6 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
   const bool = (name: string): boolean => options.get(name) === true;
 
   const global = (): GlobalOptions => {
-    for (const [name, spec] of Object.entries(GLOBAL_OPTIONS)) {
-      if (spec.reserved && options.has(name)) {
-        throw new UsageError(
-          `--${name} is not supported yet: TLS and authentication come with the security work; nothing was sent`,
-        );
-      }
-    }
     const endpointsText = str('endpoints');
     const envEndpoints = env[ENDPOINTS_ENV];
     const endpoints =
@@ -471,6 +459,7 @@ export function parseArgs(argv: string[], env: Record<string, string | undefined
         'request-timeout',
       ),
       output,
+      security: parseSecurityOptions(str, env),
     };
   };
 

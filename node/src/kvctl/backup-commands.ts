@@ -16,6 +16,12 @@ import { CliError, EXIT, ServerError, UnreachableError, UsageError, type ExitCod
 import { json, table } from './format.ts';
 import type { Io } from './commands.ts';
 import { restoreFromArchive } from './archive-restore.ts';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Client } from './client.ts';
+import { credentialsOf, loadTls, parseSecurityOptions, type TlsFiles } from './security.ts';
+import { restoreIfEmpty, type StagedOutcome } from '../backup/restore-staging.ts';
+import { writeRestoreInfo, type RestoreInfo } from '../backup/restore-info.ts';
 
 export const BACKUP_COMMANDS = new Set(['snapshot', 'restore']);
 
@@ -34,7 +40,15 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
   timeout: { type: 'string' },
   token: { type: 'string' },
+  cacert: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  user: { type: 'string' },
+  password: { type: 'string' },
   'data-dir': { type: 'string' },
+  'peer-url': { type: 'string' },
+  'client-url': { type: 'string' },
+  'if-empty': { type: 'boolean' },
   id: { type: 'string' },
   peers: { type: 'string' },
   addr: { type: 'string' },
@@ -58,8 +72,14 @@ export const BACKUP_HELP = `Usage:
 
 --peers lists the other members as kv-store's -peers does (then --addr is this member's host:port),
 or every member including ID. Start each member with the same -id, -data-dir and -peers.
+--peer-url URL / --client-url URL instead of --addr: this member's URLs when they differ (https, a
+separate peer port), exactly as the member will advertise them.
 --cluster-token T keeps two restores of one source into one membership apart.
---token TOKEN (or $KVCTL_TOKEN): bearer token; snapshot save needs the root role when auth is on.
+--if-empty: when DIR already holds data, restore nothing and exit 0 (an init step that runs on every
+pod start); the restore is written beside DIR's contents and moved in at the end, so an
+interrupted one is redone, never taken for data.
+snapshot save over https: --cacert FILE (and --cert/--key); with auth on it needs the root role:
+--user root:PASSWORD (or --password, $KVCTL_PASSWORD) or --token TOKEN ($KVCTL_TOKEN).
 S3: credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --s3-endpoint URL (or $AWS_ENDPOINT_URL) for MinIO.
 `;
 
@@ -104,18 +124,22 @@ export async function runBackupCommand(
       const file = one(rest, 'snapshot restore FILE');
       const target = restoreTarget(p);
       const { meta, content } = await readSnapshotFile(file);
-      const r = await restoreDataDir(
-        {
-          content,
-          index: meta.index,
-          term: meta.term,
-          sourceClusterId: meta.clusterId,
-          fingerprint: meta.sha256,
-          pointInTime: meta.takenAt,
-        },
-        target,
-      );
-      io.out(output === 'json' ? json(r) : restoredText(r, target.dataDir));
+      const outcome = await restoreInto(target, p.values['if-empty'] === true, async (dataDir) => {
+        const r = await restoreDataDir(
+          {
+            content,
+            index: meta.index,
+            term: meta.term,
+            sourceClusterId: meta.clusterId,
+            fingerprint: meta.sha256,
+            pointInTime: meta.takenAt,
+          },
+          { ...target, dataDir },
+        );
+        await writeRestoreInfo(dataDir, infoOf(r, file, 'latest', meta.takenAt));
+        return r;
+      });
+      io.out(outcomeText(outcome, output, target.dataDir, (r) => restoredText(r, target.dataDir)));
       return EXIT.ok;
     }
     if (group === 'restore') {
@@ -134,16 +158,30 @@ export async function runBackupCommand(
       if (time !== undefined && !Number.isFinite(time))
         throw new UsageError(`--to-time must be an RFC 3339 time, got "${toTime}"`);
       const endpoint = p.values['s3-endpoint'] ?? env.AWS_ENDPOINT_URL;
-      const r = await restoreFromArchive(
-        { url: from, ...(endpoint !== undefined ? { endpoint } : {}) },
-        { ...(idx !== undefined ? { toIndex: idx } : {}), ...(time !== undefined ? { toTime: time } : {}) },
-        target,
-      );
+      const goalText =
+        idx !== undefined
+          ? `index ${idx}`
+          : time !== undefined
+            ? `time ${new Date(time).toISOString()}`
+            : 'latest';
+      const outcome = await restoreInto(target, p.values['if-empty'] === true, async (dataDir) => {
+        const r = await restoreFromArchive(
+          { url: from, ...(endpoint !== undefined ? { endpoint } : {}) },
+          { ...(idx !== undefined ? { toIndex: idx } : {}), ...(time !== undefined ? { toTime: time } : {}) },
+          { ...target, dataDir },
+        );
+        await writeRestoreInfo(dataDir, infoOf(r, from, goalText, r.pointInTime));
+        return r;
+      });
       io.out(
-        output === 'json'
-          ? json(r)
-          : restoredText(r, target.dataDir) +
-              `replayed ${r.replayed} archived entries after the snapshot at ${r.snapshotIndex}\n`,
+        outcomeText(
+          outcome,
+          output,
+          target.dataDir,
+          (r) =>
+            restoredText(r, target.dataDir) +
+            `replayed ${r.replayed} archived entries after the snapshot at ${r.snapshotIndex}\n`,
+        ),
       );
       return EXIT.ok;
     }
@@ -154,6 +192,41 @@ export async function runBackupCommand(
   throw new UsageError(
     `unknown command "${[group, sub].filter(Boolean).join(' ')}"; see kvctl snapshot --help`,
   );
+}
+
+/** Straight into --data-dir, or with --if-empty through a staging directory (restore-staging.ts). */
+async function restoreInto<R>(
+  target: { dataDir: string },
+  ifEmpty: boolean,
+  run: (dataDir: string) => Promise<R>,
+): Promise<StagedOutcome<R>> {
+  if (ifEmpty) return restoreIfEmpty(target.dataDir, run);
+  return { kind: 'restored', result: await run(target.dataDir) };
+}
+
+function outcomeText<R>(
+  o: StagedOutcome<R>,
+  output: string | undefined,
+  dataDir: string,
+  text: (r: R) => string,
+): string {
+  if (output === 'json') return json(o.kind === 'skipped' ? o : { ...o.result, outcome: o.kind });
+  if (o.kind === 'skipped')
+    return `${dataDir} already holds data (${o.entries.slice(0, 3).join(', ')}); nothing restored\n`;
+  return (o.kind === 'finished' ? 'finished an interrupted restore: ' : '') + text(o.result);
+}
+
+function infoOf(r: RestoreResult, source: string, target: string, pointInTime: number): RestoreInfo {
+  return {
+    source,
+    target,
+    index: r.index,
+    term: r.term,
+    keys: r.keys,
+    pointInTime: new Date(pointInTime).toISOString(),
+    clusterId: r.clusterId,
+    restoredAt: new Date().toISOString(),
+  };
 }
 
 function one(args: string[], usage: string): string {
@@ -210,12 +283,20 @@ export function restoreTarget(p: Parsed): {
     if (members.some((m) => m.id === id)) throw new UsageError(`--peers names ${id} twice`);
     members.push(member(id, part.slice(eq + 1), '--peers'));
   }
+  const ownUrls = v['peer-url'] !== undefined || v['client-url'] !== undefined;
+  if (ownUrls && (v['peer-url'] === undefined || v['client-url'] === undefined))
+    throw new UsageError('--peer-url and --client-url go together');
+  if (ownUrls && v.addr !== undefined)
+    throw new UsageError('give --addr or --peer-url/--client-url, not both');
   if (!members.some((m) => m.id === v.id)) {
-    if (v.addr === undefined)
-      throw new UsageError(`--peers does not list ${v.id}: give its address with --addr host:port`);
-    members.push(member(v.id, v.addr, '--addr'));
-  } else if (v.addr !== undefined) {
-    throw new UsageError(`--peers already gives ${v.id}'s address; drop --addr`);
+    if (ownUrls) members.push({ id: v.id, peerUrl: url(v['peer-url']!), clientUrl: url(v['client-url']!) });
+    else if (v.addr === undefined)
+      throw new UsageError(
+        `--peers does not list ${v.id}: give its address with --addr host:port (or --peer-url and --client-url)`,
+      );
+    else members.push(member(v.id, v.addr, '--addr'));
+  } else if (v.addr !== undefined || ownUrls) {
+    throw new UsageError(`--peers already gives ${v.id}'s address; drop --addr/--peer-url/--client-url`);
   }
   return {
     dataDir: v['data-dir'],
@@ -223,6 +304,23 @@ export function restoreTarget(p: Parsed): {
     members,
     ...(v['cluster-token'] !== undefined ? { clusterToken: v['cluster-token'] } : {}),
   };
+}
+
+/** A member URL as the member advertises it: http(s)://host:port, nothing else. */
+function url(text: string): string {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new UsageError(`"${text}" is not a URL`);
+  }
+  if (
+    (u.protocol !== 'http:' && u.protocol !== 'https:') ||
+    u.port === '' ||
+    (u.pathname !== '/' && u.pathname !== '')
+  )
+    throw new UsageError(`"${text}" must look like http(s)://host:port`);
+  return u.origin;
 }
 
 function member(id: string, addrText: string, flag: string): Member {
@@ -245,25 +343,36 @@ async function save(p: Parsed, env: Record<string, string | undefined>, file: st
         ? parseEndpoints(env[ENDPOINTS_ENV], ENDPOINTS_ENV)
         : [DEFAULT_ENDPOINT];
   const timeoutMs = parseDurationOption(p.values.timeout ?? '10m', 'timeout');
-  const token = p.values.token ?? env.KVCTL_TOKEN;
+  const security = parseSecurityOptions(
+    (n) => p.values[n as keyof typeof p.values] as string | undefined,
+    env,
+  );
+  const tls = await loadTls(security);
+  const credentials = credentialsOf(security);
+  // Logs in (--user) through kvctl's client; the stream itself is one plain GET.
+  const auth = new Client({
+    endpoints,
+    timeoutMs,
+    requestTimeoutMs: Math.min(timeoutMs, 10_000),
+    tls,
+    ...(credentials !== undefined ? { credentials } : {}),
+  });
   const failures: string[] = [];
   for (const endpoint of endpoints) {
-    let res: Response;
+    let res: SnapshotResponse;
     try {
-      res = await fetch(`${endpoint}${SNAPSHOT_ROUTE}`, {
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      const token = await auth.bearer(endpoint);
+      res = await getStream(`${endpoint}${SNAPSHOT_ROUTE}`, tls, token, timeoutMs);
     } catch (e) {
+      if (e instanceof ServerError) throw e;
       failures.push(`${endpoint}: ${(e as Error).message}`);
       continue;
     }
     if (res.status !== 200) {
-      const body = (await res.json().catch(() => null)) as {
-        error?: { code?: string; message?: string };
-      } | null;
+      const text = await res.text();
+      const body = errorBody(text);
       const code = body?.error?.code ?? `http-${res.status}`;
-      const message = body?.error?.message ?? res.statusText;
+      const message = body?.error?.message ?? text.slice(0, 200);
       // Another member may have a leader or room for a stream.
       if (
         ['no-leader', 'timeout', 'too-many-requests', 'unavailable'].includes(code) &&
@@ -274,7 +383,10 @@ async function save(p: Parsed, env: Record<string, string | undefined>, file: st
       }
       throw new ServerError(code, message, { status: res.status, endpoint });
     }
-    const h = (name: string): string => res.headers.get(name) ?? '';
+    const h = (name: string): string => {
+      const v = res.headers[name.toLowerCase()];
+      return typeof v === 'string' ? v : '';
+    };
     const header = {
       index: Number(h(SNAPSHOT_HEADERS.index)),
       term: Number(h(SNAPSHOT_HEADERS.term)),
@@ -284,7 +396,6 @@ async function save(p: Parsed, env: Record<string, string | undefined>, file: st
       keys: Number(h(SNAPSHOT_HEADERS.keys)),
       members: JSON.parse(decodeURIComponent(h(SNAPSHOT_HEADERS.members) || '%5B%5D')) as Member[],
     };
-    if (res.body === null) throw new BackupError('corrupt', `${endpoint} sent no snapshot body`);
     await writeSnapshotFile(file, header, res.body);
     // Read back and verify before declaring success: a truncated stream fails the decoder here.
     try {
@@ -296,4 +407,68 @@ async function save(p: Parsed, env: Record<string, string | undefined>, file: st
     }
   }
   throw new UnreachableError(`no endpoint served a snapshot (${failures.join('; ')})`);
+}
+
+interface SnapshotResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
+  text(): Promise<string>;
+}
+
+/** GET over http or https (--cacert, --cert, --key), the body left as a stream. */
+function getStream(
+  url: string,
+  tls: TlsFiles,
+  token: string | undefined,
+  timeoutMs: number,
+): Promise<SnapshotResponse> {
+  const u = new URL(url);
+  const secure = u.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const req = (secure ? httpsRequest : httpRequest)(
+      u,
+      {
+        method: 'GET',
+        agent: false,
+        headers: token !== undefined ? { authorization: `Bearer ${token}` } : {},
+        signal: AbortSignal.timeout(timeoutMs),
+        ...(secure
+          ? {
+              rejectUnauthorized: true,
+              ...(tls.ca ? { ca: tls.ca } : {}),
+              ...(tls.cert ? { cert: tls.cert } : {}),
+              ...(tls.key ? { key: tls.key } : {}),
+            }
+          : {}),
+      },
+      (res) =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body: res,
+          async text() {
+            const chunks: Buffer[] = [];
+            let size = 0;
+            for await (const c of res as AsyncIterable<Buffer>) {
+              size += c.byteLength;
+              if (size > 64 * 1024) break; // an error body is small; do not buffer a stream
+              chunks.push(c);
+            }
+            res.destroy();
+            return Buffer.concat(chunks).toString('utf8');
+          },
+        }),
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function errorBody(text: string): { error?: { code?: string; message?: string } } | null {
+  try {
+    return JSON.parse(text) as { error?: { code?: string; message?: string } };
+  } catch {
+    return null;
+  }
 }

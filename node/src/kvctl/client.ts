@@ -7,12 +7,18 @@
 // again, until the command's --timeout. A write whose connection broke after it was sent is not
 // repeated: its outcome is unknown, and repeating a --cas write would report a false mismatch.
 import http from 'node:http';
+import https from 'node:https';
 import { ServerError, UnreachableError } from './errors.ts';
+import type { Credentials, TlsFiles } from './security.ts';
 
 export interface ClientOptions {
   endpoints: string[];
   timeoutMs: number;
   requestTimeoutMs: number;
+  /** For https endpoints: the CA bundle to verify members against, a client certificate. */
+  tls?: TlsFiles;
+  /** A bearer token, or a user that logs in for one (POST /v1/auth/token) and again when refused. */
+  credentials?: Credentials;
   /** For tests: time source and sleep. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -116,6 +122,7 @@ function once(
   endpoint: string,
   req: Request,
   timeoutMs: number,
+  security: { tls?: TlsFiles; authorization?: string } = {},
 ): Promise<{ status: number; text: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const url = new URL(endpoint);
@@ -130,15 +137,27 @@ function once(
       r.destroy();
       reject(new NoAnswer(message, sent));
     };
-    const r = http.request({
+    const secure = url.protocol === 'https:';
+    const tls = security.tls ?? {};
+    const r = (secure ? https.request : http.request)({
       host: url.hostname.replace(/^\[|\]$/g, ''),
-      port: url.port === '' ? 80 : Number(url.port),
+      port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
       method: req.method,
       path: req.path + queryString(req.query),
       // One connection per request: no stale keep-alive socket to trip over after a member restarts.
       agent: false,
+      // With --cacert the members are verified against that bundle only; without, the system's.
+      ...(secure
+        ? {
+            rejectUnauthorized: true,
+            ...(tls.ca ? { ca: tls.ca } : {}),
+            ...(tls.cert ? { cert: tls.cert } : {}),
+            ...(tls.key ? { key: tls.key } : {}),
+          }
+        : {}),
       headers: {
         accept: 'application/json',
+        ...(security.authorization !== undefined ? { authorization: security.authorization } : {}),
         ...(payload !== undefined
           ? { 'content-type': 'application/json', 'content-length': String(payload.byteLength) }
           : {}),
@@ -212,12 +231,19 @@ export class Client {
   private readonly sleep: (ms: number) => Promise<void>;
   /** The endpoint that answered last: the next request starts there. */
   private current = 0;
+  private readonly tls: TlsFiles | undefined;
+  private readonly credentials: Credentials;
+  /** The token --user logged in for (per cluster: every member accepts it). */
+  private token: string | undefined;
 
   constructor(o: ClientOptions) {
     if (o.endpoints.length === 0) throw new Error('no endpoints');
     this.endpoints = [...o.endpoints];
     this.timeoutMs = o.timeoutMs;
     this.requestTimeoutMs = o.requestTimeoutMs;
+    this.tls = o.tls;
+    this.credentials = o.credentials;
+    if (o.credentials !== undefined && 'token' in o.credentials) this.token = o.credentials.token;
     this.now = o.now ?? Date.now;
     this.sleep = o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
@@ -239,7 +265,7 @@ export class Client {
         if (req.signal?.aborted) throw new UnreachableError('interrupted');
         let answer;
         try {
-          answer = await once(
+          answer = await this.authenticated(
             endpoint,
             req,
             Math.max(1, Math.min(this.requestTimeoutMs, left)) + (req.extraTimeoutMs ?? 0),
@@ -289,11 +315,61 @@ export class Client {
     throw new UnreachableError(`no endpoint answered within ${formatMs(this.timeoutMs)} (${details})`);
   }
 
+  /**
+   * One request with the credentials: --user logs in first (on this endpoint) and once more when the
+   * token is refused (expired, or the cluster was restored with another token key).
+   */
+  private async authenticated(
+    endpoint: string,
+    req: Request,
+    timeoutMs: number,
+  ): Promise<{ status: number; text: string; headers: http.IncomingHttpHeaders }> {
+    const c = this.credentials;
+    const login = c !== undefined && 'user' in c ? c : undefined;
+    if (login !== undefined && this.token === undefined) await this.login(endpoint, login, timeoutMs);
+    const send = () =>
+      once(endpoint, req, timeoutMs, {
+        ...(this.tls ? { tls: this.tls } : {}),
+        ...(this.token !== undefined ? { authorization: `Bearer ${this.token}` } : {}),
+      });
+    const a = await send();
+    if (a.status !== 401 || login === undefined) return a;
+    await this.login(endpoint, login, timeoutMs);
+    return send();
+  }
+
+  /** The bearer token to send to `endpoint` (logging in with --user first); undefined without credentials. */
+  async bearer(endpoint: string): Promise<string | undefined> {
+    const c = this.credentials;
+    if (c !== undefined && 'user' in c && this.token === undefined)
+      await this.login(endpoint, c, this.requestTimeoutMs);
+    return this.token;
+  }
+
+  private async login(
+    endpoint: string,
+    c: { user: string; password: string },
+    timeoutMs: number,
+  ): Promise<void> {
+    const a = await once(
+      endpoint,
+      { method: 'POST', path: '/v1/auth/token', body: { name: c.user, password: c.password } },
+      timeoutMs,
+      this.tls ? { tls: this.tls } : {},
+    );
+    const r = toResponse(endpoint, a);
+    if (r.status !== 200) throw toServerError(r, a.headers['retry-after']);
+    const token = (r.body as Partial<LoginAnswer> | null)?.token;
+    if (typeof token !== 'string')
+      throw new ServerError('invalid-answer', `${endpoint} sent no token`, { status: r.status, endpoint });
+    this.token = token;
+  }
+
   /** One request to one endpoint, no failover (status asks every endpoint itself). */
   async requestOne(endpoint: string, req: Request): Promise<Response> {
     let answer;
     try {
-      answer = await once(endpoint, req, this.requestTimeoutMs + (req.extraTimeoutMs ?? 0));
+      answer = await this.authenticated(endpoint, req, this.requestTimeoutMs + (req.extraTimeoutMs ?? 0));
     } catch (e) {
       if (e instanceof NoAnswer) throw new UnreachableError(`${endpoint}: ${e.message}`);
       throw e;
@@ -302,6 +378,10 @@ export class Client {
     if (r.status >= 200 && r.status < 300) return r;
     throw toServerError(r, answer.headers['retry-after']);
   }
+}
+
+export interface LoginAnswer {
+  token: string;
 }
 
 function formatMs(ms: number): string {

@@ -1,5 +1,6 @@
 // kvctl's commands: each turns an Invocation into requests (API.md / README "HTTP API") and
 // prints the answer in the chosen format. Failures are thrown as CliError (errors.ts).
+import { credentialsOf, loadTls } from './security.ts';
 import type { MemberInfo, NodeStatus } from '../http/service.ts';
 import type { KeyValue } from '../kv/types.ts';
 import { helpText, type Command, type Invocation, type OutputFormat } from './args.ts';
@@ -36,10 +37,13 @@ export async function runCommand(inv: Invocation, io: Io): Promise<ExitCode> {
     io.out(helpText(cmd.topic));
     return EXIT.ok;
   }
+  const credentials = credentialsOf(g.security);
   const client = new Client({
     endpoints: g.endpoints,
     timeoutMs: g.timeoutMs,
     requestTimeoutMs: g.requestTimeoutMs,
+    tls: await loadTls(g.security),
+    ...(credentials !== undefined ? { credentials } : {}),
   });
   const format = (fallback: OutputFormat): OutputFormat => g.output ?? fallback;
   switch (cmd.name) {

@@ -49,7 +49,19 @@ try {
 
 /** Index of the first positional argument: options with a value (`--endpoints URL`) skip their value. */
 function firstPositionalAt(argv: string[]): number {
-  const withValue = new Set(['--endpoints', '-o', '--output', '--timeout', '--request-timeout', '--token']);
+  const withValue = new Set([
+    '--endpoints',
+    '-o',
+    '--output',
+    '--timeout',
+    '--request-timeout',
+    '--token',
+    '--cacert',
+    '--cert',
+    '--key',
+    '--user',
+    '--password',
+  ]);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (withValue.has(a)) i++;

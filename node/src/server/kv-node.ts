@@ -44,7 +44,8 @@ export type { AppliedWrite } from './applier.ts';
 import { assertDiskWritable } from './disk-full.ts';
 import type { AuthChange, AuthChangeResult, AuthStore } from '../auth/auth-store.ts';
 import type { CapturedSnapshot } from '../backup/snapshot-route.ts';
-import type { ArchiveSource } from '../backup/archiver.ts';
+import type { ArchiveSource, ArchiverStatus } from '../backup/archiver.ts';
+import type { RestoreInfo } from '../backup/restore-info.ts';
 
 export interface KvNodeOptions {
   id: string;
@@ -102,6 +103,8 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   private readonly applier: Applier;
   private readonly housekeeping: Housekeeping;
   private readonly admin: AdminOps;
+  private backupStatus: (() => ArchiverStatus) | null = null;
+  private restoredFrom: RestoreInfo | null = null;
 
   private stopTicker: Cancel | null = null;
   private seq = 0;
@@ -621,7 +624,22 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   }
 
   status(): NodeStatus {
-    return this.admin.status();
+    const s = this.admin.status();
+    return {
+      ...s,
+      ...(this.backupStatus !== null ? { backup: this.backupStatus() } : {}),
+      ...(this.restoredFrom !== null ? { restoredFrom: this.restoredFrom } : {}),
+    };
+  }
+
+  /** The archiver's status, reported in /v1/status (main.ts sets it when archiving is on). */
+  setBackupStatus(provider: (() => ArchiverStatus) | null): void {
+    this.backupStatus = provider;
+  }
+
+  /** What a restore built this data directory from (backup/restore-info.ts), reported in /v1/status. */
+  setRestoredFrom(info: RestoreInfo | null): void {
+    this.restoredFrom = info;
   }
 
   lastLogTerm(): number {

@@ -4,6 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../observability/log.ts';
 import { GROUP, PLURAL, VERSION } from '../types.ts';
+import { BACKUP_PLURAL } from '../backup/types.ts';
 
 export type Enqueue = (namespace: string, name: string) => void;
 
@@ -72,12 +73,16 @@ export function resilient<T extends KubernetesObject>(
 const MANAGED = 'app.kubernetes.io/managed-by=kv-store-operator';
 const INSTANCE = 'app.kubernetes.io/instance';
 
-/** Informers on KVClusters and on the StatefulSets and pods the operator manages. */
+/** Queue key of a KVBackup (a KVCluster's is `namespace/name`). */
+export const backupKey = (namespace: string, name: string): string => `${namespace}/${name}/KVBackup`;
+
+/** Informers on KVClusters, KVBackups and the StatefulSets and pods the operator manages. */
 export function makeInformers(
   kc: k8s.KubeConfig,
   watchNamespace: string,
   enqueue: Enqueue,
   log: Logger,
+  enqueueBackup?: Enqueue,
 ): ResilientInformer[] {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
@@ -113,7 +118,31 @@ export function makeInformers(
     if (o.metadata?.namespace !== undefined && instance !== undefined)
       enqueue(o.metadata.namespace, instance);
   };
+  const backupList = () =>
+    (ns === ''
+      ? custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: BACKUP_PLURAL })
+      : custom.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: ns,
+          plural: BACKUP_PLURAL,
+        })) as Promise<k8s.KubernetesListObject<KubernetesObject>>;
+  const backups =
+    enqueueBackup === undefined
+      ? []
+      : [
+          resilient(
+            'kvbackups',
+            k8s.makeInformer(kc, `/apis/${GROUP}/${VERSION}${nsPath}/${BACKUP_PLURAL}`, backupList),
+            (o: KubernetesObject) => {
+              if (o.metadata?.namespace !== undefined && o.metadata.name !== undefined)
+                enqueueBackup(o.metadata.namespace, o.metadata.name);
+            },
+            log,
+          ),
+        ];
   return [
+    ...backups,
     resilient('kvclusters', k8s.makeInformer(kc, kvPath, kvList), byName, log),
     resilient(
       'statefulsets',

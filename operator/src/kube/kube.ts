@@ -6,6 +6,8 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { KVCluster, KVClusterStatus } from '../types.ts';
 import { GROUP, PLURAL, VERSION } from '../types.ts';
 import { FIELD_MANAGER } from '../specs/names.ts';
+import type { KVBackup, KVBackupStatus } from '../backup/types.ts';
+import { BACKUP_KIND, BACKUP_PLURAL } from '../backup/types.ts';
 
 export interface Kube {
   apply<T extends KubernetesObject>(obj: T): Promise<T>;
@@ -34,6 +36,8 @@ export interface Kube {
     patch: Record<string, unknown>,
   ): Promise<void>;
   applyStatus(kv: KVCluster, status: KVClusterStatus): Promise<void>;
+  /** Server-side apply of a KVBackup's status (backup/kvbackup.ts). */
+  applyBackupStatus?(b: KVBackup, status: KVBackupStatus): Promise<void>;
   /** A Kubernetes Event on the KVCluster (what the operator did; never a secret value). */
   event?(kv: KVCluster, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void>;
 }
@@ -177,6 +181,27 @@ export class ClientKube implements Kube {
           apiVersion: `${GROUP}/${VERSION}`,
           kind: 'KVCluster',
           metadata: { name: kv.metadata.name, namespace: kv.metadata.namespace },
+          status,
+        },
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
+    );
+  }
+
+  async applyBackupStatus(b: KVBackup, status: KVBackupStatus): Promise<void> {
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: VERSION,
+        namespace: b.metadata.namespace,
+        plural: BACKUP_PLURAL,
+        name: b.metadata.name,
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: BACKUP_KIND,
+          metadata: { name: b.metadata.name, namespace: b.metadata.namespace },
           status,
         },
         fieldManager: FIELD_MANAGER,

@@ -4,6 +4,7 @@ import type { X509Certificate } from 'node:crypto';
 import { request as httpRequest, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
+import type { NodeBackupStatus, NodeRestoreInfo } from '../backup/types.ts';
 
 export interface NodeMember {
   id: string;
@@ -31,6 +32,10 @@ export interface NodeStatus {
   dataState?: 'ok' | 'corrupt' | 'lost';
   dataReason?: string;
   members: NodeMember[];
+  /** Archiving (members started with -backup-s3-url). */
+  backup?: NodeBackupStatus;
+  /** What the member's data directory was restored from. */
+  restoredFrom?: NodeRestoreInfo;
 }
 
 export interface NewMember {
@@ -92,6 +97,16 @@ export class HttpNodeAdmin implements NodeAdmin {
   /** Whether calls present the operator's client certificate (rather than a token or nothing). */
   get presentsCertificate(): boolean {
     return this.security.identity !== undefined;
+  }
+
+  /** The same client with another timeout per request (an on-demand snapshot upload takes a while). */
+  withTimeout(timeoutMs: number): HttpNodeAdmin {
+    return new HttpNodeAdmin({ timeoutMs }, this.security);
+  }
+
+  /** POST /v1/cluster/backup on the leader: a full snapshot to the archive now (node/src/backup/backup-route.ts). */
+  async backupNow(baseUrl: string): Promise<BackupAnswer> {
+    return (await this.call(baseUrl, 'POST', '/v1/cluster/backup')) as BackupAnswer;
   }
 
   /** The same client for a secure cluster (its CA, its certificate or token). */
@@ -262,6 +277,15 @@ export class HttpNodeAdmin implements NodeAdmin {
       socket.on('error', reject);
     });
   }
+}
+
+export interface BackupAnswer {
+  index: number;
+  takenAt: string;
+  keys: number;
+  bytes: number;
+  key: string;
+  object: string;
 }
 
 export interface AuthRole {

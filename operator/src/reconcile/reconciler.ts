@@ -21,6 +21,7 @@ import { rollPod } from './upgrade.ts';
 import { handleDeletion } from './delete.ts';
 import { buildStatus } from './status.ts';
 import { runRecovery } from './recovery-run.ts';
+import { backupPartOf } from './backup.ts';
 
 export interface ReconcileResult {
   /** Reconcile again after this many ms (even without events). */
@@ -58,11 +59,19 @@ interface Access {
   anonymous: NodeAdmin;
 }
 
+export interface LeaderAccess {
+  admin: HttpNodeAdmin;
+  url: string;
+  uid: string;
+}
+
 export const REQUEUE = { afterChange: 1000, waiting: 2000, refused: 10_000, idle: 30_000 };
 
 export class Reconciler {
   private readonly deps: ReconcilerDeps;
   private readonly known = new Set<string>();
+  /** How the last reconcile reached each cluster's leader (KVBackup asks it: backup/kvbackup.ts). */
+  private readonly leaders = new Map<string, LeaderAccess>();
   private readonly security: ClusterSecurity;
 
   constructor(deps: ReconcilerDeps) {
@@ -78,12 +87,18 @@ export class Reconciler {
     return this.known.size;
   }
 
+  /** The leader of a cluster as last reconciled (with its CA and root token), or null. */
+  leaderAccess(namespace: string, name: string): LeaderAccess | null {
+    return this.leaders.get(`${namespace}/${name}`) ?? null;
+  }
+
   async reconcile(namespace: string, name: string): Promise<ReconcileResult> {
     const { kube, log, metrics } = this.deps;
     const key = `${namespace}/${name}`;
     const kv = (await kube.get(API_VERSION, KIND, namespace, name)) as unknown as KVCluster | null;
     if (kv === null) {
       this.known.delete(key);
+      this.leaders.delete(key);
       metrics.forgetCluster(namespace, name);
       return { requeueAfterMs: 0 };
     }
@@ -135,13 +150,31 @@ export class Reconciler {
     }
 
     const auth = await this.ensureAuth(kv, obs, access);
+    const leaderNow = leaderStatus(obs);
+    const leaderNowUrl = leaderNow === null ? null : this.podUrl(kv, obs, leaderNow.id);
+    if (access.http !== null && leaderNowUrl !== null)
+      this.leaders.set(key, { admin: access.http, url: leaderNowUrl, uid: kv.metadata.uid });
+    else this.leaders.delete(key);
     const base = buildStatus(obs, input, step, now);
     const security = securityStatus(kv, access, auth, now);
+    const backup = backupPartOf(
+      kv,
+      leaderNow,
+      [...obs.nodeStatuses.values()].map((s) => s?.restoredFrom),
+      new Date(now),
+    );
     const status: KVClusterStatus = {
       ...base,
       ...security,
-      conditions: [...(base.conditions ?? []), ...security.conditions, ...recovery.conditions],
+      ...backup.status,
+      conditions: [
+        ...(base.conditions ?? []),
+        ...security.conditions,
+        ...recovery.conditions,
+        ...backup.conditions,
+      ],
     };
+    if (backup.event !== null) await kube.event?.(kv, 'Normal', 'Restored', backup.event);
     metrics.setMembers(namespace, name, {
       voter: status.voters ?? 0,
       learner: status.learners ?? 0,

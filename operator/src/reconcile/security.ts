@@ -31,6 +31,7 @@ import {
   buildTlsSecret,
   decodeSecret,
 } from '../specs/secrets.ts';
+import { recoveredRootPassword } from './restored-root.ts';
 import { ROOT, declaredUsers, generatePassword, passwordDigest, planAuth, type AuthAction } from './auth.ts';
 import { HttpNodeAdmin, NodeApiError, type NodeAdmin, type NodeSecurity } from './nodeclient.ts';
 
@@ -229,8 +230,17 @@ export class ClusterSecurity {
     const pw = existing?.[ROOT_PASSWORD_KEY];
     if (pw !== undefined && pw.length >= 8) return pw;
     try {
-      await kube.create(buildRootSecret(kv, generatePassword()));
-      await this.event(kv, 'Normal', 'RootCredentialsCreated', `generated root's password in Secret ${name}`);
+      // A cluster restored from an archive keeps its source's root: start from that password.
+      const inherited = await recoveredRootPassword(kube, kv);
+      await kube.create(buildRootSecret(kv, inherited ?? generatePassword()));
+      await this.event(
+        kv,
+        'Normal',
+        'RootCredentialsCreated',
+        inherited !== null
+          ? `root's password in Secret ${name} copied from ${withDefaults(kv.spec).bootstrap?.recovery?.rootSecret ?? ''} (the restored cluster's)`
+          : `generated root's password in Secret ${name}`,
+      );
     } catch (err) {
       if (!isConflict(err)) throw err;
     }

@@ -5,6 +5,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { KVCluster } from '../types.ts';
 import { withDefaults } from '../types.ts';
 import { names, objectMeta } from './names.ts';
+import { backupArgs, backupEnv } from './backup.ts';
 
 export function nodeEnvironment(kv: KVCluster): Record<string, string> {
   const t = withDefaults(kv.spec).tuning;
@@ -40,6 +41,8 @@ export function configHash(kv: KVCluster): string {
     env: nodeEnvironment(kv),
     resources: s.resources ?? null,
     scheduling: s.scheduling,
+    // Only when set: clusters without backup keep the hash they had (no roll on an operator upgrade).
+    ...(s.backup !== undefined ? { backup: backupArgs(kv), backupEnv: backupEnv(kv) } : {}),
   });
   return createHash('sha256').update(material).digest('hex').slice(0, 16);
 }

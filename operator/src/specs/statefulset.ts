@@ -10,6 +10,7 @@ import type {
 import type { KVCluster } from '../types.ts';
 import { withDefaults } from '../types.ts';
 import { configHash } from './config.ts';
+import { backupArgs, backupEnv, recoveryInitContainer } from './backup.ts';
 import {
   CONFIG_HASH_ANNOTATION,
   DATA_DIR,
@@ -62,6 +63,7 @@ export function nodeArgs(kv: KVCluster, bootstrapped: boolean): string[] {
   // single-member cluster (no -peers). Every later pod is created from the bootstrapped template.
   if (bootstrapped) args.push('-join');
   if (withDefaults(kv.spec).tls.enabled) args.push(...tlsArgs());
+  args.push(...backupArgs(kv));
   return args;
 }
 
@@ -137,6 +139,7 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+      ...backupEnv(kv),
     ],
     envFrom: [{ configMapRef: { name: n.configMap } }],
     ports: [
@@ -178,6 +181,8 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
     },
     ...(spec.resources !== undefined ? { resources: quantities(spec.resources) } : {}),
   };
+  // Before bootstrap only: member 0 restores the archive into its empty volume (specs/backup.ts).
+  const restore = opts.bootstrapped ? null : recoveryInitContainer(kv, container);
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -212,6 +217,7 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
             fsGroup: NODE_UID,
             seccompProfile: { type: 'RuntimeDefault' },
           },
+          ...(restore !== null ? { initContainers: [restore] } : {}),
           containers: [container],
           volumes: [
             { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
