@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   unavailable: 503,
   // The disk holding the data directory is full: writes refused until space is freed (reads work).
   'disk-full': 507,
+  // This member is fenced (docs/adr/0076): it keeps its data but serves no client; use another member.
+  fenced: 503,
   timeout: 504,
   // A write superseded by a new leader before it committed: definitely not applied, safe to retry.
   'proposal-dropped': 503,

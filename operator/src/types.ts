@@ -21,6 +21,8 @@ export interface KVClusterSpec {
   image: string;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   paused: boolean;
+  /** Scale every member to zero, keeping volumes and identity; false wakes the same cluster (ADR 0076). */
+  hibernate: boolean;
   storage: {
     size: string;
     storageClassName?: string;
@@ -117,7 +119,7 @@ export interface MemberStatus {
   volume?: string;
 }
 
-export type OperationKind = 'ScaleUp' | 'ScaleDown' | 'Replace' | 'Roll';
+export type OperationKind = 'ScaleUp' | 'ScaleDown' | 'Replace' | 'Roll' | 'Fence' | 'Hibernate';
 
 export interface OperationStatus {
   kind: OperationKind;
@@ -127,8 +129,24 @@ export interface OperationStatus {
   message?: string;
 }
 
+export interface StepError {
+  step: string;
+  member?: string;
+  message: string;
+  time: string;
+}
+
 export interface Condition {
-  type: 'Available' | 'Progressing' | 'Degraded' | 'MembershipConsistent' | 'CertificatesReady' | 'AuthReady';
+  type:
+    | 'Available'
+    | 'Progressing'
+    | 'Degraded'
+    | 'MembershipConsistent'
+    | 'CertificatesReady'
+    | 'AuthReady'
+    | 'Hibernated'
+    | 'Fenced'
+    | 'StorageResized';
   status: 'True' | 'False' | 'Unknown';
   observedGeneration?: number;
   lastTransitionTime: string;
@@ -145,7 +163,8 @@ export type Phase =
   | 'Replacing'
   | 'Degraded'
   | 'NoQuorum'
-  | 'Paused';
+  | 'Paused'
+  | 'Hibernated';
 
 export interface KVClusterStatus {
   observedGeneration?: number;
@@ -161,6 +180,8 @@ export interface KVClusterStatus {
   configHash?: string;
   members?: MemberStatus[];
   operation?: OperationStatus;
+  /** The last step that failed and why; cleared by the next step that succeeds. */
+  lastError?: StepError;
   conditions?: Condition[];
   /** Where clients find how to connect (names only; never secret values). */
   secrets?: ClientSecretsStatus;
@@ -217,6 +238,7 @@ export function withDefaults(spec: DeepPartial<KVClusterSpec> | undefined): KVCl
     image: s.image ?? 'kv-store:0.1.0',
     imagePullPolicy: s.imagePullPolicy ?? 'IfNotPresent',
     paused: s.paused ?? false,
+    hibernate: s.hibernate ?? false,
     storage: {
       size: s.storage?.size ?? '1Gi',
       onMemberRemoval: s.storage?.onMemberRemoval ?? 'Delete',

@@ -47,6 +47,8 @@ export interface NodeOptions {
   httpWorkers?: number;
   /** Continuous archiving to S3 (docs/adr/0070); null = off. */
   backup: BackupOptions | null;
+  /** Fencing (docs/adr/0076): refuse clients and report NotReady while this file names the member. */
+  fenceFile?: string;
 }
 
 export interface BackupOptions {
@@ -111,6 +113,8 @@ Flags (-flag value, --flag value and --flag=value are equivalent):
   -log-level level         ${LOG_LEVELS.join(', ')} (default "${D.logLevel}")
   -http-workers n          threads parsing and answering client HTTP on -addr, 0 = on the Raft
                            thread (default ${DEFAULT_HTTP_WORKERS}, at most ${MAX_HTTP_WORKERS})
+  -fence-file path         fenced while this file (one member id a line, polled) names -id: client
+                           requests get 503 "fenced" and /readyz fails; a missing file fences nobody
 
 TLS (off unless given; with peer TLS, -peer-addr separate from -addr is required):
   -cert-file path          certificate (PEM) of the client API; the client URL becomes https://
@@ -162,6 +166,7 @@ const FLAGS: Record<string, FlagKind> = {
   'backup-rpo': 'string',
   'backup-full-interval': 'string',
   'backup-keep-full': 'string',
+  'fence-file': 'string',
   help: 'bool',
   h: 'bool',
 };
@@ -397,6 +402,9 @@ export function parseFlags(argv: string[]): ParseResult {
     if (dataDirText !== undefined && dataDirText.trim() === '')
       throw new FlagError('invalid -data-dir: empty path');
     const dataDir = dataDirText ?? `./data/${id}`;
+    const fenceFile = v.get('fence-file');
+    if (fenceFile !== undefined && fenceFile.trim() === '')
+      throw new FlagError('invalid -fence-file: empty path');
     return {
       ok: true,
       config: {
@@ -417,6 +425,7 @@ export function parseFlags(argv: string[]): ParseResult {
         tls,
         backup: parseBackup(v),
         ...(httpWorkers !== undefined ? { httpWorkers } : {}),
+        ...(fenceFile !== undefined ? { fenceFile } : {}),
       },
     };
   } catch (e) {

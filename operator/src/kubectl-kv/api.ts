@@ -18,6 +18,8 @@ export class ApiError extends Error {
 export interface Response {
   status: number;
   body: string;
+  /** The server's Date header (its clock), when it sent one. */
+  date?: string;
 }
 
 const MAX_BODY_BYTES = 64 << 20;
@@ -37,7 +39,13 @@ function collect(
     }
     chunks.push(c);
   });
-  res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+  res.on('end', () =>
+    resolve({
+      status: res.statusCode ?? 0,
+      body: Buffer.concat(chunks).toString('utf8'),
+      ...(typeof res.headers.date === 'string' ? { date: res.headers.date } : {}),
+    }),
+  );
   res.on('error', reject);
 }
 
@@ -64,7 +72,12 @@ export class Api {
   }
 
   /** One request to the API server; the body is JSON when given. */
-  async request(method: string, path: string, body?: unknown): Promise<Response> {
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = 'application/json',
+  ): Promise<Response> {
     const cluster = this.kc.getCurrentCluster();
     if (cluster === null) throw new ApiError(0, 'the kubeconfig has no current cluster');
     const url = new URL(path, cluster.server);
@@ -72,7 +85,7 @@ export class Api {
       method,
       headers: {
         accept: 'application/json, */*',
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(body !== undefined ? { 'content-type': contentType } : {}),
       },
     };
     await this.kc.applyToHTTPSOptions(opts);

@@ -40,6 +40,8 @@ export interface NodeAdmin {
   promote(baseUrl: string, id: string): Promise<void>;
   removeMember(baseUrl: string, id: string): Promise<void>;
   transferLeadership(baseUrl: string, to: string): Promise<string | null>;
+  /** Voter -> learner (fencing): it keeps replicating its data but no longer votes. */
+  demote(baseUrl: string, id: string): Promise<void>;
 }
 
 /** A node answered with an error (status >= 400) or could not be reached (status 0). */
@@ -155,6 +157,9 @@ export class HttpNodeAdmin implements NodeAdmin {
   }
   async removeMember(baseUrl: string, id: string): Promise<void> {
     await this.call(baseUrl, 'DELETE', `/v1/cluster/members/${encodeURIComponent(id)}`);
+  }
+  async demote(baseUrl: string, id: string): Promise<void> {
+    await this.call(baseUrl, 'POST', `/v1/cluster/members/${encodeURIComponent(id)}/demote`, {});
   }
   async transferLeadership(baseUrl: string, to: string): Promise<string | null> {
     const res = (await this.call(baseUrl, 'POST', '/v1/cluster/leader', { to })) as
