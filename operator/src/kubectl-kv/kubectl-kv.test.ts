@@ -33,6 +33,16 @@ void describe('kubectl kv arguments', () => {
     assert.equal(parseArgs(['report', 'demo', '-f', 'x.tgz', '--request-timeout', '2s']).timeoutMs, 2000);
     assert.equal(parseArgs(['--help']).command, 'help');
   });
+  test('day-2 commands: restart with or without a member, fence/unfence with one, hibernate/wake', () => {
+    assert.equal(parseArgs(['restart', 'demo']).member, undefined);
+    assert.equal(parseArgs(['restart', 'demo', 'demo-1']).member, 'demo-1');
+    const f = parseArgs(['fence', 'demo', 'demo-2', '-n', 'apps']);
+    assert.equal(f.command, 'fence');
+    assert.equal(f.member, 'demo-2');
+    assert.equal(parseArgs(['unfence', 'demo', 'demo-2']).command, 'unfence');
+    assert.equal(parseArgs(['hibernate', 'demo']).command, 'hibernate');
+    assert.equal(parseArgs(['wake', 'demo']).command, 'wake');
+  });
   for (const [argv, message] of [
     [[], /missing COMMAND/],
     [['frobnicate', 'demo'], /unknown command/],
@@ -44,6 +54,10 @@ void describe('kubectl kv arguments', () => {
     [['status', 'a', '--request-timeout', '5'], /invalid duration/],
     [['status', 'a', '--bogus'], /unknown option "--bogus"/],
     [['status', 'a', '-n'], /-n needs a value/],
+    [['fence', 'a'], /needs the member name/],
+    [['unfence', 'a'], /needs the member name/],
+    [['restart', 'a', 'a-1', 'a-2'], /unexpected argument "a-2"/],
+    [['hibernate', 'a', 'a-1'], /unexpected argument "a-1"/],
   ] as [string[], RegExp][]) {
     test(`refuses ${JSON.stringify(argv)}`, () => assert.throws(() => parseArgs(argv), message));
   }
