@@ -421,8 +421,13 @@ void describe(
         const now = await podsByName();
         for (const [m, p] of pods) assert.equal(uid(now.get(m)), uid(p), `${m} kept running`);
         // The re-created StatefulSet owns the pods again.
-        for (const p of now.values())
-          assert.equal(p.metadata?.ownerReferences?.find((o) => o.kind === 'StatefulSet')?.name, 'demo');
+        await eventually('pods adopted by the new StatefulSet', async () =>
+          [...(await podsByName()).values()].every(
+            (p) => p.metadata?.ownerReferences?.find((o) => o.kind === 'StatefulSet')?.name === 'demo',
+          )
+            ? true
+            : undefined,
+        );
 
         await resize('64Mi');
         await waitEvent('VolumeShrinkRefused', /never shrink/);

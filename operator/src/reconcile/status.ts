@@ -117,11 +117,11 @@ export function buildStatus(obs: Observation, input: PlanInput, step: Step, now:
   const kv = obs.kv;
   const spec = withDefaults(kv.spec);
   const prev = kv.status?.conditions;
-  // Hibernated: no pod answers, so the last members seen are kept (not ready), with their volumes.
-  const asleep = input.hibernate === true && input.pods.length === 0 && (kv.status?.members ?? []).length > 0;
-  const members = asleep
-    ? (kv.status?.members ?? []).map((m) => ({ ...m, ready: false, healthy: false }))
-    : withVolumes(membersOf(input), kv.status?.members, currentVolumes(obs), input.clusterName);
+  const live = withVolumes(membersOf(input), kv.status?.members, currentVolumes(obs), input.clusterName);
+  // Hibernating: members stop answering one by one; the last ones seen are kept (not ready), with
+  // their volumes, so the status still lists the cluster that will wake.
+  const asleep = input.hibernate === true && input.pods.length === 0;
+  const members = input.hibernate === true ? keepMembers(kv.status?.members ?? [], live) : live;
   const voters = members.filter((m) => m.role === 'voter');
   const learners = members.filter((m) => m.role === 'learner');
   const readyVoters = voters.filter((m) => m.ready && m.healthy).length;
@@ -208,6 +208,19 @@ export function buildStatus(obs: Observation, input: PlanInput, step: Step, now:
     ...(operation !== undefined ? { operation } : {}),
     conditions,
   };
+}
+
+/** Every member seen before, not ready unless it still answers, plus those that answer now. */
+export function keepMembers(previous: MemberStatus[], live: MemberStatus[]): MemberStatus[] {
+  const byName = new Map(live.map((m) => [m.name, m]));
+  const kept = previous.map((m) => {
+    const now = byName.get(m.name);
+    if (now === undefined) return { ...m, ready: false, healthy: false };
+    // Without a leader a stopping pod has no Raft role to report: keep the one it had.
+    return now.role === 'none' && m.role !== 'none' ? { ...m, ready: now.ready, healthy: false } : now;
+  });
+  const extra = live.filter((m) => !previous.some((p) => p.name === m.name));
+  return [...kept, ...extra].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
 
 /** Hibernated and Fenced: present once they were ever true, so `kubectl get` shows the change back. */

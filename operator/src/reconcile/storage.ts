@@ -258,25 +258,35 @@ export async function reconcileStorage(
     });
     return { plan, statefulSet, done };
   }
-  if (plan.kind === 'expand') {
-    await expandPvcs(kube, kv, plan.pvcs, spec.storage.size);
-    done.push({
-      reason: 'VolumeResized',
-      message: `${plan.pvcs.join(', ')} now request ${spec.storage.size}`,
-    });
-  } else if (plan.kind === 'recreate-statefulset' && statefulSet !== null) {
-    const replicas = statefulSet.spec?.replicas ?? 0;
-    const gone = await orphanStatefulSet(kube, kv);
-    if (gone) {
-      await apply(kv, replicas);
-      statefulSet = await refetch();
+  try {
+    if (plan.kind === 'expand') {
+      await expandPvcs(kube, kv, plan.pvcs, spec.storage.size);
       done.push({
-        reason: 'StatefulSetRecreated',
-        message: `StatefulSet replaced for the ${spec.storage.size} volume template (pods and volumes kept running)`,
+        reason: 'VolumeResized',
+        message: `${plan.pvcs.join(', ')} now request ${spec.storage.size}`,
       });
-    } else {
-      statefulSet = null;
+    } else if (plan.kind === 'recreate-statefulset' && statefulSet !== null) {
+      const replicas = statefulSet.spec?.replicas ?? 0;
+      if (await orphanStatefulSet(kube, kv)) {
+        await apply(kv, replicas);
+        done.push({
+          reason: 'StatefulSetRecreated',
+          message: `StatefulSet replaced for the ${spec.storage.size} volume template (pods and volumes kept running)`,
+        });
+      }
+      // Not gone in time: the next reconcile adopts the pods (above) once it is.
+      statefulSet = await refetch();
     }
+  } catch (err) {
+    // The API server's refusal (e.g. a class that does not allow expansion) is the reason to show;
+    // the rest of the reconcile goes on.
+    const what = plan.kind === 'expand' ? 'resizing the PVCs' : 'replacing the StatefulSet';
+    const message = `${what} failed: ${err instanceof Error ? err.message : String(err)}`.slice(0, 1024);
+    return {
+      plan: { kind: 'not-expandable', templateSize: plan.templateSize, message },
+      statefulSet: await refetch(),
+      done,
+    };
   }
   return { plan, statefulSet, done };
 }
