@@ -106,6 +106,7 @@ void test('status shows recorded roles and lag next to what each member says, an
         { name: 'demo-2', role: 'voter', healthy: false, ready: false, lag: 42 },
       ],
       operation: { kind: 'Roll', member: 'demo-2', step: 'WaitReady', startedAt: '2026-12-01T10:00:00Z' },
+      lastError: { step: 'roll-pod', member: 'demo-2', message: 'forbidden: no', time: 't2' },
       conditions: [
         {
           type: 'Available',
@@ -166,6 +167,7 @@ void test('status shows recorded roles and lag next to what each member says, an
   const text = formatStatus(g);
   assert.match(text, /phase Available, 2\/3 ready, 3 voters, 0 learners, leader demo-1/);
   assert.match(text, /Operation: Roll demo-2, step WaitReady/);
+  assert.match(text, /Last error: roll-pod of demo-2 at t2: forbidden: no/);
   assert.match(text, /Available=True Quorum: 2 of 3 voters healthy/);
   assert.match(text, /demo-1 +voter +\* +yes +yes +0 +leader +4 +10 +0\.2\.0/);
   assert.match(text, /demo-2 +voter +no +no +42 +- +- +- +0\.1\.0/);
