@@ -191,23 +191,28 @@ void describe(
       assert.equal(volumesBefore.length, 3);
 
       let t0 = Date.now();
-      assert.match(await kv(['hibernate', 'demo']), /hibernating/);
-      await eventually('every pod gone', async () => ((await env.pods()).length === 0 ? true : undefined));
-      const asleep = await eventually('phase Hibernated', async () => {
-        const k = await env.kv();
-        return k?.status?.phase === 'Hibernated' && condition(k, 'Hibernated') === 'True' ? k : undefined;
-      });
-      timings['hibernate (s)'] = seconds(Date.now() - t0);
-      assert.equal(
-        (
-          await env.kubectl(['-n', NS, 'get', 'statefulset', 'demo', '-o', 'jsonpath={.spec.replicas}'])
-        ).trim(),
-        '0',
-      );
-      assert.deepEqual(await pvcs(), volumesBefore, 'the same three volumes are kept');
-      assert.equal(asleep.status?.clusterId, clusterId);
-      assert.equal(asleep.status?.members?.length, 3, 'the members are still listed');
-      await waitEvent('Hibernating');
+      try {
+        assert.match(await kv(['hibernate', 'demo']), /hibernating/);
+        await eventually('every pod gone', async () => ((await env.pods()).length === 0 ? true : undefined));
+        const asleep = await eventually('phase Hibernated', async () => {
+          const k = await env.kv();
+          return k?.status?.phase === 'Hibernated' && condition(k, 'Hibernated') === 'True' ? k : undefined;
+        });
+        timings['hibernate (s)'] = seconds(Date.now() - t0);
+        assert.equal(
+          (
+            await env.kubectl(['-n', NS, 'get', 'statefulset', 'demo', '-o', 'jsonpath={.spec.replicas}'])
+          ).trim(),
+          '0',
+        );
+        assert.deepEqual(await pvcs(), volumesBefore, 'the same three volumes are kept');
+        assert.equal(asleep.status?.clusterId, clusterId);
+        assert.equal(asleep.status?.members?.length, 3, 'the members are still listed');
+        await waitEvent('Hibernating');
+      } catch (err) {
+        await kubectlKv(['wake', 'demo']); // leave a running cluster to the tests that follow
+        throw err;
+      }
 
       t0 = Date.now();
       assert.match(await kv(['wake', 'demo']), /waking/);
@@ -291,60 +296,67 @@ void describe(
       const leader = (await env.kv())?.status?.leader;
       assert.ok(leader);
       let t0 = Date.now();
-      assert.match(await kv(['fence', 'demo', leader]), /fence requested/);
-      await waitEvent('LeaderMoved', new RegExp(`from ${leader} to`));
-      await waitEvent('MemberFenced', new RegExp(leader));
-      await eventually(`${leader} is a learner`, async () =>
-        (await raftRole(leader)) === 'learner' ? true : undefined,
-      );
-      const fencedPod = await eventually(`${leader} NotReady`, async () => {
-        const p = (await env.pods()).find((x) => podName(x) === leader);
-        return p !== undefined &&
-          p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'False') === true
-          ? p
-          : undefined;
-      });
-      const refused = await eventually('a client request refused as fenced', async () => {
-        const r = await client.request('GET', `${env.podUrl(fencedPod)}/v1/kv/fence-probe`);
-        return r.status === 503 ? r : undefined;
-      });
-      assert.equal((refused.json as { error: { code: string } }).error.code, 'fenced');
-      const k = await eventually('Fenced condition', async () => {
-        const x = await env.kv();
-        return condition(x, 'Fenced') === 'True' ? x : undefined;
-      });
-      assert.equal(k.status?.voters, 2);
-      timings['fence (s)'] = seconds(Date.now() - t0);
-      // Data keeps flowing to it: writes go on through the other members.
-      const writer = new Writer(env, 'fenced', client);
-      writer.start();
-      await eventually('writes while fenced', () =>
-        Promise.resolve(writer.acknowledged.size >= 20 ? true : undefined),
-      );
-      await writer.stop();
-
-      // A second fence would leave one voter of three: refused, with an event, and nothing changes.
-      const second = ['demo-0', 'demo-1', 'demo-2'].find((m) => m !== leader)!;
-      await kv(['fence', 'demo', second]);
-      await waitEvent('Refused', new RegExp(`fencing ${second}`));
-      assert.equal(await raftRole(second), 'voter');
-      await kv(['unfence', 'demo', second]);
-
-      t0 = Date.now();
-      assert.match(await kv(['unfence', 'demo', leader]), /unfence requested/);
-      await settle('settled after unfencing');
-      timings['unfence (s)'] = seconds(Date.now() - t0);
-      assert.equal(await raftRole(leader), 'voter');
-      assert.equal(condition(await env.kv(), 'Fenced'), 'False');
-      // It kept its data: it serves what was written while it was fenced.
-      const pod = (await env.readyPods()).find((p) => podName(p) === leader);
-      assert.ok(pod !== undefined);
-      for (const [key, value] of writer.acknowledged) {
-        const r = await client.request(
-          'GET',
-          `${env.podUrl(pod)}/v1/kv/${encodeURIComponent(key)}?consistency=stale`,
+      try {
+        assert.match(await kv(['fence', 'demo', leader]), /fence requested/);
+        await waitEvent('LeaderMoved', new RegExp(`from ${leader} to`));
+        await waitEvent('MemberFenced', new RegExp(leader));
+        await eventually(`${leader} is a learner`, async () =>
+          (await raftRole(leader)) === 'learner' ? true : undefined,
         );
-        assert.equal((r.json as { value?: string } | undefined)?.value, value, key);
+        const fencedPod = await eventually(`${leader} NotReady`, async () => {
+          const p = (await env.pods()).find((x) => podName(x) === leader);
+          return p !== undefined &&
+            p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'False') === true
+            ? p
+            : undefined;
+        });
+        const refused = await eventually('a client request refused as fenced', async () => {
+          const r = await client.request('GET', `${env.podUrl(fencedPod)}/v1/kv/fence-probe`);
+          return r.status === 503 ? r : undefined;
+        });
+        assert.equal((refused.json as { error: { code: string } }).error.code, 'fenced');
+        const k = await eventually('Fenced condition', async () => {
+          const x = await env.kv();
+          return condition(x, 'Fenced') === 'True' ? x : undefined;
+        });
+        assert.equal(k.status?.voters, 2);
+        timings['fence (s)'] = seconds(Date.now() - t0);
+        // Data keeps flowing to it: writes go on through the other members.
+        const writer = new Writer(env, 'fenced', client);
+        writer.start();
+        await eventually('writes while fenced', () =>
+          Promise.resolve(writer.acknowledged.size >= 20 ? true : undefined),
+        );
+        await writer.stop();
+
+        // A second fence would leave one voter of three: refused, with an event, and nothing changes.
+        const second = ['demo-0', 'demo-1', 'demo-2'].find((m) => m !== leader)!;
+        await kv(['fence', 'demo', second]);
+        await waitEvent('Refused', new RegExp(`fencing ${second}`));
+        assert.equal(await raftRole(second), 'voter');
+        await kv(['unfence', 'demo', second]);
+
+        t0 = Date.now();
+        assert.match(await kv(['unfence', 'demo', leader]), /unfence requested/);
+        await settle('settled after unfencing');
+        timings['unfence (s)'] = seconds(Date.now() - t0);
+        assert.equal(await raftRole(leader), 'voter');
+        assert.equal(condition(await env.kv(), 'Fenced'), 'False');
+        // It kept its data: it serves what was written while it was fenced.
+        const pod = (await env.readyPods()).find((p) => podName(p) === leader);
+        assert.ok(pod !== undefined);
+        for (const [key, value] of writer.acknowledged) {
+          const r = await client.request(
+            'GET',
+            `${env.podUrl(pod)}/v1/kv/${encodeURIComponent(key)}?consistency=stale`,
+          );
+          assert.equal((r.json as { value?: string } | undefined)?.value, value, key);
+        }
+      } finally {
+        // Whatever happened, leave nobody fenced for the tests that follow.
+        await env
+          .kubectl(['-n', NS, 'annotate', 'kvcluster', 'demo', 'kvstore.io/fenced-members-'])
+          .catch(() => '');
       }
     });
 
