@@ -54,6 +54,8 @@ export const ERROR_CODES = {
   'disk-full': 507,
   // The member's data failed its checks (corrupt or lost): it serves only /v1/status and /metrics.
   'data-unusable': 503,
+  // This member is fenced (docs/adr/0076): it keeps its data but serves no client; use another member.
+  fenced: 503,
   timeout: 504,
   // A write superseded by a new leader before it committed: definitely not applied, safe to retry.
   'proposal-dropped': 503,

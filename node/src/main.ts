@@ -1,5 +1,6 @@
 // The kv-store process: parse flags, open the node, serve HTTP (clients and
 // peers on one port unless -peer-addr is given), shut down gracefully.
+import { FenceFile } from './server/fence.ts';
 import { DEFAULT_HTTP_WORKERS, helpText, parseFlags, type NodeOptions } from './cli/flags.ts';
 import { isKvError } from './errors.ts';
 import { LoginLimiter } from './auth/login-limiter.ts';
@@ -192,6 +193,12 @@ async function main(): Promise<void> {
   if (opts.unsafeLocalReads)
     log.warn('KVSTORE_DEBUG_UNSAFE_LOCAL_READS=1: reads are NOT linearizable (testing only)');
 
+  if (cfg.fenceFile !== undefined) {
+    const fence = new FenceFile({ path: cfg.fenceFile, id: cfg.id, log });
+    await fence.poll(); // fenced from the first request on, not after the first poll
+    fence.start();
+    opts.fenced = () => fence.fenced;
+  }
   let node: KvNode;
   try {
     node = await KvNode.open(opts, log, metrics);

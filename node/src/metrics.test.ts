@@ -83,7 +83,15 @@ void test('member info carries the identity alerts join on; db size sums the dat
     writeFileSync(path.join(dir, 'a'), Buffer.alloc(1000));
     writeFileSync(path.join(dir, 'snap', 'b'), Buffer.alloc(234));
     m.setDataDir(dir);
-    assert.match(await m.registry.metrics(), /^kvstore_db_size_bytes 1234$/m);
+    const text2 = await m.registry.metrics();
+    assert.match(text2, /^kvstore_db_size_bytes 1234$/m);
+    // The filesystem holding it: what the disk-usage alerts read (ADR 0076).
+    const { statfsSync } = await import('node:fs');
+    const fs = statfsSync(dir);
+    const avail = Number(/^kvstore_data_dir_available_bytes (\d+)$/m.exec(text2)?.[1]);
+    const size = Number(/^kvstore_data_dir_capacity_bytes (\d+)$/m.exec(text2)?.[1]);
+    assert.equal(size, fs.blocks * fs.bsize);
+    assert.ok(avail > 0 && avail <= size, `available ${avail} of ${size}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@
 // Node.js metrics keep their standard unprefixed names (`process_cpu_seconds_total`,
 // `nodejs_heap_size_used_bytes`, ...) so stock dashboards and alerts find them.
 import { readFileSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -128,6 +128,36 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
     async collect() {
       if (dataDir !== null) this.set(await directoryBytes(dataDir));
+    },
+  });
+
+  // Free space of the filesystem holding the data directory (statfs at scrape time): the
+  // disk-usage alerts work without kubelet_volume_stats_* (docs/adr/0076).
+  const fsStats = async (): Promise<{ avail: number; size: number } | null> => {
+    if (dataDir === null) return null;
+    try {
+      const s = await statfs(dataDir);
+      return { avail: s.bavail * s.bsize, size: s.blocks * s.bsize };
+    } catch {
+      return null;
+    }
+  };
+  new Gauge({
+    name: p + 'data_dir_available_bytes',
+    help: 'Bytes available to this process on the filesystem holding the data directory.',
+    registers,
+    async collect() {
+      const s = await fsStats();
+      if (s !== null) this.set(s.avail);
+    },
+  });
+  new Gauge({
+    name: p + 'data_dir_capacity_bytes',
+    help: 'Size in bytes of the filesystem holding the data directory.',
+    registers,
+    async collect() {
+      const s = await fsStats();
+      if (s !== null) this.set(s.size);
     },
   });
 

@@ -23,6 +23,8 @@ export interface KVClusterSpec {
   image: string;
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   paused: boolean;
+  /** Scale every member to zero, keeping volumes and identity; false wakes the same cluster (ADR 0076). */
+  hibernate: boolean;
   storage: {
     size: string;
     storageClassName?: string;
@@ -123,7 +125,7 @@ export interface MemberStatus {
   volume?: string;
 }
 
-export type OperationKind = 'ScaleUp' | 'ScaleDown' | 'Replace' | 'Roll';
+export type OperationKind = 'ScaleUp' | 'ScaleDown' | 'Replace' | 'Roll' | 'Fence' | 'Hibernate';
 
 export interface OperationStatus {
   kind: OperationKind;
@@ -131,6 +133,13 @@ export interface OperationStatus {
   step: string;
   startedAt: string;
   message?: string;
+}
+
+export interface StepError {
+  step: string;
+  member?: string;
+  message: string;
+  time: string;
 }
 
 export interface Condition {
@@ -143,7 +152,10 @@ export interface Condition {
     | 'AuthReady'
     | 'QuorumLost'
     | 'MemberDataHealthy'
-    | 'BackupHealthy';
+    | 'BackupHealthy'
+    | 'Hibernated'
+    | 'Fenced'
+    | 'StorageResized';
   status: 'True' | 'False' | 'Unknown';
   observedGeneration?: number;
   lastTransitionTime: string;
@@ -160,7 +172,8 @@ export type Phase =
   | 'Replacing'
   | 'Degraded'
   | 'NoQuorum'
-  | 'Paused';
+  | 'Paused'
+  | 'Hibernated';
 
 export interface KVClusterStatus {
   observedGeneration?: number;
@@ -176,6 +189,8 @@ export interface KVClusterStatus {
   configHash?: string;
   members?: MemberStatus[];
   operation?: OperationStatus;
+  /** The last step that failed and why; cleared by the next step that succeeds. */
+  lastError?: StepError;
   conditions?: Condition[];
   /** Where clients find how to connect (names only; never secret values). */
   secrets?: ClientSecretsStatus;
@@ -236,6 +251,7 @@ export function withDefaults(spec: DeepPartial<KVClusterSpec> | undefined): KVCl
     image: s.image ?? 'kv-store:0.1.0',
     imagePullPolicy: s.imagePullPolicy ?? 'IfNotPresent',
     paused: s.paused ?? false,
+    hibernate: s.hibernate ?? false,
     storage: {
       size: s.storage?.size ?? '1Gi',
       onMemberRemoval: s.storage?.onMemberRemoval ?? 'Delete',

@@ -61,11 +61,11 @@ export class ProcessKubelet {
   private readonly deleting = new Set<string>();
   private readonly log: (message: string) => void;
   /**
-   * Pod addresses start at a random place in the pool: two test control planes on one machine
-   * (parallel suites, other checkouts) would otherwise hand out the same 127.0.1.x, and their pods'
-   * fixed ports (8080, 8081) would collide.
+   * Pod addresses are loopback aliases shared by every process-kubelet on the machine: start where
+   * KVSTORE_POD_ADDRESS_BASE says, else at a point picked from the pid, so suites run by several
+   * checkouts at once do not hand out the same 127.0.X.Y (listen EADDRINUSE).
    */
-  private nextAddress = 1 + Math.floor(Math.random() * 59_000);
+  private nextAddress = podAddressBase(process.env['KVSTORE_POD_ADDRESS_BASE'], process.pid);
   private lastHosts = '';
   private readonly volumesRefreshedAt = new Map<string, number>();
   private lastHeartbeat = 0;
@@ -498,4 +498,11 @@ export class ProcessKubelet {
     this.lastHosts = text;
     writeHostsFile(this.hostsPath, entries);
   }
+}
+
+/** First pod address number (1..60000): the explicit base, or one of 200 blocks of 300 by pid. */
+export function podAddressBase(explicit: string | undefined, pid: number): number {
+  const n = explicit === undefined ? NaN : Number(explicit);
+  if (Number.isInteger(n) && n >= 1 && n <= 60_000) return n;
+  return 1 + (pid % 200) * 300;
 }

@@ -47,6 +47,7 @@ export interface KVClusterObject {
     voters?: number;
     learners?: number;
     leader?: string;
+    clusterId?: string;
     observedGeneration?: number;
     operation?: { kind: string; member: string; step: string };
     members?: { name: string; role: string; healthy: boolean; ready: boolean }[];

@@ -49,6 +49,8 @@ export interface NodeOptions {
   backup: BackupOptions | null;
   /** -listen-metrics-addr: plain HTTP for /metrics, /livez and /readyz only (docs/adr/0074); absent = none. */
   metricsListen?: HostPort;
+  /** Fencing (docs/adr/0076): refuse clients and report NotReady while this file names the member. */
+  fenceFile?: string;
 }
 
 export interface BackupOptions {
@@ -119,6 +121,8 @@ Flags (-flag value, --flag value and --flag=value are equivalent):
   -listen-metrics-addr host:port
                            also serve /metrics, /livez and /readyz (only) here, plain HTTP, no auth
                            (for probes and scrapers when the client port requires certificates)
+  -fence-file path         fenced while this file (one member id a line, polled) names -id: client
+                           requests get 503 "fenced" and /readyz fails; a missing file fences nobody
 
 TLS (off unless given; with peer TLS, -peer-addr separate from -addr is required):
   -cert-file path          certificate (PEM) of the client API; the client URL becomes https://
@@ -173,6 +177,7 @@ const FLAGS: Record<string, FlagKind> = {
   'backup-rpo': 'string',
   'backup-full-interval': 'string',
   'backup-keep-full': 'string',
+  'fence-file': 'string',
   help: 'bool',
   h: 'bool',
 };
@@ -421,6 +426,9 @@ export function parseFlags(argv: string[]): ParseResult {
     if (dataDirText !== undefined && dataDirText.trim() === '')
       throw new FlagError('invalid -data-dir: empty path');
     const dataDir = dataDirText ?? `./data/${id}`;
+    const fenceFile = v.get('fence-file');
+    if (fenceFile !== undefined && fenceFile.trim() === '')
+      throw new FlagError('invalid -fence-file: empty path');
     return {
       ok: true,
       config: {
@@ -442,6 +450,7 @@ export function parseFlags(argv: string[]): ParseResult {
         backup: parseBackup(v),
         ...(httpWorkers !== undefined ? { httpWorkers } : {}),
         ...metricsListenOf(v, [listen, ...(peerListen ? [peerListen] : [])]),
+        ...(fenceFile !== undefined ? { fenceFile } : {}),
       },
     };
   } catch (e) {

@@ -423,6 +423,12 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     await service.promoteMember(id);
     ctx.body = { id, role: 'voter' };
   });
+  router.post('/v1/cluster/members/:id/demote', async (ctx) => {
+    noQuery(ctx);
+    const id = memberId(ctx.params.id);
+    await service.demoteMember(id);
+    ctx.body = { id, role: 'learner' };
+  });
   router.delete('/v1/cluster/members/:id', async (ctx) => {
     noQuery(ctx);
     const id = memberId(ctx.params.id);

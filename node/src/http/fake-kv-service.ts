@@ -175,6 +175,14 @@ export class FakeKvService implements KvService {
     return Promise.resolve(info);
   }
 
+  demoteMember(id: string): Promise<void> {
+    this.#record('demoteMember', id);
+    const m = this.members_.find((x) => x.id === id);
+    if (!m) throw kvError('member-not-found', `no member ${id}`);
+    m.role = 'learner';
+    return Promise.resolve();
+  }
+
   promoteMember(id: string): Promise<void> {
     this.#record('promoteMember', id);
     const m = this.members_.find((x) => x.id === id);

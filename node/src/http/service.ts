@@ -104,6 +104,8 @@ export interface KvService {
   members(): Promise<{ leader: string | null; members: MemberInfo[] }>;
   addMember(m: AddMemberRequest): Promise<MemberInfo>;
   promoteMember(id: string): Promise<void>;
+  /** Voter -> learner (fencing, ADR 0076). */
+  demoteMember(id: string): Promise<void>;
   removeMember(id: string): Promise<void>;
   transferLeadership(to?: string): Promise<{ leader: string }>;
   livez(): boolean | Promise<boolean>;

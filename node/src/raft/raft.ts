@@ -811,7 +811,9 @@ export class Raft {
     const isLearner = this.learners.has(cc.nodeId);
     switch (cc.type) {
       case ConfChangeType.AddLearner:
-        if (isVoter || isLearner) return invalid(`${cc.nodeId} is already a member`);
+        // On a voter it demotes (as etcd's raft does): the member keeps its log but stops voting.
+        if (isLearner) return invalid(`${cc.nodeId} is already a learner`);
+        if (isVoter && this.voters.size === 1) return invalid('cannot demote the last voter');
         return undefined;
       case ConfChangeType.AddVoter:
         if (isVoter) return invalid(`${cc.nodeId} is already a voter`);
@@ -1020,7 +1022,9 @@ export function confAfter(cs: ConfState, cc: ConfChange): ConfState {
   const learners = new Set(cs.learners);
   switch (cc.type) {
     case ConfChangeType.AddLearner:
-      if (!voters.has(cc.nodeId)) learners.add(cc.nodeId);
+      // A voter named here is demoted.
+      voters.delete(cc.nodeId);
+      learners.add(cc.nodeId);
       break;
     case ConfChangeType.AddVoter:
       learners.delete(cc.nodeId);

@@ -32,7 +32,7 @@ export interface ConfState {
 }
 
 export const ConfChangeType = {
-  /** Add a node as a non-voting learner (it must not be a member yet). */
+  /** Add a node as a non-voting learner, or demote a voter to one (fencing, ADR 0076). */
   AddLearner: 0,
   /** Make a learner a voter, or add a new node directly as a voter. */
   AddVoter: 1,

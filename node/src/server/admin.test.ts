@@ -113,3 +113,21 @@ void test('removing a voter that would leave no healthy quorum is refused', asyn
   await admin.removeMember('c');
   assert.equal(proposed.length, 1);
 });
+
+void test('demote (fencing): a follower becomes a learner through AddLearner, carrying its addresses', async () => {
+  const { admin, proposed } = fakeLeader(['a', 'b', 'c'], [], {});
+  await admin.demoteMember('c');
+  assert.equal(proposed.length, 1);
+  assert.equal(proposed[0]!.type, ConfChangeType.AddLearner);
+  assert.equal(proposed[0]!.nodeId, 'c');
+  assert.match(proposed[0]!.context ?? '', /"peerUrl":"http:\/\/c:1"/);
+});
+
+void test('demote is refused for the leader, a non-member and when the voters left lose quorum; idempotent for a learner', async () => {
+  const { admin, proposed } = fakeLeader(['a', 'b', 'c'], ['d'], { b: { recentActive: false } });
+  await assert.rejects(admin.demoteMember('a'), code('invalid-conf-change'));
+  await assert.rejects(admin.demoteMember('zz'), code('member-not-found'));
+  await assert.rejects(admin.demoteMember('c'), code('would-lose-quorum'));
+  await admin.demoteMember('d');
+  assert.equal(proposed.length, 0, 'nothing proposed');
+});

@@ -195,6 +195,36 @@ export class AdminOps {
     });
   }
 
+  /**
+   * Voter -> learner (fencing, ADR 0076): it keeps receiving the log, so it keeps its data current,
+   * but no longer votes or counts in the quorum. Refused for the leader (move leadership first) and
+   * when the voters left would have fewer healthy members than their quorum.
+   */
+  async demoteMember(id: string): Promise<void> {
+    if (!this.isLeader()) {
+      await this.forward('POST', `/v1/cluster/members/${encodeURIComponent(id)}/demote`);
+      return;
+    }
+    const s = this.node.raftStatus();
+    if (s.confState.learners.includes(id)) return; // already a learner: idempotent
+    if (!s.confState.voters.includes(id)) throw kvError('member-not-found', `no voter ${id} in the cluster`);
+    if (id === s.id)
+      throw kvError('invalid-conf-change', `${id} is the leader: move leadership to another voter first`);
+    const check = checkRemoveVoter(s.confState.voters, id, (v) => this.healthy(s, v));
+    if (check.voters === 0) throw kvError('would-lose-quorum', 'cannot demote the last voter');
+    if (!check.ok) {
+      throw kvError(
+        'would-lose-quorum',
+        `demoting ${id} would leave ${check.healthy} live voters of ${check.voters}, below a quorum of ${check.quorum}`,
+      );
+    }
+    await this.node.proposeConf({
+      type: ConfChangeType.AddLearner,
+      nodeId: id,
+      context: JSON.stringify({ ...this.node.member(id), requestId: this.node.nextRequestId() }),
+    });
+  }
+
   async removeMember(id: string): Promise<void> {
     if (!this.isLeader()) {
       await this.forward('DELETE', `/v1/cluster/members/${encodeURIComponent(id)}`);

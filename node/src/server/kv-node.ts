@@ -71,6 +71,8 @@ export interface KvNodeOptions {
   peerTls?: () => TlsMaterial;
   /** How admin requests reach the leader's client API (default: global fetch). */
   forwarder?: Forwarder;
+  /** Fencing (server/fence.ts): true while this member must refuse clients and report NotReady. */
+  fenced?: () => boolean;
 }
 
 /** The node's I/O: real in production (KvNode.open), simulated in sim/. */
@@ -554,10 +556,20 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
 
   // ---- KvService -------------------------------------------------------------
 
+  /** A fenced member answers no client request (reads included: its data may be behind). */
+  private refuseIfFenced(): void {
+    if (this.opts.fenced?.() === true)
+      throw kvError(
+        'fenced',
+        `member ${this.opts.id} is fenced: it serves no client requests; use another member`,
+      );
+  }
+
   async get(
     key: string,
     o: { consistency: 'linearizable' | 'stale' },
   ): Promise<{ kv: KeyValue | undefined; index: number }> {
+    this.refuseIfFenced();
     if (o.consistency === 'linearizable') await this.linearizable();
     return { kv: this.sm.get(key, this.clock.now()), index: this.sm.appliedIndex };
   }
@@ -566,6 +578,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     prefix: string,
     o: { consistency: 'linearizable' | 'stale'; limit: number; keysOnly: boolean; separator?: string },
   ): Promise<{ items: KeyValue[] | string[]; more: boolean; index: number }> {
+    this.refuseIfFenced();
     if (o.consistency === 'linearizable') await this.linearizable();
     const now = this.clock.now();
     if (o.keysOnly) {
@@ -581,6 +594,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     value: string,
     o: { ttlMs?: number; ttl?: string; cas?: number },
   ): Promise<{ kv: KeyValue; index: number }> {
+    this.refuseIfFenced();
     const cmd: Command = {
       op: 'put',
       requestId: this.nextRequestId(),
@@ -602,6 +616,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     key: string,
     o: { cas?: number; recurse: boolean },
   ): Promise<{ deleted: number; index: number }> {
+    this.refuseIfFenced();
     const cmd: Command = {
       op: 'delete',
       requestId: this.nextRequestId(),
@@ -620,6 +635,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     o: { recurse: boolean; index: number; waitMs: number },
     signal: AbortSignal,
   ): Promise<number> {
+    this.refuseIfFenced();
     return this.sm.waitForChange(key, o.recurse, o.index, o.waitMs, signal);
   }
 
@@ -663,6 +679,10 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     return this.admin.promoteMember(id);
   }
 
+  demoteMember(id: string): Promise<void> {
+    return this.admin.demoteMember(id);
+  }
+
   removeMember(id: string): Promise<void> {
     return this.admin.removeMember(id);
   }
@@ -681,6 +701,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     const caughtUp = this.housekeeping.caughtUp;
     const compaction = this.housekeeping.compactionError;
     const diskFull = this.storage.diskFull;
+    const fenced = this.opts.fenced?.() === true;
     const checks: ReadyCheck[] = [
       {
         name: 'storage',
@@ -699,6 +720,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
         ...(diskFull ? { message: `disk full: ${diskFull.message}` } : {}),
       },
       { name: 'member', ok: !removed, ...(removed ? { message: 'removed from the cluster' } : {}) },
+      { name: 'fence', ok: !fenced, ...(fenced ? { message: 'fenced: serving no clients' } : {}) },
       { name: 'leader', ok: leader !== null, ...(leader === null ? { message: 'no leader known' } : {}) },
       { name: 'caught-up', ok: caughtUp, ...(caughtUp ? {} : { message: 'applying the log' }) },
     ];

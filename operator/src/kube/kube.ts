@@ -28,6 +28,8 @@ export interface Kube {
   ): Promise<T[]>;
   /** True when deleted, false when it was already gone. */
   delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<boolean>;
+  /** Delete leaving the dependents (propagationPolicy Orphan): a StatefulSet's pods and PVCs stay. */
+  deleteOrphan?(apiVersion: string, kind: string, namespace: string, name: string): Promise<boolean>;
   mergePatch(
     apiVersion: string,
     kind: string,
@@ -145,6 +147,23 @@ export class ClientKube implements Kube {
   async delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<boolean> {
     try {
       await this.objects.delete({ apiVersion, kind, metadata: { name, namespace } });
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async deleteOrphan(apiVersion: string, kind: string, namespace: string, name: string): Promise<boolean> {
+    try {
+      await this.objects.delete(
+        { apiVersion, kind, metadata: { name, namespace } },
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        'Orphan',
+      );
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;

@@ -18,6 +18,8 @@ export class ApiError extends Error {
 export interface Response {
   status: number;
   body: string;
+  /** The server's Date header (its clock), when it sent one. */
+  date?: string;
 }
 
 const MAX_BODY_BYTES = 64 << 20;
@@ -37,7 +39,13 @@ function collect(
     }
     chunks.push(c);
   });
-  res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+  res.on('end', () =>
+    resolve({
+      status: res.statusCode ?? 0,
+      body: Buffer.concat(chunks).toString('utf8'),
+      ...(typeof res.headers.date === 'string' ? { date: res.headers.date } : {}),
+    }),
+  );
   res.on('error', reject);
 }
 

@@ -33,6 +33,16 @@ void describe('kubectl kv arguments', () => {
     assert.equal(parseArgs(['report', 'demo', '-f', 'x.tgz', '--request-timeout', '2s']).timeoutMs, 2000);
     assert.equal(parseArgs(['--help']).command, 'help');
   });
+  test('day-2 commands: restart with or without a member, fence/unfence with one, hibernate/wake', () => {
+    assert.equal(parseArgs(['restart', 'demo']).member, undefined);
+    assert.equal(parseArgs(['restart', 'demo', 'demo-1']).member, 'demo-1');
+    const f = parseArgs(['fence', 'demo', 'demo-2', '-n', 'apps']);
+    assert.equal(f.command, 'fence');
+    assert.equal(f.member, 'demo-2');
+    assert.equal(parseArgs(['unfence', 'demo', 'demo-2']).command, 'unfence');
+    assert.equal(parseArgs(['hibernate', 'demo']).command, 'hibernate');
+    assert.equal(parseArgs(['wake', 'demo']).command, 'wake');
+  });
   for (const [argv, message] of [
     [[], /missing COMMAND/],
     [['frobnicate', 'demo'], /unknown command/],
@@ -44,6 +54,10 @@ void describe('kubectl kv arguments', () => {
     [['status', 'a', '--request-timeout', '5'], /invalid duration/],
     [['status', 'a', '--bogus'], /unknown option "--bogus"/],
     [['status', 'a', '-n'], /-n needs a value/],
+    [['fence', 'a'], /needs the member name/],
+    [['unfence', 'a'], /needs the member name/],
+    [['restart', 'a', 'a-1', 'a-2'], /unexpected argument "a-2"/],
+    [['hibernate', 'a', 'a-1'], /unexpected argument "a-1"/],
   ] as [string[], RegExp][]) {
     test(`refuses ${JSON.stringify(argv)}`, () => assert.throws(() => parseArgs(argv), message));
   }
@@ -92,6 +106,7 @@ void test('status shows recorded roles and lag next to what each member says, an
         { name: 'demo-2', role: 'voter', healthy: false, ready: false, lag: 42 },
       ],
       operation: { kind: 'Roll', member: 'demo-2', step: 'WaitReady', startedAt: '2026-12-01T10:00:00Z' },
+      lastError: { step: 'roll-pod', member: 'demo-2', message: 'forbidden: no', time: 't2' },
       conditions: [
         {
           type: 'Available',
@@ -152,6 +167,7 @@ void test('status shows recorded roles and lag next to what each member says, an
   const text = formatStatus(g);
   assert.match(text, /phase Available, 2\/3 ready, 3 voters, 0 learners, leader demo-1/);
   assert.match(text, /Operation: Roll demo-2, step WaitReady/);
+  assert.match(text, /Last error: roll-pod of demo-2 at t2: forbidden: no/);
   assert.match(text, /Available=True Quorum: 2 of 3 voters healthy/);
   assert.match(text, /demo-1 +voter +\* +yes +yes +0 +leader +4 +10 +0\.2\.0/);
   assert.match(text, /demo-2 +voter +no +no +42 +- +- +- +0\.1\.0/);

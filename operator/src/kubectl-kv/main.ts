@@ -9,6 +9,7 @@ import { gather, readCluster, readMemberCredentials, readPods } from './gather.t
 import { buildReport } from './report.ts';
 import { recover } from './recover.ts';
 import { formatStatus, statusJson } from './status.ts';
+import { requestRestart, setFenced, setHibernate } from './day2.ts';
 
 export const USAGE = `Usage: kubectl kv COMMAND CLUSTER [options]
 
@@ -22,6 +23,13 @@ Commands:
   recover CLUSTER --from M        after a permanent loss of quorum (condition QuorumLost): approve
           [--accept-data-loss]    rebuilding the cluster from surviving member M; lists the survivors
                                   by log and refuses one behind another unless --accept-data-loss
+  restart CLUSTER [MEMBER]        rolling restart through the operator, quorum-aware: followers first,
+                                  the leader last after moving leadership (annotation kvstore.io/restart-requests)
+  fence CLUSTER MEMBER            stop MEMBER serving clients and voting, keeping its data: leadership
+                                  moved off it, demoted to learner, NotReady (annotation kvstore.io/fenced-members)
+  unfence CLUSTER MEMBER          serve clients again; promoted back to voter once caught up
+  hibernate CLUSTER               stop every member (spec.hibernate: true); volumes and identity are kept
+  wake CLUSTER                    bring a hibernated cluster back (spec.hibernate: false)
 
 Options:
   -n, --namespace NS        namespace of the KVCluster (default: the kubeconfig context's, else "default")
@@ -39,9 +47,25 @@ Options:
 
 class UsageError extends Error {}
 
+const COMMANDS = [
+  'status',
+  'move-leader',
+  'report',
+  'restart',
+  'fence',
+  'unfence',
+  'hibernate',
+  'wake',
+  'recover',
+] as const;
+type Command = (typeof COMMANDS)[number];
+const isCommand = (c: string): c is Command => (COMMANDS as readonly string[]).includes(c);
+
 export interface Args {
-  command: 'status' | 'move-leader' | 'report' | 'recover' | 'help';
+  command: Command | 'help';
   cluster: string;
+  /** restart, fence, unfence: the member. */
+  member?: string;
   namespace?: string;
   kubeconfig?: string;
   context?: string;
@@ -128,10 +152,14 @@ export function parseArgs(argv: string[]): Args {
   }
   const [command, cluster, ...extra] = positional;
   if (command === undefined) throw new UsageError('missing COMMAND');
-  if (command !== 'status' && command !== 'move-leader' && command !== 'report' && command !== 'recover')
-    throw new UsageError(`unknown command "${command}"`);
+  if (!isCommand(command)) throw new UsageError(`unknown command "${command}"`);
   if (cluster === undefined) throw new UsageError(`${command} needs the KVCluster name`);
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const takesMember = command === 'restart' || command === 'fence' || command === 'unfence';
+  const [member, ...rest] = takesMember ? extra : [undefined, ...extra];
+  if ((command === 'fence' || command === 'unfence') && member === undefined)
+    throw new UsageError(`${command} needs the member name (e.g. ${cluster}-1)`);
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  if (member !== undefined) opts.member = member;
   if (opts.to !== undefined && command !== 'move-leader')
     throw new UsageError('--to is only for move-leader');
   if (opts.file !== undefined && command !== 'report') throw new UsageError('-f is only for report');
@@ -229,7 +257,8 @@ export async function main(argv: string[]): Promise<number> {
     const api = new Api(kc, args.timeoutMs);
     const namespace = namespaceOf(kc, args);
     // TLS and auth are on by default: members are then spoken to over HTTPS as root.
-    api.members = await readMemberCredentials(api, namespace, args.cluster);
+    if (args.command === 'status' || args.command === 'move-leader' || args.command === 'report')
+      api.members = await readMemberCredentials(api, namespace, args.cluster);
     switch (args.command) {
       case 'status': {
         const g = await gather(api, args.access, namespace, args.cluster);
@@ -253,6 +282,21 @@ export async function main(argv: string[]): Promise<number> {
           args.acceptDataLoss === true,
           (l) => process.stdout.write(`${l}\n`),
         );
+        return 0;
+      case 'hibernate':
+      case 'wake':
+        process.stdout.write(
+          `${await setHibernate(api, namespace, args.cluster, args.command === 'hibernate')}\n`,
+        );
+        return 0;
+      case 'fence':
+      case 'unfence':
+        process.stdout.write(
+          `${await setFenced(api, namespace, args.cluster, args.member ?? '', args.command === 'fence')}\n`,
+        );
+        return 0;
+      case 'restart':
+        process.stdout.write(`${await requestRestart(api, namespace, args.cluster, args.member)}\n`);
         return 0;
       case 'report': {
         const now = new Date();

@@ -36,12 +36,20 @@ export function formatStatus(g: Gathered): string {
   );
   out.push(`  image ${st.image ?? cluster.spec.image}${st.clusterId ? `, cluster id ${st.clusterId}` : ''}`);
   if (cluster.spec.paused) out.push('  reconciliation is PAUSED (spec.paused)');
+  if (cluster.spec.hibernate === true) out.push('  HIBERNATING (spec.hibernate): wake with kubectl kv wake');
+  const fenced = cluster.metadata.annotations?.['kvstore.io/fenced-members'];
+  if (fenced !== undefined && fenced !== '[]') out.push(`  fenced: ${fenced}`);
   const op = st.operation;
   out.push(
     op
       ? `Operation: ${op.kind} ${op.member}, step ${op.step}, since ${op.startedAt}${op.message ? ` (${op.message})` : ''}`
       : 'Operation: none in progress',
   );
+  const err = st.lastError;
+  if (err !== undefined)
+    out.push(
+      `Last error: ${err.step}${err.member ? ` of ${err.member}` : ''} at ${err.time}: ${err.message}`,
+    );
   out.push('Conditions:');
   for (const c of st.conditions ?? [])
     out.push(

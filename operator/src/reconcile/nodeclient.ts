@@ -53,6 +53,8 @@ export interface NodeAdmin {
   transferLeadership(baseUrl: string, to: string): Promise<string | null>;
   /** Quorum-loss recovery: ask a survivor to restart into a one-member configuration (docs/adr/0077). */
   forceNewCluster?(baseUrl: string, requestId: string): Promise<void>;
+  /** Voter -> learner (fencing): it keeps replicating its data but no longer votes. */
+  demote(baseUrl: string, id: string): Promise<void>;
 }
 
 /** A node answered with an error (status >= 400) or could not be reached (status 0). */
@@ -194,6 +196,10 @@ export class HttpNodeAdmin implements NodeAdmin {
   }
   async forceNewCluster(baseUrl: string, requestId: string): Promise<void> {
     await this.call(baseUrl, 'POST', '/v1/cluster/force-new-cluster', { requestId });
+  }
+
+  async demote(baseUrl: string, id: string): Promise<void> {
+    await this.call(baseUrl, 'POST', `/v1/cluster/members/${encodeURIComponent(id)}/demote`, {});
   }
   async transferLeadership(baseUrl: string, to: string): Promise<string | null> {
     const res = (await this.call(baseUrl, 'POST', '/v1/cluster/leader', { to })) as

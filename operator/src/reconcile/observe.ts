@@ -7,6 +7,7 @@ import { configHash } from '../specs/config.ts';
 import { CONFIG_HASH_ANNOTATION, REMOVED_LABEL, names, ordinalOf } from '../specs/names.ts';
 import type { DataState, ObservedPod, ObservedPvc, PlanInput, RaftView } from './planner.ts';
 import type { NodeStatus } from './nodeclient.ts';
+import { fencedMembers, restartDue, restartRequests } from './day2.ts';
 
 export interface Observation {
   kv: KVCluster;
@@ -98,6 +99,7 @@ export function toPlanInput(obs: Observation): PlanInput {
   const volumes = currentVolumes(obs);
   const recorded = new Map((kv.status?.members ?? []).map((m) => [m.name, m.volume]));
   const raftIds = new Set(raftView(leaderStatus(obs))?.members.map((m) => m.id) ?? []);
+  const restarts = restartRequests(kv).value;
   for (const p of obs.pods) {
     const name = p.metadata?.name ?? '';
     const ordinal = ordinalOf(kv.metadata.name, name);
@@ -114,6 +116,7 @@ export function toPlanInput(obs: Observation): PlanInput {
       terminating: p.metadata?.deletionTimestamp !== undefined && p.metadata.deletionTimestamp !== null,
       configHash: p.metadata?.annotations?.[CONFIG_HASH_ANNOTATION],
       dataState,
+      restartDue: restartDue(restarts, name, createdAt(p)),
     });
   }
   const pvcs: ObservedPvc[] = [];
@@ -138,5 +141,13 @@ export function toPlanInput(obs: Observation): PlanInput {
     pvcs,
     raft: raftView(leaderStatus(obs)),
     operation: kv.status?.operation ?? null,
+    hibernate: spec.hibernate,
+    fenced: fencedMembers(kv).value,
   };
+}
+
+function createdAt(p: V1Pod): number | undefined {
+  const t = p.metadata?.creationTimestamp;
+  if (t === undefined || t === null) return undefined;
+  return t instanceof Date ? t.getTime() : Date.parse(String(t));
 }

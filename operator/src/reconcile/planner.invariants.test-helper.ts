@@ -7,9 +7,15 @@ export function violations(input: PlanInput, step: Step): string[] {
   const out: string[] = [];
   const sts = input.statefulSetReplicas ?? 0;
   const raft = input.raft;
+  const fenced = new Set(input.fenced ?? []);
+  // Hibernation stops pods and nothing else (ADR 0076).
+  if (input.hibernate === true && !['hibernate', 'wait', 'nothing'].includes(step.kind))
+    out.push(`${step.kind} while hibernating`);
+  if (step.kind === 'hibernate' && input.hibernate !== true) out.push('hibernates an awake cluster');
   if (raft === null) {
-    if (!['raise-statefulset', 'wait', 'refuse'].includes(step.kind))
-      out.push(`${step.kind} without a leader`);
+    const allowed =
+      input.hibernate === true ? ['hibernate', 'wait', 'nothing'] : ['raise-statefulset', 'wait', 'refuse'];
+    if (!allowed.includes(step.kind)) out.push(`${step.kind} without a leader`);
     if (step.kind === 'raise-statefulset' && sts >= 1)
       out.push('raised a running StatefulSet without a leader');
     return out;
@@ -47,6 +53,7 @@ export function violations(input: PlanInput, step: Step): string[] {
       const m = find(step.member);
       if (m?.role !== 'learner') out.push('promotes a non-learner');
       else {
+        if (fenced.has(m.id)) out.push('promotes a fenced learner');
         if (!m.healthy || pod(m)?.ready !== true) out.push('promotes an unready learner');
         if ((lagOf(raft, m) ?? Infinity) > (input.maxLearnerLag ?? DEFAULT_MAX_LEARNER_LAG))
           out.push('promotes a lagging learner');
@@ -70,8 +77,24 @@ export function violations(input: PlanInput, step: Step): string[] {
       const to = find(step.to);
       if (to === undefined || to.role !== 'voter' || !live(to) || to.id === raft.leader)
         out.push('transfers to an unfit member');
+      if (fenced.has(step.to)) out.push('transfers leadership to a fenced member');
       break;
     }
+    case 'demote': {
+      const m = find(step.member);
+      if (m?.role !== 'voter') out.push('demotes a non-voter');
+      else {
+        if (!fenced.has(m.id)) out.push('demotes an unfenced member');
+        if (m.id === raft.leader) out.push('demotes the leader');
+        const remaining = liveVoters - (live(m) ? 1 : 0);
+        if (remaining < quorum(voters.length - 1)) out.push(`demoting ${m.id} breaks quorum`);
+        if (voters.length - 1 < quorum(input.desiredReplicas))
+          out.push(`demoting ${m.id} leaves fewer voters than a majority of the desired size`);
+      }
+      break;
+    }
+    case 'hibernate':
+      break;
     case 'roll-pod': {
       const m = find(step.member);
       if (m === undefined) out.push('rolls a non-member');
@@ -79,7 +102,9 @@ export function violations(input: PlanInput, step: Step): string[] {
         if (m.id === raft.leader && voters.length > 1) out.push('rolls the leader');
         if (voters.length > 2 && liveVoters - 1 < quorum(voters.length)) out.push('roll breaks quorum');
       }
+      if (fenced.has(step.member)) out.push('rolls a fenced member');
       for (let o = 0; o < input.desiredReplicas; o++) {
+        if (fenced.has(memberName(input.clusterName, o))) continue; // not ready by design
         if (input.pods.find((p) => p.ordinal === o)?.ready !== true)
           out.push(`rolls while ${o} is not ready`);
       }

@@ -32,6 +32,8 @@ export interface ObservedPod {
   terminating: boolean;
   configHash: string | undefined;
   dataState: DataState;
+  /** Created before a restart requested for it (`kubectl kv restart`): roll it like an outdated pod. */
+  restartDue?: boolean;
 }
 
 export interface ObservedPvc {
@@ -70,6 +72,10 @@ export interface PlanInput {
   operation: OperationStatus | null;
   /** A learner at most this many entries behind the commit index may be promoted. */
   maxLearnerLag?: number;
+  /** spec.hibernate: every member stopped, volumes and membership kept (ADR 0076). */
+  hibernate?: boolean;
+  /** Members listed in the kvstore.io/fenced-members annotation: demoted to learner, never promoted. */
+  fenced?: readonly string[];
 }
 
 export type Step =
@@ -85,7 +91,9 @@ export type Step =
   | { kind: 'replace-member'; member: string }
   | { kind: 'delete-pvc'; member: string; ordinal: number; deletePod: boolean }
   | { kind: 'mark-pvc-removed'; member: string; ordinal: number }
-  | { kind: 'roll-pod'; member: string };
+  | { kind: 'roll-pod'; member: string }
+  | { kind: 'demote'; member: string }
+  | { kind: 'hibernate' };
 
 export type StepKind = Step['kind'];
 
@@ -128,10 +136,19 @@ export function operationKindOf(step: Step, input: PlanInput): OperationKind | u
       return 'Replace';
     case 'roll-pod':
       return 'Roll';
-    case 'transfer-leadership':
-      return input.operation?.kind === 'Roll' || input.operation?.kind === 'ScaleDown'
-        ? input.operation.kind
-        : 'ScaleDown';
+    case 'demote':
+      return 'Fence';
+    case 'hibernate':
+      return 'Hibernate';
+    case 'transfer-leadership': {
+      if (input.operation?.kind === 'Roll' || input.operation?.kind === 'ScaleDown')
+        return input.operation.kind;
+      if (input.fenced?.includes(step.from) === true) return 'Fence';
+      const from = input.pods.find((p) => memberName(input.clusterName, p.ordinal) === step.from);
+      if (from !== undefined && (from.restartDue === true || from.configHash !== input.desiredConfigHash))
+        return 'Roll';
+      return 'ScaleDown';
+    }
     default:
       return undefined;
   }
@@ -144,6 +161,16 @@ export function planNextStep(input: PlanInput): Step {
   const podAt = (o: number) => input.pods.find((p) => p.ordinal === o);
   const pvcAt = (o: number) => input.pvcs.find((p) => p.ordinal === o);
   const maxLag = input.maxLearnerLag ?? DEFAULT_MAX_LEARNER_LAG;
+  const fenced = new Set(input.fenced ?? []);
+
+  // --- Hibernation: stop every member, touch no membership. Waking (hibernate false) finds the
+  // StatefulSet at zero with the volumes kept and takes the "StatefulSet vanished" path below.
+  if (input.hibernate === true) {
+    if (sts > 0) return { kind: 'hibernate' };
+    if (input.pods.length > 0)
+      return { kind: 'wait', reason: `hibernating: waiting for ${input.pods.length} pods to stop` };
+    return { kind: 'nothing' };
+  }
 
   // --- No leader: never touch membership. Only create or bring back the StatefulSet.
   if (raft === null) {
@@ -188,7 +215,10 @@ export function planNextStep(input: PlanInput): Step {
   };
   const transferTarget = (avoid: (m: RaftMember) => boolean): RaftMember | undefined =>
     voters
-      .filter((m) => m.id !== raft.leader && isLive(m) && podOf(m)?.ready === true && !avoid(m))
+      .filter(
+        (m) =>
+          m.id !== raft.leader && isLive(m) && podOf(m)?.ready === true && !fenced.has(m.id) && !avoid(m),
+      )
       .sort(
         (a, b) => (lagOf(raft, a) ?? Infinity) - (lagOf(raft, b) ?? Infinity) || a.id.localeCompare(b.id),
       )[0];
@@ -227,6 +257,24 @@ export function planNextStep(input: PlanInput): Step {
     if (d === 'foreign' || d === 'corrupt' || d === 'lost') return { kind: 'remove-member', member: m.id };
   }
 
+  // --- 1b. Fencing: a fenced voter is demoted to learner (leadership moved off it first) as long
+  // as the voters left keep a quorum, and a majority of the desired size, voting.
+  for (const m of voters) {
+    if (!fenced.has(m.id)) continue;
+    if (!canLoseVoter(m) || voters.length - 1 < quorum(desired))
+      return {
+        kind: 'refuse',
+        reason: `fencing ${m.id} would leave ${voters.length - 1} voters (${liveVoters - (isLive(m) ? 1 : 0)} live); at least ${quorum(desired)} of ${desired} must keep voting`,
+      };
+    if (m.id === raft.leader) {
+      const to = transferTarget(() => false);
+      if (to === undefined)
+        return { kind: 'wait', reason: `fencing ${m.id}: no ready, unfenced voter to take over leadership` };
+      return { kind: 'transfer-leadership', from: m.id, to: to.id };
+    }
+    return { kind: 'demote', member: m.id };
+  }
+
   // --- 2. Scale-down, one member at a time: the highest pod, if not a member, leaves first.
   if (sts > desired) {
     const top = sts - 1;
@@ -259,7 +307,7 @@ export function planNextStep(input: PlanInput): Step {
   if (extra !== undefined) return removeSafely(extra, isExtra);
 
   // --- 3. Scale-up / fill. A learner in flight is finished first (one at a time).
-  const learner = members.find((m) => m.role === 'learner');
+  const learner = members.find((m) => m.role === 'learner' && !fenced.has(m.id));
   if (learner !== undefined) {
     const o = ordinalOf(learner) ?? 0; // extras were removed above, so it has an ordinal < desired
     const pod = podAt(o);
@@ -303,9 +351,14 @@ export function planNextStep(input: PlanInput): Step {
   if (sts < desired) return { kind: 'raise-statefulset', replicas: desired };
 
   // --- 4. Rolling update: membership is exactly right; replace outdated pods one at a time.
-  const outdated = input.pods.filter((p) => p.ordinal < desired && p.configHash !== input.desiredConfigHash);
+  // A fenced member waits (not ready by design) and rolls once unfenced.
+  const isOutdatedPod = (p: ObservedPod) => p.configHash !== input.desiredConfigHash || p.restartDue === true;
+  const outdated = input.pods.filter(
+    (p) => p.ordinal < desired && !fenced.has(name(p.ordinal)) && isOutdatedPod(p),
+  );
   if (outdated.length === 0) return { kind: 'nothing' };
   for (let o = 0; o < desired; o++) {
+    if (fenced.has(name(o))) continue;
     const pod = podAt(o);
     const m = memberAt(o);
     if (pod === undefined || !pod.ready || pod.terminating)
@@ -330,7 +383,10 @@ export function planNextStep(input: PlanInput): Step {
   const leader = byId.get(raft.leader);
   if (leader === undefined) return { kind: 'wait', reason: 'leader not in membership' };
   if (voters.length === 1) return { kind: 'roll-pod', member: leader.id };
-  const isOutdated = (m: RaftMember) => podOf(m)?.configHash !== input.desiredConfigHash;
+  const isOutdated = (m: RaftMember) => {
+    const pod = podOf(m);
+    return pod === undefined || isOutdatedPod(pod);
+  };
   const to = transferTarget(isOutdated);
   if (to === undefined)
     return { kind: 'wait', reason: 'rolling: no up-to-date voter to take over leadership' };

@@ -97,6 +97,10 @@ class FakeNode implements NodeAdmin {
     this.calls.push(`transfer ${to} via ${url}`);
     return Promise.resolve(to);
   }
+  demote(url: string, id: string): Promise<void> {
+    this.calls.push(`demote ${id} via ${url}`);
+    return Promise.resolve();
+  }
 }
 
 const kvcluster: KVCluster = {
@@ -132,6 +136,7 @@ void describe('Reconciler with fake Kubernetes and nodes', () => {
     const kinds = [...kube.objects.values()].map((o) => o.kind).sort();
     assert.deepEqual(kinds, [
       'ConfigMap',
+      'ConfigMap', // the fence file
       'KVCluster',
       'NetworkPolicy',
       'PodDisruptionBudget',

@@ -22,6 +22,9 @@ import { handleDeletion } from './delete.ts';
 import { buildStatus } from './status.ts';
 import { runRecovery } from './recovery-run.ts';
 import { backupPartOf } from './backup.ts';
+import { errorMessage, failureEvent, record, refusalEvent, stepError, stepEvent } from './events.ts';
+import { applyFenceFile, day2Status } from './day2-apply.ts';
+import { reconcileStorage, templateSizeOf, withTemplateSize } from './storage.ts';
 
 export interface ReconcileResult {
   /** Reconcile again after this many ms (even without events). */
@@ -110,7 +113,24 @@ export class Reconciler {
     }
     this.known.add(key);
     const spec = withDefaults(kv.spec);
-    const objects = await this.observeObjects(kv);
+    const observed = await this.observeObjects(kv);
+    // Volume growth and orphaned pods before anything applies the StatefulSet (storage.ts).
+    const storage = await reconcileStorage(
+      kube,
+      kv,
+      {
+        statefulSet: observed.statefulSet,
+        pvcs: observed.pvcs,
+        podNames: observed.pods
+          .filter((p) => p.metadata?.deletionTimestamp == null)
+          .map((p) => p.metadata?.name ?? ''),
+      },
+      (k, replicas) => applyStatefulSet(kube, k, replicas, isBootstrappedBy(k, observed.statefulSet)),
+    );
+    for (const d of storage.done) await record(kube, log, kv, { type: 'Normal', ...d });
+    const objects = { ...observed, statefulSet: storage.statefulSet };
+    // The StatefulSet is always built with the volume template in force (it is immutable).
+    const stsKv = withTemplateSize(kv, templateSizeOf(storage.statefulSet) ?? spec.storage.size);
     // Certificates before pods: a member's Secret must hold its certificate when it starts.
     const access = await this.access(kv, objects.statefulSet, objects.pods);
     const obs = await this.observeNodes(kv, objects, access);
@@ -120,7 +140,8 @@ export class Reconciler {
     await applyOwnedObjects(kube, kv, this.deps.operatorPeer ?? defaultOperatorPeer('kv-store-system'));
     // Keep the StatefulSet template current (OnDelete: no pod restarts) at its current size.
     if (obs.statefulSet !== null)
-      await applyStatefulSet(kube, kv, input.statefulSetReplicas ?? 0, bootstrapped);
+      await applyStatefulSet(kube, stsKv, input.statefulSetReplicas ?? 0, bootstrapped);
+    await applyFenceFile(kube, log, kv, input);
 
     const planned: Step = spec.paused ? { kind: 'wait', reason: 'paused' } : planNextStep(input);
     const now = (this.deps.now ?? (() => new Date()))().toISOString();
@@ -133,20 +154,31 @@ export class Reconciler {
     );
     const step: Step = spec.paused ? planned : (recovery.step ?? planned);
     let result: 'success' | 'error' = 'success';
+    let failure: unknown;
+    let lastError = kv.status?.lastError;
     if (!spec.paused && isAction(step)) {
       const leader = leaderStatus(obs);
       const leaderUrl = leader === null ? null : this.podUrl(kv, obs, leader.id);
       try {
         if (step.kind === 'roll-pod') await rollPod(kube, kv, step.member);
-        else await executeMembershipStep({ kube, node: access.node, kv, leaderUrl, bootstrapped }, step);
+        else
+          await executeMembershipStep({ kube, node: access.node, kv: stsKv, leaderUrl, bootstrapped }, step);
         log.info('membership step done', { cluster: key, step });
+        lastError = undefined;
+        const ev = stepEvent(step);
+        if (ev !== null) await record(kube, log, kv, ev);
       } catch (err) {
         result = 'error';
+        failure = err;
+        lastError = stepError(step, err, now);
         log.warn('membership step failed', { cluster: key, step, error: err });
+        await record(kube, log, kv, failureEvent(step, err));
       }
       metrics.membershipOperations.inc({ kind: step.kind, result });
     } else if (step.kind !== 'nothing') {
       log.debug('not changing anything', { cluster: key, step });
+      const ev = refusalEvent(step, kv.status?.conditions);
+      if (ev !== null) await record(kube, log, kv, ev);
     }
 
     const auth = await this.ensureAuth(kv, obs, access);
@@ -163,15 +195,18 @@ export class Reconciler {
       [...obs.nodeStatuses.values()].map((s) => s?.restoredFrom),
       new Date(now),
     );
+    const day2 = await day2Status(kube, log, kv, storage.plan, now);
     const status: KVClusterStatus = {
       ...base,
       ...security,
       ...backup.status,
+      ...(lastError !== undefined ? { lastError } : {}),
       conditions: [
         ...(base.conditions ?? []),
         ...security.conditions,
         ...recovery.conditions,
         ...backup.conditions,
+        ...day2,
       ],
     };
     if (backup.event !== null) await kube.event?.(kv, 'Normal', 'Restored', backup.event);
@@ -193,7 +228,7 @@ export class Reconciler {
       access.tls === null
         ? Infinity
         : Math.max(1000, access.tls.recheckAt - (this.deps.now?.() ?? new Date()).getTime());
-    if (result === 'error') throw new StepFailed(step);
+    if (result === 'error') throw new StepFailed(step, failure);
     return { requeueAfterMs: Math.min(requeueAfterMs, untilTls), step };
   }
 
@@ -329,6 +364,12 @@ export class Reconciler {
   }
 }
 
+/** The same rule as observe.ts isBootstrapped, before the nodes were asked. */
+function isBootstrappedBy(kv: KVCluster, sts: V1StatefulSet | null): boolean {
+  if (kv.status?.clusterId !== undefined && kv.status.clusterId !== '') return true;
+  return (sts?.spec?.template.spec?.containers[0]?.args ?? []).includes('-join');
+}
+
 function hostPort(ip: string): string {
   return ip.includes(':') ? `[${ip}]:${NODE_PORT}` : `${ip}:${NODE_PORT}`;
 }
@@ -339,8 +380,10 @@ export function isAction(step: Step): step is Exclude<Step, { kind: 'nothing' | 
 
 export class StepFailed extends Error {
   readonly step: Step;
-  constructor(step: Step) {
-    super(`membership step ${step.kind} failed`);
+  constructor(step: Step, cause?: unknown) {
+    super(`membership step ${step.kind} failed${cause === undefined ? '' : `: ${errorMessage(cause)}`}`, {
+      cause,
+    });
     this.name = 'StepFailed';
     this.step = step;
   }

@@ -34,7 +34,9 @@ export type MembershipStep = Extract<
       | 'remove-member'
       | 'replace-member'
       | 'delete-pvc'
-      | 'mark-pvc-removed';
+      | 'mark-pvc-removed'
+      | 'demote'
+      | 'hibernate';
   }
 >;
 
@@ -61,6 +63,14 @@ export async function executeMembershipStep(ctx: StepContext, step: MembershipSt
     }
     case 'promote':
       await node.promote(needLeader(ctx), step.member);
+      return;
+    case 'demote':
+      await node.demote(needLeader(ctx), step.member);
+      return;
+    case 'hibernate':
+      // Every pod stops at once (Parallel pod management), as a whole-cluster shutdown: each
+      // member has fsynced what it acknowledged, and membership stays as it is in Raft.
+      await applyStatefulSet(kube, kv, 0, ctx.bootstrapped);
       return;
     case 'transfer-leadership':
       await node.transferLeadership(needLeader(ctx), step.to);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { KVCluster } from '../types.ts';
 import { withDefaults } from '../types.ts';
 import type { PlanInput } from './planner.ts';
-import { buildStatus } from './status.ts';
+import { buildStatus, keepMembers } from './status.ts';
 
 const kv: KVCluster = {
   apiVersion: 'kvstore.io/v1alpha1',
@@ -110,4 +110,16 @@ void test('condition transition times only move when the status changes', () => 
     degraded.conditions?.find((c) => c.type === 'Available')?.lastTransitionTime,
     '2026-11-24T01:00:00.000Z',
   );
+});
+
+void test('hibernating: the members seen before stay listed, not ready, with their roles and volumes', () => {
+  const prev = [
+    { name: 'demo-0', id: 'demo-0', role: 'voter' as const, healthy: true, ready: true, volume: 'v0' },
+    { name: 'demo-1', id: 'demo-1', role: 'voter' as const, healthy: true, ready: true, volume: 'v1' },
+  ];
+  const live = [{ name: 'demo-1', role: 'none' as const, healthy: false, ready: true }];
+  assert.deepEqual(keepMembers(prev, live), [
+    { name: 'demo-0', id: 'demo-0', role: 'voter', healthy: false, ready: false, volume: 'v0' },
+    { name: 'demo-1', id: 'demo-1', role: 'voter', healthy: false, ready: true, volume: 'v1' },
+  ]);
 });

@@ -11,6 +11,7 @@ import { clusterIdOf, currentVolumes } from './observe.ts';
 
 export function phaseOf(input: PlanInput, step: Step, paused: boolean): Phase {
   if (paused) return 'Paused';
+  if (input.hibernate === true) return 'Hibernated';
   if (!input.bootstrapped) return input.statefulSetReplicas === null ? 'Pending' : 'Creating';
   if (input.raft === null) return 'NoQuorum';
   switch (step.kind) {
@@ -20,6 +21,8 @@ export function phaseOf(input: PlanInput, step: Step, paused: boolean): Phase {
       return 'Upgrading';
     case 'replace-member':
       return 'Replacing';
+    case 'demote':
+      return 'Degraded';
     case 'nothing':
       return 'Available';
     case 'transfer-leadership':
@@ -114,7 +117,11 @@ export function buildStatus(obs: Observation, input: PlanInput, step: Step, now:
   const kv = obs.kv;
   const spec = withDefaults(kv.spec);
   const prev = kv.status?.conditions;
-  const members = withVolumes(membersOf(input), kv.status?.members, currentVolumes(obs), input.clusterName);
+  const live = withVolumes(membersOf(input), kv.status?.members, currentVolumes(obs), input.clusterName);
+  // Hibernating: members stop answering one by one; the last ones seen are kept (not ready), with
+  // their volumes, so the status still lists the cluster that will wake.
+  const asleep = input.hibernate === true && input.pods.length === 0;
+  const members = input.hibernate === true ? keepMembers(kv.status?.members ?? [], live) : live;
   const voters = members.filter((m) => m.role === 'voter');
   const learners = members.filter((m) => m.role === 'learner');
   const readyVoters = voters.filter((m) => m.ready && m.healthy).length;
@@ -127,7 +134,8 @@ export function buildStatus(obs: Observation, input: PlanInput, step: Step, now:
     input.pods.length === spec.replicas;
   const progressing = !['nothing', 'refuse'].includes(step.kind);
   const degraded =
-    step.kind === 'refuse' || (input.raft === null && input.bootstrapped) || voters.some((v) => !v.healthy);
+    !asleep &&
+    (step.kind === 'refuse' || (input.raft === null && input.bootstrapped) || voters.some((v) => !v.healthy));
   const reason = step.kind === 'wait' || step.kind === 'refuse' ? step.reason : step.kind;
   const gen = kv.metadata.generation ?? 0;
   const conditions: Condition[] = [
@@ -179,6 +187,7 @@ export function buildStatus(obs: Observation, input: PlanInput, step: Step, now:
       now,
     ),
   ];
+  conditions.push(...day2Conditions(input, prev, gen, now));
   const leader = input.raft?.leader;
   const clusterId = clusterIdOf(obs);
   const operation = nextOperation(input, step, now);
@@ -199,6 +208,74 @@ export function buildStatus(obs: Observation, input: PlanInput, step: Step, now:
     ...(operation !== undefined ? { operation } : {}),
     conditions,
   };
+}
+
+/** Every member seen before, not ready unless it still answers, plus those that answer now. */
+export function keepMembers(previous: MemberStatus[], live: MemberStatus[]): MemberStatus[] {
+  const byName = new Map(live.map((m) => [m.name, m]));
+  const kept = previous.map((m) => {
+    const now = byName.get(m.name);
+    if (now === undefined) return { ...m, ready: false, healthy: false };
+    // Without a leader a stopping pod has no Raft role to report: keep the one it had.
+    return now.role === 'none' && m.role !== 'none' ? { ...m, ready: now.ready, healthy: false } : now;
+  });
+  const extra = live.filter((m) => !previous.some((p) => p.name === m.name));
+  return [...kept, ...extra].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
+
+/** Hibernated and Fenced: present once they were ever true, so `kubectl get` shows the change back. */
+export function day2Conditions(
+  input: PlanInput,
+  prev: Condition[] | undefined,
+  gen: number,
+  now: string,
+): Condition[] {
+  const out: Condition[] = [];
+  const had = (type: Condition['type']) => prev?.some((c) => c.type === type) === true;
+  const hibernating = input.hibernate === true;
+  if (hibernating || had('Hibernated')) {
+    const done = hibernating && (input.statefulSetReplicas ?? 0) === 0 && input.pods.length === 0;
+    out.push(
+      condition(
+        prev,
+        {
+          type: 'Hibernated',
+          status: done ? 'True' : 'False',
+          observedGeneration: gen,
+          reason: done ? 'Hibernated' : hibernating ? 'Hibernating' : 'Awake',
+          message: done
+            ? 'every member stopped; volumes and membership kept'
+            : hibernating
+              ? `stopping members (${input.pods.length} pods left)`
+              : 'spec.hibernate is false: members running',
+        },
+        now,
+      ),
+    );
+  }
+  const fenced = input.fenced ?? [];
+  if (fenced.length > 0 || had('Fenced')) {
+    const stillVoting = fenced.filter((f) =>
+      input.raft?.members.some((m) => m.id === f && m.role === 'voter'),
+    );
+    out.push(
+      condition(
+        prev,
+        {
+          type: 'Fenced',
+          status: fenced.length > 0 && stillVoting.length === 0 ? 'True' : 'False',
+          observedGeneration: gen,
+          reason: fenced.length === 0 ? 'NoneFenced' : stillVoting.length > 0 ? 'Fencing' : 'Fenced',
+          message:
+            fenced.length === 0
+              ? 'no member fenced'
+              : `fenced: ${fenced.join(', ')}${stillVoting.length > 0 ? `; still voting: ${stillVoting.join(', ')}` : ''}`,
+        },
+        now,
+      ),
+    );
+  }
+  return out;
 }
 
 function camel(kind: string): string {

@@ -6,3 +6,4 @@ export * from './pdb.ts';
 export * from './serviceaccount.ts';
 export * from './secrets.ts';
 export * from './networkpolicy.ts';
+export * from './fence.ts';

@@ -9,6 +9,8 @@ export const PEER_PORT = 8081;
 /** Where members mount their certificates (the `<name>-tls` Secret). */
 export const TLS_DIR = '/etc/kv-store/tls';
 export const DATA_DIR = '/var/lib/kv-store';
+/** Where members mount the fence ConfigMap; the node reads FENCE_DIR/members (-fence-file). */
+export const FENCE_DIR = '/etc/kv-store/fence';
 export const FIELD_MANAGER = 'kv-store-operator';
 export const CONFIG_HASH_ANNOTATION = 'kvstore.io/config-hash';
 export const REMOVED_LABEL = 'kvstore.io/removed';
@@ -29,6 +31,8 @@ export function names(kv: KVCluster) {
     peerService: `${n}-peers`,
     clientService: n,
     configMap: `${n}-config`,
+    /** Members whose node refuses clients (fenced); mounted by every member (ADR 0076). */
+    fenceConfigMap: `${n}-fence`,
     pdb: n,
     serviceAccount: `${n}-node`,
     /** The cluster CA with its key: read by the operator only. */

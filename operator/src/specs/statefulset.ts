@@ -11,9 +11,11 @@ import type { KVCluster } from '../types.ts';
 import { withDefaults } from '../types.ts';
 import { configHash } from './config.ts';
 import { backupArgs, backupEnv, recoveryInitContainer } from './backup.ts';
+import { FENCE_FILE_KEY } from './fence.ts';
 import {
   CONFIG_HASH_ANNOTATION,
   DATA_DIR,
+  FENCE_DIR,
   NODE_PORT,
   PEER_PORT,
   TLS_DIR,
@@ -58,6 +60,9 @@ export function nodeArgs(kv: KVCluster, bootstrapped: boolean): string[] {
     '$(KVSTORE_SNAPSHOT_THRESHOLD)',
     '-log-level',
     '$(KVSTORE_LOG_LEVEL)',
+    // Fencing (ADR 0076): the node refuses clients and reports NotReady while this file names it.
+    '-fence-file',
+    `${FENCE_DIR}/${FENCE_FILE_KEY}`,
   ];
   // Before bootstrap the StatefulSet has exactly one pod (member 0), which bootstraps a
   // single-member cluster (no -peers). Every later pod is created from the bootstrapped template.
@@ -168,6 +173,7 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
     volumeMounts: [
       { name: n.volumeClaimTemplate, mountPath: DATA_DIR },
       { name: 'tmp', mountPath: '/tmp' },
+      { name: 'fence', mountPath: FENCE_DIR, readOnly: true },
       ...(tls ? [{ name: 'tls', mountPath: TLS_DIR, readOnly: true }] : []),
     ],
     securityContext: {
@@ -221,6 +227,8 @@ export function buildStatefulSet(kv: KVCluster, opts: StatefulSetOptions): V1Sta
           containers: [container],
           volumes: [
             { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+            // Optional: a pod starts even before the operator first wrote it (nobody fenced then).
+            { name: 'fence', configMap: { name: n.fenceConfigMap, optional: true } },
             // Updated in place by the kubelet when the operator renews or rotates; the node re-reads it.
             ...(tls ? [{ name: 'tls', secret: { secretName: n.tlsSecret, defaultMode: 0o440 } }] : []),
           ],

@@ -239,6 +239,8 @@ export class HttpWorkerHost {
         return n.addMember(a[0]);
       case 'promoteMember':
         return n.promoteMember(a[0]);
+      case 'demoteMember':
+        return n.demoteMember(a[0]);
       case 'removeMember':
         return n.removeMember(a[0]);
       case 'transferLeadership':

@@ -18,6 +18,7 @@ export const CALL_METHODS = [
   'members',
   'addMember',
   'promoteMember',
+  'demoteMember',
   'removeMember',
   'transferLeadership',
   'livez',

@@ -174,6 +174,9 @@ export class RemoteKvService implements KvService {
   promoteMember(id: string): Promise<void> {
     return this.call('promoteMember', [id]);
   }
+  demoteMember(id: string): Promise<void> {
+    return this.call('demoteMember', [id]);
+  }
   removeMember(id: string): Promise<void> {
     return this.call('removeMember', [id]);
   }

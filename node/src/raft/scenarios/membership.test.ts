@@ -107,7 +107,6 @@ describe('membership', () => {
   test('invalid conf changes are refused and change nothing', () => {
     const c = new TestCluster(['a', 'b', 'c'], { learners: ['c'] });
     c.campaign('a');
-    assert.equal(errorOf(c.addLearner('a', 'b')), 'invalid-conf-change', 'a voter cannot become a learner');
     assert.equal(errorOf(c.addLearner('a', 'c')), 'invalid-conf-change', 'already a learner');
     assert.equal(errorOf(c.confChange('a', ConfChangeType.AddVoter, 'b')), 'invalid-conf-change');
     assert.equal(errorOf(c.confChange('a', ConfChangeType.RemoveNode, 'zz')), 'invalid-conf-change');
@@ -117,6 +116,40 @@ describe('membership', () => {
     const solo = new TestCluster(['s']);
     solo.campaign('s');
     assert.equal(errorOf(solo.confChange('s', ConfChangeType.RemoveNode, 's')), 'invalid-conf-change');
+    assert.equal(
+      errorOf(solo.addLearner('s', 's')),
+      'invalid-conf-change',
+      'the last voter cannot be demoted',
+    );
+  });
+
+  test('demotion (fencing): AddLearner on a voter makes it a learner that keeps replicating and never campaigns', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    c.campaign('a');
+    assert.equal(errorOf(c.addLearner('a', 'c')), 'ok');
+    c.stabilize();
+    for (const id of ['a', 'b', 'c'])
+      assert.deepEqual(c.node(id).status().confState, { voters: ['a', 'b'], learners: ['c'] }, id);
+    const x = c.node('a').rn.propose(bytes('x'));
+    assert.ok(x.ok);
+    c.stabilize();
+    assert.deepEqual(c.node('c').appliedData(), ['x'], 'the demoted member keeps its data current');
+    // However long it hears nothing, a learner does not campaign.
+    c.filter = (m) => m.to !== 'c';
+    c.tickAll(50);
+    assert.notEqual(c.node('c').role(), 'candidate');
+    assert.notEqual(c.node('c').role(), 'leader');
+  });
+
+  test('a leader demoted by its own conf change steps down; the remaining voters elect a leader', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    c.campaign('a');
+    assert.equal(errorOf(c.addLearner('a', 'a')), 'ok');
+    c.stabilize();
+    assert.notEqual(c.node('a').role(), 'leader');
+    c.campaign('b');
+    assert.equal(c.node('b').role(), 'leader');
+    assert.deepEqual(c.node('b').status().confState, { voters: ['b', 'c'], learners: ['a'] });
   });
 
   test('removing a peer shrinks the quorum: a pending entry commits without the removed node', () => {

@@ -526,6 +526,9 @@ export class Simulation {
       options.push(() => this.confChange(l, ConfChangeType.AddVoter, this.pick(learners)));
     if (voters.length > 3)
       options.push(() => this.confChange(l, ConfChangeType.RemoveNode, this.pick(voters)));
+    // Demotion (fencing, ADR 0076): AddLearner on a voter.
+    if (voters.length > 3)
+      options.push(() => this.confChange(l, ConfChangeType.AddLearner, this.pick(voters)));
     if (learners.length > 0)
       options.push(() => this.confChange(l, ConfChangeType.RemoveNode, this.pick(learners)));
     if (options.length > 0) this.pick(options)();
