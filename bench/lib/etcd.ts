@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Cluster, memberSpecs, type LaunchCommand, type WriteRequest } from './cluster.ts';
 import { toolVersion } from './install.ts';
 import type { BenchTls } from './tls.ts';
+import { benchPortOffset } from './ports.ts';
 
 export function base64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64');
@@ -28,7 +29,7 @@ export interface EtcdOptions {
 
 /** client port base per version: 3.4 on 2379x, 3.6 on 2479x (TLS clusters 100 above); peers 10 above */
 function ports(version: '3.4' | '3.6', members: number, tls: boolean): { client: number[]; peer: number[] } {
-  const base = (version === '3.4' ? 23791 : 24791) + (tls ? 100 : 0);
+  const base = (version === '3.4' ? 23791 : 24791) + (tls ? 100 : 0) + benchPortOffset();
   return {
     client: Array.from({ length: members }, (_, i) => base + i),
     peer: Array.from({ length: members }, (_, i) => base + 10 + i),

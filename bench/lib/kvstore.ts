@@ -4,6 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Cluster, StartupError, memberSpecs, type LaunchCommand, type WriteRequest } from './cluster.ts';
 import type { BenchTls } from './tls.ts';
+import { benchPortOffset } from './ports.ts';
 
 export const KV_STORE_BIN = fileURLToPath(new URL('../../node/bin/kv-store.js', import.meta.url));
 
@@ -20,7 +21,7 @@ export class KvStoreCluster extends Cluster {
   constructor(workDir: string, members = 3, tls: BenchTls | null = null) {
     mkdirSync(workDir, { recursive: true });
     // TLS clusters run beside plain ones: client ports 28181+, peer ports 28281+
-    const base = tls === null ? 28081 : 28181;
+    const base = (tls === null ? 28081 : 28181) + benchPortOffset();
     super(
       workDir,
       memberSpecs(
@@ -39,7 +40,7 @@ export class KvStoreCluster extends Cluster {
   protected launchCommand(index: number): LaunchCommand {
     const member = this.members[index]!;
     const peerHostPort = (i: number): string =>
-      this.tls === null ? this.members[i]!.clientHostPort : `127.0.0.1:${28281 + i}`;
+      this.tls === null ? this.members[i]!.clientHostPort : `127.0.0.1:${28281 + benchPortOffset() + i}`;
     const peers = this.members
       .map((m, i) => (i === index ? '' : `${m.name}=${peerHostPort(i)}`))
       .filter((p) => p !== '')
