@@ -61,11 +61,11 @@ export class ProcessKubelet {
   private readonly deleting = new Set<string>();
   private readonly log: (message: string) => void;
   /**
-   * Pod addresses start at a random place in the pool: two test control planes on one machine
-   * (parallel suites, other checkouts) would otherwise hand out the same 127.0.1.x, and their pods'
-   * fixed ports (8080, 8081) would collide.
+   * Pod addresses start in a random /24 of the pool (at .1, as the first block does): two test
+   * control planes on one machine (parallel suites, other checkouts) would otherwise hand out the
+   * same 127.0.1.x, and their pods' fixed ports (8080, 8081) would collide.
    */
-  private nextAddress = 1 + Math.floor(Math.random() * 59_000);
+  private nextAddress = 1 + 256 * Math.floor(Math.random() * 200);
   private lastHosts = '';
   private readonly volumesRefreshedAt = new Map<string, number>();
   private lastHeartbeat = 0;
