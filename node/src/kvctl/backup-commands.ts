@@ -18,7 +18,7 @@ import type { Io } from './commands.ts';
 import { restoreFromArchive } from './archive-restore.ts';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { Client } from './client.ts';
+import { Client, tlsRequestOptions } from './client.ts';
 import { credentialsOf, loadTls, parseSecurityOptions, type TlsFiles } from './security.ts';
 import { restoreIfEmpty, type StagedOutcome } from '../backup/restore-staging.ts';
 import { writeRestoreInfo, type RestoreInfo } from '../backup/restore-info.ts';
@@ -433,14 +433,7 @@ function getStream(
         agent: false,
         headers: token !== undefined ? { authorization: `Bearer ${token}` } : {},
         signal: AbortSignal.timeout(timeoutMs),
-        ...(secure
-          ? {
-              rejectUnauthorized: true,
-              ...(tls.ca ? { ca: tls.ca } : {}),
-              ...(tls.cert ? { cert: tls.cert } : {}),
-              ...(tls.key ? { key: tls.key } : {}),
-            }
-          : {}),
+        ...tlsRequestOptions(secure, tls),
       },
       (res) =>
         resolve({

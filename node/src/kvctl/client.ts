@@ -65,6 +65,20 @@ const MAX_ROUND_PAUSE_MS = 1000;
  * Segments made only of dots are encoded too, so that no URL normaliser on the way (a proxy, a
  * fetch) folds `a/../b` into `b`.
  */
+/**
+ * The TLS options of a request to a member: with --cacert the members are verified against that
+ * bundle only (without, the system's); --cert and --key present a client certificate.
+ */
+export function tlsRequestOptions(secure: boolean, tls: TlsFiles): https.RequestOptions {
+  if (!secure) return {};
+  return {
+    rejectUnauthorized: true,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    ...(tls.cert ? { cert: tls.cert } : {}),
+    ...(tls.key ? { key: tls.key } : {}),
+  };
+}
+
 export function kvPath(key: string): string {
   const segments = key
     .split('/')
@@ -146,15 +160,7 @@ function once(
       path: req.path + queryString(req.query),
       // One connection per request: no stale keep-alive socket to trip over after a member restarts.
       agent: false,
-      // With --cacert the members are verified against that bundle only; without, the system's.
-      ...(secure
-        ? {
-            rejectUnauthorized: true,
-            ...(tls.ca ? { ca: tls.ca } : {}),
-            ...(tls.cert ? { cert: tls.cert } : {}),
-            ...(tls.key ? { key: tls.key } : {}),
-          }
-        : {}),
+      ...tlsRequestOptions(secure, tls),
       headers: {
         accept: 'application/json',
         ...(security.authorization !== undefined ? { authorization: security.authorization } : {}),
