@@ -37,7 +37,7 @@ interface Harness {
   until<T>(p: Promise<T>, ms?: number): Promise<T>;
 }
 
-async function singleNode(): Promise<Harness> {
+async function singleNode(extra: Partial<KvNodeOptions> = {}): Promise<Harness> {
   const world = new World();
   const disk = new TestDisk('a', freshImage({ voters: ['a'], learners: [] }, 'c'), {
     after: (ms, fn) => world.after(ms, fn),
@@ -59,6 +59,7 @@ async function singleNode(): Promise<Harness> {
     proposalTimeoutMs: 5000,
     readTimeoutMs: 5000,
     unsafeLocalReads: false,
+    ...extra,
   };
   const run = async (ms: number): Promise<void> => {
     const end = world.now() + ms;
@@ -194,4 +195,26 @@ test('ticks and linearizable reads do not build the full raft status', async () 
   } finally {
     RawNode.prototype.status = original;
   }
+});
+
+test('fenced (docs/adr/0076): every client operation is refused with fenced and readiness fails; unfenced it serves again', async () => {
+  let fenced = false;
+  const h = await singleNode({ fenced: () => fenced });
+  await h.until(h.node.put('k', 'v', {}));
+  fenced = true;
+  const code = (e: unknown) => (e as { code?: string }).code === 'fenced';
+  await assert.rejects(h.until(h.node.get('k', { consistency: 'stale' })), code);
+  await assert.rejects(h.until(h.node.put('k', 'w', {})), code);
+  await assert.rejects(h.until(h.node.delete('k', { recurse: false })), code);
+  await assert.rejects(h.until(h.node.list('', { consistency: 'stale', limit: 10, keysOnly: false })), code);
+  await assert.rejects(
+    h.until(h.node.watch('k', { recurse: false, index: 0, waitMs: 10 }, new AbortController().signal)),
+    code,
+  );
+  const ready = h.node.readyz();
+  assert.equal(ready.ready, false);
+  assert.equal(ready.checks.find((c) => c.name === 'fence')?.ok, false);
+  fenced = false;
+  assert.equal((await h.until(h.node.get('k', { consistency: 'stale' }))).kv?.value, 'v', 'its data kept');
+  assert.equal(h.node.readyz().ready, true);
 });

@@ -630,7 +630,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     return { deleted: result.deleted ?? 0, index };
   }
 
-  watch(
+  async watch(
     key: string,
     o: { recurse: boolean; index: number; waitMs: number },
     signal: AbortSignal,

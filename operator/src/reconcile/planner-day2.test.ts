@@ -176,3 +176,33 @@ void describe('planner: restart requests', () => {
     assert.deepEqual(plan(healthy(3)), { kind: 'nothing' });
   });
 });
+
+void describe('planner: day-2 invariants over random states', () => {
+  test('random fenced sets, health, readiness, leaders, restarts and hibernation: every step is safe', () => {
+    let seed = 12345;
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
+    const kinds = new Set<string>();
+    for (let i = 0; i < 5000; i++) {
+      const n = pick([1, 3, 5]);
+      const members = Array.from({ length: n }, (_, o) =>
+        rand() < 0.2 ? { ...voter(o), role: 'learner' as const } : voter(o, { healthy: rand() < 0.85 }),
+      );
+      const voters = members.filter((m) => m.role === 'voter');
+      if (voters.length === 0) continue;
+      const leader = pick(voters);
+      leader.healthy = true; // the leader always hears itself
+      const input = healthy(n, {
+        hibernate: rand() < 0.1,
+        fenced: members.filter(() => rand() < 0.3).map((m) => m.id),
+        pods: Array.from({ length: n }, (_, o) =>
+          pod(o, { ready: rand() < 0.85, restartDue: rand() < 0.2, configHash: rand() < 0.1 ? 'h0' : 'h1' }),
+        ),
+        raft: { leader: leader.id, commitIndex: 100, members },
+      });
+      kinds.add(plan(input).kind);
+    }
+    for (const k of ['demote', 'transfer-leadership', 'refuse', 'roll-pod', 'hibernate', 'promote'])
+      assert.ok(kinds.has(k), `explored ${k}: ${[...kinds].join(',')}`);
+  });
+});
