@@ -323,6 +323,8 @@ export class KvClient {
   private readonly user: string | undefined;
   private readonly password: string | undefined;
   private readonly refreshCa: (() => Promise<string | undefined>) | undefined;
+  /** A client certificate presented on https:// (the member takes its CN as the user, ADR 0074). */
+  private readonly identity: { cert: string; key: string } | undefined;
   private caReadAt = Date.now();
   private token: string | undefined;
 
@@ -332,9 +334,11 @@ export class KvClient {
       user?: string;
       password?: string;
       refreshCa?: () => Promise<string | undefined>;
+      identity?: { cert: string; key: string };
     } = {},
   ) {
     this.ca = opts.ca;
+    this.identity = opts.identity;
     this.user = opts.user;
     this.password = opts.password;
     this.refreshCa = opts.refreshCa;
@@ -363,7 +367,9 @@ export class KvClient {
           headers: { ...(payload !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
           timeout: 10_000,
           ...lookupFor(u.hostname),
-          ...(https ? { ca: this.ca, rejectUnauthorized: true, agent: false } : { agent: false }),
+          ...(https
+            ? { ca: this.ca, ...this.identity, rejectUnauthorized: true, agent: false }
+            : { agent: false }),
         },
         (res) => {
           let text = '';

@@ -257,7 +257,12 @@ export async function main(argv: string[]): Promise<number> {
     const api = new Api(kc, args.timeoutMs);
     const namespace = namespaceOf(kc, args);
     // TLS and auth are on by default: members are then spoken to over HTTPS as root.
-    if (args.command === 'status' || args.command === 'move-leader' || args.command === 'report')
+    if (
+      args.command === 'status' ||
+      args.command === 'move-leader' ||
+      args.command === 'report' ||
+      args.command === 'recover'
+    )
       api.members = await readMemberCredentials(api, namespace, args.cluster);
     switch (args.command) {
       case 'status': {

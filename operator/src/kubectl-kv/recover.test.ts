@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import type { KVCluster } from '../types.ts';
 import type { NodeStatus } from '../reconcile/nodeclient.ts';
 import { parseArgs } from './main.ts';
-import { planRecover } from './recover.ts';
+import { operatorVerdict, planRecover } from './recover.ts';
+import { decideRecovery, type Approval, type RecoveryDecision } from '../reconcile/recovery.ts';
 
 const five = ['demo-0', 'demo-1', 'demo-2', 'demo-3', 'demo-4'];
 function status(id: string, lastIndex: number, lastLogTerm: number): NodeStatus {
@@ -73,4 +74,44 @@ void test('kubectl kv recover: arguments', () => {
   assert.throws(() => parseArgs(['recover', 'demo']), /recover needs --from/);
   assert.throws(() => parseArgs(['status', 'demo', '--from', 'x']), /only for recover/);
   assert.equal(parseArgs(['status', 'demo']).command, 'status');
+});
+
+void test('kubectl kv recover with auth on (no member readable): the verdict is read from the operator condition', () => {
+  // demo-4 wiped too: two survivors of five voters, no quorum even if everything came back.
+  const lostStatuses = [...statuses.values()].slice(0, 4).concat([wiped('demo-4')]);
+  const members = lostStatuses.map((st, i) => ({ ordinal: i, status: st, terminating: false }));
+  const decide = (approval: Approval | null): RecoveryDecision =>
+    decideRecovery({
+      clusterName: 'demo',
+      clusterId: 'c1',
+      bootstrapped: true,
+      hasLeader: false,
+      members,
+      approval,
+    });
+  const withCondition = (status: 'True' | 'False', reason: string, message: string): KVCluster => {
+    const kv = cluster(true);
+    kv.status!.conditions![0] = { type: 'QuorumLost', status, reason, message, lastTransitionTime: '' };
+    return kv;
+  };
+  const messageOf = (d: RecoveryDecision): string => ('message' in d ? d.message : '');
+  // The operator's own messages (decideRecovery), as it puts them in the condition.
+  const waiting = decide(null);
+  assert.equal(waiting.kind, 'quorum-lost');
+  assert.equal(
+    operatorVerdict(withCondition('True', 'AwaitingApproval', messageOf(waiting)), 'demo-1'),
+    undefined,
+  );
+  const onWiped = decide({ from: 'demo-2', requestId: 'r1', acceptBehind: false });
+  assert.equal(onWiped.kind, 'refuse-approval');
+  const refused = withCondition('True', 'ApprovalRefused', messageOf(onWiped));
+  assert.equal(operatorVerdict(refused, 'demo-2')?.ok, false);
+  assert.match(operatorVerdict(refused, 'demo-2')!.message, /not a surviving voter/);
+  // A refusal of another member's approval is not the verdict on this one.
+  assert.equal(operatorVerdict(refused, 'demo-1'), undefined);
+  const forced = decide({ from: 'demo-1', requestId: 'r2', acceptBehind: false });
+  assert.equal(forced.kind, 'force');
+  assert.equal(operatorVerdict(withCondition('True', 'Recovering', messageOf(forced)), 'demo-1')?.ok, true);
+  assert.equal(operatorVerdict(withCondition('True', 'Recovering', messageOf(forced)), 'demo-0'), undefined);
+  assert.equal(operatorVerdict(withCondition('False', 'QuorumHeld', ''), 'demo-1')?.ok, true);
 });

@@ -3,6 +3,9 @@
 // ordered by log (the election rule: last term, then last index), refuses a cluster that has not
 // lost its quorum and a survivor that is behind another (unless --accept-data-loss), and then
 // writes the approval annotations the operator acts on. It changes nothing else itself.
+// With auth on, no member answers during the loss (reading a status needs a login, and a login needs
+// a leader): then it leaves the checks to the operator, which reads the members by its client
+// certificate and makes the same ones, and waits for its verdict (operatorVerdict).
 import type { KVCluster } from '../types.ts';
 import type { NodeStatus } from '../reconcile/nodeclient.ts';
 import {
@@ -79,6 +82,54 @@ export function planRecover(
   };
 }
 
+/** Pure: the approval when no member could be read (auth on, no leader): the operator checks it. */
+function operatorChecks(
+  kv: KVCluster,
+  from: string,
+  acceptDataLoss: boolean,
+  requestId: string,
+): RecoverPlan {
+  const lines = [
+    'no member answers: with auth on, a status needs a login and a login needs a leader;',
+    'the operator checks the approval against what the members hold (it reads them by its client certificate)',
+  ];
+  const lost = kv.status?.conditions?.find((c) => c.type === 'QuorumLost');
+  if (lost?.status !== 'True')
+    return {
+      lines,
+      error: `${kv.metadata.name} has not lost its quorum (condition QuorumLost is ${lost?.status ?? 'absent'}); nothing to recover`,
+    };
+  lines.push(
+    `operator: ${lost.message}`,
+    `approving recovery of ${kv.metadata.name} from ${from} (request ${requestId})`,
+  );
+  return {
+    lines,
+    annotations: {
+      [RECOVER_FROM_ANNOTATION]: from,
+      [RECOVER_ID_ANNOTATION]: requestId,
+      ...(acceptDataLoss ? { [RECOVER_ACCEPT_BEHIND_ANNOTATION]: 'true' } : {}),
+    },
+  };
+}
+
+/**
+ * Pure: what the operator made of the approval of `from`, from the KVCluster's QuorumLost
+ * condition; undefined while it has not decided yet (docs/adr/0077 messages).
+ */
+export function operatorVerdict(kv: KVCluster, from: string): { ok: boolean; message: string } | undefined {
+  const c = kv.status?.conditions?.find((x) => x.type === 'QuorumLost');
+  if (c === undefined) return undefined;
+  if (c.status === 'False') return { ok: true, message: `${kv.metadata.name} has a leader again` };
+  if (c.reason === 'Recovering' && c.message.startsWith(`rebuilding from ${from} `))
+    return { ok: true, message: c.message };
+  if (c.reason === 'ApprovalRefused' && c.message.startsWith(`cannot recover from ${from}:`))
+    return { ok: false, message: c.message };
+  return undefined;
+}
+
+const VERDICT_WAIT_MS = 60_000;
+
 export async function recover(
   api: Api,
   access: MemberAccess,
@@ -102,7 +153,11 @@ export async function recover(
     }),
   );
   const requestId = `kubectl-${Date.now().toString(36)}`;
-  const plan = planRecover(kv, statuses, from, acceptDataLoss, requestId);
+  const authOn = api.members?.root !== undefined;
+  const unread = authOn && [...statuses.values()].every((s) => s === null);
+  const plan = unread
+    ? operatorChecks(kv, from, acceptDataLoss, requestId)
+    : planRecover(kv, statuses, from, acceptDataLoss, requestId);
   for (const l of plan.lines) out(l);
   if (plan.annotations === undefined) throw new ApiError(409, plan.error ?? 'refused');
   const res = await api.request(
@@ -113,6 +168,23 @@ export async function recover(
   );
   if (res.status < 200 || res.status > 299)
     throw new ApiError(res.status, `annotating ${namespace}/${cluster}: ${res.body.slice(0, 200)}`);
+  if (unread) {
+    const deadline = Date.now() + VERDICT_WAIT_MS;
+    for (;;) {
+      const verdict = operatorVerdict(await readCluster(api, namespace, cluster), from);
+      if (verdict !== undefined && !verdict.ok)
+        throw new ApiError(409, `the operator refused: ${verdict.message}`);
+      if (verdict !== undefined) {
+        out(`the operator accepted: ${verdict.message}`);
+        break;
+      }
+      if (Date.now() > deadline) {
+        out(`the operator has not decided within ${VERDICT_WAIT_MS / 1000} s; see condition QuorumLost`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
   out(
     `approved: the operator rebuilds ${cluster} from ${from}, then grows it back (watch: kubectl kv status ${cluster})`,
   );
