@@ -251,9 +251,11 @@ scrape_configs:
       datasource: '',
     };
     const operatorVars: Record<string, string> = { ...vars, job: 'operator' };
-    // Panels whose series appear only once something happened (a failure, a snapshot, a slow apply).
+    // Panels whose series appear only once something happened (a failure, a snapshot, a slow apply),
+    // or only on members that archive (kvstore_backup_*: this cluster runs without -backup-s3-url;
+    // test/operator/monitoring.test.ts and the backup e2e cover those series).
     const eventOnly =
-      /proposals_failed|snapshot_duration|slow_applies|heartbeat_send_failures|membership_operations|reconcile/;
+      /proposals_failed|snapshot_duration|slow_applies|heartbeat_send_failures|membership_operations|reconcile|kvstore_backup_/;
     for (const file of ['kv-store-cluster.json', 'kv-store-operator.json']) {
       const d = JSON.parse(readFileSync(path.join(monitoring, 'dashboards', file), 'utf8')) as {
         panels: { title: string; targets: { expr: string }[] }[];
