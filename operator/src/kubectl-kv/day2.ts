@@ -25,6 +25,26 @@ async function patch(api: Api, namespace: string, name: string, body: unknown): 
   throw new ApiError(res.status, `${res.status}: ${message}`);
 }
 
+/** Read-modify-write attempts before a conflict is reported (the operator writes status often). */
+const CONFLICT_ATTEMPTS = 5;
+
+/**
+ * Runs a read-modify-write again, from a fresh read, when the resourceVersion it read went stale
+ * (409): the operator updates the KVCluster's status on every reconcile, so a first attempt during
+ * a busy moment often loses that race. Another person's edit is never overwritten: each attempt
+ * re-reads and recomputes.
+ */
+export async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 409 || i >= CONFLICT_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, 100 * i));
+    }
+  }
+}
+
 export async function setHibernate(api: Api, namespace: string, name: string, on: boolean): Promise<string> {
   const kv = await readCluster(api, namespace, name);
   if ((kv.spec?.hibernate ?? false) === on) return `${name} is already ${on ? 'hibernating' : 'awake'}`;
@@ -61,6 +81,16 @@ export async function setFenced(
 ): Promise<string> {
   if (ordinalOf(name, member) === undefined)
     throw new ApiError(404, `${member} is not a member name of ${name} (${name}-0, ${name}-1, ...)`);
+  return retryOnConflict(() => fenceOnce(api, namespace, name, member, on));
+}
+
+async function fenceOnce(
+  api: Api,
+  namespace: string,
+  name: string,
+  member: string,
+  on: boolean,
+): Promise<string> {
   const kv = await readCluster(api, namespace, name);
   const current = fencedList(kv);
   const next = on ? [...new Set([...current, member])].sort() : current.filter((m) => m !== member);
@@ -92,6 +122,15 @@ export async function requestRestart(
 ): Promise<string> {
   if (member !== undefined && ordinalOf(name, member) === undefined)
     throw new ApiError(404, `${member} is not a member name of ${name}`);
+  return retryOnConflict(() => restartOnce(api, namespace, name, member));
+}
+
+async function restartOnce(
+  api: Api,
+  namespace: string,
+  name: string,
+  member: string | undefined,
+): Promise<string> {
   const res = await api.request('GET', clusterPath(namespace, name));
   if (res.status === 404) throw new ApiError(404, `KVCluster ${namespace}/${name} not found`);
   if (res.status < 200 || res.status > 299)
