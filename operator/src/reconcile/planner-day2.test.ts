@@ -2,47 +2,8 @@
 // only with leadership moved off it and enough voters left, restarts roll followers first.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ObservedPod, PlanInput, RaftMember, Step } from './planner.ts';
-import { planNextStep, operationKindOf } from './planner.ts';
-import { violations } from './planner.invariants.test-helper.ts';
-
-const pod = (ordinal: number, over: Partial<ObservedPod> = {}): ObservedPod => ({
-  ordinal,
-  ready: true,
-  terminating: false,
-  configHash: 'h1',
-  dataState: 'cluster',
-  ...over,
-});
-const voter = (o: number, over: Partial<RaftMember> = {}): RaftMember => ({
-  id: `demo-${o}`,
-  role: 'voter',
-  healthy: true,
-  matchIndex: 100,
-  ...over,
-});
-
-function healthy(n: number, over: Partial<PlanInput> = {}): PlanInput {
-  return {
-    clusterName: 'demo',
-    desiredReplicas: n,
-    desiredConfigHash: 'h1',
-    onMemberRemoval: 'Delete',
-    bootstrapped: true,
-    statefulSetReplicas: n,
-    pods: Array.from({ length: n }, (_, i) => pod(i)),
-    pvcs: Array.from({ length: n }, (_, i) => ({ ordinal: i, markedRemoved: false })),
-    raft: { leader: 'demo-0', commitIndex: 100, members: Array.from({ length: n }, (_, i) => voter(i)) },
-    operation: null,
-    ...over,
-  };
-}
-
-function plan(input: PlanInput): Step {
-  const step = planNextStep(input);
-  assert.deepEqual(violations(input, step), [], `unsafe step ${JSON.stringify(step)}`);
-  return step;
-}
+import { operationKindOf } from './planner.ts';
+import { healthy, plan, pod, voter } from './planner.fixtures.test-helper.ts';
 
 void describe('planner: hibernation', () => {
   test('a running cluster asked to hibernate scales the StatefulSet to zero, nothing else', () => {

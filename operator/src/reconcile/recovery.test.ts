@@ -1,7 +1,7 @@
 // Decisions for unusable member data and quorum-loss recovery (docs/adr/0077).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ObservedPod, PlanInput, RaftMember } from './planner.ts';
+import type { PlanInput } from './planner.ts';
 import { planNextStep } from './planner.ts';
 import { dataStateOf } from './observe.ts';
 import type { NodeStatus } from './nodeclient.ts';
@@ -9,38 +9,7 @@ import { decideRecovery, approvalOf, type MemberObservation, type RecoveryInput 
 import { runRecovery } from './recovery-run.ts';
 import type { Observation } from './observe.ts';
 import type { KVCluster } from '../types.ts';
-
-const pod = (ordinal: number, over: Partial<ObservedPod> = {}): ObservedPod => ({
-  ordinal,
-  ready: true,
-  terminating: false,
-  configHash: 'h1',
-  dataState: 'cluster',
-  ...over,
-});
-const voter = (o: number, over: Partial<RaftMember> = {}): RaftMember => ({
-  id: `demo-${o}`,
-  role: 'voter',
-  healthy: true,
-  matchIndex: 100,
-  ...over,
-});
-
-function healthy(n: number, over: Partial<PlanInput> = {}): PlanInput {
-  return {
-    clusterName: 'demo',
-    desiredReplicas: n,
-    desiredConfigHash: 'h1',
-    onMemberRemoval: 'Delete',
-    bootstrapped: true,
-    statefulSetReplicas: n,
-    pods: Array.from({ length: n }, (_, i) => pod(i)),
-    pvcs: Array.from({ length: n }, (_, i) => ({ ordinal: i, markedRemoved: false })),
-    raft: { leader: 'demo-0', commitIndex: 100, members: Array.from({ length: n }, (_, i) => voter(i)) },
-    operation: null,
-    ...over,
-  };
-}
+import { healthy, pod, voter } from './planner.fixtures.test-helper.ts';
 
 void describe('planner: a member whose node refuses its data', () => {
   for (const d of ['corrupt', 'lost'] as const) {
