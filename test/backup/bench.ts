@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProcCluster, freePort, http, waitFor } from '../integration/harness.ts';
 import { kvctl } from '../integration/backup-writer.ts';
+import { procTimes, ticksPerSecond } from '../../bench/lib/cpu.ts';
 import { startMinio } from './minio.ts';
 
 const quick = process.argv.includes('--quick');
@@ -48,6 +49,16 @@ async function load(urls: string[], ms: number): Promise<{ ops: number; errors: 
   return { ops: (ops * 1000) / ms, errors, p99: lat[Math.floor(lat.length * 0.99)] ?? 0 };
 }
 
+/** CPU ticks (user + system) of a cluster's members and of MinIO, from /proc. */
+function cpuTicks(c: ProcCluster, minioPid: number | undefined): { members: number; minio: number } {
+  let members = 0;
+  for (const n of c.nodes.values()) {
+    const pid = n.proc?.pid;
+    if (pid !== undefined) members += procTimes(pid).selfTicks;
+  }
+  return { members, minio: minioPid === undefined ? 0 : procTimes(minioPid).selfTicks };
+}
+
 function quantile(text: string, q: number): string {
   const rows = [...text.matchAll(/kvstore_backup_archive_delay_seconds_bucket\{le="([^"]+)"\} (\d+)/g)].map(
     (m) => [m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])] as const,
@@ -70,15 +81,26 @@ async function throughput(): Promise<void> {
     const leaderUrl = async (c: ProcCluster) => c.node(await c.waitForLeader()).url;
     const rows: string[] = [];
     const sums = { off: 0, on: 0 };
+    const cpu: Record<'off' | 'on', number[]> = { off: [], on: [] };
     for (let r = 0; r < ROUNDS; r++) {
       for (const [name, c] of [
         ['off', off],
         ['on', on],
       ] as const) {
-        const res = await load([await leaderUrl(c)], PHASE_MS);
+        const url = await leaderUrl(c);
+        const before = cpuTicks(c, minio.pid);
+        const res = await load([url], PHASE_MS);
+        const after = cpuTicks(c, minio.pid);
         sums[name] += res.ops;
+        const puts = (res.ops * PHASE_MS) / 1000;
+        const perK = (ticks: number) => (puts > 0 ? (1000 * ticks) / ticksPerSecond() / puts : NaN);
+        const memberCpu = perK(after.members - before.members);
+        cpu[name].push(memberCpu);
+        // MinIO works for the archiving cluster only; its share is the bucket's cost, not the members'.
+        const minioCpu = name === 'on' ? `, MinIO ${perK(after.minio - before.minio).toFixed(3)}` : '';
         rows.push(
-          `  round ${r + 1} archiving ${name.padEnd(3)}: ${res.ops.toFixed(0)} PUT/s, p99 ${res.p99.toFixed(1)} ms, errors ${res.errors}`,
+          `  round ${r + 1} archiving ${name.padEnd(3)}: ${res.ops.toFixed(0)} PUT/s, p99 ${res.p99.toFixed(1)} ms, errors ${res.errors}, ` +
+            `CPU-s per 1k PUT: members ${memberCpu.toFixed(3)}${minioCpu}`,
         );
       }
     }
@@ -88,6 +110,11 @@ async function throughput(): Promise<void> {
     console.log(rows.join('\n'));
     console.log(
       `  mean: off ${(sums.off / ROUNDS).toFixed(0)} PUT/s, on ${(sums.on / ROUNDS).toFixed(0)} PUT/s (${((100 * sums.on) / sums.off - 100).toFixed(1)} %)`,
+    );
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+    console.log(
+      `  members' CPU-s per 1k PUT (median of rounds): off ${median(cpu.off).toFixed(3)}, on ${median(cpu.on).toFixed(3)} ` +
+        `(${((100 * median(cpu.on)) / median(cpu.off) - 100).toFixed(1)} %)`,
     );
     const leader = await leaderUrl(on);
     await new Promise((r) => setTimeout(r, 3000));

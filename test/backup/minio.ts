@@ -17,6 +17,8 @@ export interface Minio {
   root: string;
   client: S3Client;
   createBucket(name: string): Promise<void>;
+  /** The server's process id (CPU accounting in the backup bench). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -77,6 +79,7 @@ export async function startMinio(): Promise<Minio> {
     env,
     root,
     client,
+    pid: proc.pid,
     async createBucket(name: string) {
       await client.send(new CreateBucketCommand({ Bucket: name }));
     },
