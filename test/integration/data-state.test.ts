@@ -134,4 +134,39 @@ void describe('data state', { timeout: 120_000 }, () => {
       await c.close();
     }
   });
+  void test('a voter whose whole data directory was deleted rejoins with -join: no vote, it finds out, and reports lost data', async () => {
+    const c = await ProcCluster.start(['w1', 'w2', 'w3']);
+    try {
+      const leader = await c.waitForLeader();
+      const n = await c.defineJoiner('w4');
+      c.spawn('w4');
+      const add = await http('POST', `${c.node(leader).url}/v1/cluster/members`, {
+        id: 'w4',
+        peerUrl: n.url,
+      });
+      assert.equal(add.status, 201, JSON.stringify(add.body));
+      await waitFor('w4 promoted', async () => {
+        const r = await http('POST', `${c.node(leader).url}/v1/cluster/members/w4/promote`);
+        return r.status === 200;
+      });
+      for (let i = 0; i < 5; i++) assert.equal((await c.put(leader, `k${i}`, 'v')).status, 200);
+      await c.stop('w4');
+      // The volume survives but everything in it is gone, the identity file too: locally it looks new.
+      rmSync(n.dataDir, { recursive: true, force: true });
+      c.spawn('w4');
+      // The leader notices at its next append; the member then finds it was already a voter.
+      await waitFor('w4 stops', async () => {
+        await c.put(leader, 'tick', String(Date.now()));
+        const r = await http('GET', `${n.url}/livez`, undefined, { timeoutMs: 2000 }).catch(() => undefined);
+        return r?.status === 503;
+      });
+      assert.match(readFileSync(n.logFile, 'utf8'), /this member lost its data/);
+      assert.equal((await c.put(leader, 'after', 'v')).status, 200, 'the other three keep serving');
+      await c.stop('w4');
+      c.spawn('w4');
+      await expectDegraded(c, 'w4', 'lost', /already made this member a voter/);
+    } finally {
+      await c.close();
+    }
+  });
 });

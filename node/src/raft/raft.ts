@@ -58,6 +58,17 @@ export class Raft {
   /** Proposals appended but not yet broadcast (flushed by the RawNode before messages leave). */
   private pendingBroadcast = false;
   private readOnly = new ReadOnly();
+  /** HardState.joining: no vote and no campaign until the log proves this is not a wiped voter. */
+  joining = false;
+  /**
+   * The first commit index a joining member learned from a leader that had committed an entry of
+   * its term: every entry committed before it could not have been acknowledged by this directory.
+   */
+  private firstContactCommit: number | null = null;
+  /** A leader's commit index heard while joining, whose entry the log does not hold yet. */
+  private commitCandidate: { index: number; term: number } | null = null;
+  /** Set when a joining member finds itself a voter already: it was wiped; it does nothing more. */
+  wipedVoter: string | null = null;
   /** ReadIndex requests received before this leader committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
 
@@ -81,6 +92,7 @@ export class Raft {
       this.term = hardState.term;
       this.vote = hardState.vote;
     }
+    this.joining = hardState.joining === true;
     if (cfg.applied > this.raftLog.applied) this.raftLog.appliedTo(cfg.applied);
     // Conf changes between the snapshot and what the application already applied took effect before the restart.
     const first = this.raftLog.firstIndex();
@@ -261,6 +273,7 @@ export class Raft {
   // ---- tick ------------------------------------------------------------------
 
   tick(): void {
+    if (this.wipedVoter !== null) return;
     if (this.role === StateRole.Leader) this.tickHeartbeat();
     else this.tickElection();
   }
@@ -307,6 +320,7 @@ export class Raft {
   hup(transfer: boolean): void {
     if (this.role === StateRole.Leader) return;
     if (!this.promotable()) return;
+    if (this.joining) return;
     if (this.hasUnappliedConfChanges()) return;
     if (this.cfg.preVote && !transfer) this.campaign('pre', false);
     else this.campaign('election', transfer);
@@ -363,6 +377,8 @@ export class Raft {
   // ---- step --------------------------------------------------------------------
 
   step(m: Message): void {
+    // A wiped voter must not take part in anything: not votes, not appends, not proposals.
+    if (this.wipedVoter !== null) return;
     if (
       m.term === 0 ||
       isLocalMessage(m.type) ||
@@ -431,10 +447,13 @@ export class Raft {
   }
 
   private handleVoteRequest(m: Message): void {
+    // A joining member has no term of its own to refuse with yet: it stays silent instead.
+    if (this.joining && this.term === 0) return;
     const canVote =
-      this.vote === m.from ||
-      (this.vote === null && this.lead === null) ||
-      (m.type === MessageType.PreVote && m.term > this.term);
+      !this.joining &&
+      (this.vote === m.from ||
+        (this.vote === null && this.lead === null) ||
+        (m.type === MessageType.PreVote && m.term > this.term));
     const respType = m.type === MessageType.Vote ? MessageType.VoteResp : MessageType.PreVoteResp;
     if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
       // Reply with the request's term so a pre-candidate counts it.
@@ -531,6 +550,11 @@ export class Raft {
     }
     const lastNew = this.raftLog.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== undefined) {
+      if (this.joining) {
+        this.noteLeaderCommit(m.commit, m.term);
+        this.checkAdmission();
+      }
+      if (this.wipedVoter !== null) return;
       r.index = lastNew;
       this.send(r);
       return;
@@ -555,11 +579,85 @@ export class Raft {
     const snap = m.snapshot;
     const r = emptyMessage(MessageType.AppResp, this.id, m.from, this.term);
     if (snap && this.restore(snap)) {
+      if (this.joining) {
+        this.noteLeaderCommit(m.commit, m.term);
+        this.checkAdmission();
+      }
+      if (this.wipedVoter !== null) return;
       r.index = this.raftLog.lastIndex();
     } else {
       r.index = this.raftLog.committed;
     }
     this.send(r);
+  }
+
+  /**
+   * A joining member (HardState.joining) is admitted once its log holds every entry the leader had
+   * committed when they first spoke: those were committed without any acknowledgement from this
+   * data directory, so if they leave this member a voter, a previous life of it voted and its
+   * directory was wiped since (a new member is added as a learner and promoted only after it caught
+   * up, i.e. by a later entry). Admitted only as a learner; the admission lands in the hard state of
+   * the same Ready as the entries. A snapshot newer than the first contact hides when the member
+   * became a voter: being one there counts as wiped too (a replacement costs less than a double
+   * vote). Direct voter additions of an empty member are thus refused (docs/adr/0079).
+   */
+  /**
+   * Only a commit index at an entry of the leader's own term covers everything committed before it
+   * (a new leader's commit index lags until an entry of its term commits). The first one heard is
+   * kept until the log reaches it and shows its term; a stale one is dropped for the next.
+   */
+  private noteLeaderCommit(commit: number, term: number): void {
+    if (this.firstContactCommit !== null) return;
+    this.commitCandidate ??= { index: commit, term };
+    const c = this.commitCandidate;
+    if (c.index > this.raftLog.lastIndex()) return;
+    if (this.raftLog.term(c.index) === c.term) {
+      this.firstContactCommit = c.index;
+      return;
+    }
+    this.commitCandidate = null;
+    if (commit !== c.index || term !== c.term) this.noteLeaderCommit(commit, term);
+  }
+
+  private checkAdmission(): void {
+    const c0 = this.firstContactCommit;
+    if (c0 === null || this.raftLog.lastIndex() < c0) return;
+    const snap = this.raftLog.snapshot().metadata;
+    let role: 'voter' | 'learner' | 'none' = snap.confState.voters.includes(this.id)
+      ? 'voter'
+      : snap.confState.learners.includes(this.id)
+        ? 'learner'
+        : 'none';
+    let at = `the snapshot at ${snap.index}`;
+    if (snap.index < c0) {
+      for (const e of this.raftLog.slice(snap.index + 1, c0 + 1, Number.MAX_SAFE_INTEGER) ?? []) {
+        if (e.type !== EntryType.ConfChange) continue;
+        const cc = decodeConfChange(e.data);
+        if (cc.nodeId !== this.id) continue;
+        role =
+          cc.type === ConfChangeType.AddVoter
+            ? 'voter'
+            : cc.type === ConfChangeType.AddLearner
+              ? 'learner'
+              : 'none';
+        at = `entry ${e.index}`;
+      }
+    }
+    // 'none': a leader replicates to this member (so it applied an entry adding it, at or below its
+    // commit index) yet the log up to there never adds it: it is a founding member, whose
+    // membership came from the bootstrap configuration.
+    if (role !== 'learner') {
+      const how =
+        role === 'voter'
+          ? `had already made this member a voter (${at})`
+          : 'counts this member among its founding members';
+      this.wipedVoter =
+        `joined with an empty data directory, but the cluster ${how} before it first heard from the ` +
+        `leader (commit index ${c0}): its data was lost or wiped, and voting again could elect two ` +
+        'leaders in one term; replace the member (remove it, add it back as a learner)';
+      return;
+    }
+    this.joining = false;
   }
 
   /** Installs a snapshot from the leader; false if we already have what it holds. */
@@ -621,6 +719,12 @@ export class Raft {
   private handleAppendResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     if (m.reject) {
+      if (m.index >= pr.match && m.rejectHint < pr.match) {
+        // It refuses an append right after what it acknowledged in this term, and its log ends below
+        // that: it lost its data (a wiped directory restarted empty; a durable follower's hint is at
+        // least its match). Probe below the old match, or it could never be caught up again.
+        pr.match = m.rejectHint;
+      }
       let nextProbe = m.rejectHint;
       if (m.hintTerm > 0) nextProbe = this.raftLog.findConflictByTerm(m.rejectHint, m.hintTerm).index;
       if (pr.maybeDecrTo(m.index, nextProbe)) {
@@ -884,6 +988,8 @@ export class Raft {
     if (snap.metadata.index === 0) throw new Error('raft: need a snapshot but none is available');
     const m = emptyMessage(MessageType.Snap, this.id, to, this.term);
     m.snapshot = snap;
+    // A joining follower learns from it what was committed before they first spoke.
+    m.commit = this.raftLog.committed;
     pr.becomeSnapshot(snap.metadata.index);
     this.send(m);
     return true;

@@ -43,6 +43,10 @@ export interface RaftStatus {
   leadTransferee: NodeId | null;
   /** Leader only. */
   progress: Map<NodeId, PeerProgress>;
+  /** Joined with an empty data directory and not yet admitted: casts no vote (HardState.joining). */
+  joining: boolean;
+  /** Why this member found it was a voter whose data was wiped; it then does nothing (null: it was not). */
+  wipedVoter: string | null;
 }
 
 export class RawNode {
@@ -100,6 +104,11 @@ export class RawNode {
     }
   }
 
+  /** Why this member stopped as a wiped voter (HardState.joining, ADR 0079); null if it did not. */
+  wipedVoter(): string | null {
+    return this.raft.wipedVoter;
+  }
+
   reportUnreachable(id: NodeId): void {
     this.raft.step(emptyMessage(MessageType.Unreachable, id, this.raft.id, 0));
   }
@@ -115,7 +124,9 @@ export class RawNode {
   }
 
   private hardState(): HardState {
-    return { term: this.raft.term, vote: this.raft.vote, commit: this.raft.raftLog.committed };
+    const hs: HardState = { term: this.raft.term, vote: this.raft.vote, commit: this.raft.raftLog.committed };
+    if (this.raft.joining) hs.joining = true;
+    return hs;
   }
 
   hasReady(): boolean {
@@ -248,10 +259,17 @@ export class RawNode {
       confState: r.confState(),
       leadTransferee: r.leadTransferee,
       progress,
+      joining: r.joining,
+      wipedVoter: r.wipedVoter,
     };
   }
 }
 
 function hardStateEqual(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+  return (
+    a.term === b.term &&
+    a.vote === b.vote &&
+    a.commit === b.commit &&
+    (a.joining === true) === (b.joining === true)
+  );
 }

@@ -8,6 +8,12 @@ export interface HardState {
   term: number;
   vote: NodeId | null;
   commit: number;
+  /**
+   * Set for a member that joined with an empty data directory until the cluster's log shows it was
+   * not already a voter (a voter whose directory was wiped would otherwise vote again in terms it
+   * voted in before); it casts no vote and never campaigns while set (docs/adr/0079).
+   */
+  joining?: boolean;
 }
 
 export const EntryType = {

@@ -17,6 +17,7 @@ import { KvStateMachine, type MemberAddress as SmMemberAddress } from '../kv/sta
 import { PeerTransport } from '../transport/peer-transport.ts';
 import { verifyReceivedSnapshot } from '../kv/snapshot-verify.ts';
 import { kvError, type KvError } from '../errors.ts';
+import { DataDirError } from '../storage/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { KeyValue, KvService, MemberInfo, NodeStatus, ReadyCheck } from '../http/service.ts';
@@ -113,6 +114,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   private readonly instanceId: string;
   private stopping = false;
   private fatalError: Error | null = null;
+  private wipedReported = false;
   /** The leader as of the last Ready's soft state (leader-change logging). */
   private leader: string | null = null;
   private readonly tickListeners = new Set<(stopped: boolean) => void>();
@@ -226,6 +228,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
           this.metrics.keys.set(this.sm.count());
         },
         afterAdvance: () => {
+          this.checkWipedVoter();
           this.applier.advanced();
           this.reads.onApplied();
           this.housekeeping.maybeSnapshot();
@@ -245,7 +248,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     const storage = await DiskStorage.open(opts.dataDir, {
       memberId: opts.id,
       ...(clusterId !== undefined ? { clusterId } : {}),
-      ...(opts.join ? {} : { bootstrap: { voters: initial.map((m) => m.id), learners: [] } }),
+      ...(opts.join ? { joining: true } : { bootstrap: { voters: initial.map((m) => m.id), learners: [] } }),
     });
     try {
       await runRequestedForce(storage, opts, log);
@@ -392,6 +395,22 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     }
     if (leader === null && this.leader !== null) this.log.warn('lost the leader', { role });
     this.leader = leader;
+  }
+
+  /**
+   * The core found this member is a voter whose data directory was wiped (ADR 0079): it must never
+   * vote again. Recorded durably, so every later start reports lost data (the operator replaces the
+   * member), then the node stops like on any fatal error (/livez fails and the container restarts).
+   */
+  private checkWipedVoter(): void {
+    const reason = this.rn.wipedVoter();
+    if (reason === null || this.wipedReported) return;
+    this.wipedReported = true;
+    this.log.error('this member lost its data: it will not take part in the cluster again', { reason });
+    void this.storage
+      .markLost(reason)
+      .then(() => this.fatal(new DataDirError('lost-state', `this member ${reason}`)))
+      .catch((e: unknown) => this.fatal(e));
   }
 
   private fatal(e: unknown): void {

@@ -35,6 +35,8 @@ export interface NodeStorage extends Storage, LoopStorage {
   setClusterId(id: string): Promise<void>;
   markRemoved(): Promise<void>;
   clearRemoved(): Promise<void>;
+  /** This member found it is a wiped voter (ADR 0079): later opens of the directory report lost state. */
+  markLost(reason: string): Promise<void>;
   close(): Promise<void>;
 }
 

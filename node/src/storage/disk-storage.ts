@@ -68,6 +68,11 @@ export interface DiskStorageOptions {
   bootstrap?: ConfState;
   /** A new directory built by a restore (MetaRecord.origin); ignored if the directory holds data. */
   origin?: 'restore';
+  /**
+   * A new directory of a member that joins (-join): its first hard state is `joining`, so it casts
+   * no vote until the cluster's log shows it was not already a voter (ADR 0079).
+   */
+  joining?: boolean;
 }
 
 export interface PersistRequest {
@@ -154,6 +159,11 @@ export class DiskStorage extends MemoryStorage {
         return await DiskStorage.initialise(db, opts, dir);
       }
       const meta = decodeMeta(rawMeta);
+      if (meta.lostReason !== undefined)
+        throw new DataDirError(
+          'lost-state',
+          `data directory ${dir} has lost its state: this member ${meta.lostReason}`,
+        );
       checkIdentity(dir, meta, opts);
       const storage = new DiskStorage(db, meta, dir);
       await storage.files.init();
@@ -219,6 +229,8 @@ export class DiskStorage extends MemoryStorage {
     if (opts.bootstrap !== undefined) {
       const confState = { voters: [...opts.bootstrap.voters], learners: [...opts.bootstrap.learners] };
       storage.snap = { metadata: { index: 0, term: 0, confState }, data: new Uint8Array() };
+    } else if (opts.joining === true) {
+      storage.hardState = { ...storage.hardState, joining: true };
     }
     // Meta goes last in key order but all of it lands atomically in one batch.
     const ops: BatchOp[] = [
@@ -515,6 +527,10 @@ export class DiskStorage extends MemoryStorage {
     return this.writeMeta({ ...this.metaRecord, removed: false });
   }
 
+  markLost(reason: string): Promise<void> {
+    return this.writeMeta({ ...this.metaRecord, lostReason: reason });
+  }
+
   private writeMeta(meta: MetaRecord): Promise<void> {
     this.metaRecord = meta;
     return this.enqueue([putOp(KEY_META, packr.pack(meta))]);
@@ -749,7 +765,12 @@ interface QueuedWrite {
 export function mustSync(p: PersistRequest, previous: HardState): boolean {
   if (p.snapshot !== null || p.entries.length > 0) return true;
   const hs = p.hardState;
-  return hs !== null && (hs.term !== previous.term || hs.vote !== previous.vote);
+  return (
+    hs !== null &&
+    (hs.term !== previous.term ||
+      hs.vote !== previous.vote ||
+      (hs.joining === true) !== (previous.joining === true))
+  );
 }
 
 /**

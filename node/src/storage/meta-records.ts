@@ -29,6 +29,11 @@ export interface MetaRecord {
    * then not compared with it. Absent for directories a member initialised itself.
    */
   origin?: 'restore';
+  /**
+   * Set when this member, joining with an empty directory, found the cluster already counted it as
+   * a voter (its former directory was wiped, ADR 0079): it never starts normally again.
+   */
+  lostReason?: string;
 }
 
 export interface SnapshotRecord {
@@ -66,7 +71,8 @@ export function decodeMeta(raw: Buffer): MetaRecord {
     typeof v.memberId !== 'string' ||
     !(v.clusterId === null || typeof v.clusterId === 'string') ||
     typeof v.removed !== 'boolean' ||
-    !(v.origin === undefined || v.origin === 'restore')
+    !(v.origin === undefined || v.origin === 'restore') ||
+    !(v.lostReason === undefined || typeof v.lostReason === 'string')
   ) {
     if (v.formatVersion !== FORMAT_VERSION) {
       throw new DataDirError(
@@ -82,6 +88,7 @@ export function decodeMeta(raw: Buffer): MetaRecord {
     clusterId: v.clusterId,
     removed: v.removed,
     ...(v.origin === 'restore' ? { origin: 'restore' as const } : {}),
+    ...(typeof v.lostReason === 'string' ? { lostReason: v.lostReason } : {}),
   };
 }
 
@@ -91,11 +98,12 @@ export function decodeHardState(payload: Buffer): HardState {
     !isRecord(v) ||
     !isIndex(v.term) ||
     !isIndex(v.commit) ||
-    !(v.vote === null || typeof v.vote === 'string')
+    !(v.vote === null || typeof v.vote === 'string') ||
+    !(v.joining === undefined || typeof v.joining === 'boolean')
   ) {
     throw new CorruptionError(printableKey(KEY_HARD_STATE), 'malformed hard state');
   }
-  return { term: v.term, vote: v.vote, commit: v.commit };
+  return { term: v.term, vote: v.vote, commit: v.commit, ...(v.joining === true ? { joining: true } : {}) };
 }
 
 export function decodeLogStart(payload: Buffer): { index: number; term: number } {

@@ -18,6 +18,13 @@ export class SimStorage extends MemoryStorage {
     return s;
   }
 
+  /** What a member started with -join on an empty data directory holds (DiskStorage `joining`). */
+  static freshJoiner(): SimStorage {
+    const s = new SimStorage();
+    s.hardState = { term: 0, vote: null, commit: 0, joining: true };
+    return s;
+  }
+
   /** The persisted entry at `i`, or undefined if compacted or beyond the log. */
   entryAt(i: number): Entry | undefined {
     const offset = this.ents[0]!.index;
@@ -65,7 +72,8 @@ export type CrashPoint = 'before-persist' | 'after-persist' | 'before-advance';
 
 export class SimNode {
   readonly id: NodeId;
-  readonly storage: SimStorage;
+  /** Replaced only by wipe(): the data directory deleted, the member restarted as a joiner. */
+  storage: SimStorage;
   rn: RawNode;
   up = true;
   /** Removed from the cluster and shut down for good. */
@@ -114,6 +122,13 @@ export class SimNode {
     this.incarnation++;
     this.rn = new RawNode(this.makeConfig(this.storage, this.appliedIndex));
     this.up = true;
+  }
+
+  /** Loses its whole data directory (identity too) and restarts empty with -join (ADR 0079). */
+  wipe(fresh: SimStorage): void {
+    this.crash();
+    this.storage = fresh;
+    this.restart();
   }
 
   /** Snapshot at the applied index, keeping `keep` entries behind it for slightly lagging followers. */

@@ -6,6 +6,7 @@
 // phase the network heals and the cluster must make progress (liveness).
 import { defaultConfig, seededRandom } from '../config.ts';
 import { decodeConfChange } from '../conf-change.ts';
+import { caughtUp } from '../membership.ts';
 import {
   ConfChangeType,
   EntryType,
@@ -75,12 +76,15 @@ export class Simulation {
   /** Rate at which a nemesis crashes or isolates the current leader (election churn, Figure 8 histories). */
   private readonly leaderFaultRate: number;
   private readonly churn: boolean;
+  private readonly wipeRate: number;
 
   private nextNodeNum: number;
   private valueSeq = 0;
   private readSeq = 0;
   private readonly reads = new Map<string, PendingRead>();
   private readonly removals = new Map<NodeId, number>();
+  /** The member last wiped, until it is admitted again or removed. */
+  private wiped: NodeId | null = null;
   private delivered = 0;
   private leadersSeen = 0;
 
@@ -113,6 +117,7 @@ export class Simulation {
     this.dupRate = this.pick([0, 0.02, 0.1]);
     this.maxDelay = this.pick([0, 2, 5]);
     this.crashRate = this.pick([0.002, 0.01, 0.03]);
+    this.wipeRate = this.pick([0, 0.0005, 0.002]);
     this.leaderFaultRate = this.churn ? this.pick([0.05, 0.1]) : this.pick([0, 0, 0.02, 0.05]);
     const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
     this.nextNodeNum = n + 1;
@@ -120,7 +125,7 @@ export class Simulation {
     this.event(
       `seed ${this.seed}: ${n} nodes${this.churn ? ' (churn)' : ''}, preVote=${this.preVote} checkQuorum=${this.checkQuorum} ` +
         `maxSizePerMsg=${this.maxSizePerMsg} maxInflight=${this.maxInflight} maxUncommitted=${this.maxUncommitted} ` +
-        `drop=${this.dropRate} dup=${this.dupRate} maxDelay=${this.maxDelay} crashRate=${this.crashRate} leaderFaultRate=${this.leaderFaultRate}`,
+        `drop=${this.dropRate} dup=${this.dupRate} maxDelay=${this.maxDelay} crashRate=${this.crashRate} wipeRate=${this.wipeRate} leaderFaultRate=${this.leaderFaultRate}`,
     );
   }
 
@@ -512,18 +517,28 @@ export class Simulation {
   private changeMembership(): void {
     const l = this.leader();
     if (!l) return;
+    // As the operator: a wiped member is replaced before any other change (replaceWiped).
+    if (
+      this.wiped !== null ||
+      [...this.nodes.values()].some((n) => n.up && n.rn.status().wipedVoter !== null)
+    )
+      return;
     const { voters, learners } = l.rn.status().confState;
     const options: (() => void)[] = [];
     const members = voters.length + learners.length;
     if (members < 7) {
       options.push(() => {
         const id = `n${this.nextNodeNum++}`;
-        this.addNode(id, new SimStorage());
+        this.addNode(id, SimStorage.freshJoiner());
         this.confChange(l, ConfChangeType.AddLearner, id);
       });
     }
-    if (learners.length > 0)
-      options.push(() => this.confChange(l, ConfChangeType.AddVoter, this.pick(learners)));
+    // Promotion as the admin API allows it (membership.ts caughtUp): a learner acknowledging appends
+    // and close to the commit index. A learner that joined empty is admitted by then (ADR 0079).
+    const st = l.rn.status();
+    const promotable = learners.filter((id) => caughtUp(st.progress.get(id), st.commit));
+    if (promotable.length > 0)
+      options.push(() => this.confChange(l, ConfChangeType.AddVoter, this.pick(promotable)));
     if (voters.length > 3)
       options.push(() => this.confChange(l, ConfChangeType.RemoveNode, this.pick(voters)));
     // Demotion (fencing, ADR 0076): AddLearner on a voter.
@@ -541,6 +556,63 @@ export class Simulation {
       this.event(`conf change ${name} ${id} at ${l.id}: ${r.ok ? 'proposed' : r.error}`);
     });
     this.drain(l);
+  }
+
+  /**
+   * Deletes a member's whole data directory and restarts it with -join, as a kept volume whose files
+   * were removed: a voter must find out and do nothing more (the operator then replaces it), a
+   * learner may simply catch up again. One at a time, as the operator replaces members.
+   */
+  private wipe(): void {
+    if (this.wiped !== null) return;
+    const l = this.leader();
+    if (!l) return;
+    const { voters, learners } = l.rn.status().confState;
+    const members = [...voters, ...learners]
+      .map((id) => this.nodes.get(id))
+      .filter((n): n is SimNode => n !== undefined && !n.decommissioned && !this.removals.has(n.id));
+    if (members.length === 0) return;
+    const n = this.pick(members);
+    if (voters.includes(n.id)) {
+      // Only while the other voters that can vote (not themselves joining) keep a majority:
+      // losing more is quorum loss, which takes a human (ADR 0077), not this fault.
+      const able = voters.filter((id) => id !== n.id && this.nodes.get(id)?.rn.status().joining === false);
+      if (able.length < Math.floor(voters.length / 2) + 1) return;
+    }
+    const fresh = SimStorage.freshJoiner();
+    fresh.onAppend = (e, prevTerm) => this.checker.logEntry(n.id, e, prevTerm);
+    this.guard(n, 'wipe', () => n.wipe(fresh));
+    this.wiped = n.id;
+    this.event(`${n.id} WIPED: its data directory is gone; restarted empty with -join (term ${n.term})`);
+    this.drain(n);
+  }
+
+  /** The operator's part: a member that reports itself a wiped voter is removed from the cluster. */
+  private replaceWiped(): void {
+    // A member can also suspect itself without a wipe (restarted before it was admitted, then
+    // caught up by a snapshot that lists it as a voter): conservative, and replaced the same way.
+    for (const n of this.nodes.values()) {
+      if (n.id === this.wiped || !n.up || n.decommissioned || this.removals.has(n.id)) continue;
+      if (n.rn.status().wipedVoter === null) continue;
+      const l = this.leader();
+      if (l && l !== n) this.confChange(l, ConfChangeType.RemoveNode, n.id);
+    }
+    if (this.wiped === null) return;
+    const n = this.nodes.get(this.wiped);
+    if (!n || n.decommissioned || this.removals.has(n.id)) {
+      this.wiped = null;
+      return;
+    }
+    if (!n.up) return;
+    const st = n.rn.status();
+    if (st.wipedVoter === null) {
+      // Admitted (it was a learner, or no member at all): it simply catches up again.
+      if (!st.joining) this.wiped = null;
+      return;
+    }
+    const l = this.leader();
+    if (!l || l === n) return;
+    this.confChange(l, ConfChangeType.RemoveNode, n.id);
   }
 
   private transfer(): void {
@@ -576,6 +648,8 @@ export class Simulation {
     if (this.chance(0.02)) this.compact();
     if (this.chance(0.015)) this.changeMembership();
     if (this.chance(0.006)) this.transfer();
+    if (this.chance(this.wipeRate)) this.wipe();
+    if (this.chance(0.05)) this.replaceWiped();
   }
 
   private tick(): void {
@@ -623,12 +697,17 @@ export class Simulation {
         this.drain(n);
       }
     }
-    const budget = this.opts.livenessTicks ?? 400;
+    // Replacing a wiped member first (remove it, then commit the probe without it) takes longer.
+    const wipedLeft = [...this.nodes.values()].some(
+      (n) => !n.decommissioned && n.up && n.rn.status().wipedVoter !== null,
+    );
+    const budget = (this.opts.livenessTicks ?? 400) * (wipedLeft ? 2 : 1);
     const start = this.now;
     let probe: string | null = null;
     let probeAt = 0;
     while (this.now - start < budget && this.checker.violations.length === 0) {
       this.tick();
+      if ((this.now - start) % 10 === 0) this.replaceWiped();
       const l = this.leader();
       if (!l) continue;
       if (probe === null || this.now - probeAt > 30) {
@@ -667,6 +746,8 @@ export class Simulation {
     for (const id of [...voters, ...learners]) {
       const n = this.nodes.get(id);
       if (!n || !n.up || n.appliedIndex < index) return false;
+      // A member still withholding its vote has not been admitted: the guard must not stall.
+      if (n.rn.status().joining) return false;
     }
     return true;
   }

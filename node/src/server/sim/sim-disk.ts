@@ -265,6 +265,14 @@ export class SimDisk extends MemoryStorage implements NodeStorage {
     return this.setRemoved(true);
   }
 
+  /** The node-level simulation never wipes a member (the core simulation does): kept in memory only. */
+  markLost(reason: string): Promise<void> {
+    this.lostReason = reason;
+    return Promise.resolve();
+  }
+
+  lostReason: string | null = null;
+
   clearRemoved(): Promise<void> {
     if (!this.metaState.removed) return Promise.resolve();
     return this.setRemoved(false);
