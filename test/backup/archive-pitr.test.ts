@@ -364,4 +364,96 @@ describe('archiving to S3 and point-in-time restore (real MinIO)', { timeout: 60
     assert.equal(r.code, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { keys: number }).keys, 40);
   });
+
+  test('retention by age (-backup-keep-age) keeps what restores to the window need and deletes older snapshots', async () => {
+    const prefix = 'age';
+    const windowMs = 5000;
+    const c = new ProcCluster(minio.env);
+    restored.push(c);
+    const port = await freePort();
+    c.define('g1', port, [
+      '-addr',
+      `127.0.0.1:${port}`,
+      '-backup-s3-url',
+      `s3://${BUCKET}/${prefix}`,
+      '-backup-s3-endpoint',
+      minio.endpoint,
+      '-backup-rpo',
+      '1s',
+      '-backup-full-interval',
+      '1s',
+      // keepFull 1 alone would leave one snapshot: the others are kept by age.
+      '-backup-keep-full',
+      '1',
+      '-backup-keep-age',
+      `${windowMs}ms`,
+    ]);
+    c.spawn('g1');
+    await c.waitForLeader();
+    const url = c.node('g1').url;
+    const store = new ObjectStore({ bucket: BUCKET, prefix: `${prefix}/`, endpoint: minio.endpoint });
+    const snapshots = async () =>
+      (await store.list('snapshots/')).sort((a, b) => a.lastModified - b.lastModified);
+    const writes: { key: string; sentAt: number; ackedAt: number }[] = [];
+    let early: string[] = [];
+    const t0 = Date.now();
+    for (let i = 0; Date.now() - t0 < 14_000; i++) {
+      const sentAt = Date.now();
+      assert.equal((await http('PUT', `${url}/v1/kv/g${i}`, { value: `v${i}` })).status, 200);
+      writes.push({ key: `g${i}`, sentAt, ackedAt: Date.now() });
+      if (early.length === 0 && Date.now() - t0 > 3000) early = (await snapshots()).map((o) => o.key);
+      await sleep(100);
+    }
+    await sleep(1500);
+    // Stopped, so retention's last window ended at or before now.
+    await c.close();
+    const checkedAt = Date.now();
+    const kept = await snapshots();
+    const newest = kept.at(-1)!.lastModified;
+    console.log(
+      `retention by age: ${kept.length} snapshots kept, uploaded ${kept.map((o) => ((checkedAt - o.lastModified) / 1000).toFixed(1)).join(', ')} s ago; ` +
+        `${early.filter((k) => !kept.some((o) => o.key === k)).length} of the ${early.length} first ones deleted`,
+    );
+    assert.ok(early.length >= 2, `snapshots in the first 3 s: ${early.length}`);
+    assert.ok(kept.length >= 3, `kept by age: ${kept.length}`);
+    // Retention last ran at or after the newest upload: at most one kept snapshot predates its window.
+    assert.ok(
+      kept.filter((o) => o.lastModified < newest - windowMs).length <= 1,
+      "only the window's base is older",
+    );
+    assert.ok(!kept.some((o) => o.key === early[0]), `the first snapshot ${early[0]} was deleted`);
+    // A point inside the window restores: every write acknowledged before it, none sent after it.
+    const target = checkedAt - windowMs + 500;
+    const r = await kvctl(
+      [
+        'restore',
+        '--from',
+        `s3://${BUCKET}/${prefix}`,
+        '--to-time',
+        new Date(target).toISOString(),
+        '--data-dir',
+        join(minio.root, 'age'),
+        '--id',
+        'g1',
+        '--peers',
+        '',
+        '--addr',
+        '127.0.0.1:1',
+        '--s3-endpoint',
+        minio.endpoint,
+        '-o',
+        'json',
+      ],
+      minio.env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const keys = (JSON.parse(r.stdout) as { keys: number }).keys;
+    const acked = writes.filter((w) => w.ackedAt <= target).length;
+    const sent = writes.filter((w) => w.sentAt <= target).length;
+    assert.ok(
+      keys >= acked && keys <= sent,
+      `restored ${keys} keys; acknowledged before: ${acked}, sent before: ${sent}`,
+    );
+    store.destroy();
+  });
 });
