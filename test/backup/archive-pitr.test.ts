@@ -4,7 +4,14 @@
 // each equal the replay of the acknowledged history up to the restored index; damaged and missing
 // objects are refused. Prints the measured commit-to-archive delay (RPO).
 import assert from 'node:assert/strict';
-import { GetObjectCommand, DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectVersionsCommand,
+  PutObjectCommand,
+  PutObjectLockConfigurationCommand,
+} from '@aws-sdk/client-s3';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ProcCluster, freePort, http, sleep, waitFor } from '../integration/harness.ts';
@@ -455,5 +462,85 @@ describe('archiving to S3 and point-in-time restore (real MinIO)', { timeout: 60
       `restored ${keys} keys; acknowledged before: ${acked}, sent before: ${sent}`,
     );
     store.destroy();
+  });
+
+  test('an object-lock bucket: write-once objects, retention leaves delete markers over locked versions, the archive restores', async () => {
+    const bucket = 'kvstore-locked';
+    await minio.client.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+    await minio.client.send(
+      new PutObjectLockConfigurationCommand({
+        Bucket: bucket,
+        ObjectLockConfiguration: {
+          ObjectLockEnabled: 'Enabled',
+          Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 1 } },
+        },
+      }),
+    );
+    const c = new ProcCluster(minio.env);
+    restored.push(c);
+    const port = await freePort();
+    c.define('l1', port, [
+      '-addr',
+      `127.0.0.1:${port}`,
+      '-backup-s3-url',
+      `s3://${bucket}/lock`,
+      '-backup-s3-endpoint',
+      minio.endpoint,
+      '-backup-rpo',
+      '1s',
+      '-backup-full-interval',
+      '1s',
+      '-backup-keep-full',
+      '1',
+    ]);
+    c.spawn('l1');
+    await c.waitForLeader();
+    const url = c.node('l1').url;
+    for (let i = 0; i < 30; i++) {
+      assert.equal((await http('PUT', `${url}/v1/kv/l${i}`, { value: `v${i}` })).status, 200);
+      await sleep(100);
+    }
+    await sleep(2500);
+    const failures = await metric(url, 'kvstore_backup_upload_failures_total');
+    await c.close();
+    const versions = await minio.client.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: 'lock/snapshots/' }),
+    );
+    const store = new ObjectStore({ bucket, prefix: 'lock/', endpoint: minio.endpoint });
+    const visible = await store.list('snapshots/');
+    store.destroy();
+    console.log(
+      `object lock: ${visible.length} snapshot(s) visible, ${versions.Versions?.length ?? 0} locked versions, ` +
+        `${versions.DeleteMarkers?.length ?? 0} delete markers; failures: ${failures.join(', ') || 'none'}`,
+    );
+    assert.ok(visible.length <= 2, `keep-full 1: ${visible.length} visible`);
+    assert.ok((versions.DeleteMarkers?.length ?? 0) >= 1, 'retention deleted (as delete markers)');
+    assert.ok(
+      (versions.Versions?.length ?? 0) > visible.length,
+      'the locked versions stay until their retention ends',
+    );
+    assert.ok(!failures.some((l) => /kind="(segment|snapshot)"/.test(l)), failures.join('; '));
+    const r = await kvctl(
+      [
+        'restore',
+        '--from',
+        `s3://${bucket}/lock`,
+        '--data-dir',
+        join(minio.root, 'lock'),
+        '--id',
+        'l1',
+        '--peers',
+        '',
+        '--addr',
+        '127.0.0.1:1',
+        '--s3-endpoint',
+        minio.endpoint,
+        '-o',
+        'json',
+      ],
+      minio.env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { keys: number }).keys, 30);
   });
 });

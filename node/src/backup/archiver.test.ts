@@ -370,3 +370,39 @@ test('retention by age keeps every snapshot of the window and the one before it;
     assert.equal(chain[0]!.first, oldest + 1, 'the entries right after the oldest kept snapshot are kept');
   }
 });
+
+test('refused deletions (object lock, a deny policy) are counted and logged; archiving goes on', async () => {
+  const bucket = new MemoryBucket();
+  const { src, write } = growingSource();
+  let now = T0;
+  bucket.clock = () => now;
+  const store = {
+    loc: bucket.loc,
+    putOnce: (k: string, b: Uint8Array) => bucket.putOnce(k, b),
+    list: (s: string) => bucket.list(s),
+    remove: () => Promise.reject(new Error('3 of 3 objects not deleted (p/snapshots/x: AccessDenied)')),
+  };
+  const registry = new Registry();
+  const a = new Archiver({
+    store,
+    source: src,
+    log: quiet,
+    registry,
+    now: () => now,
+    fullEveryMs: 1000,
+    keepFull: 1,
+  });
+  for (let i = 0; i < 6; i++) {
+    now += 1500;
+    write();
+    await a.round();
+    await a.round();
+  }
+  const failures =
+    (await registry.getSingleMetric('kvstore_backup_upload_failures_total')?.get())?.values ?? [];
+  assert.ok((failures.find((v) => v.labels.kind === 'retention')?.value ?? 0) >= 3, JSON.stringify(failures));
+  assert.ok(!failures.some((v) => v.labels.kind !== 'retention' && v.value > 0), 'no upload failed');
+  assert.equal(a.status().consecutiveFailures, 0);
+  assert.equal(a.archivedIndex, src.appliedIndex(), 'every entry archived');
+  assert.ok(bucket.snapshots().length >= 5, 'snapshots kept coming');
+});
