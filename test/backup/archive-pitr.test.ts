@@ -543,4 +543,62 @@ describe('archiving to S3 and point-in-time restore (real MinIO)', { timeout: 60
     assert.equal(r.code, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { keys: number }).keys, 30);
   });
+
+  test('-backup-full-schedule: a leader started after a missed firing takes it at once, and reports the schedule', async () => {
+    const prefix = 'cron';
+    const c = new ProcCluster(minio.env);
+    restored.push(c);
+    const port = await freePort();
+    c.define('c1', port, [
+      '-addr',
+      `127.0.0.1:${port}`,
+      '-backup-s3-url',
+      `s3://${BUCKET}/${prefix}`,
+      '-backup-s3-endpoint',
+      minio.endpoint,
+      '-backup-rpo',
+      '1s',
+      // Every minute: with the 1 h interval a restarted leader would wait an hour.
+      '-backup-full-schedule',
+      '* * * * *',
+    ]);
+    const store = new ObjectStore({ bucket: BUCKET, prefix: `${prefix}/`, endpoint: minio.endpoint });
+    const snapshots = () => store.list('snapshots/');
+    c.spawn('c1');
+    await c.waitForLeader();
+    assert.equal((await http('PUT', `${c.node('c1').url}/v1/kv/a`, { value: '1' })).status, 200);
+    await waitFor(
+      'the chain-start snapshot',
+      async () => ((await snapshots()).length >= 1 ? true : undefined),
+      20_000,
+    );
+    const status = (await c.status('c1')) as {
+      backup: { fullSchedule: string; fullEveryMs: number; nextFullAt: number };
+    };
+    assert.equal(status.backup.fullSchedule, '* * * * *');
+    assert.equal(status.backup.fullEveryMs, 60_000);
+    assert.equal(status.backup.nextFullAt % 60_000, 0, 'a whole minute');
+    await c.stop('c1');
+    // Down across the next scheduled minute.
+    const firing = Math.floor(Date.now() / 60_000) * 60_000 + 60_000;
+    await sleep(firing - Date.now() + 1000);
+    const before = await snapshots();
+    c.spawn('c1');
+    const restarted = Date.now();
+    await c.waitForLeader();
+    const missed = await waitFor(
+      'the missed firing taken',
+      async () => {
+        const now = await snapshots();
+        return now.find((o) => o.lastModified >= firing) ?? undefined;
+      },
+      20_000,
+    );
+    console.log(
+      `schedule: firing ${new Date(firing).toISOString()} missed while down; taken ${((missed.lastModified - restarted) / 1000).toFixed(1)} s after the restart (${before.length} snapshot(s) before)`,
+    );
+    assert.ok(missed.lastModified < firing + 60_000, 'not waiting for the next firing');
+    store.destroy();
+    await c.close();
+  });
 });

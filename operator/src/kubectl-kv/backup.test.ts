@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { KVCluster } from '../types.ts';
-import { parseArgs } from './main.ts';
+import { parseArgs, USAGE } from './main.ts';
+import { BACKUP_RESTORE_OPTIONS } from './backup-args.ts';
 import { backupObject, backupOutcome, defaultBackupName } from './backup.ts';
 import { restoreObject } from './restore.ts';
 
@@ -86,6 +87,12 @@ void describe('kubectl kv backup|restore arguments', () => {
   ] as [string[], RegExp][]) {
     test(`refuses ${JSON.stringify(argv)}`, () => assert.throws(() => parseArgs(argv), message));
   }
+});
+
+void test('--help lists backup and restore and each of their options', () => {
+  assert.match(USAGE, /^ {2}backup CLUSTER /m);
+  assert.match(USAGE, /^ {2}restore NEW --from SOURCE/m);
+  for (const option of Object.keys(BACKUP_RESTORE_OPTIONS)) assert.ok(USAGE.includes(option), option);
 });
 
 void describe('kubectl kv backup objects', () => {
