@@ -346,7 +346,9 @@ function startArchiver(cfg: NodeOptions, node: KvNode, log: Logger, metrics: Met
     registry: metrics.registry,
     rpoMs: b.rpoMs,
     fullEveryMs: b.fullEveryMs,
+    fullSchedule: b.fullSchedule,
     keepFull: b.keepFull,
+    keepAgeMs: b.keepAgeMs,
   });
   archiver.start();
   log.info('archiving to S3 while leader', { url: b.url, endpoint: b.endpoint, rpoMs: b.rpoMs });

@@ -285,8 +285,15 @@ export function withDefaults(spec: DeepPartial<KVClusterSpec> | undefined): KVCl
   if (b?.destination?.url !== undefined && b.destination.credentialsSecret !== undefined)
     out.backup = {
       destination: b.destination,
-      fullSnapshotInterval: b.fullSnapshotInterval ?? BACKUP_DEFAULTS.fullSnapshotInterval,
-      retention: { keepFull: b.retention?.keepFull ?? BACKUP_DEFAULTS.keepFull },
+      // The interval's default applies only without a schedule (the two are mutually exclusive).
+      ...(b.fullSnapshotSchedule === undefined || b.fullSnapshotInterval !== undefined
+        ? { fullSnapshotInterval: b.fullSnapshotInterval ?? BACKUP_DEFAULTS.fullSnapshotInterval }
+        : {}),
+      ...(b.fullSnapshotSchedule !== undefined ? { fullSnapshotSchedule: b.fullSnapshotSchedule } : {}),
+      retention: {
+        keepFull: b.retention?.keepFull ?? BACKUP_DEFAULTS.keepFull,
+        ...(b.retention?.keepDays !== undefined ? { keepDays: b.retention.keepDays } : {}),
+      },
       rpo: b.rpo ?? BACKUP_DEFAULTS.rpo,
     };
   if (s.bootstrap?.recovery?.source !== undefined) out.bootstrap = s.bootstrap;

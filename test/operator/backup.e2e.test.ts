@@ -1,13 +1,17 @@
 // Backup and recovery through the operator on the test control plane with a real MinIO (issue 15,
 // docs/adr/0075): a KVCluster archiving to the bucket (scheduled full snapshots + segments,
-// BackupHealthy), an on-demand KVBackup, then a NEW KVCluster created from the bucket at a point in
-// time, its content checked through its Service: every write before the point, none after.
+// BackupHealthy; the API server refusing bad schedules), an on-demand KVBackup taken with
+// `kubectl kv backup --wait`, then a NEW KVCluster created by `kubectl kv restore` from the bucket
+// at a point in time, its content checked through its Service: every write before the point, none
+// after.
 // Slow (minutes). Run: node --test test/operator/backup.e2e.test.ts (part of npm run test:operator).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { loadYaml } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startMinio, type Minio } from '../backup/minio.ts';
+import { kubectlKv } from './kubectl-kv-run.ts';
 import {
   Env,
   NS,
@@ -200,33 +204,70 @@ void describe('backup and recovery through the operator (real MinIO)', { skip },
     console.log(`# scheduled snapshots in the bucket: ${snaps.length}`);
   });
 
+  void test('the API server refuses a bad cron schedule and a schedule next to an interval', async () => {
+    const patch = (backup: Record<string, unknown>, dryRun = true) =>
+      env.kubectl([
+        '-n',
+        NS,
+        'patch',
+        'kvcluster',
+        'src',
+        '--type',
+        'merge',
+        ...(dryRun ? ['--dry-run=server'] : []),
+        '-p',
+        JSON.stringify({ spec: { backup } }),
+      ]);
+    await assert.rejects(patch({ fullSnapshotSchedule: '0 * * * *' }, false), /mutually exclusive/);
+    await assert.rejects(
+      patch({ fullSnapshotInterval: null, fullSnapshotSchedule: '61 * * * *' }),
+      /fullSnapshotSchedule/,
+    );
+    await assert.rejects(
+      patch({ fullSnapshotInterval: null, fullSnapshotSchedule: '0 * * *' }),
+      /fullSnapshotSchedule/,
+    );
+    // Taken (a server-side dry run: src keeps its interval).
+    await patch({ fullSnapshotInterval: null, fullSnapshotSchedule: '*/5 9-17 * * MON-FRI' });
+    await patch({ fullSnapshotInterval: null, fullSnapshotSchedule: '@daily', retention: { keepDays: 14 } });
+    await assert.rejects(patch({ retention: { keepDays: 0 } }), /keepDays/);
+  });
+
   void test('a KVBackup takes a full snapshot now, through the leader, into the bucket', async () => {
     const before = new Set(await objects('src/snapshots/'));
     // A write just before, so the snapshot's index is new.
     assert.equal(await put(env.serviceUrl('src'), 'pitr/late', 'L', src), 200);
     after1.set('pitr/late', 'L');
     const t0 = Date.now();
-    await env.kubectl(
-      ['apply', '-f', '-'],
-      `apiVersion: kvstore.io/v1alpha1\nkind: KVBackup\nmetadata: { name: now, namespace: ${NS} }\nspec: { cluster: src }\n`,
-    );
-    const b = await eventually(
-      'KVBackup Completed',
-      async () => {
-        const o = (await env.custom.getNamespacedCustomObject({
-          group: 'kvstore.io',
-          version: 'v1alpha1',
-          namespace: NS,
-          plural: 'kvbackups',
-          name: 'now',
-        })) as BackupView;
-        if (o.status?.phase === 'Failed') throw new Error(`failed: ${o.status.message ?? ''}`);
-        return o.status?.phase === 'Completed' ? o : undefined;
-      },
-      120_000,
-    );
-    timings['KVBackup create to Completed (s)'] = seconds(Date.now() - t0);
+    // `kubectl kv backup --wait` creates the KVBackup and follows it to Completed.
+    const run = await kubectlKv(env, [
+      'backup',
+      'src',
+      '-n',
+      NS,
+      '--name',
+      'now',
+      '--wait',
+      '--wait-timeout',
+      '2m',
+    ]);
+    assert.equal(run.code, 0, run.stderr + run.stdout);
+    timings['kubectl kv backup --wait (s)'] = seconds(Date.now() - t0);
+    const b = (await env.custom.getNamespacedCustomObject({
+      group: 'kvstore.io',
+      version: 'v1alpha1',
+      namespace: NS,
+      plural: 'kvbackups',
+      name: 'now',
+    })) as BackupView;
     const s = b.status!;
+    assert.equal(s.phase, 'Completed');
+    assert.ok(
+      run.stdout.includes(
+        `kvbackup/now Completed: index ${s.index}, ${s.size} bytes, ${s.keys} keys, ${s.object}`,
+      ),
+      run.stdout,
+    );
     assert.ok((s.size ?? 0) > 0 && (s.index ?? 0) > 0, JSON.stringify(s));
     assert.ok((s.keys ?? 0) >= 61, `keys ${s.keys}`);
     const key = s.object!.replace(`s3://${BUCKET}/`, '');
@@ -250,22 +291,42 @@ void describe('backup and recovery through the operator (real MinIO)', { skip },
       return o.status?.phase === 'Pending' ? o : undefined;
     });
     assert.match(pending.status?.message ?? '', /not found/);
+    // The plugin refuses at once what the operator would fail or wait on.
+    const missing = await kubectlKv(env, ['backup', 'missing', '-n', NS]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /KVCluster .*missing not found/);
   });
 
   void test('a new KVCluster restored from the bucket to a point in time holds exactly the writes before it', async () => {
     const t0 = Date.now();
-    const yaml =
-      kvclusterYaml({ name: 'restored', replicas: 3 }) +
-      `  bootstrap:
-    recovery:
-      source:
-        url: s3://${BUCKET}/src
-        endpoint: ${minio.endpoint}
-        credentialsSecret: s3-creds
-      targetTime: ${new Date(cut).toISOString()}
-      rootSecret: src-root
-`;
-    await env.kubectl(['apply', '-f', '-'], yaml);
+    const at = new Date(cut).toISOString();
+    // --dry-run prints the KVCluster: the source's bucket, endpoint, credentials, root Secret.
+    const dry = await kubectlKv(env, [
+      'restore',
+      'restored',
+      '-n',
+      NS,
+      '--from',
+      'src',
+      '--to-time',
+      at,
+      '--dry-run',
+    ]);
+    assert.equal(dry.code, 0, dry.stderr);
+    const planned = loadYaml<{
+      spec: { image?: string; bootstrap: { recovery: Record<string, unknown> }; backup?: unknown };
+    }>(dry.stdout);
+    assert.deepEqual(planned.spec.bootstrap.recovery, {
+      source: { url: `s3://${BUCKET}/src`, endpoint: minio.endpoint, credentialsSecret: 's3-creds' },
+      targetTime: at,
+      rootSecret: 'src-root',
+    });
+    assert.equal(planned.spec.image, (await kv('src'))?.spec?.image);
+    assert.equal(planned.spec.backup, undefined, 'the source archive prefix is not shared');
+    assert.equal(await kv('restored'), undefined, '--dry-run creates nothing');
+    const created = await kubectlKv(env, ['restore', 'restored', '-n', NS, '--from', 'src', '--to-time', at]);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /kvcluster\/restored created: member 0 restores the state as of/);
     const k = await eventually(
       'restored settled with status.recovery',
       async () => {

@@ -9,7 +9,8 @@
 // needs were compacted away (the bucket was unreachable for longer than the log keeps entries),
 // it uploads a full snapshot instead and continues after it: the chain from that snapshot on is
 // whole, points in the gap are not restorable, and the restore says so.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { archiverMetrics } from './archiver-metrics.ts';
 import { decodeCommand } from '../kv/commands.ts';
 import type { Logger } from '../logger.ts';
 import { EntryType, type Entry } from '../raft/types.ts';
@@ -28,6 +29,8 @@ import type { CapturedSnapshot } from './snapshot-route.ts';
 import { footerBytes, SNAPSHOT_FILE_FORMAT } from './snapshot-file.ts';
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from './s3.ts';
+import { longestCronGapMs, nextCronTime, parseCron, type CronSchedule } from './cron.ts';
+import { planRetention } from './retention.ts';
 
 export interface ArchiveSource {
   isLeader(): boolean;
@@ -49,7 +52,11 @@ export interface ArchiverOptions {
   now?: () => number;
   rpoMs?: number;
   fullEveryMs?: number;
+  /** A cron schedule (UTC) for full snapshots instead of fullEveryMs (-backup-full-schedule). */
+  fullSchedule?: string | null;
   keepFull?: number;
+  /** Also keep what restores to any point this far back need (-backup-keep-age); null: keepFull alone. */
+  keepAgeMs?: number | null;
   maxSegmentEntries?: number;
 }
 
@@ -60,7 +67,12 @@ export interface ArchiverStatus {
   /** True while this member is leader and has found where the bucket's chain ends. */
   uploading: boolean;
   rpoMs: number;
+  /** The interval, or with a schedule the longest time between two of its firings. */
   fullEveryMs: number;
+  /** The cron schedule of full snapshots; null: every fullEveryMs. */
+  fullSchedule: string | null;
+  /** When the next scheduled full snapshot is due (null: not uploading, or no schedule). */
+  nextFullAt: number | null;
   /** Highest index in the bucket as this member knows it (null: not uploading). */
   archivedIndex: number | null;
   /** Wall-clock ms of the entry at archivedIndex (its proposal stamp). */
@@ -93,6 +105,8 @@ export class Archiver {
   private readonly flushMs: number;
   private readonly fullEveryMs: number;
   private readonly keepFull: number;
+  private readonly keepAgeMs: number | null;
+  private readonly fullSchedule: CronSchedule | null;
   private readonly maxEntries: number;
   /** Highest index in the bucket as this member knows it; null: not leader, or not listed yet. */
   private archived: number | null = null;
@@ -113,7 +127,7 @@ export class Archiver {
   private inRound = false;
   private fullRequests: { resolve: (i: FullSnapshotInfo) => void; reject: (e: Error) => void }[] = [];
   private readonly rpoMs: number;
-  private readonly m;
+  private readonly m: ReturnType<typeof archiverMetrics>;
 
   constructor(o: ArchiverOptions) {
     this.o = o;
@@ -121,63 +135,26 @@ export class Archiver {
     // Flush several times per RPO so one failed upload and its retry still fit in it.
     this.rpoMs = o.rpoMs ?? ARCHIVE_DEFAULTS.rpoMs;
     this.flushMs = Math.max(50, Math.floor(this.rpoMs / 5));
-    this.fullEveryMs = o.fullEveryMs ?? ARCHIVE_DEFAULTS.fullEveryMs;
+    this.fullSchedule = o.fullSchedule ? parseCron(o.fullSchedule) : null;
+    // With a schedule, "how often" is its longest gap: what the overdue alert and condition compare with.
+    this.fullEveryMs =
+      this.fullSchedule !== null
+        ? longestCronGapMs(this.fullSchedule, this.now())
+        : (o.fullEveryMs ?? ARCHIVE_DEFAULTS.fullEveryMs);
     this.keepFull = o.keepFull ?? ARCHIVE_DEFAULTS.keepFull;
+    this.keepAgeMs = o.keepAgeMs ?? null;
     this.maxEntries = o.maxSegmentEntries ?? ARCHIVE_DEFAULTS.maxSegmentEntries;
-    const registers = [o.registry];
-    this.m = {
-      archivedIndex: new Gauge({
-        name: 'kvstore_backup_archived_index',
-        help: 'Highest log index archived to the bucket (leader)',
-        registers,
-      }),
-      lagEntries: new Gauge({
-        name: 'kvstore_backup_lag_entries',
-        help: 'Applied entries not yet archived (leader)',
-        registers,
-      }),
-      lagSeconds: new Gauge({
-        name: 'kvstore_backup_lag_seconds',
-        help: 'Age of the oldest applied entry not yet archived (leader)',
-        registers,
-      }),
-      uploads: new Counter({
-        name: 'kvstore_backup_uploads_total',
-        help: 'Objects uploaded to the archive',
-        labelNames: ['kind'],
-        registers,
-      }),
-      failures: new Counter({
-        name: 'kvstore_backup_upload_failures_total',
-        help: 'Failed archive uploads (retried with backoff)',
-        labelNames: ['kind'],
-        registers,
-      }),
-      lastFull: new Gauge({
-        name: 'kvstore_backup_last_full_snapshot_timestamp_seconds',
-        help: 'When the newest full snapshot this member uploaded or found in the bucket was taken',
-        registers,
-      }),
-      rpo: new Gauge({
-        name: 'kvstore_backup_rpo_seconds',
-        help: 'The archiving target (-backup-rpo): alerts compare the lag with it',
-        registers,
-      }),
-      fullInterval: new Gauge({
-        name: 'kvstore_backup_full_interval_seconds',
-        help: 'How often a full snapshot is uploaded (-backup-full-interval)',
-        registers,
-      }),
-      delay: new Histogram({
-        name: 'kvstore_backup_archive_delay_seconds',
-        help: "From an entry's proposal stamp to its segment being in the bucket (the RPO as measured)",
-        buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 60],
-        registers,
-      }),
-    };
+    this.m = archiverMetrics(o.registry);
   }
 
   start(): void {
+    this.o.log.info('full snapshots', {
+      ...(this.fullSchedule !== null
+        ? { schedule: this.fullSchedule.source, longestGapMs: this.fullEveryMs }
+        : { everyMs: this.fullEveryMs }),
+      keepFull: this.keepFull,
+      keepAgeMs: this.keepAgeMs,
+    });
     this.m.rpo.set(this.rpoMs / 1000);
     this.m.fullInterval.set(this.fullEveryMs / 1000);
     this.schedule(0);
@@ -200,6 +177,8 @@ export class Archiver {
       uploading: this.archived !== null && this.o.source.isLeader(),
       rpoMs: this.rpoMs,
       fullEveryMs: this.fullEveryMs,
+      fullSchedule: this.fullSchedule?.source ?? null,
+      nextFullAt: this.fullSchedule !== null && this.archived !== null ? this.nextScheduledFull() : null,
       archivedIndex: this.archived,
       archivedTime: this.archived === null ? null : this.archivedTime,
       lagEntries: lag,
@@ -277,10 +256,17 @@ export class Archiver {
       // unreachable), or there is no chain yet: a full snapshot starts a new one.
       const broken = this.archived === 0 || this.archived + 1 < src.firstIndex();
       const asked = this.fullRequests.splice(0);
-      if (broken || asked.length > 0 || this.now() - this.lastFullAt >= this.fullEveryMs) {
+      if (broken || asked.length > 0 || this.fullDue()) {
         kind = 'snapshot';
+        const reason = broken
+          ? 'chain-start'
+          : asked.length > 0
+            ? 'requested'
+            : this.fullSchedule !== null
+              ? 'schedule'
+              : 'interval';
         try {
-          const info = await this.uploadFull(broken);
+          const info = await this.uploadFull(broken, reason);
           for (const r of asked) r.resolve(info);
         } catch (e) {
           for (const r of asked) r.reject(e as Error);
@@ -314,6 +300,21 @@ export class Archiver {
     this.m.lagSeconds.set(this.pendingSince === null ? 0 : (this.now() - this.pendingSince) / 1000);
   }
 
+  /** The first scheduled minute after the last full snapshot (ours, or the newest in the bucket). */
+  private nextScheduledFull(): number {
+    return nextCronTime(this.fullSchedule!, this.lastFullAt);
+  }
+
+  /**
+   * A scheduled full snapshot is due once its minute has come and no full snapshot was taken since
+   * the one before it: a new leader takes the one the old leader missed (or a bucket outage
+   * delayed) at once, and never two for one minute.
+   */
+  private fullDue(): boolean {
+    if (this.fullSchedule !== null) return this.now() >= this.nextScheduledFull();
+    return this.now() - this.lastFullAt >= this.fullEveryMs;
+  }
+
   /**
    * Where the chain of segments ends (any uploader's), or the newest snapshot when there is no
    * segment; 0 when the bucket holds no snapshot yet. Full snapshots never move the chain's
@@ -323,8 +324,10 @@ export class Archiver {
   private async discover(): Promise<number> {
     const prefix = this.o.store.loc.prefix;
     let newestSnapshot = -1;
+    let newestUpload = 0;
     for (const { key, lastModified } of await this.o.store.list(SNAPSHOTS)) {
       const i = parseSnapshotKey(prefix, key);
+      if (i !== null) newestUpload = Math.max(newestUpload, lastModified);
       if (i === null || i <= newestSnapshot) continue;
       newestSnapshot = i;
       if (this.lastFull === null || this.lastFull.index < i) {
@@ -338,8 +341,9 @@ export class Archiver {
       const r = parseSegmentKey(prefix, key);
       if (r !== null) segmentsEnd = Math.max(segmentsEnd, r.last);
     }
-    // The next full snapshot one interval after taking over (none yet: at once).
-    this.lastFullAt = newestSnapshot >= 0 ? this.now() : 0;
+    // Interval: the next full snapshot one interval after taking over (none yet: at once).
+    // Schedule: from the newest upload in the bucket, so a firing the old leader missed is taken now.
+    this.lastFullAt = newestSnapshot < 0 ? 0 : this.fullSchedule !== null ? newestUpload : this.now();
     // Resume after the segments even when a newer snapshot exists: the entries between them are
     // needed by restores to times before that snapshot's capture (and if the log no longer holds
     // them, round() starts a new chain from a fresh snapshot).
@@ -386,7 +390,7 @@ export class Archiver {
   }
 
   /** A full snapshot of the applied state; `restart`: the segment chain continues after it. */
-  private async uploadFull(restart: boolean): Promise<FullSnapshotInfo> {
+  private async uploadFull(restart: boolean, reason: string): Promise<FullSnapshotInfo> {
     const snap = this.o.source.capture();
     let data: Buffer;
     try {
@@ -425,6 +429,7 @@ export class Archiver {
     this.lastFullAt = this.now();
     this.m.lastFull.set(this.lastFullAt / 1000);
     this.o.log.info('archived a full snapshot', {
+      reason,
       index: snap.index,
       bytes: data.byteLength,
       keys: snap.keys,
@@ -442,7 +447,8 @@ export class Archiver {
       this.archivedTime = snap.takenAt;
     }
     await this.applyRetention().catch((e: unknown) => {
-      // Object-locked objects cannot be deleted before their retention ends: not an upload failure.
+      // Object-locked objects cannot be deleted before their retention ends: not an upload
+      // failure, archiving goes on, and the next full snapshot's pass tries them again.
       this.m.failures.inc({ kind: 'retention' });
       this.o.log.warn('archive retention could not delete old objects', { error: (e as Error).message });
     });
@@ -454,25 +460,30 @@ export class Archiver {
     this.m.archivedIndex.set(this.archived);
   }
 
-  /** Keeps the newest keepFull snapshots and the segments a restore from the oldest of them needs. */
+  /** Deletes what no retained point in time needs (retention.ts decides). */
   private async applyRetention(): Promise<void> {
     const prefix = this.o.store.loc.prefix;
-    const snaps = (await this.o.store.list(SNAPSHOTS))
-      .map(({ key }) => ({ key, index: parseSnapshotKey(prefix, key) }))
-      .filter((s): s is { key: string; index: number } => s.index !== null)
-      .sort((a, b) => a.index - b.index);
-    if (snaps.length <= this.keepFull) return;
-    const drop = snaps.slice(0, snaps.length - this.keepFull);
-    const oldestKept = snaps[snaps.length - this.keepFull]!.index;
-    const segs = (await this.o.store.list(SEGMENTS))
-      .map(({ key }) => ({ key, r: parseSegmentKey(prefix, key) }))
-      .filter((s) => s.r !== null && s.r.last <= oldestKept)
-      .map((s) => s.key);
-    await this.o.store.remove([...drop.map((s) => s.key), ...segs]);
+    const snaps = (await this.o.store.list(SNAPSHOTS)).flatMap(({ key, lastModified }) => {
+      const index = parseSnapshotKey(prefix, key);
+      return index === null ? [] : [{ key, index, lastModified }];
+    });
+    const segs = (await this.o.store.list(SEGMENTS)).flatMap(({ key }) => {
+      const r = parseSegmentKey(prefix, key);
+      return r === null ? [] : [{ key, ...r }];
+    });
+    const plan = planRetention(
+      snaps,
+      segs,
+      { keepFull: this.keepFull, keepAgeMs: this.keepAgeMs },
+      this.now(),
+    );
+    if (plan.deleteSnapshots.length + plan.deleteSegments.length === 0) return;
+    await this.o.store.remove([...plan.deleteSnapshots, ...plan.deleteSegments]);
     this.o.log.info('archive retention', {
-      snapshotsDeleted: drop.length,
-      segmentsDeleted: segs.length,
-      oldestKept,
+      snapshotsDeleted: plan.deleteSnapshots.length,
+      segmentsDeleted: plan.deleteSegments.length,
+      oldestKept: plan.oldestKept,
+      keptBy: plan.keptBy,
     });
   }
 }

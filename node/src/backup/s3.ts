@@ -112,15 +112,24 @@ export class ObjectStore {
     return out;
   }
 
+  /**
+   * Deletes the keys (1000 per request). S3 answers 200 and lists the keys it refused (object
+   * lock: AccessDenied until their retention ends); those are an error naming how many and one.
+   */
   async remove(keys: string[]): Promise<void> {
+    const refused: string[] = [];
     for (let i = 0; i < keys.length; i += 1000) {
-      await this.s3.send(
+      const res = await this.s3.send(
         new DeleteObjectsCommand({
           Bucket: this.loc.bucket,
-          Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) },
+          Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true },
         }),
       );
+      for (const e of res.Errors ?? [])
+        refused.push(`${e.Key ?? '?'}: ${e.Code ?? ''} ${e.Message ?? ''}`.trim());
     }
+    if (refused.length > 0)
+      throw new Error(`${refused.length} of ${keys.length} objects not deleted (${refused[0]})`);
   }
 
   destroy(): void {

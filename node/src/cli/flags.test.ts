@@ -72,13 +72,38 @@ void describe('parseFlags', () => {
       endpoint: 'http://m:9000',
       rpoMs: 5000,
       fullEveryMs: 3_600_000,
+      fullSchedule: null,
       keepFull: 3,
+      keepAgeMs: null,
     });
+    const scheduled = parseFlags([
+      '-id',
+      'n1',
+      '-backup-s3-url',
+      's3://bkt/p',
+      '-backup-full-schedule',
+      '0 */6 * * *',
+      '-backup-keep-age',
+      '168h',
+    ]);
+    assert.ok(scheduled.ok);
+    assert.equal(scheduled.config.backup?.fullSchedule, '0 */6 * * *');
+    assert.equal(scheduled.config.backup?.keepAgeMs, 168 * 3_600_000);
     for (const [argv, msg] of [
       [['-backup-rpo', '5s'], /-backup-rpo needs -backup-s3-url/],
       [['-backup-s3-url', 'http://b/p'], /invalid -backup-s3-url/],
       [['-backup-s3-url', 's3://bkt', '-backup-rpo', 'soon'], /invalid -backup-rpo/],
       [['-backup-s3-url', 's3://bkt', '-backup-s3-endpoint', 'minio'], /invalid -backup-s3-endpoint/],
+      [['-backup-full-schedule', '0 * * * *'], /-backup-full-schedule needs -backup-s3-url/],
+      [
+        ['-backup-s3-url', 's3://bkt', '-backup-full-schedule', '61 * * * *'],
+        /invalid -backup-full-schedule "61 \* \* \* \*": minute field "61": 61 is outside 0-59/,
+      ],
+      [
+        ['-backup-s3-url', 's3://bkt', '-backup-full-schedule', '0 * * * *', '-backup-full-interval', '1h'],
+        /-backup-full-schedule and -backup-full-interval are mutually exclusive/,
+      ],
+      [['-backup-s3-url', 's3://bkt', '-backup-keep-age', '7d'], /invalid -backup-keep-age "7d"/],
     ] as const) {
       const r = parseFlags(['-id', 'n1', ...argv]);
       assert.ok(!r.ok);

@@ -3,6 +3,7 @@
 // Pure: no I/O, no process.exit. The binary prints `error` on one line and exits 2,
 // or prints `helpText` and exits 0 when `help` is set.
 import { ARCHIVE_DEFAULTS, parseS3Url } from '../backup/archive-layout.ts';
+import { parseCron } from '../backup/cron.ts';
 import { NODE_DEFAULTS as D, NODE_MINIMUMS as MIN } from '../defaults.ts';
 import { parseDuration } from '../kv/duration.ts';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../logger.ts';
@@ -60,7 +61,11 @@ export interface BackupOptions {
   endpoint: string | undefined;
   rpoMs: number;
   fullEveryMs: number;
+  /** -backup-full-schedule: a cron schedule (UTC) instead of the interval; null = the interval. */
+  fullSchedule: string | null;
   keepFull: number;
+  /** -backup-keep-age: also keep what restores to any point this far back need; null = keepFull only. */
+  keepAgeMs: number | null;
 }
 
 /** Default of -http-workers (docs/adr/0063 has the measurements behind it). */
@@ -145,7 +150,13 @@ AWS_SECRET_ACCESS_KEY; the leader uploads, see README "Backup and restore"):
   -backup-rpo duration     committed writes reach the bucket within about this long (default "${ARCHIVE_DEFAULTS.rpoMs / 1000}s")
   -backup-full-interval duration
                            a full snapshot this often (default "${ARCHIVE_DEFAULTS.fullEveryMs / 60_000}m")
+  -backup-full-schedule cron
+                           instead of the interval: a full snapshot at each minute of this 5-field
+                           cron schedule, in UTC (e.g. "0 * * * *"; Vixie cron rules)
   -backup-keep-full n      full snapshots kept, with the segments after the oldest (default ${ARCHIVE_DEFAULTS.keepFull})
+  -backup-keep-age duration
+                           also keep everything a restore to any point this far back needs, e.g.
+                           "168h" (default: none, -backup-keep-full alone decides)
   -h, -help                print this help
 `;
 
@@ -177,6 +188,8 @@ const FLAGS: Record<string, FlagKind> = {
   'backup-rpo': 'string',
   'backup-full-interval': 'string',
   'backup-keep-full': 'string',
+  'backup-full-schedule': 'string',
+  'backup-keep-age': 'string',
   'fence-file': 'string',
   help: 'bool',
   h: 'bool',
@@ -474,7 +487,14 @@ function parseBackupDuration(v: Map<string, string>, flag: string, fallbackMs: n
 
 function parseBackup(v: Map<string, string>): BackupOptions | null {
   const url = v.get('backup-s3-url');
-  const others = ['backup-s3-endpoint', 'backup-rpo', 'backup-full-interval', 'backup-keep-full'];
+  const others = [
+    'backup-s3-endpoint',
+    'backup-rpo',
+    'backup-full-interval',
+    'backup-keep-full',
+    'backup-full-schedule',
+    'backup-keep-age',
+  ];
   if (url === undefined || url.trim() === '') {
     const stray = others.find((f) => v.has(f));
     if (stray !== undefined) throw new FlagError(`-${stray} needs -backup-s3-url`);
@@ -488,14 +508,26 @@ function parseBackup(v: Map<string, string>): BackupOptions | null {
   const endpoint = v.get('backup-s3-endpoint') ?? process.env.AWS_ENDPOINT_URL;
   if (endpoint !== undefined && !/^https?:\/\/[^/]+\/?$/.test(endpoint))
     throw new FlagError(`invalid -backup-s3-endpoint "${endpoint}": expected http(s)://host:port`);
+  const schedule = v.get('backup-full-schedule');
+  if (schedule !== undefined) {
+    if (v.has('backup-full-interval'))
+      throw new FlagError('-backup-full-schedule and -backup-full-interval are mutually exclusive: give one');
+    try {
+      parseCron(schedule);
+    } catch (e) {
+      throw new FlagError(`invalid -backup-full-schedule "${schedule}": ${(e as Error).message}`);
+    }
+  }
   return {
     url,
     endpoint,
     rpoMs: parseBackupDuration(v, 'backup-rpo', ARCHIVE_DEFAULTS.rpoMs),
     fullEveryMs: parseBackupDuration(v, 'backup-full-interval', ARCHIVE_DEFAULTS.fullEveryMs),
+    fullSchedule: schedule ?? null,
     keepFull: parsePositiveInt(
       v.get('backup-keep-full') ?? String(ARCHIVE_DEFAULTS.keepFull),
       'backup-keep-full',
     ),
+    keepAgeMs: v.has('backup-keep-age') ? parseBackupDuration(v, 'backup-keep-age', 0) : null,
   };
 }

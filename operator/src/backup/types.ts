@@ -14,9 +14,18 @@ export interface S3Destination {
 /** Continuous archiving (ADR 0070): the leader uploads every committed entry and full snapshots. */
 export interface BackupSpec {
   destination: S3Destination;
-  /** A full snapshot this often (a Go duration: an interval on the leader's clock, not a cron schedule). */
-  fullSnapshotInterval: string;
-  retention: { keepFull: number };
+  /**
+   * A full snapshot this often (a Go duration on the leader's clock). Defaulted to 1h when there is
+   * no fullSnapshotSchedule; the two are mutually exclusive.
+   */
+  fullSnapshotInterval?: string;
+  /** A full snapshot at each minute of this 5-field cron schedule, in UTC (e.g. `0 * * * *`). */
+  fullSnapshotSchedule?: string;
+  /**
+   * keepFull: at least this many full snapshots; keepDays: also whatever restoring to any point of
+   * the last keepDays days needs (docs/adr/0070). A snapshot goes when neither keeps it.
+   */
+  retention: { keepFull: number; keepDays?: number };
   /** Committed writes reach the bucket within about this long. */
   rpo: string;
 }
@@ -50,6 +59,9 @@ export interface NodeBackupStatus {
   uploading: boolean;
   rpoMs: number;
   fullEveryMs: number;
+  /** Absent from nodes older than the schedule. */
+  fullSchedule?: string | null;
+  nextFullAt?: number | null;
   archivedIndex: number | null;
   archivedTime: number | null;
   lagEntries: number;

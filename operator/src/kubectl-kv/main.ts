@@ -10,6 +10,16 @@ import { buildReport } from './report.ts';
 import { recover } from './recover.ts';
 import { formatStatus, statusJson } from './status.ts';
 import { requestRestart, setFenced, setHibernate } from './day2.ts';
+import {
+  BACKUP_RESTORE_OPTIONS,
+  backupCommand,
+  refuseStray,
+  restoreCommand,
+  type BackupCommand,
+  type RestoreCommand,
+} from './backup-args.ts';
+import { runBackup } from './backup.ts';
+import { runRestore } from './restore.ts';
 
 export const USAGE = `Usage: kubectl kv COMMAND CLUSTER [options]
 
@@ -30,6 +40,17 @@ Commands:
   unfence CLUSTER MEMBER          serve clients again; promoted back to voter once caught up
   hibernate CLUSTER               stop every member (spec.hibernate: true); volumes and identity are kept
   wake CLUSTER                    bring a hibernated cluster back (spec.hibernate: false)
+  backup CLUSTER [--name N]       a full snapshot now to the cluster's bucket: creates a KVBackup
+         [--wait]                 (default name CLUSTER-<UTC time>); --wait follows it to Completed
+                                  or Failed (--wait-timeout DUR, default 10m) and prints index, size, object
+  restore NEW --from SOURCE       create the KVCluster NEW from an archive (spec.bootstrap.recovery).
+          [--to-time T | --to-index N]
+                                  SOURCE: a KVCluster (its bucket, credentials, TLS, auth, image,
+                                  storage and root Secret are used) or s3://BUCKET/PREFIX (then
+                                  --credentials-secret S, and --root-secret S if it had auth on);
+                                  --endpoint URL, --region R, --replicas N override; latest state
+                                  unless --to-time (RFC 3339) or --to-index; --dry-run prints the
+                                  object (-o yaml|json) and creates nothing
 
 Options:
   -n, --namespace NS        namespace of the KVCluster (default: the kubeconfig context's, else "default")
@@ -40,7 +61,8 @@ Options:
                             network) (default proxy). With TLS on, members are spoken to over
                             HTTPS with the CA bundle and, directly, as root: needs get on the
                             Secrets the KVCluster's status names
-  -o, --output FORMAT       status: text or json (default text)
+  -o, --output FORMAT       status, backup --wait: text or json; restore --dry-run: yaml or json
+                            (default text; yaml for restore --dry-run)
   --request-timeout DUR     per request, e.g. 10s (default 10s)
   -h, --help                this help
 `;
@@ -57,6 +79,8 @@ const COMMANDS = [
   'hibernate',
   'wake',
   'recover',
+  'backup',
+  'restore',
 ] as const;
 type Command = (typeof COMMANDS)[number];
 const isCommand = (c: string): c is Command => (COMMANDS as readonly string[]).includes(c);
@@ -70,12 +94,14 @@ export interface Args {
   kubeconfig?: string;
   context?: string;
   access: MemberAccess;
-  output: 'text' | 'json';
+  output: 'text' | 'json' | 'yaml';
   to?: string;
   file?: string;
   from?: string;
   acceptDataLoss?: boolean;
   timeoutMs: number;
+  backup?: BackupCommand;
+  restore?: RestoreCommand;
 }
 
 function duration(raw: string): number {
@@ -89,7 +115,8 @@ export function parseArgs(argv: string[]): Args {
   const positional: string[] = [];
   const opts: Partial<Args> = {};
   let access: MemberAccess = 'proxy';
-  let output: 'text' | 'json' = 'text';
+  let output: 'text' | 'json' | 'yaml' | undefined;
+  const given = new Map<string, string | true>();
   let timeoutMs = 10_000;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -104,7 +131,7 @@ export function parseArgs(argv: string[]): Args {
     switch (flag) {
       case '-h':
       case '--help':
-        return { command: 'help', cluster: '', access, output, timeoutMs };
+        return { command: 'help', cluster: '', access, output: 'text', timeoutMs };
       case '-n':
       case '--namespace':
         opts.namespace = value();
@@ -125,7 +152,8 @@ export function parseArgs(argv: string[]): Args {
       case '-o':
       case '--output': {
         const v = value();
-        if (v !== 'text' && v !== 'json') throw new UsageError(`--output must be text or json, not "${v}"`);
+        if (v !== 'text' && v !== 'json' && v !== 'yaml')
+          throw new UsageError(`--output must be text, json or yaml, not "${v}"`);
         output = v;
         break;
       }
@@ -146,6 +174,10 @@ export function parseArgs(argv: string[]): Args {
         timeoutMs = duration(value());
         break;
       default:
+        if (BACKUP_RESTORE_OPTIONS[flag] !== undefined) {
+          given.set(flag, BACKUP_RESTORE_OPTIONS[flag] ? value() : true);
+          break;
+        }
         if (arg.startsWith('-')) throw new UsageError(`unknown option "${flag}"`);
         positional.push(arg);
     }
@@ -164,11 +196,23 @@ export function parseArgs(argv: string[]): Args {
     throw new UsageError('--to is only for move-leader');
   if (opts.file !== undefined && command !== 'report') throw new UsageError('-f is only for report');
   if (
-    (opts.from !== undefined || opts.acceptDataLoss === true) !== (command === 'recover') ||
+    (opts.acceptDataLoss === true && command !== 'recover') ||
+    (opts.from !== undefined && command !== 'recover' && command !== 'restore') ||
     (command === 'recover' && !opts.from)
   )
-    throw new UsageError('recover needs --from MEMBER; --from and --accept-data-loss are only for recover');
-  return { ...opts, command, cluster, access, output, timeoutMs };
+    throw new UsageError(
+      'recover needs --from MEMBER; --accept-data-loss is only for recover, --from for recover and restore',
+    );
+  const fail = (m: string): never => {
+    throw new UsageError(m);
+  };
+  refuseStray(command, given, fail);
+  if (command === 'backup') opts.backup = backupCommand(given, duration, fail);
+  if (command === 'restore') opts.restore = restoreCommand(opts.from, given, fail);
+  const yamlOk = command === 'restore' && opts.restore?.dryRun === true;
+  if (output === 'yaml' && !yamlOk) throw new UsageError('-o yaml is only for restore --dry-run');
+  if (output === 'text' && yamlOk) throw new UsageError('restore --dry-run prints yaml or json');
+  return { ...opts, command, cluster, access, output: output ?? (yamlOk ? 'yaml' : 'text'), timeoutMs };
 }
 
 function kubeConfig(args: Args): KubeConfig {
@@ -302,6 +346,22 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'restart':
         process.stdout.write(`${await requestRestart(api, namespace, args.cluster, args.member)}\n`);
+        return 0;
+      case 'backup':
+        await runBackup(api, namespace, args.cluster, args.backup!, args.output === 'json', (l) =>
+          process.stdout.write(`${l}\n`),
+        );
+        return 0;
+      case 'restore':
+        await runRestore(
+          api,
+          namespace,
+          args.cluster,
+          args.restore!,
+          args.output,
+          (t) => process.stdout.write(t),
+          (l) => process.stderr.write(`kubectl kv: ${l}\n`),
+        );
         return 0;
       case 'report': {
         const now = new Date();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { BackupSpec, NodeBackupStatus } from '../backup/types.ts';
-import { backupCondition, backupStatusOf, recoveryEvent, recoveryStatusOf } from './backup.ts';
+import type { KVCluster } from '../types.ts';
+import { backupCondition, backupPartOf, backupStatusOf, recoveryEvent, recoveryStatusOf } from './backup.ts';
 
 const spec: BackupSpec = {
   destination: { url: 's3://bkt/demo/', credentialsSecret: 's3' },
@@ -97,4 +98,48 @@ void test('status.recovery: taken from the member that reports it, once; the eve
   assert.equal(recoveryStatusOf([{ ...info, index: 1 }], r), r, 'kept once recorded');
   assert.match(recoveryEvent(undefined, r)!, /restored 42 keys at index 77 .*2026-12-01T10:59:59.500Z/);
   assert.equal(recoveryEvent(r, r), null);
+});
+
+void test('BackupHealthy with a schedule: overdue after two of its longest gaps; a refused schedule is InvalidSchedule, warned once', () => {
+  const { fullSnapshotInterval: _interval, ...noInterval } = spec;
+  // Weekdays at 02:00: the longest gap is Friday to Monday (3 days), so 4 days is not overdue.
+  const weekdays: BackupSpec = { ...noInterval, fullSnapshotSchedule: '0 2 * * 1-5' };
+  const snapshotAt = (ms: number) => ({
+    ...healthy,
+    lastFullSnapshot: { ...healthy.lastFullSnapshot!, takenAt: NOW - ms },
+  });
+  assert.equal(reason(snapshotAt(4 * 86_400_000), weekdays), 'Archiving');
+  assert.equal(reason(snapshotAt(6.1 * 86_400_000), weekdays), 'FullSnapshotOverdue');
+  assert.equal(reason(snapshotAt(4 * 86_400_000)), 'FullSnapshotOverdue', 'the 1h interval');
+  const bad: BackupSpec = { ...noInterval, fullSnapshotSchedule: '0 5-1 * * *' };
+  const c = backupCondition(bad, { backup: healthy }, NOW)!;
+  assert.equal(c.status, 'False');
+  assert.equal(c.reason, 'InvalidSchedule');
+  assert.match(c.message, /hour field "5-1": range 5-1 runs backwards/);
+  assert.equal(backupCondition(bad, null, NOW)?.reason, 'InvalidSchedule', 'even without a leader');
+
+  const kv = {
+    apiVersion: 'kvstore.io/v1alpha1',
+    kind: 'KVCluster',
+    metadata: { name: 'demo', namespace: 'ns', uid: 'u1', generation: 2 },
+    spec: { backup: bad },
+  } as unknown as KVCluster;
+  const first = backupPartOf(kv, { backup: healthy }, [], new Date(NOW));
+  assert.match(first.warning ?? '', /runs backwards/, 'an event when the schedule is first refused');
+  const again = backupPartOf(
+    { ...kv, status: { conditions: first.conditions } },
+    { backup: healthy },
+    [],
+    new Date(NOW + 5000),
+  );
+  assert.equal(again.warning, null, 'not again while the condition says so');
+  assert.equal(
+    backupPartOf(
+      { ...kv, spec: { backup: spec } } as unknown as KVCluster,
+      { backup: healthy },
+      [],
+      new Date(NOW),
+    ).warning,
+    null,
+  );
 });

@@ -12,6 +12,7 @@ import type {
 import type { Condition, KVCluster, KVClusterStatus } from '../types.ts';
 import { withDefaults } from '../types.ts';
 import { parseDuration } from '../certs/cluster-pki.ts';
+import { fullSnapshotPeriodMs, fullSnapshotPlan } from '../backup/schedule.ts';
 
 function parseGoDuration(text: string): number | undefined {
   try {
@@ -66,6 +67,10 @@ export function backupCondition(
   nowMs: number,
 ): BackupCondition | null {
   if (spec === undefined) return null;
+  const schedule = fullSnapshotPlan(spec);
+  // A refused schedule first: the members archive on the interval meanwhile, which is not what was asked.
+  if (schedule.problem !== null)
+    return { type: 'BackupHealthy', status: 'False', reason: 'InvalidSchedule', message: schedule.problem };
   if (leader === null)
     return { type: 'BackupHealthy', status: 'Unknown', reason: 'NoLeader', message: 'no leader to ask' };
   const b = leader.backup;
@@ -77,7 +82,7 @@ export function backupCondition(
       message: 'the leader runs without -backup-s3-url (its pod has not been rolled to the new spec yet)',
     };
   const rpoMs = parseGoDuration(spec.rpo) ?? b.rpoMs;
-  const fullMs = parseGoDuration(spec.fullSnapshotInterval) ?? b.fullEveryMs;
+  const fullMs = fullSnapshotPeriodMs(schedule.plan, nowMs, parseGoDuration) ?? b.fullEveryMs;
   const sinceSuccess = b.lastSuccessAt === null ? Infinity : nowMs - b.lastSuccessAt;
   if (b.consecutiveFailures > 0 && sinceSuccess > rpoMs)
     return {
@@ -109,7 +114,8 @@ export function backupCondition(
       message:
         full === null
           ? 'no full snapshot in the bucket yet'
-          : `the last full snapshot (index ${full.index}) is from ${new Date(full.takenAt).toISOString()}`,
+          : `the last full snapshot (index ${full.index}) is from ${new Date(full.takenAt).toISOString()}` +
+            (schedule.plan.kind === 'schedule' ? ` (schedule "${schedule.plan.schedule}", UTC)` : ''),
     };
   return {
     type: 'BackupHealthy',
@@ -155,7 +161,13 @@ export function backupPartOf(
   leader: { backup?: NodeBackupStatus } | null,
   restored: (NodeRestoreInfo | undefined)[],
   now: Date,
-): { status: Pick<KVClusterStatus, 'backup' | 'recovery'>; conditions: Condition[]; event: string | null } {
+): {
+  status: Pick<KVClusterStatus, 'backup' | 'recovery'>;
+  conditions: Condition[];
+  event: string | null;
+  /** A Warning (InvalidBackupSpec) when the spec's schedule is newly refused. */
+  warning: string | null;
+} {
   const spec = withDefaults(kv.spec);
   const backup = backupStatusOf(spec.backup, leader, kv.status?.backup);
   const prevRecovery = kv.status?.recovery;
@@ -163,8 +175,12 @@ export function backupPartOf(
     spec.bootstrap?.recovery !== undefined ? recoveryStatusOf(restored, prevRecovery) : prevRecovery;
   const c = backupCondition(spec.backup, leader, now.getTime());
   const conditions: Condition[] = [];
+  const old = c === null ? undefined : kv.status?.conditions?.find((p) => p.type === c.type);
+  const warning =
+    c?.reason === 'InvalidSchedule' && (old?.reason !== c.reason || old.message !== c.message)
+      ? c.message
+      : null;
   if (c !== null) {
-    const old = kv.status?.conditions?.find((p) => p.type === c.type);
     conditions.push({
       ...c,
       observedGeneration: kv.metadata.generation ?? 0,
@@ -176,5 +192,6 @@ export function backupPartOf(
     status: { ...(backup !== undefined ? { backup } : {}), ...(recovery !== undefined ? { recovery } : {}) },
     conditions,
     event: recoveryEvent(prevRecovery, recovery),
+    warning,
   };
 }

@@ -210,6 +210,7 @@ export class Reconciler {
       ],
     };
     if (backup.event !== null) await kube.event?.(kv, 'Normal', 'Restored', backup.event);
+    if (backup.warning !== null) await kube.event?.(kv, 'Warning', 'InvalidBackupSpec', backup.warning);
     metrics.setMembers(namespace, name, {
       voter: status.voters ?? 0,
       learner: status.learners ?? 0,

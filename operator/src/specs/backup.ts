@@ -4,7 +4,8 @@
 // member 0 that restores the archive into its empty data directory (`kv-store kvctl restore
 // --if-empty`: a pod restart after the restore finds data and restores nothing).
 import type { V1Container, V1EnvVar } from '@kubernetes/client-node';
-import type { S3Destination } from '../backup/types.ts';
+import type { BackupSpec, S3Destination } from '../backup/types.ts';
+import { fullSnapshotPlan } from '../backup/schedule.ts';
 import { S3_CREDENTIAL_KEYS } from '../backup/types.ts';
 import type { KVCluster } from '../types.ts';
 import { withDefaults } from '../types.ts';
@@ -20,11 +21,19 @@ export function backupArgs(kv: KVCluster): string[] {
     ...(b.destination.endpoint !== undefined ? ['-backup-s3-endpoint', b.destination.endpoint] : []),
     '-backup-rpo',
     b.rpo,
-    '-backup-full-interval',
-    b.fullSnapshotInterval,
+    ...fullSnapshotArgs(b),
     '-backup-keep-full',
     String(b.retention.keepFull),
+    ...(b.retention.keepDays !== undefined ? ['-backup-keep-age', `${b.retention.keepDays * 24}h`] : []),
   ];
+}
+
+/** The interval, or the schedule when it is valid (a refused one leaves the interval: schedule.ts). */
+function fullSnapshotArgs(b: BackupSpec): string[] {
+  const { plan } = fullSnapshotPlan(b);
+  return plan.kind === 'schedule'
+    ? ['-backup-full-schedule', plan.schedule]
+    : ['-backup-full-interval', plan.interval];
 }
 
 /** The AWS SDK's variables, from the credentials Secret (and the region, which is no secret). */
