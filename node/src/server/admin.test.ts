@@ -22,6 +22,8 @@ function fakeLeader(voters: string[], learners: string[], progress: Record<strin
     role: StateRole.Leader,
     confState: { voters: [...voters], learners: [...learners] },
     leadTransferee: null,
+    joining: false,
+    wipedVoter: null,
     progress: new Map(
       [...voters, ...learners].map((id) => [
         id,
