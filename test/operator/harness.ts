@@ -229,6 +229,15 @@ export class Env {
     return res.json as NodeStatus;
   }
 
+  /**
+   * An address of this host that pods reach, for servers a test runs beside the cluster (MinIO):
+   * the real node's bridge gateway (the pods' default route; our own bridge), loopback on the
+   * process-kubelet (its pods are host processes).
+   */
+  hostAddressForPods(): string {
+    return 'bridge' in this.cluster ? this.cluster.bridge.gateway : '127.0.0.1';
+  }
+
   logs(pod: string, namespace = NS): string {
     return this.cluster.logs(namespace, pod);
   }
