@@ -88,6 +88,10 @@ void describe('backup and recovery through the operator (real MinIO)', () => {
     if (env !== undefined) {
       try {
         console.log(`# operator log tail:\n${(await env.operatorLogs()).split('\n').slice(-30).join('\n')}`);
+        // Member 0 of each cluster bootstraps it (src) or restores it (restored): what it said last.
+        console.log(`# pods:\n${await env.kubectl(['-n', NS, 'get', 'pods', '-o', 'wide'])}`);
+        for (const pod of ['src-0', 'restored-0'])
+          console.log(`# ${pod} log tail:\n${env.logs(pod).split('\n').slice(-15).join('\n')}`);
       } catch {
         // best effort
       }
