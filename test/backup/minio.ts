@@ -1,13 +1,15 @@
-// A real MinIO server on loopback for the archive tests: built once from the Go module proxy by
+// A real MinIO server for the archive tests: built once from the Go module proxy by
 // test/s3/build-minio.sh (cached outside the checkout), started per test file on a free port with
-// a fresh data directory, stopped (SIGKILL) at the end.
+// a fresh data directory, stopped (SIGKILL) at the end. It listens on loopback unless told an
+// address of our own (the real-kubelet node's bridge gateway, which its pods reach).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { freePort, waitFor } from '../integration/harness.ts';
+import { waitFor } from '../integration/harness.ts';
 
 const BUILD = fileURLToPath(new URL('../s3/build-minio.sh', import.meta.url));
 
@@ -22,15 +24,36 @@ export interface Minio {
   stop(): Promise<void>;
 }
 
-export async function startMinio(): Promise<Minio> {
+/** A port free on `host` right now (the OS picks it). */
+function freePortOn(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, host, () => {
+      const addr = s.address();
+      if (addr === null || typeof addr === 'string') return reject(new Error('no port'));
+      const port = addr.port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface MinioOptions {
+  /** IPv4 address to listen on (default 127.0.0.1); only loopback or an interface these tests made. */
+  readonly host?: string;
+}
+
+export async function startMinio(opts: MinioOptions = {}): Promise<Minio> {
+  const host = opts.host ?? '127.0.0.1';
   // Prints the binary's path; builds it first on a machine that has not (minutes, once).
   const bin = execFileSync('bash', [BUILD], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   }).trim();
   const root = mkdtempSync(join(tmpdir(), 'kvstore-minio-'));
-  const port = await freePort();
-  const consolePort = await freePort();
+  const port = await freePortOn(host);
+  const consolePort = await freePortOn('127.0.0.1');
   const env = {
     AWS_ACCESS_KEY_ID: 'kvstore-test',
     AWS_SECRET_ACCESS_KEY: 'kvstore-test-secret',
@@ -43,7 +66,7 @@ export async function startMinio(): Promise<Minio> {
       'server',
       join(root, 'data'),
       '--address',
-      `127.0.0.1:${port}`,
+      `${host}:${port}`,
       '--console-address',
       `127.0.0.1:${consolePort}`,
       '--quiet',
@@ -61,7 +84,7 @@ export async function startMinio(): Promise<Minio> {
   );
   proc.stdout!.pipe(log);
   proc.stderr!.pipe(log);
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://${host}:${port}`;
   await waitFor(
     'minio to answer',
     async () => (await fetch(`${endpoint}/minio/health/live`, { signal: AbortSignal.timeout(1000) })).ok,

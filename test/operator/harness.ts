@@ -180,14 +180,21 @@ export class Env {
 
   /**
    * A member's client URL: with TLS (the pod has a peer port) its pod DNS name, which its
-   * certificate names; without, its pod IP.
+   * certificate names; without, its pod IP. On the real node the name is then looked up as this
+   * pod object's IP: CoreDNS answers (and caches, 5 s) from EndpointSlices, so for seconds after a
+   * pod is replaced its name resolves to the old pod or to nothing. The certificate is still
+   * verified against the name.
    */
   podUrl(pod: V1Pod): string {
     const tls = pod.spec?.containers[0]?.ports?.some((p) => p.name === 'peer') === true;
     if (!tls) return `http://${pod.status?.podIP ?? 'missing-ip'}:8080`;
     const name = pod.metadata?.name ?? '';
     const cluster = pod.metadata?.labels?.['app.kubernetes.io/instance'] ?? '';
-    return `https://${name}.${cluster}-peers.${pod.metadata?.namespace ?? NS}.svc.cluster.local:8080`;
+    const host = `${name}.${cluster}-peers.${pod.metadata?.namespace ?? NS}.svc.cluster.local`;
+    const ip = pod.status?.podIP;
+    if (REAL_KUBELET && ip !== undefined && ip !== '') podAddresses.set(host, ip);
+    else podAddresses.delete(host);
+    return `https://${host}:8080`;
   }
 
   /** The client URL through the cluster's client Service (https with TLS). */
@@ -227,6 +234,15 @@ export class Env {
   async nodeStatus(pod: V1Pod, client: KvClient = PLAIN): Promise<NodeStatus> {
     const res = await client.request('GET', `${this.podUrl(pod)}/v1/status`);
     return res.json as NodeStatus;
+  }
+
+  /**
+   * An address of this host that pods reach, for servers a test runs beside the cluster (MinIO):
+   * the real node's bridge gateway (the pods' default route; our own bridge), loopback on the
+   * process-kubelet (its pods are host processes).
+   */
+  hostAddressForPods(): string {
+    return 'bridge' in this.cluster ? this.cluster.bridge.gateway : '127.0.0.1';
   }
 
   logs(pod: string, namespace = NS): string {
@@ -292,6 +308,8 @@ export function settled(kv: KVClusterObject | undefined, voters: number): boolea
  */
 const clusterResolver = REAL_KUBELET ? new Resolver({ timeout: 2000, tries: 2 }) : undefined;
 clusterResolver?.setServers([CLUSTER_DNS_IP]);
+/** Pod DNS name -> the IP of the pod object Env.podUrl() last made its URL from (real node only). */
+const podAddresses = new Map<string, string>();
 function clusterLookup(
   hostname: string,
   options: { all?: boolean },
@@ -301,7 +319,12 @@ function clusterLookup(
     family?: number,
   ) => void,
 ): void {
-  clusterResolver!.resolve4(hostname, (err, addresses) => {
+  const pinned = podAddresses.get(hostname);
+  const resolve4 = (name: string, cb: (err: Error | null, addresses: string[]) => void): void => {
+    if (pinned !== undefined) cb(null, [pinned]);
+    else clusterResolver!.resolve4(name, cb);
+  };
+  resolve4(hostname, (err, addresses) => {
     if (err !== null || addresses[0] === undefined)
       return callback(err ?? new Error(`no address for ${hostname}`), '');
     if (options.all === true)

@@ -192,15 +192,23 @@ void describe(
 
       // While it is replaced: it says why, in its status and its metric, and the KVCluster says so.
       const seen = { status: false, metric: false };
+      /** The pod that reported its data lost: the replacement is a new pod. */
+      let lostPod: string | undefined;
       await eventually(
         `${victim} reported as lost`,
         async () => {
           try {
+            // Only a live pod with an address: a request to the deleted pod (or, on a real node, to
+            // an address nobody holds any more) waits out its timeout while the operator may
+            // already be replacing the one that reports the loss, seconds after it starts.
             const p = await pod(victim);
+            if (p.metadata?.deletionTimestamp != null || (p.status?.podIP ?? '') === '')
+              throw new Error(`${victim} is terminating or has no address yet`);
             const st = (await env.nodeStatus(p, admin)) as unknown as MemberStatus;
             if (st.dataState === 'lost') {
               assert.match(st.dataReason ?? '', /lost its state/);
               seen.status = true;
+              lostPod = p.metadata?.uid;
               const m = await admin.raw('GET', `${env.podUrl(p)}/metrics`);
               if (typeof m.json === 'string' && /^kvstore_data_corrupt 1$/m.test(m.json)) seen.metric = true;
             }
@@ -217,9 +225,26 @@ void describe(
         const ev = await events();
         return ev.includes('MemberDataUnusable') && ev.includes('ReplacingMember') ? true : undefined;
       });
+      // The operator records these events before it writes that reconcile's status, so a status
+      // saying Available with 3 voters from before the replacement may still be there: wait for the
+      // replacement itself, a new pod of the victim, Ready, a healthy voter again.
       await eventually(
-        `${NAME} settled again`,
-        async () => (settled(await env.kv(NAME), 3) ? true : undefined),
+        `${NAME} settled again with a new ${victim}`,
+        async () => {
+          const k = await env.kv(NAME);
+          const p = (await env.pods(SELECTOR)).find(
+            (x) => name(x) === victim && x.metadata?.deletionTimestamp == null,
+          );
+          const ready = p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+          const member = k?.status?.members?.find((m) => m.name === victim);
+          return settled(k, 3) &&
+            ready === true &&
+            p?.metadata?.uid !== lostPod &&
+            member?.role === 'voter' &&
+            member.healthy
+            ? true
+            : undefined;
+        },
         300_000,
       );
       assert.equal(condition(await env.kv(NAME), 'MemberDataHealthy'), 'True');
