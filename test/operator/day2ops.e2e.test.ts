@@ -3,7 +3,7 @@
 // user would (`kubectl kv ...` through kubectl's plugin lookup, or kubectl patch) and checked
 // against Kubernetes and against Raft itself. Slow (minutes): npm run test:operator.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -19,6 +19,7 @@ import {
   seconds,
   settled,
 } from './harness.ts';
+import { kubectlKv as runKubectlKv, type KubectlKvRun } from './kubectl-kv-run.ts';
 
 const nodeRuns =
   spawnSync(process.execPath, [path.join(REPO_ROOT, 'node/bin/kv-store.js'), '--help'], { encoding: 'utf8' })
@@ -43,23 +44,7 @@ void describe(
     let client: KvClient;
     const timings: Record<string, string> = {};
 
-    function kubectlKv(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-      const childEnv: NodeJS.ProcessEnv = {
-        ...env.cluster.env,
-        PATH: [path.join(REPO_ROOT, 'operator/bin'), path.dirname(process.execPath), process.env.PATH].join(
-          ':',
-        ),
-      };
-      return new Promise((resolve, reject) => {
-        const child = spawn(env.cluster.tools.kubectl, ['kv', ...args, '-n', NS], { env: childEnv });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, stdout, stderr }));
-      });
-    }
+    const kubectlKv = (args: string[]): Promise<KubectlKvRun> => runKubectlKv(env, [...args, '-n', NS]);
 
     async function kv(args: string[]): Promise<string> {
       const r = await kubectlKv(args);

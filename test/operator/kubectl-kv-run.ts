@@ -14,7 +14,11 @@ export interface KubectlKvRun {
 export function kubectlKv(env: Env, args: string[], cwd?: string): Promise<KubectlKvRun> {
   const childEnv: NodeJS.ProcessEnv = {
     ...env.cluster.env,
+    // The plugin from the checkout, run by the Node 24 npm installed.
     PATH: [path.join(REPO_ROOT, 'operator/bin'), path.dirname(process.execPath), process.env.PATH].join(':'),
+    NODE_OPTIONS: `--import ${path.join(REPO_ROOT, 'test/cluster/net-preload.ts')}`,
+    // Only the process-kubelet has a hosts file for pod names; a real node has cluster DNS.
+    ...('kubelet' in env.cluster ? { KVSTORE_CLUSTER_HOSTS: env.cluster.kubelet.hostsPath } : {}),
   };
   return new Promise((resolve, reject) => {
     const child = spawn(env.cluster.tools.kubectl, ['kv', ...args], {

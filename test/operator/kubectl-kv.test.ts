@@ -4,23 +4,18 @@
 // only processes with its network preload can dial, which the API server's pod proxy cannot, so
 // through the proxy only the KVCluster-based view is checked).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { REPO_ROOT } from '../cluster/cluster.ts';
 import { Env, type KvClient, NS, eventually, kvclusterYaml, settled } from './harness.ts';
+import { kubectlKv as runKubectlKv, type KubectlKvRun } from './kubectl-kv-run.ts';
 
 const nodeRuns =
   spawnSync(process.execPath, [path.join(REPO_ROOT, 'node/bin/kv-store.js'), '--help'], { encoding: 'utf8' })
     .status === 0;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 void describe(
   'kubectl kv on a real control plane',
@@ -30,28 +25,8 @@ void describe(
     let work: string;
     let client: KvClient;
 
-    /** `kubectl kv ...` as a user would type it, asynchronously (the process-kubelet runs in this process). */
-    function kubectlKv(args: string[]): Promise<Run> {
-      const childEnv: NodeJS.ProcessEnv = {
-        ...env.cluster.env,
-        // The plugin from the checkout, run by the Node 24 npm installed.
-        PATH: [path.join(REPO_ROOT, 'operator/bin'), path.dirname(process.execPath), process.env.PATH].join(
-          ':',
-        ),
-        NODE_OPTIONS: `--import ${path.join(REPO_ROOT, 'test/cluster/net-preload.ts')}`,
-        // Only the process-kubelet has a hosts file for pod names; a real node has cluster DNS.
-        ...('kubelet' in env.cluster ? { KVSTORE_CLUSTER_HOSTS: env.cluster.kubelet.hostsPath } : {}),
-      };
-      return new Promise((resolve, reject) => {
-        const child = spawn(env.cluster.tools.kubectl, ['kv', ...args], { env: childEnv, cwd: work });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, stdout, stderr }));
-      });
-    }
+    /** `kubectl kv ...` as a user would type it. */
+    const kubectlKv = (args: string[]): Promise<KubectlKvRun> => runKubectlKv(env, args, work);
 
     before(async () => {
       work = mkdtempSync(path.join(tmpdir(), 'kubectl-kv-'));

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import type { V1Pod } from '@kubernetes/client-node';
 import { REPO_ROOT } from '../cluster/cluster.ts';
 import {
@@ -23,6 +23,7 @@ import {
   put,
   settled,
 } from './harness.ts';
+import { kubectlKv as runKubectlKv, type KubectlKvRun } from './kubectl-kv-run.ts';
 
 const nodeRuns =
   spawnSync(process.execPath, [path.join(REPO_ROOT, 'node/bin/kv-store.js'), '--help'], { encoding: 'utf8' })
@@ -148,25 +149,7 @@ void describe(
         );
     }
 
-    function kubectlKv(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-      const childEnv: NodeJS.ProcessEnv = {
-        ...env.cluster.env,
-        PATH: [path.join(REPO_ROOT, 'operator/bin'), path.dirname(process.execPath), process.env.PATH].join(
-          ':',
-        ),
-        NODE_OPTIONS: `--import ${path.join(REPO_ROOT, 'test/cluster/net-preload.ts')}`,
-        ...('kubelet' in env.cluster ? { KVSTORE_CLUSTER_HOSTS: env.cluster.kubelet.hostsPath } : {}),
-      };
-      return new Promise((resolve, reject) => {
-        const child = spawn(env.cluster.tools.kubectl, ['kv', ...args], { env: childEnv });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, stdout, stderr }));
-      });
-    }
+    const kubectlKv = (args: string[]): Promise<KubectlKvRun> => runKubectlKv(env, args);
 
     void test('a member whose data directory lost its state: reported (status, metric, condition, events), replaced, data intact', async () => {
       await writeKeys('before-lost', 20);
