@@ -133,3 +133,14 @@ void test('demote is refused for the leader, a non-member and when the voters le
   await admin.demoteMember('d');
   assert.equal(proposed.length, 0, 'nothing proposed');
 });
+
+void test('a learner holding every entry but not yet replicating is refused with a message that says so', async () => {
+  const probing = fakeLeader(['a', 'b', 'c'], ['x'], { x: { state: 'probe' } });
+  await assert.rejects(probing.admin.promoteMember('x'), (e: Error) => {
+    assert.match(
+      e.message,
+      /holds 1000 of 1000 committed entries but is not yet acknowledging appends steadily \(replication state probe\)/,
+    );
+    return true;
+  });
+});

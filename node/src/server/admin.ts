@@ -3,7 +3,7 @@
 // the rules of raft/membership.ts: a new member joins only as a learner, and no
 // change may leave fewer healthy voters than the quorum of the configuration it
 // produces (docs/adr/0066).
-import { caughtUp, checkAddVoter, checkRemoveVoter } from '../raft/membership.ts';
+import { PROMOTE_MAX_LAG, caughtUp, checkAddVoter, checkRemoveVoter } from '../raft/membership.ts';
 import { ConfChangeType, StateRole } from '../raft/types.ts';
 import { KvError, isErrorCode, kvError } from '../errors.ts';
 import type { MemberInfo, NodeStatus } from '../http/service.ts';
@@ -176,7 +176,10 @@ export class AdminOps {
     if (!caughtUp(p, s.commit)) {
       throw kvError(
         'learner-not-caught-up',
-        `learner ${id} has replicated up to ${p?.match ?? 0} of ${s.commit} committed; retry when it has caught up`,
+        p !== undefined && s.commit - p.match <= PROMOTE_MAX_LAG
+          ? `learner ${id} holds ${p.match} of ${s.commit} committed entries but is not yet acknowledging appends steadily ` +
+              `(${p.recentActive ? `replication state ${p.state}` : 'not heard from lately'}); retry in a moment`
+          : `learner ${id} has replicated up to ${p?.match ?? 0} of ${s.commit} committed; retry when it has caught up`,
       );
     }
     const check = checkAddVoter(s.confState.voters, id, (v) => this.healthy(s, v));
