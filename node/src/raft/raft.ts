@@ -592,16 +592,6 @@ export class Raft {
   }
 
   /**
-   * A joining member (HardState.joining) is admitted once its log holds every entry the leader had
-   * committed when they first spoke: those were committed without any acknowledgement from this
-   * data directory, so if they leave this member a voter, a previous life of it voted and its
-   * directory was wiped since (a new member is added as a learner and promoted only after it caught
-   * up, i.e. by a later entry). Admitted only as a learner; the admission lands in the hard state of
-   * the same Ready as the entries. A snapshot newer than the first contact hides when the member
-   * became a voter: being one there counts as wiped too (a replacement costs less than a double
-   * vote). Direct voter additions of an empty member are thus refused (docs/adr/0079).
-   */
-  /**
    * Only a commit index at an entry of the leader's own term covers everything committed before it
    * (a new leader's commit index lags until an entry of its term commits). The first one heard is
    * kept until the log reaches it and shows its term; a stale one is dropped for the next.
@@ -619,6 +609,16 @@ export class Raft {
     if (commit !== c.index || term !== c.term) this.noteLeaderCommit(commit, term);
   }
 
+  /**
+   * A joining member (HardState.joining) is admitted once its log holds every entry the leader had
+   * committed when they first spoke: those were committed without any acknowledgement from this
+   * data directory, so if they leave this member a voter, a previous life of it voted and its
+   * directory was wiped since (a new member is added as a learner and promoted only after it caught
+   * up, i.e. by a later entry). Admitted only as a learner; the admission lands in the hard state of
+   * the same Ready as the entries. A snapshot newer than the first contact hides when the member
+   * became a voter: being one there counts as wiped too (a replacement costs less than a double
+   * vote). Direct voter additions of an empty member are thus refused (docs/adr/0079).
+   */
   private checkAdmission(): void {
     const c0 = this.firstContactCommit;
     if (c0 === null || this.raftLog.lastIndex() < c0) return;
