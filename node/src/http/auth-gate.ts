@@ -130,7 +130,7 @@ export function createAuthGate(o: AuthGateOptions): Koa.Middleware {
       ctx.get(FORWARDED_USER_HEADER) === ''
     ) {
       ctx.state.principal = null;
-      return next();
+      return next().then(() => recheckRead(ctx, null));
     }
     const context: RequestContext = authorization !== '' ? { authorization } : {};
     return requestContext.run(context, () => gate(ctx, next, context));
@@ -145,10 +145,41 @@ export function createAuthGate(o: AuthGateOptions): Koa.Middleware {
     ctx.state.principal = who;
     // A forward to the leader carries a certificate-identified caller as the asserted user.
     if (who?.via === 'certificate') context.certificateUser = who.user;
-    if (!store.enabled || need.kind === 'open') {
+    if (need.kind === 'open') {
       await next();
       return;
     }
+    if (!store.enabled) {
+      await next();
+      recheckRead(ctx, who);
+      return;
+    }
+    authorize(ctx, who, need);
+    await next();
+  }
+
+  /**
+   * A read answered while auth was off here may have waited (ReadIndex) for a log that enables
+   * it: a linearizable read that began after auth was enabled must not be served without
+   * credentials, so it is checked again against the state it was answered from. Reads only: a
+   * write cannot be taken back (its check belongs to the state machine; docs/adr/0068).
+   */
+  function recheckRead(ctx: Koa.Context, who: Principal | null): void {
+    if ((ctx.method !== 'GET' && ctx.method !== 'HEAD') || !o.auth().enabled) return;
+    const need = needOf(ctx.method, ctx.path, ctx.querystring, o.maxKeyBytes, o.protectMetrics);
+    if (need.kind === 'open') return;
+    try {
+      authorize(ctx, who, need);
+    } catch (e) {
+      // A watch stream already set up is let go, not left subscribed.
+      const body = ctx.body as { destroy?: () => void } | null | undefined;
+      if (body && typeof body.destroy === 'function') body.destroy();
+      throw e;
+    }
+  }
+
+  function authorize(ctx: Koa.Context, who: Principal | null, need: Need): void {
+    const store = o.auth();
     if (!who)
       unauthenticated(
         'authentication required: log in with POST /v1/auth/token and send "Authorization: Bearer <token>"',
@@ -169,6 +200,5 @@ export function createAuthGate(o: AuthGateOptions): Koa.Middleware {
         'key' in r ? `key ${JSON.stringify(r.key)}` : `every key under ${JSON.stringify(r.prefix)}`;
       throw kvError('permission-denied', `user ${who.user} may not ${r.kind} ${what}`);
     }
-    await next();
   }
 }

@@ -250,3 +250,28 @@ describe('auth over HTTP', () => {
     assert.equal(JSON.stringify(store.snapshot()), before);
   });
 });
+
+describe('a read that waited for a log enabling auth', () => {
+  test('is answered 401 without credentials, not with the value (the gate checks again after it)', async () => {
+    assert.equal(
+      (await call('POST', '/v1/auth/users', { name: 'root', password: 'root-password' })).status,
+      201,
+    );
+    assert.equal((await call('POST', '/v1/auth/users/root/roles', { role: 'root' })).status, 200);
+    fake.store.set('secret', { key: 'secret', value: 'v', createIndex: 1, modifyIndex: 1, version: 1 });
+    const get = fake.get.bind(fake);
+    // The member's ReadIndex wait applies the entry that enables auth before the value is read.
+    fake.get = (key, o) => {
+      assert.ok(store.apply({ type: 'enable', tokenKey: Buffer.alloc(32, 7).toString('base64') }).ok);
+      return get(key, o);
+    };
+    try {
+      const r = await call('GET', '/v1/kv/secret');
+      assert.equal(r.status, 401, JSON.stringify(r.body));
+      assert.equal(r.body.error.code, 'unauthenticated');
+    } finally {
+      fake.get = get;
+      fake.store.delete('secret');
+    }
+  });
+});
