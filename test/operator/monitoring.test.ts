@@ -40,8 +40,8 @@ function nodeMetrics(): string[] {
   const names = [...src.matchAll(/\(\s*'([a-z_]+)'\s*,/g), ...src.matchAll(/p \+ '([a-z_]+)'/g)].map(
     (m) => `kvstore_${m[1]}`,
   );
-  // The archiver registers its own metrics in the node's registry (node/src/backup/archiver.ts).
-  const archiver = readFileSync(path.join(root, 'node/src/backup/archiver.ts'), 'utf8');
+  // The archiver registers its own metrics in the node's registry (node/src/backup/archiver-metrics.ts).
+  const archiver = readFileSync(path.join(root, 'node/src/backup/archiver-metrics.ts'), 'utf8');
   names.push(...[...archiver.matchAll(/name: '(kvstore_backup_[a-z_]+)'/g)].map((m) => m[1]!));
   return names;
 }
