@@ -285,7 +285,7 @@ async function main(): Promise<void> {
         },
         backend: {
           auth: () => node.auth,
-          proposeAuth: (c) => node.proposeAuth(c),
+          proposeAuth: (c, caller) => node.proposeAuth(c, caller),
           barrier: () => node.barrier(),
           now: Date.now,
           limiter: new LoginLimiter(),

@@ -118,7 +118,7 @@ void describe('KV API', () => {
     assert.equal(put.headers.get('x-kv-index'), '1');
     assert.deepEqual(fake.calls[0], {
       method: 'put',
-      args: ['mykey', 'myvalue', { ttl: '5s', ttlMs: 5000 }],
+      args: ['mykey', 'myvalue', { ttl: '5s', ttlMs: 5000, caller: null }],
     });
 
     const get = await req('GET', '/v1/kv/mykey');
@@ -150,7 +150,11 @@ void describe('KV API', () => {
     assert.equal(put.status, 200);
     assert.equal(put.body.ttl, undefined);
     assert.equal(put.body.expiresAt, undefined);
-    assert.deepEqual(fake.calls[0]!.args[2], {});
+    assert.deepEqual(
+      fake.calls[0]!.args[2],
+      { caller: null },
+      'no ttl, no cas; the caller goes with every write',
+    );
     await req('GET', '/v1/kv/k?consistency=stale');
     assert.deepEqual(fake.calls[1]!.args[1], { consistency: 'stale' });
   });

@@ -22,7 +22,7 @@ import {
 } from './request.ts';
 import { DurationError, parseDuration } from '../kv/duration.ts';
 import type { Consistency, KeyValue, KvService, MemberRole } from './service.ts';
-import { createAuthGate, type AuthGateOptions } from './auth-gate.ts';
+import { callerOf, createAuthGate, type AuthGateOptions } from './auth-gate.ts';
 import { authRoutes, type AuthBackend } from './auth-routes.ts';
 import { registerSnapshotRoute, type SnapshotSource } from '../backup/snapshot-route.ts';
 import { registerBackupRoute, type BackupSource } from '../backup/backup-route.ts';
@@ -358,6 +358,7 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
     const r = await service.put(key, value, {
       ...(ttl !== undefined ? { ttl, ttlMs } : {}),
       ...(cas !== undefined ? { cas } : {}),
+      caller: callerOf(ctx),
     });
     ctx.set(INDEX_HEADER, String(r.index));
     ctx.body = kvJson(r.kv);
@@ -373,7 +374,11 @@ export function createApp(service: KvService, opts: AppOptions): KvApp {
       );
     if (cas !== undefined && recurse)
       throw kvError('invalid-parameter', 'cas cannot be combined with recurse');
-    const r = await service.delete(key, { recurse, ...(cas !== undefined ? { cas } : {}) });
+    const r = await service.delete(key, {
+      recurse,
+      ...(cas !== undefined ? { cas } : {}),
+      caller: callerOf(ctx),
+    });
     ctx.set(INDEX_HEADER, String(r.index));
     ctx.body = recurse ? { deleted: r.deleted > 0, count: r.deleted } : { deleted: r.deleted > 0 };
   }

@@ -8,6 +8,7 @@ import type { AuthStore } from '../auth/auth-store.ts';
 import { allows, isAdmin, type KeyRequest } from '../auth/permissions.ts';
 import { verifyToken } from '../auth/token.ts';
 import { kvError } from '../errors.ts';
+import type { Caller } from '../kv/commands.ts';
 import { decodeKey } from './request.ts';
 import { FORWARDED_USER_HEADER, requestContext, type RequestContext } from './request-context.ts';
 
@@ -79,6 +80,14 @@ export function needOf(
   if (path.startsWith('/v1/cluster/') || path.startsWith('/v1/auth/')) return { kind: 'root' };
   // Unknown routes: authenticate before answering 404, so routes cannot be probed anonymously.
   return { kind: 'user' };
+}
+
+/**
+ * Who the gate found asking (null: no credentials), for commands that carry their caller to the
+ * state machine, which authorizes them again where they apply (kv/commands.ts `Caller`).
+ */
+export function callerOf(ctx: Koa.Context): Caller {
+  return (ctx.state.principal as Principal | null | undefined)?.user ?? null;
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9._-]{1,1024})$/;

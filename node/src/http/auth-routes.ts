@@ -16,6 +16,8 @@ import {
 import { isValidAuthName, roleProblem, type Role } from '../auth/permissions.ts';
 import { DEFAULT_TOKEN_TTL_MS, issueToken } from '../auth/token.ts';
 import { kvError } from '../errors.ts';
+import type { Caller } from '../kv/commands.ts';
+import { callerOf } from './auth-gate.ts';
 import {
   DEFAULT_BODY_TIMEOUTS,
   noQuery,
@@ -27,7 +29,7 @@ import {
 export interface AuthBackend {
   auth(): AuthStore;
   /** Proposes a change through Raft; resolves with its outcome once applied on this member. */
-  proposeAuth(change: AuthChange): Promise<AuthChangeResult>;
+  proposeAuth(change: AuthChange, caller: Caller): Promise<AuthChangeResult>;
   /** Waits until this member has applied everything committed before the call (ReadIndex). */
   barrier(): Promise<void>;
   now(): number;
@@ -77,7 +79,9 @@ export function authRoutes(b: AuthBackend, timeouts: BodyTimeouts = DEFAULT_BODY
   const params = b.hashParams ?? SCRYPT_DEFAULTS;
   // A well-formed hash nobody's password matches, with the same cost, for unknown user names.
   const dummyHash = `scrypt$${Math.log2(params.N)}$${params.r}$${params.p}$${randomBytes(16).toString('base64url')}$${randomBytes(32).toString('base64url')}`;
-  const propose = async (c: AuthChange): Promise<void> => check(await b.proposeAuth(c));
+  // The caller travels with the change: it is authorized again where the change applies.
+  const propose = async (ctx: Koa.Context, c: AuthChange): Promise<void> =>
+    check(await b.proposeAuth(c, callerOf(ctx)));
 
   router.get('/v1/auth/status', (ctx) => {
     noQuery(ctx);
@@ -99,7 +103,7 @@ export function authRoutes(b: AuthBackend, timeouts: BodyTimeouts = DEFAULT_BODY
     const req = await body(ctx, ['name', 'password']);
     const name = requiredName(req, 'name');
     const passwordHash = await hashPassword(password(req), params);
-    await propose({ type: 'add-user', name, passwordHash });
+    await propose(ctx, { type: 'add-user', name, passwordHash });
     ctx.status = 201;
     ctx.body = { name, roles: [] };
   });
@@ -109,28 +113,28 @@ export function authRoutes(b: AuthBackend, timeouts: BodyTimeouts = DEFAULT_BODY
     if (b.auth().wouldLockOut({ type: 'delete-user', name })) {
       throw kvError('auth-not-ready', 'root cannot be deleted while auth is enabled');
     }
-    await propose({ type: 'delete-user', name });
+    await propose(ctx, { type: 'delete-user', name });
     ctx.body = { name, deleted: true };
   });
   router.post('/v1/auth/users/:name/password', async (ctx) => {
     noQuery(ctx);
     const name = pathName(ctx.params.name, 'user');
     const passwordHash = await hashPassword(password(await body(ctx, ['password'])), params);
-    await propose({ type: 'set-password', name, passwordHash });
+    await propose(ctx, { type: 'set-password', name, passwordHash });
     ctx.body = { name, changed: true };
   });
   router.post('/v1/auth/users/:name/roles', async (ctx) => {
     noQuery(ctx);
     const user = pathName(ctx.params.name, 'user');
     const role = requiredName(await body(ctx, ['role']), 'role');
-    await propose({ type: 'grant-role', user, role });
+    await propose(ctx, { type: 'grant-role', user, role });
     ctx.body = { name: user, roles: b.auth().user(user)?.roles ?? [] };
   });
   router.delete('/v1/auth/users/:name/roles/:role', async (ctx) => {
     noQuery(ctx);
     const user = pathName(ctx.params.name, 'user');
     const role = pathName(ctx.params.role, 'role');
-    await propose({ type: 'revoke-role', user, role });
+    await propose(ctx, { type: 'revoke-role', user, role });
     ctx.body = { name: user, roles: b.auth().user(user)?.roles ?? [] };
   });
 
@@ -144,27 +148,27 @@ export function authRoutes(b: AuthBackend, timeouts: BodyTimeouts = DEFAULT_BODY
     const problem = roleProblem(req);
     if (problem) throw kvError('invalid-body', problem);
     const role = { name: req.name, permissions: req.permissions } as Role;
-    await propose({ type: 'put-role', role });
+    await propose(ctx, { type: 'put-role', role });
     ctx.status = 201;
     ctx.body = role;
   });
   router.delete('/v1/auth/roles/:name', async (ctx) => {
     noQuery(ctx);
     const name = pathName(ctx.params.name, 'role');
-    await propose({ type: 'delete-role', name });
+    await propose(ctx, { type: 'delete-role', name });
     ctx.body = { name, deleted: true };
   });
 
   router.post('/v1/auth/enable', async (ctx) => {
     noQuery(ctx);
     await body(ctx, [], true);
-    await propose({ type: 'enable', tokenKey: randomBytes(32).toString('base64') });
+    await propose(ctx, { type: 'enable', tokenKey: randomBytes(32).toString('base64') });
     ctx.body = { enabled: true };
   });
   router.post('/v1/auth/disable', async (ctx) => {
     noQuery(ctx);
     await body(ctx, [], true);
-    await propose({ type: 'disable' });
+    await propose(ctx, { type: 'disable' });
     ctx.body = { enabled: false };
   });
 

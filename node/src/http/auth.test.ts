@@ -6,6 +6,7 @@ import { AuthStore, type AuthChange } from '../auth/auth-store.ts';
 import { LoginLimiter } from '../auth/login-limiter.ts';
 import { createLogger } from '../logger.ts';
 import { createMetrics } from '../metrics.ts';
+import type { Caller } from '../kv/commands.ts';
 import { createApp } from './app.ts';
 import { FakeKvService } from './fake-kv-service.ts';
 import { startHttpServer, type RunningServer } from './server.ts';
@@ -16,6 +17,8 @@ let limiter: LoginLimiter;
 let running: RunningServer;
 let base: string;
 const fake = new FakeKvService();
+/** The caller each auth change was proposed with, in order. */
+const authCallers: Caller[] = [];
 
 before(async () => {
   const app = createApp(fake, {
@@ -25,7 +28,10 @@ before(async () => {
       gate: { auth: () => store, now: () => now },
       backend: {
         auth: () => store,
-        proposeAuth: (c: AuthChange) => Promise.resolve(store.apply(c)),
+        proposeAuth: (c: AuthChange, caller: Caller) => {
+          authCallers.push(caller);
+          return Promise.resolve(store.apply(c));
+        },
         barrier: () => Promise.resolve(),
         now: () => now,
         get limiter() {
@@ -272,6 +278,37 @@ describe('a read that waited for a log enabling auth', () => {
     } finally {
       fake.get = get;
       fake.store.delete('secret');
+    }
+  });
+});
+
+describe('writes carry their caller to where they apply', () => {
+  test('a PUT, a DELETE and an auth change name the user the gate found, or null without credentials', async () => {
+    const seen: (Caller | undefined)[] = [];
+    const put = fake.put.bind(fake);
+    const del = fake.delete.bind(fake);
+    fake.put = (key, value, o) => {
+      seen.push(o.caller);
+      return put(key, value, o);
+    };
+    fake.delete = (key, o) => {
+      seen.push(o.caller);
+      return del(key, o);
+    };
+    try {
+      authCallers.length = 0;
+      // Auth off: no credentials is null (the state machine refuses it if auth is on where it lands).
+      assert.equal((await call('PUT', '/v1/kv/app/open', { value: '1' })).status, 200);
+      assert.equal((await call('DELETE', '/v1/kv/app/open')).status, 200);
+      const { alice } = await setUp();
+      assert.deepEqual(authCallers.slice(0, 3), [null, null, null], 'changes made before auth was on');
+      assert.equal(authCallers.at(-1), 'root');
+      assert.equal((await call('PUT', '/v1/kv/app/x', { value: '1' }, alice)).status, 200);
+      assert.equal((await call('DELETE', '/v1/kv/app/x', undefined, alice)).status, 200);
+      assert.deepEqual(seen, [null, null, 'alice', 'alice']);
+    } finally {
+      fake.put = put;
+      fake.delete = del;
     }
   });
 });

@@ -9,6 +9,7 @@ export type NodeState = 'leader' | 'follower' | 'candidate' | 'learner' | 'remov
 
 // One definition of a stored key, shared with the state machine.
 import type { KeyValue } from '../kv/types.ts';
+import type { Caller } from '../kv/commands.ts';
 export type { KeyValue };
 
 export interface MemberInfo {
@@ -68,11 +69,15 @@ export interface PutOptions {
   ttl?: string;
   /** Expected modifyIndex; 0 = the key must not exist. */
   cas?: number;
+  /** Who asks (null: no credentials); the write is authorized again where it applies (kv/commands.ts). */
+  caller?: Caller;
 }
 
 export interface DeleteOptions {
   cas?: number;
   recurse: boolean;
+  /** As PutOptions.caller. */
+  caller?: Caller;
 }
 
 export interface WatchOptions {

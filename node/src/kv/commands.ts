@@ -1,9 +1,9 @@
 // Commands replicated through the Raft log, in a small binary format:
 //   u8 COMMAND_FORMAT | u8 op | u8 flags | str requestId | op fields
-//   put:    str key, str value, [f64 expiresAt], [str ttl], [varint cas], [f64 proposedAt]
-//   delete: str key, [varint cas], [f64 proposedAt]            (recurse is a flag)
+//   put:    str key, str value, [f64 expiresAt], [str ttl], [varint cas], [f64 proposedAt], [str caller]
+//   delete: str key, [varint cas], [f64 proposedAt], [str caller]   (recurse is a flag)
 //   expire: varint n, n x (str key, varint modifyIndex)
-//   auth:   str JSON of an AuthChange (rare, small: users, roles, enable/disable; see auth/auth-store.ts)
+//   auth:   str JSON of an AuthChange, [str caller] (rare, small: users, roles, enable/disable; see auth/auth-store.ts)
 //   str = varint UTF-8 byte length, bytes; varint = unsigned LEB128
 // Not msgpack: its decoder returns strings sliced out of one string holding
 // every string of the message, so each stored key and value kept its whole
@@ -36,6 +36,7 @@ export interface PutCommand {
    * block a create-only write. Deterministic, since the value is in the log.
    */
   proposedAt?: number;
+  caller?: Caller;
 }
 
 export interface DeleteCommand {
@@ -48,6 +49,7 @@ export interface DeleteCommand {
   recurse?: boolean;
   /** See PutCommand.proposedAt. */
   proposedAt?: number;
+  caller?: Caller;
 }
 
 export interface ExpireCommand {
@@ -67,7 +69,16 @@ export interface AuthCommand {
   op: 'auth';
   requestId: string;
   change: AuthChange;
+  caller?: Caller;
 }
+
+/**
+ * Who proposed a put, delete or auth change: a user name, or null for a caller without credentials.
+ * The state machine authorizes the command again when it applies it, against the auth state at its
+ * place in the log (a member whose auth state lagged may have accepted it; docs/adr/0068). Absent
+ * only in commands logged before the check existed, which apply unchecked as they always did.
+ */
+export type Caller = string | null;
 
 export type Command = PutCommand | DeleteCommand | ExpireCommand | NoopCommand | AuthCommand;
 
@@ -85,6 +96,13 @@ const FLAG_TTL = 2;
 const FLAG_CAS = 4;
 const FLAG_PROPOSED_AT = 8;
 const FLAG_RECURSE = 16;
+/** `caller` is present (authorized again at apply). */
+const FLAG_CHECKED = 32;
+/** ... and is a user name (else null, no credentials); the name follows the op's fields. */
+const FLAG_USER = 64;
+
+const callerFlags = (c: Caller | undefined): number =>
+  c === undefined ? 0 : c === null ? FLAG_CHECKED : FLAG_CHECKED | FLAG_USER;
 
 class Writer {
   buf: Buffer;
@@ -121,6 +139,8 @@ export function encodeCommand(command: Command): Uint8Array {
   const cmd = normalise(command);
   let size = 3 + strBound(cmd.requestId);
   let flags = 0;
+  const caller = 'caller' in cmd ? cmd.caller : undefined;
+  if (typeof caller === 'string') size += strBound(caller);
   let authJson = '';
   switch (cmd.op) {
     case 'put':
@@ -130,14 +150,16 @@ export function encodeCommand(command: Command): Uint8Array {
         (cmd.expiresAt !== undefined ? FLAG_EXPIRES_AT : 0) |
         (cmd.ttl !== undefined ? FLAG_TTL : 0) |
         (cmd.cas !== undefined ? FLAG_CAS : 0) |
-        (cmd.proposedAt !== undefined ? FLAG_PROPOSED_AT : 0);
+        (cmd.proposedAt !== undefined ? FLAG_PROPOSED_AT : 0) |
+        callerFlags(cmd.caller);
       break;
     case 'delete':
       size += strBound(cmd.key) + 9 + 8;
       flags =
         (cmd.cas !== undefined ? FLAG_CAS : 0) |
         (cmd.proposedAt !== undefined ? FLAG_PROPOSED_AT : 0) |
-        (cmd.recurse === true ? FLAG_RECURSE : 0);
+        (cmd.recurse === true ? FLAG_RECURSE : 0) |
+        callerFlags(cmd.caller);
       break;
     case 'expire':
       size += 9;
@@ -148,6 +170,7 @@ export function encodeCommand(command: Command): Uint8Array {
     case 'auth':
       authJson = JSON.stringify(cmd.change);
       size += strBound(authJson);
+      flags = callerFlags(cmd.caller);
       break;
   }
   const w = new Writer(size);
@@ -182,6 +205,7 @@ export function encodeCommand(command: Command): Uint8Array {
       w.str(authJson);
       break;
   }
+  if (typeof caller === 'string') w.str(caller);
   // Copied: log entries stay in memory until a snapshot, so their buffers should hold nothing else.
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
@@ -241,13 +265,15 @@ export function decodeCommand(bytes: Uint8Array): Command {
   if (op === undefined) throw new CommandDecodeError(`unknown op ${opCode}`);
   const flags = r.u8();
   const allowed: Record<Command['op'], number> = {
-    put: FLAG_EXPIRES_AT | FLAG_TTL | FLAG_CAS | FLAG_PROPOSED_AT,
-    delete: FLAG_CAS | FLAG_PROPOSED_AT | FLAG_RECURSE,
+    put: FLAG_EXPIRES_AT | FLAG_TTL | FLAG_CAS | FLAG_PROPOSED_AT | FLAG_CHECKED | FLAG_USER,
+    delete: FLAG_CAS | FLAG_PROPOSED_AT | FLAG_RECURSE | FLAG_CHECKED | FLAG_USER,
     expire: 0,
     noop: 0,
-    auth: 0,
+    auth: FLAG_CHECKED | FLAG_USER,
   };
   if ((flags & ~allowed[op]) !== 0) throw new CommandDecodeError(`unknown flags ${flags} for ${op}`);
+  if ((flags & FLAG_USER) !== 0 && (flags & FLAG_CHECKED) === 0)
+    throw new CommandDecodeError('a caller name without the checked flag');
   const requestId = r.str();
   let cmd: Command;
   switch (op) {
@@ -281,6 +307,9 @@ export function decodeCommand(bytes: Uint8Array): Command {
     case 'auth':
       cmd = { op, requestId, change: parseAuthChange(r.str()) };
       break;
+  }
+  if ((flags & FLAG_CHECKED) !== 0 && (cmd.op === 'put' || cmd.op === 'delete' || cmd.op === 'auth')) {
+    cmd.caller = (flags & FLAG_USER) !== 0 ? r.str() : null;
   }
   if (!r.done) throw new CommandDecodeError('trailing bytes');
   return cmd;
@@ -334,6 +363,7 @@ export function normalise(v: unknown): Command {
       if (ttl !== undefined) cmd.ttl = ttl;
       if (cas !== undefined) cmd.cas = cas;
       if (proposedAt !== undefined) cmd.proposedAt = proposedAt;
+      setCaller(cmd, v);
       return cmd;
     }
     case 'delete': {
@@ -344,6 +374,7 @@ export function normalise(v: unknown): Command {
       if (cas !== undefined) cmd.cas = cas;
       if (recurse === true) cmd.recurse = true;
       if (proposedAt !== undefined) cmd.proposedAt = proposedAt;
+      setCaller(cmd, v);
       return cmd;
     }
     case 'expire': {
@@ -365,11 +396,21 @@ export function normalise(v: unknown): Command {
     case 'auth': {
       const problem = authChangeProblem(v.change);
       if (problem) throw new CommandDecodeError(`auth change: ${problem}`);
-      return { op: 'auth', requestId, change: v.change as AuthChange };
+      const cmd: AuthCommand = { op: 'auth', requestId, change: v.change as AuthChange };
+      setCaller(cmd, v);
+      return cmd;
     }
     default:
       throw new CommandDecodeError(`unknown op ${JSON.stringify(v.op)}`);
   }
+}
+
+/** Copies `caller` (absent, null or a string; anything else is refused). */
+function setCaller(cmd: PutCommand | DeleteCommand | AuthCommand, v: Record<string, unknown>): void {
+  if (!('caller' in v) || v.caller === undefined) return;
+  if (v.caller !== null && typeof v.caller !== 'string')
+    throw new CommandDecodeError('caller must be a string or null');
+  cmd.caller = v.caller;
 }
 
 function parseAuthChange(json: string): AuthChange {

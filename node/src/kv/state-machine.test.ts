@@ -75,7 +75,7 @@ void describe('KvStateMachine apply', () => {
     const { sm, run } = machine();
     run(put('k', 'v'));
     const wrong = run(del('k', { cas: 9 }));
-    assert.ok(!wrong.ok && wrong.current?.modifyIndex === 1);
+    assert.ok(!wrong.ok && wrong.code === 'cas-mismatch' && wrong.current?.modifyIndex === 1);
     assert.equal(run(del('k', { cas: 0 })).ok, false, 'cas=0 means "must not exist"');
     assert.deepEqual(run(del('k', { cas: 1 })), {
       ok: true,

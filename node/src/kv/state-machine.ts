@@ -4,7 +4,8 @@
 // leader-proposed `expire` command that deletes keys still at the modifyIndex
 // the leader saw expire, so a key rewritten in between survives.
 import { AuthStore, type AuthChangeResult } from '../auth/auth-store.ts';
-import type { Command, DeleteCommand, ExpireCommand, PutCommand } from './commands.ts';
+import { allows, isAdmin } from '../auth/permissions.ts';
+import type { AuthCommand, Command, DeleteCommand, ExpireCommand, PutCommand } from './commands.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 import type { ExpiryEntry } from './expiry-heap.ts';
 import {
@@ -32,7 +33,9 @@ export type ApplyResult =
       /** Outcome of an auth command (a refused change is applied as a no-op, the same on every member). */
       auth?: AuthChangeResult;
     }
-  | { ok: false; code: 'cas-mismatch'; current?: KeyValue };
+  | { ok: false; code: 'cas-mismatch'; current?: KeyValue }
+  /** Auth was on where the command sits in the log and its caller may not do it: nothing changed. */
+  | { ok: false; code: 'unauthenticated' | 'permission-denied'; caller: string | null };
 
 export interface ListResult<T> {
   items: T[];
@@ -118,6 +121,11 @@ export class KvStateMachine {
     if (index <= this.applied) return { ok: true, skipped: true };
     const changes: { key: string; prefix: boolean }[] = [];
     let result: ApplyResult;
+    const refused = cmd.op === 'put' || cmd.op === 'delete' || cmd.op === 'auth' ? this.refusal(cmd) : null;
+    if (refused) {
+      this.applied = index;
+      return refused;
+    }
     switch (cmd.op) {
       case 'put':
         result = this.applyPut(index, cmd, changes);
@@ -138,6 +146,30 @@ export class KvStateMachine {
     this.applied = index;
     for (const c of changes) this.watches.record(index, c.key, c.prefix);
     return result;
+  }
+
+  /**
+   * The proposer authorized the command against its own auth state, which may trail the log (a
+   * member that had not yet applied an enable, a role change or a user's removal). Checked again
+   * here against the state at the command's place in the log, the same on every member.
+   */
+  private refusal(cmd: PutCommand | DeleteCommand | AuthCommand): ApplyResult | null {
+    if (cmd.caller === undefined || !this.auth.enabled) return null;
+    const caller = cmd.caller;
+    if (caller === null) return { ok: false, code: 'unauthenticated', caller };
+    const roles = this.auth.user(caller)?.roles;
+    if (roles === undefined) return { ok: false, code: 'permission-denied', caller };
+    const allowed =
+      cmd.op === 'auth'
+        ? isAdmin(roles)
+        : allows(
+            roles,
+            this.auth.roles,
+            cmd.op === 'delete' && cmd.recurse === true
+              ? { kind: 'write', prefix: cmd.key }
+              : { kind: 'write', key: cmd.key },
+          );
+    return allowed ? null : { ok: false, code: 'permission-denied', caller };
   }
 
   /** The current value unless absent or expired at `proposedAt` (when the command carries it). */

@@ -9,6 +9,8 @@ import { World, settle } from './sim/world.ts';
 import { RawNode } from '../raft/rawnode.ts';
 import { createLogger } from '../logger.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
+import { hashPassword } from '../auth/password.ts';
+import { KvError } from '../errors.ts';
 
 /** A disk that can stall a persist (until released by hand) or fail every write. */
 class TestDisk extends SimDisk {
@@ -217,4 +219,33 @@ test('fenced (docs/adr/0076): every client operation is refused with fenced and 
   fenced = false;
   assert.equal((await h.until(h.node.get('k', { consistency: 'stale' }))).kv?.value, 'v', 'its data kept');
   assert.equal(h.node.readyz().ready, true);
+});
+
+test('a write whose caller the log no longer allows is refused where it applies, and nothing changes (docs/adr/0068)', async () => {
+  const h = await singleNode();
+  const hash = await hashPassword('root-password', { N: 1 << 10, r: 8, p: 1 });
+  for (const change of [
+    { type: 'add-user', name: 'root', passwordHash: hash },
+    { type: 'grant-role', user: 'root', role: 'root' },
+    { type: 'enable', tokenKey: Buffer.alloc(32, 1).toString('base64') },
+  ] as const) {
+    assert.deepEqual(await h.until(h.node.proposeAuth(change, null)), { ok: true });
+  }
+  // As a member still applying the log before the enable would have accepted them:
+  await assert.rejects(h.until(h.node.put('k', 'v', { caller: null })), (e: unknown) => {
+    assert.ok(e instanceof KvError && e.code === 'unauthenticated' && e.status === 401, String(e));
+    assert.match(e.message, /nothing was changed/);
+    return true;
+  });
+  await assert.rejects(
+    h.until(h.node.delete('k', { recurse: false, caller: 'nobody' })),
+    (e: unknown) => e instanceof KvError && e.code === 'permission-denied',
+  );
+  await assert.rejects(
+    h.until(h.node.proposeAuth({ type: 'disable' }, null)),
+    (e: unknown) => e instanceof KvError && e.code === 'unauthenticated',
+  );
+  assert.equal((await h.until(h.node.get('k', { consistency: 'linearizable' }))).kv, undefined);
+  assert.equal((await h.until(h.node.put('k', 'v', { caller: 'root' }))).kv.value, 'v');
+  await h.until(h.node.stop());
 });

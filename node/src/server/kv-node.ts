@@ -12,8 +12,12 @@ import {
   type SoftState,
 } from '../raft/types.ts';
 import { DiskStorage } from '../storage/disk-storage.ts';
-import { encodeCommand, type Command } from '../kv/commands.ts';
-import { KvStateMachine, type MemberAddress as SmMemberAddress } from '../kv/state-machine.ts';
+import { encodeCommand, type Caller, type Command } from '../kv/commands.ts';
+import {
+  KvStateMachine,
+  type ApplyResult,
+  type MemberAddress as SmMemberAddress,
+} from '../kv/state-machine.ts';
 import { PeerTransport } from '../transport/peer-transport.ts';
 import { verifyReceivedSnapshot } from '../kv/snapshot-verify.ts';
 import { kvError, type KvError } from '../errors.ts';
@@ -525,8 +529,15 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   }
 
   /** Proposes an auth change through the log; resolves with its outcome once applied here. */
-  async proposeAuth(change: AuthChange): Promise<AuthChangeResult> {
-    const { result } = await this.proposeCommand({ op: 'auth', requestId: this.nextRequestId(), change });
+  async proposeAuth(change: AuthChange, caller?: Caller): Promise<AuthChangeResult> {
+    const { result } = await this.proposeCommand({
+      op: 'auth',
+      requestId: this.nextRequestId(),
+      change,
+      ...(caller !== undefined ? { caller } : {}),
+    });
+    if (!result.ok && result.code !== 'cas-mismatch')
+      throw refusedAtApply(result.caller, result.code, 'the auth change');
     if (result.ok && result.auth) return result.auth;
     throw kvError('internal', 'the auth change applied without a result');
   }
@@ -611,7 +622,7 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
   async put(
     key: string,
     value: string,
-    o: { ttlMs?: number; ttl?: string; cas?: number },
+    o: { ttlMs?: number; ttl?: string; cas?: number; caller?: Caller },
   ): Promise<{ kv: KeyValue; index: number }> {
     this.refuseIfFenced();
     const cmd: Command = {
@@ -624,16 +635,17 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
         : {}),
       ...(o.cas !== undefined ? { cas: o.cas } : {}),
       proposedAt: this.clock.now(),
+      ...(o.caller !== undefined ? { caller: o.caller } : {}),
     };
     const { result, index } = await this.proposeCommand(cmd);
-    if (!result.ok) throw casMismatch(key, result.current);
+    if (!result.ok) throw writeRefused(key, result);
     if (!result.kv) throw kvError('internal', 'the write applied without a result');
     return { kv: result.kv, index };
   }
 
   async delete(
     key: string,
-    o: { cas?: number; recurse: boolean },
+    o: { cas?: number; recurse: boolean; caller?: Caller },
   ): Promise<{ deleted: number; index: number }> {
     this.refuseIfFenced();
     const cmd: Command = {
@@ -643,9 +655,10 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
       ...(o.cas !== undefined ? { cas: o.cas } : {}),
       ...(o.recurse ? { recurse: true } : {}),
       proposedAt: this.clock.now(),
+      ...(o.caller !== undefined ? { caller: o.caller } : {}),
     };
     const { result, index } = await this.proposeCommand(cmd);
-    if (!result.ok) throw casMismatch(key, result.current);
+    if (!result.ok) throw writeRefused(key, result);
     return { deleted: result.deleted ?? 0, index };
   }
 
@@ -780,6 +793,35 @@ export class KvNode<T extends NodeTransport = PeerTransport> implements KvServic
     await this.transport.close();
     await this.storage.close();
   }
+}
+
+/** A write that applied as a no-op: its compare failed, or its caller may not make it (kv/state-machine.ts). */
+function writeRefused(key: string, r: Extract<ApplyResult, { ok: false }>): KvError {
+  if (r.code === 'cas-mismatch') return casMismatch(key, r.current);
+  return refusedAtApply(r.caller, r.code, `the write to ${JSON.stringify(key)}`);
+}
+
+/**
+ * The member that took the request had not yet applied the auth state the log holds where the
+ * command landed (auth just enabled, a role or user removed): nothing was changed.
+ */
+function refusedAtApply(
+  caller: string | null,
+  code: 'unauthenticated' | 'permission-denied',
+  what: string,
+): KvError {
+  return code === 'unauthenticated'
+    ? kvError(
+        'unauthenticated',
+        `auth was enabled before ${what} was applied; nothing was changed: log in and retry`,
+        {
+          headers: { 'WWW-Authenticate': 'Bearer realm="kv-store"' },
+        },
+      )
+    : kvError(
+        'permission-denied',
+        `user ${JSON.stringify(caller)} may no longer make ${what} (the auth state changed before it was applied); nothing was changed`,
+      );
 }
 
 function casMismatch(key: string, current: KeyValue | undefined): KvError {

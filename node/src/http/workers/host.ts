@@ -7,6 +7,7 @@ import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } fro
 
 type MetricJson = MetricObjectWithValues<MetricValue<string>>[];
 import type { AuthChange, AuthChangeResult, AuthStore } from '../../auth/auth-store.ts';
+import type { Caller } from '../../kv/commands.ts';
 import type { HostPort } from '../../cli/flags.ts';
 import { isKvError } from '../../errors.ts';
 import type { Logger, LogLevel } from '../../logger.ts';
@@ -28,7 +29,7 @@ import {
 /** What the workers call: the node's service, its auth backend, and news of each apply. */
 export interface HostedNode extends KvService {
   readonly auth: AuthStore;
-  proposeAuth(change: AuthChange): Promise<AuthChangeResult>;
+  proposeAuth(change: AuthChange, caller: Caller): Promise<AuthChangeResult>;
   barrier(): Promise<void>;
   onApplied(listener: () => void): void;
 }
@@ -250,7 +251,7 @@ export class HttpWorkerHost {
       case 'readyz':
         return n.readyz();
       case 'proposeAuth':
-        return n.proposeAuth(a[0]);
+        return n.proposeAuth(a[0], a[1]);
       case 'barrier':
         return n.barrier();
       case 'metrics':

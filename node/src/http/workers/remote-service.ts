@@ -3,6 +3,7 @@
 // there after ReadIndex like in-thread reads; the worker holds no copy of the keys.
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { AuthStore, type AuthChange, type AuthChangeResult } from '../../auth/auth-store.ts';
+import type { Caller } from '../../kv/commands.ts';
 import { isErrorCode, kvError } from '../../errors.ts';
 import { requestContext } from '../request-context.ts';
 import type {
@@ -129,8 +130,8 @@ export class RemoteKvService implements KvService {
     return this.#auth;
   }
 
-  proposeAuth(change: AuthChange): Promise<AuthChangeResult> {
-    return this.call('proposeAuth', [change]);
+  proposeAuth(change: AuthChange, caller: Caller): Promise<AuthChangeResult> {
+    return this.call('proposeAuth', [change, caller]);
   }
 
   barrier(): Promise<void> {

@@ -41,7 +41,7 @@ const app = createApp(service, {
           },
           backend: {
             auth: () => service.auth(),
-            proposeAuth: (c) => service.proposeAuth(c),
+            proposeAuth: (c, caller) => service.proposeAuth(c, caller),
             barrier: () => service.barrier(),
             now: Date.now,
             limiter: new LoginLimiter(),
