@@ -100,9 +100,16 @@ async function leaderPort(ports: number[]): Promise<number> {
   throw new Error('no leader');
 }
 
-function wrk(o: string, targets: string[], c: number, d: number): Promise<{ out: string; cpu: number }> {
+function wrk(
+  v: Variant,
+  o: string,
+  targets: string[],
+  c: number,
+  d: number,
+): Promise<{ out: string; cpu: number }> {
   const threads = [16, 8, 4, 2, 1].find((t) => c % t === 0 && t <= c)!;
-  const script = path.join(import.meta.dirname, '../bench/lua/bench.lua');
+  // Each variant's own script, so a change to the load generator can be compared too.
+  const script = path.join(v.root, 'bench/lua/bench.lua');
   const cmd = `TIMEFORMAT='CPU %U %S'; time wrk -t ${threads} -c ${c} -d ${d}s --timeout 10s -s ${script} http://${targets[0]}`;
   return new Promise((resolve) => {
     const child = spawn('bash', ['-c', cmd], {
@@ -168,6 +175,8 @@ interface Row {
   non2xx: number;
   cpuPer1k: number;
   leaderCpu: number;
+  /** The load generator's share of cpuPer1k (wrk; the in-process watch client for --op watch). */
+  loadPer1k?: number;
 }
 const results = new Map<string, Row[]>();
 
@@ -178,11 +187,11 @@ async function measure(v: Variant): Promise<Row> {
     const leader = await leaderPort(ports);
     const all = [leader, ...ports.filter((p) => p !== leader)].map((p) => `127.0.0.1:${p}`);
     if (op === 'watch') return await watchFanOut(procs, all);
-    if (op === 'get') await wrk('put', [all[0]!], 64, 3); // fill the keyspace
-    await wrk(op, op === 'put' ? [all[0]!] : all, clients, 2); // warm-up
+    if (op === 'get') await wrk(v, 'put', [all[0]!], 64, 3); // fill the keyspace
+    await wrk(v, op, op === 'put' ? [all[0]!] : all, clients, 2); // warm-up
     const pids = procs.map((p) => p.pid!);
     const before = pids.map(ticks);
-    const r = await wrk(op, op === 'put' ? [all[0]!] : all, clients, duration);
+    const r = await wrk(v, op, op === 'put' ? [all[0]!] : all, clients, duration);
     const after = pids.map(ticks);
     const memberCpu = after.reduce((s, a, i) => s + a - before[i]!, 0) / 100;
     const leaderCpu = (after[ports.indexOf(leader)]! - before[ports.indexOf(leader)]!) / 100 / duration;
@@ -194,6 +203,7 @@ async function measure(v: Variant): Promise<Row> {
       p99: res.p99Us! / 1000,
       non2xx: res.non2xx!,
       cpuPer1k: ((memberCpu + r.cpu) / res.requests!) * 1000,
+      loadPer1k: (r.cpu / res.requests!) * 1000,
       leaderCpu,
     };
   } finally {
@@ -212,7 +222,7 @@ for (let rep = 0; rep < reps; rep++) {
     const row = await measure(v);
     (results.get(v.name) ?? results.set(v.name, []).get(v.name)!).push(row);
     console.log(
-      `rep ${rep} ${v.name.padEnd(8)} ${op} c=${clients}: ${op === 'watch' ? `delivered ${row.rps.toFixed(3)}` : `${row.rps.toFixed(0)} req/s`} p50 ${row.p50.toFixed(2)} p99 ${row.p99.toFixed(2)} ms non2xx ${row.non2xx} cpu-s/1k ${row.cpuPer1k.toFixed(3)} leader ${row.leaderCpu.toFixed(2)} cores`,
+      `rep ${rep} ${v.name.padEnd(8)} ${op} c=${clients}: ${op === 'watch' ? `delivered ${row.rps.toFixed(3)}` : `${row.rps.toFixed(0)} req/s`} p50 ${row.p50.toFixed(2)} p99 ${row.p99.toFixed(2)} ms non2xx ${row.non2xx} cpu-s/1k ${row.cpuPer1k.toFixed(3)}${row.loadPer1k !== undefined ? ` (wrk ${row.loadPer1k.toFixed(3)})` : ''} leader ${row.leaderCpu.toFixed(2)} cores`,
     );
   }
 }
