@@ -6,7 +6,10 @@
 // under a write load (a 32 MiB young generation, a heap growing factor of up to 4), and glibc keeps
 // a malloc arena per thread. So on start the process replaces itself (process.execve: same pid,
 // same stdio, so supervisors and signals see no difference) with the same command plus a smaller
-// young generation and MALLOC_ARENA_MAX=2 unless already set; once running, the node limits heap
+// young generation, MALLOC_ARENA_MAX=2 and MALLOC_MMAP_THRESHOLD_=1048576 unless already set (a
+// fixed threshold: blocks of 1 MiB or more, such as snapshot chunks, are mapped on their own and go
+// back to the system when freed, where glibc's self-raising threshold kept them in its heap after a
+// bulk load, ADR 0062); once running, the node limits heap
 // growth when its live heap is large (node/src/runtime/heap-growth.ts). Flags given to node
 // explicitly come later and win. KVSTORE_RUNTIME_TUNING=off starts without any of it.
 //
@@ -33,6 +36,7 @@ if (
 ) {
   const env = { ...process.env, [TUNED_MARK]: '1' };
   env.MALLOC_ARENA_MAX ??= '2';
+  env.MALLOC_MMAP_THRESHOLD_ ??= '1048576';
   const script = process.argv[1] ?? new URL(import.meta.url).pathname;
   process.execve(
     process.execPath,
