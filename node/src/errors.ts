@@ -105,6 +105,11 @@ export function kvError(
   return new KvError(code, message, options);
 }
 
+/** 401 with the bearer challenge (RFC 6750) that tells a client to log in and send a token. */
+export function unauthenticatedError(message: string): KvError {
+  return kvError('unauthenticated', message, { headers: { 'WWW-Authenticate': 'Bearer realm="kv-store"' } });
+}
+
 export function isKvError(e: unknown): e is KvError {
   return e instanceof KvError;
 }

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AuthStore } from '../auth/auth-store.ts';
 import { allows, isAdmin, type KeyRequest } from '../auth/permissions.ts';
 import { verifyToken } from '../auth/token.ts';
-import { kvError } from '../errors.ts';
+import { kvError, unauthenticatedError } from '../errors.ts';
 import type { Caller } from '../kv/commands.ts';
 import { decodeKey } from './request.ts';
 import { FORWARDED_USER_HEADER, requestContext, type RequestContext } from './request-context.ts';
@@ -95,7 +95,7 @@ const BEARER = /^Bearer ([A-Za-z0-9._-]{1,1024})$/;
 const FORWARDED_USER = /^[\x21-\x7e]{1,256}$/;
 
 function unauthenticated(message: string): never {
-  throw kvError('unauthenticated', message, { headers: { 'WWW-Authenticate': 'Bearer realm="kv-store"' } });
+  throw unauthenticatedError(message);
 }
 
 /** The caller, from a bearer token or a client certificate; null if none was presented. */

@@ -235,6 +235,7 @@ test('a write whose caller the log no longer allows is refused where it applies,
   await assert.rejects(h.until(h.node.put('k', 'v', { caller: null })), (e: unknown) => {
     assert.ok(e instanceof KvError && e.code === 'unauthenticated' && e.status === 401, String(e));
     assert.match(e.message, /nothing was changed/);
+    assert.equal(e.headers?.['WWW-Authenticate'], 'Bearer realm="kv-store"');
     return true;
   });
   await assert.rejects(

@@ -20,7 +20,7 @@ import {
 } from '../kv/state-machine.ts';
 import { PeerTransport } from '../transport/peer-transport.ts';
 import { verifyReceivedSnapshot } from '../kv/snapshot-verify.ts';
-import { kvError, type KvError } from '../errors.ts';
+import { kvError, unauthenticatedError, type KvError } from '../errors.ts';
 import { DataDirError } from '../storage/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -811,12 +811,8 @@ function refusedAtApply(
   what: string,
 ): KvError {
   return code === 'unauthenticated'
-    ? kvError(
-        'unauthenticated',
+    ? unauthenticatedError(
         `auth was enabled before ${what} was applied; nothing was changed: log in and retry`,
-        {
-          headers: { 'WWW-Authenticate': 'Bearer realm="kv-store"' },
-        },
       )
     : kvError(
         'permission-denied',
